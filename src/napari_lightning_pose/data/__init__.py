@@ -1,0 +1,1 @@
+"""Labeled-frame datasets, augmentation and unlabeled video clips for training."""

@@ -1,0 +1,1 @@
+"""Ensemble statistics and the Ensemble Kalman Smoother (single- and multi-view)."""

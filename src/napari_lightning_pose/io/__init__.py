@@ -1,0 +1,1 @@
+"""Readers and writers: lazy video, label and prediction CSVs, project config."""

@@ -1,0 +1,1 @@
+"""Backbones, heatmap head, spatial soft-argmax and the pose model."""

@@ -1,0 +1,1 @@
+"""napari widgets (Qt): thin layers over the core."""
