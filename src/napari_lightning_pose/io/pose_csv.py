@@ -30,7 +30,21 @@ def read_pose_csv(path: str | Path, required_coords: Sequence[str] = ("x", "y"))
     if not path.is_file():
         raise LabelsError(path, "file not found.", "Check the path, or create it by labeling.")
     try:
-        df = pd.read_csv(path, header=[0, 1, 2], index_col=0)
+        # index_col=0 would take an all-empty first row for the index name and drop it,
+        # so the first column becomes the index only after reading
+        df = pd.read_csv(path, header=[0, 1, 2])
+        # DeepLabCut >= 2.2 splits the image path over index columns with empty header cells
+        # (labeled-data, video, image): join them into one Lightning Pose style path
+        n_index = 1
+        while n_index < len(df.columns) and all(
+            str(level).startswith("Unnamed:") for level in df.columns[n_index]
+        ):
+            n_index += 1
+        if n_index > 1:
+            parts = df.iloc[:, :n_index].astype(str).itertuples(index=False)
+            df = df.iloc[:, n_index:].set_axis(pd.Index(["/".join(p) for p in parts]), axis=0)
+        else:
+            df = df.set_index(df.columns[0])
     except Exception as err:  # pandas raises many types for malformed files
         raise LabelsError(
             path,
@@ -111,7 +125,8 @@ def make_pose_frame(
     )
     if index is None:
         index = pd.RangeIndex(values.shape[0])
-    return pd.DataFrame(values.reshape(values.shape[0], -1), index=index, columns=columns)
+    flat = values.reshape(values.shape[0], len(keypoints) * len(coords))  # also for 0 rows
+    return pd.DataFrame(flat, index=index, columns=columns)
 
 
 def write_pose_csv(df: pd.DataFrame, path: str | Path, backups: int = 0) -> Path:

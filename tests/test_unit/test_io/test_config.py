@@ -59,7 +59,7 @@ def test_unknown_section_lists_sections(tmp_path: Path) -> None:
 
 def test_wrong_type_is_named(tmp_path: Path) -> None:
     path = _write(tmp_path, {"training": {"train_batch_size": "eight"}})
-    with pytest.raises(ConfigError, match="'training.train_batch_size' must be int, got str"):
+    with pytest.raises(ConfigError, match=r"'training\.train_batch_size' must be int, got str"):
         load_config(path)
 
 
@@ -79,8 +79,10 @@ def test_lightning_pose_only_sections_pass_through() -> None:
         ({"keypoint_names": ["a", "a"]}, "duplicate names"),
         ({"keypoint_names": ["a", "b"], "num_keypoints": 3}, "num_keypoints is 3"),
         ({"keypoint_names": ["a"], "skeleton": [["a", "z"]]}, "'z', which is not in"),
-        ({"keypoint_names": ["a"], "image_resize_dims": {"height": 100, "width": 64}},
-         "multiple of 32"),
+        (
+            {"keypoint_names": ["a"], "image_resize_dims": {"height": 100, "width": 64}},
+            "multiple of 32",
+        ),
         ({"keypoint_names": ["a", "b"], "mirrored_column_matches": [[0], [5]]}, "indices in"),
     ],
 )

@@ -89,7 +89,7 @@ def test_keypoint_without_y_is_reported(tmp_path: Path) -> None:
 
 def test_plain_csv_is_rejected(tmp_path: Path) -> None:
     path = _write(tmp_path, "a,b\n1,2\n")
-    with pytest.raises(LabelsError, match="bad.csv"):
+    with pytest.raises(LabelsError, match=r"bad\.csv"):
         read_pose_csv(path)
 
 
