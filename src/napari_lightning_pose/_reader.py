@@ -1,0 +1,133 @@
+"""napari readers (npe2 contributions): labels CSVs and videos.
+
+Each ``get_*_reader(path)`` returns a function that turns ``path`` into layer-data tuples,
+or None when the file is not for it, so napari can try the next reader.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from napari_lightning_pose.layers import LayerData, labels_layer_data
+
+PathOrPaths = str | Sequence[str]
+ReaderFunction = Callable[[PathOrPaths], list[LayerData]]
+
+
+# ----------------------------------------------------------------------------- labels CSV
+def is_labels_csv(path: str | Path) -> bool:
+    """True for a CSV whose first three rows are the scorer / bodyparts / coords (x, y) header.
+
+    Prediction CSVs (coords with ``likelihood``) and any other CSV give False.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".csv" or not path.is_file():
+        return False
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = [row for _, row in zip(range(3), csv.reader(f), strict=False)]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return False
+    if len(rows) < 3 or [r[0].strip() if r else "" for r in rows] != [
+        "scorer",
+        "bodyparts",
+        "coords",
+    ]:
+        return False
+    coords = {c.strip() for c in rows[2][1:]} - {""}  # DeepLabCut leaves index cells empty
+    return coords == {"x", "y"}
+
+
+def get_labels_reader(path: PathOrPaths) -> ReaderFunction | None:
+    """The reader for Lightning Pose / DeepLabCut labels CSVs, or None for other files.
+
+    The layers are the labeled frames (an image stack, paths relative to the CSV's folder),
+    the keypoints (a Points layer coloured by keypoint, ``features`` keypoint/frame/image)
+    and, when the CSV is the labels file of a project whose ``config.yaml`` sits beside it,
+    the project's skeleton; keypoints then follow the config's order.
+    """
+    paths = [path] if isinstance(path, str | Path) else list(path)
+    if not paths or not all(is_labels_csv(p) for p in paths):
+        return None
+    return _read_labels
+
+
+def _read_labels(path: PathOrPaths) -> list[LayerData]:
+    paths = [path] if isinstance(path, str | Path) else list(path)
+    layers: list[LayerData] = []
+    for p in paths:
+        layers.extend(labels_layer_data(p, **_project_options(Path(p))))
+    return layers
+
+
+def _project_options(csv_path: Path) -> dict[str, Any]:
+    """Keypoint order and skeleton from the project config beside ``csv_path``, if it is one."""
+    from napari_lightning_pose.errors import ConfigError
+    from napari_lightning_pose.project import Project
+
+    config = csv_path.parent / "config.yaml"
+    if not config.is_file():
+        return {}
+    try:
+        project = Project.open(config)
+    except ConfigError:
+        return {}  # not our project (or broken): the CSV alone still opens
+    if project.csv_path.resolve() != csv_path.resolve() or not project.keypoint_names:
+        return {}
+    return {
+        "keypoint_names": project.keypoint_names,
+        "skeleton": project.skeleton,
+        "root": project.data_dir,
+    }
+
+
+# ---------------------------------------------------------------------------------- videos
+def is_video_path(path: str | Path) -> bool:
+    """True for an existing file whose name ends in .mp4, .avi, .mov or .mkv (any case)."""
+    from napari_lightning_pose.io.video import VIDEO_SUFFIXES
+
+    path = Path(path)
+    return path.suffix.lower() in VIDEO_SUFFIXES and path.is_file()
+
+
+def get_video_reader(path: PathOrPaths) -> ReaderFunction | None:
+    """The reader for videos (.mp4, .avi, .mov, .mkv), or None for other paths.
+
+    Each video becomes an RGB Image layer whose data is a lazy ``VideoReader`` (frames are
+    decoded as the time slider moves), named after the file, with ``fps``, ``n_frames`` and
+    ``video_path`` in the layer metadata. A damaged video raises ``VideoError`` when read,
+    which napari shows to the user.
+    """
+    paths = [path] if isinstance(path, str | Path) else list(path)
+    if not paths or not all(is_video_path(p) for p in paths):
+        return None
+    return _read_videos
+
+
+def video_layer_data(path: str | Path) -> LayerData:
+    """The Image layer-data tuple ``(VideoReader, kwargs, "image")`` for one video file."""
+    from napari_lightning_pose.io.video import VideoReader
+
+    reader = VideoReader(path)
+    metadata = {
+        "fps": reader.fps,
+        "n_frames": reader.n_frames,
+        "video_path": str(reader.path.resolve()),
+    }
+    kwargs = {
+        "name": reader.path.stem,
+        "rgb": True,
+        "multiscale": False,
+        "contrast_limits": (0, 255),
+        "axis_labels": ("frame", "y", "x"),
+        "metadata": metadata,
+    }
+    return reader, kwargs, "image"
+
+
+def _read_videos(path: PathOrPaths) -> list[LayerData]:
+    paths = [path] if isinstance(path, str | Path) else list(path)
+    return [video_layer_data(p) for p in paths]

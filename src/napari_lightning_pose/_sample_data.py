@@ -1,0 +1,31 @@
+"""napari sample data (npe2 contribution): the bundled mirror-mouse project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from napari_lightning_pose._reader import video_layer_data
+from napari_lightning_pose.layers import LayerData, labels_layer_data
+from napari_lightning_pose.project import Project
+
+SAMPLE_DIR = Path(__file__).parent / "resources" / "mirror-mouse"
+
+
+def mirror_mouse_sample() -> list[LayerData]:
+    """The mirror-mouse sample: its video (hidden), 20 labeled frames, keypoints, skeleton.
+
+    The video is read lazily and starts hidden because its time axis differs from the
+    labeled-frame stack's (frame 5 of the stack is not frame 5 of the video); show it and hide
+    the frames to play the clip.
+    """
+    project = Project.open(SAMPLE_DIR)
+    video = project.video_paths()[0]
+    reader, video_kwargs, kind = video_layer_data(video)
+    video_layer: LayerData = (reader, {**video_kwargs, "visible": False}, kind)
+    labels = labels_layer_data(
+        project.csv_path,
+        keypoint_names=project.keypoint_names,
+        skeleton=project.skeleton,
+        root=project.data_dir,
+    )
+    return [video_layer, *labels]

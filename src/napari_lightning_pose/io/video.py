@@ -1,0 +1,696 @@
+"""Lazy video reading: a numpy-like ``(frames, height, width, 3)`` uint8 array decoded on demand.
+
+How frames are found
+--------------------
+Opening a video scans its packets once (a demux pass, no decoding: a few ms per thousand
+frames). Each frame's presentation timestamp (PTS) is recorded and sorted, so frame ``i`` is
+the ``i``-th frame in display order, exactly as a full sequential decode would produce it,
+also for B-frames and variable frame rates. Keyframes are recorded too. Reading frame ``i``
+seeks to the last keyframe at or before it and decodes forward until the frame whose PTS is
+frame ``i``'s. The decoder stays where it stopped, so reading ``i + 1`` next decodes one frame
+and does not seek.
+
+A small LRU cache keeps recently read frames, a few frames before the target that the decoder
+passed through anyway (so stepping backwards is cheap), and ``read_ahead`` frames after a
+random access (so scrubbing forwards is smooth). One lock guards the decoder and the cache,
+which makes a reader safe to share with napari's asynchronous slicing threads.
+
+Damaged files
+-------------
+``n_frames`` counts the complete video packets in the file. For a file cut short that is the
+frames before the cut (a ``VideoWarning`` says so when the header promised more); every one
+of them can be read. A frame whose data is present but does not decode raises ``VideoError``
+naming the frame. A file that cannot be opened at all (not a video, no video stream, an MP4
+whose index is missing) raises ``VideoError`` when the reader is created.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from collections import OrderedDict, deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from napari_lightning_pose.errors import VideoError
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
+"""File name endings the napari reader opens as videos (case-insensitive)."""
+
+_REENCODE_HOW = "`ffmpeg -i in.mp4 -c:v libx264 -crf 18 -pix_fmt yuv420p out.mp4`."
+_REENCODE = "Re-encode it with ffmpeg and open the new file: " + _REENCODE_HOW
+_CACHE_BUDGET_BYTES = 256 * 2**20
+
+
+class VideoWarning(UserWarning):
+    """A video is readable but not as its header describes it (e.g. a file cut short)."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video holds: exact frame count, frame rate, frame size and codec.
+
+    Attributes
+    ----------
+    path : Path
+        The video file.
+    n_frames : int
+        Number of readable frames (from a packet scan, not the header).
+    fps : float
+        Average frame rate in frames per second (``nan`` if the file does not say).
+    height, width : int
+        Frame size in pixels.
+    codec : str
+        Codec name as FFmpeg spells it, e.g. ``"h264"``.
+    """
+
+    path: Path
+    n_frames: int
+    fps: float
+    height: int
+    width: int
+    codec: str
+
+
+@dataclass
+class ReaderStats:
+    """Counters describing the work a ``VideoReader`` did, for benchmarks and tuning.
+
+    Attributes
+    ----------
+    seeks : int
+        Container seeks (each one restarts decoding at a keyframe).
+    frames_decoded : int
+        Frames that came out of the decoder.
+    cache_hits : int
+        Frame requests served from the cache without decoding.
+    """
+
+    seeks: int = 0
+    frames_decoded: int = 0
+    cache_hits: int = 0
+
+
+@dataclass(frozen=True)
+class _FrameIndex:
+    """Display-order timestamps and keyframes of a video stream, from one packet scan.
+
+    ``pts`` has shape (n_frames,), sorted; it is ``None`` when the stream has no usable
+    timestamps, and then frames are counted from the start of the file instead.
+    ``keyframes`` holds the display indices of keyframes, sorted, shape (n_keyframes,).
+    """
+
+    n_frames: int
+    pts: np.ndarray | None
+    keyframes: np.ndarray
+
+    def pts_to_index(self) -> dict[int, int]:
+        """Map each timestamp to its frame index."""
+        if self.pts is None:
+            return {}
+        return {int(p): i for i, p in enumerate(self.pts)}
+
+    def keyframe_before(self, i: int) -> int:
+        """Index of the last keyframe at or before frame ``i`` (0 if there is none)."""
+        pos = int(np.searchsorted(self.keyframes, i, side="right")) - 1
+        return int(self.keyframes[pos]) if pos >= 0 else 0
+
+
+def _open_container(path: Path) -> tuple[av.container.InputContainer, av.video.VideoStream]:
+    """Open ``path`` and return it with its first video stream; ``VideoError`` if impossible."""
+    if not path.exists():
+        raise VideoError(path, "video file not found.", "Check the path and the file name.")
+    if path.is_dir():
+        raise VideoError(path, "is a folder, not a video file.", "Choose a video file in it.")
+    try:
+        container = av.open(str(path), mode="r")
+    except PermissionError as err:
+        raise VideoError(
+            path, "cannot be read (permission denied).", "Check its permissions."
+        ) from err
+    except av.FFmpegError as err:
+        with open(path, "rb") as f:
+            head = f.read(12)
+        if head[4:8] == b"ftyp":
+            raise VideoError(
+                path,
+                "is an MP4/MOV file whose index (moov atom) is missing, so no frame can be found; "
+                "this happens when a recording is cut short.",
+                "Recover it from the camera software or with a repair tool such as `untrunc`, "
+                "or record it again.",
+            ) from err
+        raise VideoError(
+            path,
+            f"cannot be opened as a video ({err.strerror or err}); it is probably not a video "
+            "file, or it is damaged.",
+            "Check that it is the video you meant; if it plays in other software, re-encode it: "
+            + _REENCODE_HOW,
+        ) from err
+    if not container.streams.video:
+        kinds = sorted({s.type for s in container.streams}) or ["none"]
+        container.close()
+        raise VideoError(
+            path,
+            f"has no video stream (streams: {', '.join(kinds)}).",
+            "Open the video file itself, not an audio or data file.",
+        )
+    stream = container.streams.video[0]
+    return container, stream
+
+
+def _scan(
+    container: av.container.InputContainer, stream: av.video.VideoStream, path: Path
+) -> _FrameIndex:
+    """Demux every packet of ``stream`` (no decoding) and build the frame index."""
+    pts: list[int | None] = []
+    key_pts: list[int | None] = []
+    started = False  # nothing before the first keyframe can be decoded
+    n_trimmed = 0
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0 or packet.is_corrupt:
+                continue  # the flush packet, or one cut short
+            started = started or packet.is_keyframe
+            if packet.is_discard:  # decoded as a reference, but an edit list hides it
+                n_trimmed += 1
+                continue
+            if started:
+                pts.append(packet.pts)
+                if packet.is_keyframe:
+                    key_pts.append(packet.pts)
+    except av.FFmpegError:
+        pass  # a read error ends the scan: the packets before it are the readable frames
+    header = int(stream.frames or 0)
+    n = len(pts)
+    if n == 0:
+        raise VideoError(path, "has a video stream but no readable frames.", _REENCODE)
+    if header > n + n_trimmed:
+        warnings.warn(
+            f"{path}: the header says {header} frames but only {n} are in the file (was it cut "
+            f"short?); frames 0..{n - 1} can be read.",
+            VideoWarning,
+            stacklevel=3,
+        )
+    if any(p is None for p in pts) or len(set(pts)) != n:
+        # No usable timestamps: frames are counted from the start, so every seek restarts there.
+        return _FrameIndex(n, None, np.zeros(1, dtype=np.int64))
+    sorted_pts = np.sort(np.asarray(pts, dtype=np.int64))
+    keyframes = np.searchsorted(sorted_pts, np.asarray(key_pts, dtype=np.int64))
+    return _FrameIndex(n, sorted_pts, np.unique(keyframes))
+
+
+def _fps(stream: av.video.VideoStream, index: _FrameIndex) -> float:
+    """Average frame rate from the container, else from the timestamps, else ``nan``."""
+    for rate in (stream.average_rate, stream.guessed_rate):
+        if rate:
+            return float(rate)
+    if index.pts is not None and index.n_frames > 1 and stream.time_base:
+        span = float((index.pts[-1] - index.pts[0]) * stream.time_base)
+        if span > 0:
+            return (index.n_frames - 1) / span
+    return float("nan")
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """Describe a video (exact frame count, fps, size, codec) without decoding it.
+
+    Parameters
+    ----------
+    path : str or Path
+        The video file.
+
+    Returns
+    -------
+    VideoInfo
+        ``n_frames`` comes from a packet scan, so it is exact even when the header is wrong.
+
+    Raises
+    ------
+    VideoError
+        If the file is missing, not a video, or has no readable frames.
+    """
+    path = Path(path)
+    container, stream = _open_container(path)
+    try:
+        index = _scan(container, stream, path)
+        cc = stream.codec_context
+        return VideoInfo(path, index.n_frames, _fps(stream, index), cc.height, cc.width, cc.name)
+    finally:
+        container.close()
+
+
+def _to_rgb(frame: av.VideoFrame, height: int, width: int) -> np.ndarray:
+    """Convert a decoded frame to a read-only RGB array of shape (height, width, 3), uint8."""
+    rgb = frame.to_ndarray(format="rgb24", height=height, width=width)
+    rgb = np.ascontiguousarray(rgb)
+    rgb.flags.writeable = False
+    return rgb
+
+
+class _Decoder:
+    """One open container decoding forward from a seek point, labelling frames by index.
+
+    ``last`` is the index of the frame most recently returned (``-1`` at the start of the
+    file, ``None`` right after a seek or at the end of the stream).
+    """
+
+    def __init__(self, path: Path, index: _FrameIndex) -> None:
+        self.path = path
+        self.index = index
+        self._pts_to_index = index.pts_to_index()
+        self.container, self.stream = self._open()
+        self.errors: deque[str] = deque(maxlen=3)
+        self.last: int | None = -1
+        self._frames: Iterator[av.VideoFrame] | None = self._decode()
+
+    def _open(self) -> tuple[av.container.InputContainer, av.video.VideoStream]:
+        container, stream = _open_container(self.path)
+        # Frame and slice threads, one per core: long runs of frames from a keyframe to the
+        # target decode several times faster on a multi-core machine, and frames stay exact.
+        stream.thread_type = "AUTO"
+        return container, stream
+
+    def _decode(self) -> Iterator[av.VideoFrame]:
+        codec = self.stream.codec_context
+        try:
+            for packet in self.container.demux(self.stream):
+                if packet.size and packet.is_corrupt:
+                    continue  # cut short: the scan left it out of the index too
+                try:
+                    yield from codec.decode(packet)
+                except av.FFmpegError as err:  # this packet's frame will be missing
+                    self.errors.append(err.strerror or str(err))
+        except av.FFmpegError as err:
+            self.errors.append(err.strerror or str(err))
+
+    def seek(self, i: int) -> tuple[int, av.VideoFrame] | None:
+        """Seek to a keyframe at or before frame ``i``; return the first frame decoded there."""
+        self.errors.clear()
+        if self.index.pts is None:
+            return self._restart()
+        kf = self.index.keyframe_before(i)
+        while True:
+            self.container.seek(int(self.index.pts[kf]), stream=self.stream, backward=True)
+            self.last = None
+            self._frames = self._decode()
+            first = self.next()
+            if first is None or first[0] <= i or kf == 0:
+                return first
+            # The container landed after the target: start from the keyframe before.
+            kf = self.index.keyframe_before(kf - 1)
+
+    def _restart(self) -> tuple[int, av.VideoFrame] | None:
+        """Reopen the file at its start (for streams without timestamps)."""
+        self.container.close()
+        self.container, self.stream = self._open()
+        self.last = -1
+        self._frames = self._decode()
+        return self.next()
+
+    def next(self) -> tuple[int, av.VideoFrame] | None:
+        """The next decoded frame and its index, or ``None`` at the end of the stream."""
+        while self._frames is not None:
+            frame = next(self._frames, None)
+            if frame is None:
+                break
+            if self.index.pts is not None and frame.pts is not None:
+                k = self._pts_to_index.get(frame.pts)
+                if k is None:
+                    continue  # not a frame of the index (e.g. trimmed by an edit list)
+            elif self.last is not None:
+                k = self.last + 1  # no timestamps: count
+            else:
+                continue  # no timestamp right after a seek: the frame cannot be placed
+            self.last = k
+            return k, frame
+        self._frames = None
+        self.last = None
+        return None
+
+    def close(self) -> None:
+        self._frames = None
+        self.container.close()
+
+
+class VideoReader:
+    """A video as a lazy numpy-like array of shape (frames, height, width, 3), dtype uint8.
+
+    Frames are decoded on demand: ``reader[i]`` is exactly frame ``i`` of a full sequential
+    decode; ``reader[a:b:c]``, negative indices, integer lists and tuples such as
+    ``reader[5, :, :, 0]`` work as on a numpy array. Reading is thread-safe, so the reader
+    can be a napari Image layer's data. See the module docstring for how seeking works.
+
+    Parameters
+    ----------
+    path : str or Path
+        A video file FFmpeg can read (.mp4, .avi, .mov, .mkv, ...).
+    cache_size : int, optional
+        Frames kept in the LRU cache. Default: as many as fit in 256 MiB, between 8 and 64
+        (64 for a 396 x 406 video, about 31 MB).
+    read_ahead : int, optional
+        Frames decoded (not converted) after the target on a random access, so stepping
+        forwards afterwards is immediate. Default ``min(8, cache_size // 4)``; must be
+        smaller than ``cache_size // 2``.
+
+    Raises
+    ------
+    VideoError
+        If the file is missing, not a video, has no video stream, or no frame decodes.
+
+    Examples
+    --------
+    >>> with VideoReader("videos/test_vid.mp4") as video:
+    ...     frame = video[812]  # (406, 396, 3) uint8
+    ...     for i, frame in video.iter_frames(0, 100):
+    ...         ...
+    """
+
+    max_array_bytes: int = 2 * 2**30
+    """``np.asarray(reader)`` decodes the whole video only below this size (bytes)."""
+
+    def __init__(
+        self, path: str | Path, cache_size: int | None = None, read_ahead: int | None = None
+    ) -> None:
+        self.path = Path(path)
+        container, stream = _open_container(self.path)
+        try:
+            self._index = _scan(container, stream, self.path)
+            self._fps = _fps(stream, self._index)
+            self._codec = stream.codec_context.name
+            self._time_base = stream.time_base
+            height, width = stream.codec_context.height, stream.codec_context.width
+        finally:
+            container.close()
+        if cache_size is None:
+            frame_bytes = max(height * width * 3, 1)
+            cache_size = int(np.clip(_CACHE_BUDGET_BYTES // frame_bytes, 8, 64))
+        if read_ahead is None:
+            read_ahead = min(8, cache_size // 4)
+        if cache_size < 2 or not 0 <= read_ahead < cache_size // 2:
+            raise ValueError(
+                f"need cache_size >= 2 and 0 <= read_ahead < cache_size // 2, got "
+                f"cache_size={cache_size}, read_ahead={read_ahead}"
+            )
+        self.cache_size = cache_size
+        self.read_ahead = read_ahead
+        self._look_behind = (cache_size - read_ahead - 1) // 2
+        self._cache: OrderedDict[int, av.VideoFrame | np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._closed = False
+        self.stats = ReaderStats()
+
+        self._decoder = _Decoder(self.path, self._index)
+        first = self._decoder.next()  # proves the video decodes, and is cached for napari
+        if first is None:
+            self._decoder.close()
+            raise VideoError(self.path, "no frame of this video can be decoded.", _REENCODE)
+        if not (height and width):  # some containers only say once a frame is decoded
+            height, width = first[1].height, first[1].width
+        self._shape = (self._index.n_frames, int(height), int(width), 3)
+        self.stats.frames_decoded += 1
+        self._put(*first)
+
+    # ------------------------------------------------------------------ array-like interface
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """(n_frames, height, width, 3)."""
+        return self._shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        """Always ``uint8``."""
+        return np.dtype(np.uint8)
+
+    @property
+    def ndim(self) -> int:
+        """Always 4: frames, height, width, colour."""
+        return 4
+
+    @property
+    def size(self) -> int:
+        """Number of elements, as for a numpy array."""
+        return int(np.prod(self._shape))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the whole video would take decoded (it never is, unless asked)."""
+        return self.size
+
+    def __len__(self) -> int:
+        return self._shape[0]
+
+    # ------------------------------------------------------------------ video properties
+    @property
+    def n_frames(self) -> int:
+        """Number of readable frames."""
+        return self._shape[0]
+
+    @property
+    def fps(self) -> float:
+        """Average frame rate (frames per second); ``nan`` if unknown."""
+        return self._fps
+
+    @property
+    def info(self) -> VideoInfo:
+        """The same description ``probe_video`` gives."""
+        n, h, w, _ = self._shape
+        return VideoInfo(self.path, n, self._fps, h, w, self._codec)
+
+    @property
+    def timestamps(self) -> np.ndarray:
+        """Presentation time of each frame in seconds from the first, shape (n_frames,).
+
+        Honest for variable-frame-rate files; ``arange(n) / fps`` when the file has no
+        timestamps.
+        """
+        pts = self._index.pts
+        if pts is None or not self._time_base:
+            return np.arange(self.n_frames) / self._fps
+        return ((pts - pts[0]) * float(Fraction(self._time_base))).astype(float)
+
+    def __repr__(self) -> str:
+        return f"VideoReader({str(self.path)!r}, shape={self._shape}, fps={self._fps:g})"
+
+    # ------------------------------------------------------------------ indexing
+    def __getitem__(self, key: Any) -> np.ndarray:
+        """Frames selected numpy-style along axis 0, then any further indices applied.
+
+        An integer gives one frame (height, width, 3); a slice or a list/array of integers
+        gives (k, height, width, 3). Returned arrays are fresh copies the caller may modify.
+        """
+        frame_key, rest = _split_key(key, self.ndim)
+        n = self.n_frames
+        if isinstance(frame_key, int | np.integer):
+            frame = self._read(_normalise(int(frame_key), n)).copy()
+            return frame[rest] if rest else frame
+        if isinstance(frame_key, slice):
+            wanted = np.arange(*frame_key.indices(n), dtype=np.int64)
+        else:
+            wanted = np.asarray(frame_key)
+            if wanted.dtype == bool:
+                if wanted.shape != (n,):
+                    raise IndexError(f"boolean index has shape {wanted.shape}, expected ({n},)")
+                wanted = np.flatnonzero(wanted)
+            if wanted.ndim != 1 or wanted.dtype.kind not in "iu":
+                raise IndexError("frames can be selected by int, slice or 1-D integer array")
+            wanted = np.array([_normalise(int(i), n) for i in wanted], dtype=np.int64)
+        out = np.empty((len(wanted), *self._shape[1:]), dtype=np.uint8)
+        for j in np.argsort(wanted, kind="stable"):  # ascending: the decoder moves forwards
+            out[j] = self._read(int(wanted[j]))
+        return out[(slice(None), *rest)] if rest else out
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """Decode every frame into one array (refused above ``max_array_bytes``)."""
+        if copy is False:
+            raise ValueError("a VideoReader cannot be viewed as an array without decoding it")
+        if self.nbytes > self.max_array_bytes:
+            raise ValueError(
+                f"{self.path}: decoding all {self.n_frames} frames would need "
+                f"{self.nbytes / 2**30:.1f} GiB. Index the frames you need "
+                "(reader[i], reader[a:b]) or loop with reader.iter_frames()."
+            )
+        frames = self[:]
+        return frames if dtype is None else frames.astype(dtype)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for _, frame in self.iter_frames():
+            yield frame
+
+    # ------------------------------------------------------------------ sequential reading
+    def iter_frames(
+        self, start: int = 0, stop: int | None = None, step: int = 1
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(index, frame)`` for ``range(start, stop, step)`` in one forward decode.
+
+        Uses its own decoder, so it is the fast way to read many frames, e.g. for prediction,
+        and it does not disturb random access from other threads. It seeks once to reach
+        ``start`` and afterwards only where ``step`` jumps over a whole keyframe interval.
+        Frames are (height, width, 3) uint8 arrays the caller owns. ``start``/``stop`` follow
+        ``range`` and are clipped to the video; ``step >= 1``.
+
+        Raises
+        ------
+        VideoError
+            When a frame in the range cannot be decoded (the frames before it were yielded).
+        """
+        if step < 1:
+            raise ValueError(f"step must be >= 1, got {step}")
+        self._check_open()
+        wanted = range(*slice(start, stop, step).indices(self.n_frames))
+        if not wanted:
+            return
+        decoder = _Decoder(self.path, self._index)
+        _, height, width, _ = self._shape
+        try:
+            item = decoder.next() if wanted[0] == 0 else decoder.seek(wanted[0])
+            for expected in wanted:
+                if item is not None and item[0] < self._index.keyframe_before(expected):
+                    item = decoder.seek(expected)  # skip whole keyframe intervals
+                while item is not None and item[0] < expected:
+                    item = decoder.next()
+                if item is None or item[0] != expected:
+                    raise self._undecodable(expected, decoder.errors)
+                rgb = item[1].to_ndarray(format="rgb24", height=height, width=width)
+                yield expected, np.ascontiguousarray(rgb)
+                item = decoder.next()
+        finally:
+            decoder.close()
+
+    # ------------------------------------------------------------------ lifetime
+    def close(self) -> None:
+        """Close the file and drop the cache; reading afterwards raises ``ValueError``."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._decoder.close()
+                self._cache.clear()
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle as path and settings: the copy opens the file anew (e.g. in a worker)."""
+        return {"path": self.path, "cache_size": self.cache_size, "read_ahead": self.read_ahead}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"], state["cache_size"], state["read_ahead"])
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ internals
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValueError(f"{self.path}: this VideoReader is closed.")
+
+    def _read(self, i: int) -> np.ndarray:
+        """Frame ``i`` (0 <= i < n_frames) as a read-only RGB array, from cache or decoder."""
+        if self._pid != os.getpid():
+            self._after_fork()
+        with self._lock:
+            self._check_open()
+            if i in self._cache:
+                self.stats.cache_hits += 1
+                return self._cached_rgb(i)
+            return self._decode_frame(i)
+
+    def _after_fork(self) -> None:
+        """In a forked child (e.g. a DataLoader worker), stop sharing the parent's file.
+
+        A forked process shares the open file's read position with its parent, and the lock
+        may have been copied while held, so the child gets its own lock, decoder and cache.
+        """
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._cache = OrderedDict()
+        if not self._closed:
+            self._decoder = _Decoder(self.path, self._index)
+
+    def _decode_frame(self, i: int, force_seek: bool = False) -> np.ndarray:
+        decoder = self._decoder
+        last = decoder.last
+        kf = self._index.keyframe_before(i)
+        # Decoding forwards from where the decoder is costs no more than a seek would.
+        seeking = force_seek or last is None or not kf - 1 <= last < i
+        if seeking:
+            self.stats.seeks += 1
+            item = decoder.seek(i)
+        else:
+            item = decoder.next()
+        while item is not None and item[0] < i:
+            self.stats.frames_decoded += 1
+            if item[0] >= i - self._look_behind:
+                self._put(*item)
+            item = decoder.next()
+        if item is None or item[0] != i:
+            if not seeking:  # the decoder may hold a broken reference: try once afresh
+                return self._decode_frame(i, force_seek=True)
+            raise self._undecodable(i, decoder.errors)
+        self.stats.frames_decoded += 1
+        self._put(*item)
+        if seeking:
+            for _ in range(self.read_ahead):
+                ahead = decoder.next()
+                if ahead is None:
+                    break
+                self.stats.frames_decoded += 1
+                self._put(*ahead)
+        return self._cached_rgb(i)
+
+    def _put(self, k: int, frame: av.VideoFrame | np.ndarray) -> None:
+        """Cache frame ``k`` (decoded but unconverted, or RGB) as the most recent entry."""
+        if not isinstance(self._cache.get(k), np.ndarray):
+            self._cache[k] = frame
+        self._cache.move_to_end(k)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+
+    def _cached_rgb(self, k: int) -> np.ndarray:
+        entry = self._cache[k]
+        if not isinstance(entry, np.ndarray):
+            _, height, width, _ = self._shape
+            entry = self._cache[k] = _to_rgb(entry, height, width)
+        self._cache.move_to_end(k)
+        return entry
+
+    def _undecodable(self, i: int, errors: deque[str]) -> VideoError:
+        detail = f": {errors[-1]}" if errors else ""
+        return VideoError(
+            self.path,
+            f"frame {i} cannot be decoded (file truncated or corrupt?){detail}.",
+            "Other frames may still be readable. " + _REENCODE,
+        )
+
+
+def _normalise(i: int, n: int) -> int:
+    """A frame index in 0..n-1 from a possibly negative one; ``IndexError`` if out of range."""
+    if not -n <= i < n:
+        raise IndexError(f"frame {i} is out of range for a video of {n} frames")
+    return i + n if i < 0 else i
+
+
+def _split_key(key: Any, ndim: int) -> tuple[Any, tuple]:
+    """Split a numpy index into the frame part and the rest, expanding ``...``."""
+    key = key if isinstance(key, tuple) else (key,)
+    if any(k is None for k in key):
+        raise IndexError("np.newaxis is not supported when indexing a VideoReader")
+    n_ellipsis = sum(k is Ellipsis for k in key)
+    if n_ellipsis > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    if n_ellipsis:
+        pos = next(j for j, k in enumerate(key) if k is Ellipsis)
+        fill = (slice(None),) * (ndim - len(key) + 1)
+        key = key[:pos] + fill + key[pos + 1 :]
+    if len(key) > ndim:
+        raise IndexError(f"too many indices: a video has {ndim} dimensions")
+    if not key:
+        return slice(None), ()
+    return key[0], tuple(key[1:])
