@@ -1,0 +1,146 @@
+"""The project widget: create a project, add a video, pick frames in a worker, start labeling."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from qtpy.QtCore import Qt, QTimer
+
+from napari_lightning_pose.io.labels import read_labels
+from napari_lightning_pose.widgets.labeling import LabelingWidget
+from napari_lightning_pose.widgets.project import ProjectWidget, parse_keypoints, parse_skeleton
+
+LEFT = Qt.MouseButton.LeftButton
+
+
+@pytest.fixture
+def project_widget(make_napari_viewer):
+    viewer = make_napari_viewer(show=True)
+    widget = ProjectWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Project", area="right")
+    return viewer, widget
+
+
+def _create(widget: ProjectWidget, qtbot, folder: Path) -> None:
+    widget.folder_edit.setText(str(folder))
+    qtbot.keyClicks(widget.keypoints_edit, "nose, paw_left paw_right")
+    qtbot.keyClicks(widget.skeleton_edit, "nose-paw_left, nose-paw_right")
+    qtbot.mouseClick(widget.create_button, LEFT)
+
+
+def test_parse_keypoints_and_skeleton_from_what_users_type() -> None:
+    assert parse_keypoints(" nose, paw_left;paw_right\ttail ") == [
+        "nose",
+        "paw_left",
+        "paw_right",
+        "tail",
+    ]
+    assert parse_keypoints("") == []
+    assert parse_skeleton("nose-paw_left, nose - tail;\npaw_left:paw_right") == [
+        ("nose", "paw_left"),
+        ("nose", "tail"),
+        ("paw_left", "paw_right"),
+    ]
+    with pytest.raises(ValueError, match="nose-tail-paw"):
+        parse_skeleton("nose-tail-paw")
+
+
+def test_create_project_writes_the_folder_and_config(project_widget, qtbot, tmp_path):
+    _, widget = project_widget
+    _create(widget, qtbot, tmp_path / "mouse")
+    root = tmp_path / "mouse"
+    cfg = yaml.safe_load((root / "config.yaml").read_text())
+    assert cfg["data"]["keypoint_names"] == ["nose", "paw_left", "paw_right"]
+    assert cfg["data"]["skeleton"] == [["nose", "paw_left"], ["nose", "paw_right"]]
+    assert (root / "labeled-data").is_dir() and (root / "videos").is_dir()
+    assert "mouse" in widget.project_label.text()
+    assert widget.add_video_button.isEnabled()
+    assert not widget.select_button.isEnabled()  # no video yet
+
+
+def test_bad_skeleton_is_reported_and_creates_nothing(project_widget, qtbot, tmp_path, errors):
+    _, widget = project_widget
+    widget.folder_edit.setText(str(tmp_path / "p"))
+    widget.keypoints_edit.setText("nose, tail")
+    widget.skeleton_edit.setText("nose-ear")
+    qtbot.mouseClick(widget.create_button, LEFT)
+    assert not (tmp_path / "p" / "config.yaml").exists()
+    assert any("ear" in m for m in errors)
+    assert widget.project is None
+
+
+def test_add_video_copies_it_and_shows_it(project_widget, qtbot, tmp_path, bundled_sample):
+    viewer, widget = project_widget
+    _create(widget, qtbot, tmp_path / "mouse")
+    dest = widget.add_video(bundled_sample / "videos" / "test_vid.mp4")
+    assert dest == tmp_path / "mouse" / "videos" / "test_vid.mp4"
+    assert dest.read_bytes() == (bundled_sample / "videos" / "test_vid.mp4").read_bytes()
+    assert viewer.layers[-1].data.shape == (994, 406, 396, 3)
+    assert widget.video_combo.currentText() == "test_vid.mp4"
+    assert widget.select_button.isEnabled()
+
+
+def test_a_broken_video_is_refused_with_its_name(project_widget, qtbot, tmp_path, errors):
+    viewer, widget = project_widget
+    _create(widget, qtbot, tmp_path / "mouse")
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video at all")
+    assert widget.add_video(broken) is None
+    assert any("broken.mp4" in m for m in errors)
+    assert len(viewer.layers) == 0
+    assert widget.video_combo.count() == 0
+
+
+@pytest.mark.parametrize("method", ["uniform", "kmeans"])
+def test_select_frames_runs_in_a_worker_and_opens_labeling(
+    project_widget, qtbot, tmp_path, bundled_sample, method
+):
+    viewer, widget = project_widget
+    _create(widget, qtbot, tmp_path / "mouse")
+    widget.add_video(bundled_sample / "videos" / "test_vid.mp4")
+    widget.n_frames_spin.setValue(4)
+    widget.method_combo.setCurrentText(method)
+    progress: list[int] = []
+    widget.progress.valueChanged.connect(progress.append)
+    ticks: list[int] = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start(10)
+    qtbot.mouseClick(widget.select_button, LEFT)
+    assert not widget.select_button.isEnabled()  # running
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
+    timer.stop()
+    assert ticks  # the event loop kept running while frames were picked
+    assert progress  # the progress bar moved
+
+    root = tmp_path / "mouse"
+    labels = read_labels(root / "CollectedData.csv")
+    assert len(labels) == 4
+    assert labels.isna().all().all()  # picked, not labeled yet
+    for image in labels.index:
+        assert image.startswith("labeled-data/test_vid/img")
+        assert (root / image).is_file()
+    # hand-over: the labeling widget is docked with the project and its 4 frames to label
+    labeling = next(
+        w for w in viewer.window.dock_widgets.values() if isinstance(w, LabelingWidget)
+    )
+    assert labeling.config_path == root / "config.yaml"
+    assert labeling.state.images == list(labels.index)
+    assert labeling.counts_label.text() == "labeled frames 0/4, keypoints 0/3"
+    assert viewer.dims.range[0].stop == 3  # the video layer no longer stretches the slider
+
+
+def test_cancel_stops_frame_selection(project_widget, qtbot, tmp_path, bundled_sample):
+    _, widget = project_widget
+    _create(widget, qtbot, tmp_path / "mouse")
+    widget.add_video(bundled_sample / "videos" / "test_vid.mp4")
+    widget.n_frames_spin.setValue(4)
+    widget.method_combo.setCurrentText("kmeans")
+    qtbot.mouseClick(widget.select_button, LEFT)
+    qtbot.mouseClick(widget.cancel_button, LEFT)
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert widget.progress_label.text() == "cancelled"
+    assert not (tmp_path / "mouse" / "CollectedData.csv").exists()
+    assert widget.select_button.isEnabled()
