@@ -1,0 +1,154 @@
+"""Training throughput of the real training loop: steps per second and peak memory.
+
+Runs ``napari_lightning_pose.train.train`` (data loading, augmentation, forward, loss,
+backward, Adam, learning-rate schedule: everything but checkpoint writing, which happens once
+at the end and is left out of the timing) on the bundled mirror-mouse sample project at its
+256 x 256 resize, batch 8, for each backbone, each in its own subprocess so its peak memory
+is its own. Backbone weights are random (speed does not depend on them; nothing downloads).
+
+Peak memory: on the CPU the process's peak resident set size (``ru_maxrss``, includes
+Python, torch and the image cache); on CUDA ``torch.cuda.max_memory_allocated``.
+
+Run from the repository root::
+
+    python benchmarks/bench_train.py                       # CPU, 3 backbones, 12 steps
+    python benchmarks/bench_train.py --device cuda --steps 60
+    python benchmarks/bench_train.py --backbones resnet18 --batch 16 --steps 20
+
+On a busy machine set ``OMP_WAIT_POLICY=PASSIVE`` so idle OpenMP threads sleep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "src" / "napari_lightning_pose" / "resources" / "mirror-mouse"
+BACKBONES = ("resnet18", "resnet50", "efficientnet_lite0")
+
+
+def measure(args: argparse.Namespace) -> dict:
+    """Train ``args.steps`` steps of one backbone; seconds per step after warm-up, peak memory."""
+    import torch
+
+    from napari_lightning_pose.io.config import load_config
+    from napari_lightning_pose.train import train
+
+    with tempfile.TemporaryDirectory() as tmp:
+        project = Path(shutil.copytree(SAMPLE, Path(tmp) / "project"))
+        cfg = load_config(project / "config.yaml")
+        cfg["data"]["image_resize_dims"] = {"height": args.size, "width": args.size}
+        cfg["model"].update(backbone=args.backbone, backbone_weights=None)
+        tcfg = cfg["training"]
+        tcfg.update(
+            train_batch_size=args.batch,
+            num_workers=args.workers,
+            num_threads=args.threads,
+            steps_per_epoch=args.steps + 1,  # no checkpoint or validation inside the timing
+            train_prob=1.0,
+            val_prob=0.0,
+        )
+        stamps = []
+        start = time.perf_counter()
+        for event in train(cfg, Path(tmp) / "run", steps=args.steps, device=args.device):
+            if event.kind == "start":
+                start = time.perf_counter()
+            if event.kind == "step":
+                if args.device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                stamps.append(time.perf_counter())
+        durations = [b - a for a, b in zip([start, *stamps[:-1]], stamps, strict=True)]
+        timed = durations[args.warmup :] or durations
+        if args.device.startswith("cuda"):
+            peak_mb = torch.cuda.max_memory_allocated() / 2**20
+        else:
+            peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return {
+            "backbone": args.backbone,
+            "s_per_step": statistics.median(timed),
+            "first_step_s": durations[0],
+            "peak_mb": peak_mb,
+        }
+
+
+def device_name(device: str) -> str:
+    """The GPU's name, or the CPU's model name and core count."""
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {torch.get_num_threads()} threads"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--backbones", nargs="+", default=list(BACKBONES))
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--size", type=int, default=256, help="square input size")
+    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--warmup", type=int, default=3, help="steps left out of the timing")
+    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--backbone", help=argparse.SUPPRESS)  # child process mode
+    args = parser.parse_args()
+
+    if args.backbone:  # in the child: measure one backbone, print JSON
+        print(json.dumps(measure(args)))
+        return
+
+    rows = []
+    for backbone in args.backbones:
+        cmd = [sys.executable, __file__, "--backbone", backbone]
+        for flag in ("device", "batch", "size", "steps", "warmup", "workers", "threads"):
+            value = getattr(args, flag)
+            if value is not None:
+                cmd += [f"--{flag}", str(value)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+        if proc.returncode != 0:
+            rows.append({"backbone": backbone, "error": proc.stderr.strip().splitlines()[-1]})
+            continue
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(
+        f"\nTraining loop, {device_name(args.device)}, batch {args.batch}, "
+        f"{args.size}x{args.size}, {args.workers} workers, median of steps "
+        f"{args.warmup + 1}..{args.steps}\n"
+    )
+    print("| backbone | s / step | steps / s | frames / s | first step s | peak memory MB |")
+    print("|---|---|---|---|---|---|")
+    for row in rows:
+        if "error" in row:
+            print(f"| {row['backbone']} | failed: {row['error']} | | | | |")
+            continue
+        s = row["s_per_step"]
+        print(
+            f"| {row['backbone']} | {s:.3f} | {1 / s:.2f} | {args.batch / s:.1f} | "
+            f"{row['first_step_s']:.2f} | {row['peak_mb']:.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

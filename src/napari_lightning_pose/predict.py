@@ -1,0 +1,401 @@
+"""Batched inference over whole videos, with decoding overlapped with the network.
+
+``predict_video`` reads a video front to back in a producer thread
+(``io.video.VideoReader.iter_frames``: one forward decode, no seeks), batches and
+preprocesses the frames there (``data.transforms.to_model_input``, the same code the
+training dataset uses) and hands them through a small bounded queue to the network, so
+decoding the next batch overlaps inference on the current one. Each batch yields a
+:class:`PredictEvent`, like training does, so the napari widget and the CLI drive the same
+code.
+
+The output is Lightning Pose's prediction CSV: three header rows (scorer = the model's
+``model.model_name``, bodyparts, coords ``x, y, likelihood``), one row per frame, the frame
+number as index, coordinates in ORIGINAL video pixels. It is written atomically through
+``io.pose_csv.write_pose_csv`` and loads in Lightning Pose, DeepLabCut and ``movement``.
+
+A video that stops decoding partway: the frames predicted before the bad one are written to
+``<out>.partial.csv`` (the requested output path is left untouched, so a complete earlier
+result is never replaced by a partial one) and a ``VideoError`` names the frame and that file.
+
+``predict_videos`` runs a list of videos; under ``torchrun`` each rank takes every
+``WORLD_SIZE``-th video (``distributed.shard``) on its own GPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import queue
+import threading
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from napari_lightning_pose import distributed
+from napari_lightning_pose.data.transforms import (
+    keypoints_to_original,
+    resize_scale,
+    to_model_input,
+)
+from napari_lightning_pose.errors import VideoError
+from napari_lightning_pose.io.pose_csv import make_pose_frame, write_pose_csv
+from napari_lightning_pose.io.video import VideoReader
+from napari_lightning_pose.train import autocast, load_checkpoint
+
+PREDICTION_COORDS = ("x", "y", "likelihood")
+
+ModelSource = str | Path | tuple[nn.Module, dict[str, Any]]
+
+
+@dataclass
+class PredictEvent:
+    """One progress report from :func:`predict_video`.
+
+    Attributes
+    ----------
+    kind : str
+        ``"start"`` (video opened), ``"batch"`` (a batch was predicted) or ``"done"``
+        (the CSV was written).
+    video : Path
+        The video being predicted.
+    frames_done : int
+        Frames predicted so far.
+    n_frames : int
+        Frames in the video.
+    frames_per_s : float or None
+        Throughput so far, decoding included.
+    out_csv : Path or None
+        The CSV written ("done" only).
+    message : str
+        Notes, e.g. a warning that the file is shorter than its header says.
+    """
+
+    kind: Literal["start", "batch", "done"]
+    video: Path
+    frames_done: int
+    n_frames: int
+    frames_per_s: float | None = None
+    out_csv: Path | None = None
+    message: str = ""
+
+    def progress(self) -> tuple[int, int | None]:
+        """(frames done, frames in the video), for a progress bar."""
+        return self.frames_done, self.n_frames
+
+    def summary(self) -> dict[str, str]:
+        """Throughput as a short string, for a progress bar."""
+        return {"fps": f"{self.frames_per_s:.1f}"} if self.frames_per_s else {}
+
+
+@dataclass
+class InferenceOptions:
+    """How the network runs: batch size, device and optional speed-ups.
+
+    What ``benchmarks/bench_predict.py`` measured decided the defaults:
+
+    - ``amp`` (bf16 autocast; fp16 on GPUs without bf16). None (default) means: on a CPU
+      with native bf16 instructions (``avx512_bf16`` / ``amx_bf16``) yes, where it made
+      ResNet-18/50 prediction 1.6-2x faster on an AMD EPYC while moving keypoints by
+      about 0.01 px (max 0.03 px); elsewhere no. On an H200 it did not help, because
+      prediction there is bound by video decoding (about 520 frames/s; float32 ran at
+      1.04x the decode-only time, autocast at 1.1-1.2x: its host-side work competes with
+      the decoding thread).
+    - ``channels_last`` (NHWC layout) and ``compile`` (``torch.compile``, slow first run)
+      are off: neither paid off on the GPU for the same reason, and channels_last gained
+      little on the CPU. Turn them on for heavy models where the network is the bottleneck.
+    """
+
+    batch_size: int = 16
+    device: str | torch.device | None = None
+    channels_last: bool = False
+    amp: bool | None = None
+    compile: bool = False
+    queue_batches: int = 3
+
+    def amp_dtype(self, device: torch.device) -> torch.dtype | None:
+        """The autocast dtype on ``device``, or None for float32."""
+        use = self.amp if self.amp is not None else device.type == "cpu" and cpu_has_bf16()
+        if not use:
+            return None
+        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            return torch.float16
+        return torch.bfloat16
+
+
+@functools.cache
+def cpu_has_bf16() -> bool:
+    """Whether this CPU runs bf16 natively (Linux: ``avx512_bf16`` or ``amx_bf16`` flag)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return bool({"avx512_bf16", "amx_bf16"} & set(text.split()))
+
+
+class _End:
+    """Queue marker: the producer read the last frame."""
+
+
+@dataclass
+class _Failure:
+    """Queue marker: decoding failed; ``error`` is what the reader raised."""
+
+    error: BaseException
+
+
+# --------------------------------------------------------------------------- public API
+def predict_video(
+    model: ModelSource,
+    video_path: str | Path,
+    out_csv: str | Path,
+    *,
+    batch_size: int = 16,
+    device: str | torch.device | None = None,
+    options: InferenceOptions | None = None,
+) -> Iterator[PredictEvent]:
+    """Predict every frame of a video and write a Lightning Pose prediction CSV.
+
+    Parameters
+    ----------
+    model
+        A checkpoint path (``train.load_checkpoint``) or a ``(model, cfg)`` pair.
+    video_path
+        The video to predict.
+    out_csv
+        Where to write the predictions (atomically; parent folders are created).
+    batch_size, device
+        Frames per forward pass and where to run (default: CUDA if available).
+    options
+        Finer control (:class:`InferenceOptions`); its batch size/device win when given.
+
+    Yields
+    ------
+    PredictEvent
+        "start", one "batch" per batch, then "done" with ``out_csv``.
+
+    Raises
+    ------
+    VideoError
+        The video cannot be opened, or a frame cannot be decoded: the message names the
+        frame, and the frames before it are in ``<out_csv stem>.partial.csv``.
+    CheckpointError
+        The checkpoint is missing or unreadable.
+    """
+    opts = options or InferenceOptions(batch_size=batch_size, device=device)
+    dev = distributed.resolve_device(opts.device, "auto")
+    net, cfg = _load(model, dev)
+    yield from _predict_one(net, cfg, Path(video_path), Path(out_csv), dev, opts)
+
+
+def predict_videos(
+    model: ModelSource,
+    videos: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    batch_size: int = 16,
+    device: str | torch.device | None = None,
+    options: InferenceOptions | None = None,
+) -> Iterator[PredictEvent]:
+    """Predict several videos into ``out_dir/<video stem>.csv``, sharded across ranks.
+
+    Under ``torchrun`` rank ``r`` of ``W`` predicts ``videos[r::W]`` on ``cuda:LOCAL_RANK``
+    (or the CPU); without it one process predicts them all. No process group is needed:
+    the ranks share nothing but the file system.
+
+    Yields
+    ------
+    PredictEvent
+        The events of each of this rank's videos in turn.
+    """
+    stems = [Path(v).stem for v in videos]
+    dupes = sorted({s for s in stems if stems.count(s) > 1})
+    if dupes:
+        raise VideoError(
+            None,
+            f"several videos share the name {dupes[0]!r}, so their CSVs would overwrite "
+            "each other.",
+            "Predict them into separate --out folders.",
+        )
+    rank, world_size, local_rank = distributed.env_ranks()
+    opts = options or InferenceOptions(batch_size=batch_size, device=device)
+    dev = distributed.resolve_device(opts.device, "auto", local_rank)
+    mine = distributed.shard(list(videos), rank, world_size)
+    if not mine:
+        return
+    net, cfg = _load(model, dev)
+    out_dir = Path(out_dir)
+    for video in mine:
+        out = out_dir / f"{Path(video).stem}.csv"
+        yield from _predict_one(net, cfg, Path(video), out, dev, opts)
+
+
+def partial_path(out_csv: str | Path) -> Path:
+    """Where predictions of a video that failed partway go: ``<stem>.partial.csv``."""
+    out_csv = Path(out_csv)
+    return out_csv.with_name(f"{out_csv.stem}.partial.csv")
+
+
+# --------------------------------------------------------------------------- internals
+def _load(model: ModelSource, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
+    if isinstance(model, tuple):
+        net, cfg = model
+        return net.to(device).eval(), cfg
+    net, cfg, _ = load_checkpoint(model, device)
+    return net, cfg
+
+
+def _prepare(net: nn.Module, device: torch.device, opts: InferenceOptions) -> nn.Module:
+    if opts.channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    if opts.compile:
+        net = torch.compile(net)
+    return net
+
+
+def _predict_one(
+    net: nn.Module,
+    cfg: dict[str, Any],
+    video: Path,
+    out_csv: Path,
+    device: torch.device,
+    opts: InferenceOptions,
+) -> Iterator[PredictEvent]:
+    resize_hw = (
+        int(cfg["data"]["image_resize_dims"]["height"]),
+        int(cfg["data"]["image_resize_dims"]["width"]),
+    )
+    names = list(cfg["data"]["keypoint_names"])
+    scorer = str(cfg["model"]["model_name"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reader = VideoReader(video)
+    notes = [str(w.message) for w in caught]
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    with reader:
+        n = reader.n_frames
+        height, width = reader.shape[1:3]
+        scale = torch.as_tensor(resize_scale((height, width), resize_hw), dtype=torch.float64)
+        values = np.full((n, len(names), len(PREDICTION_COORDS)), np.nan)
+        yield PredictEvent("start", video, 0, n, message=" ".join(notes))
+
+        model = _prepare(net, device, opts)
+        amp = opts.amp_dtype(device)
+        on_gpu = device.type == "cuda"
+        done = 0
+        start = time.perf_counter()
+        stop = threading.Event()
+        batches: queue.Queue = queue.Queue(maxsize=max(1, opts.queue_batches))
+        producer = threading.Thread(
+            target=_produce,
+            args=(reader, opts.batch_size, resize_hw, not on_gpu, batches, stop),
+            name=f"decode-{video.name}",
+            daemon=True,
+        )
+        producer.start()
+        try:
+            while True:
+                item = batches.get()
+                if isinstance(item, _End):
+                    break
+                if isinstance(item, _Failure):
+                    raise _partial_failure(item.error, values[:done], names, scorer, out_csv)
+                indices, frames = item
+                images = to_model_input(frames, resize_hw, device) if on_gpu else frames
+                if opts.channels_last:
+                    images = images.contiguous(memory_format=torch.channels_last)
+                with torch.inference_mode(), autocast(device, amp):
+                    out = model(images)
+                kp = keypoints_to_original(out["keypoints"].double().cpu(), scale)
+                like = out["likelihood"].double().cpu()
+                values[indices, :, :2] = kp.numpy()
+                values[indices, :, 2] = like.numpy()
+                done = int(indices[-1]) + 1
+                rate = done / max(time.perf_counter() - start, 1e-9)
+                yield PredictEvent("batch", video, done, n, rate)
+        finally:
+            stop.set()
+            _drain(batches)
+            producer.join(timeout=10)
+        df = make_pose_frame(values, names, PREDICTION_COORDS, np.arange(n), scorer)
+        write_pose_csv(df, out_csv)
+        rate = n / max(time.perf_counter() - start, 1e-9)
+        yield PredictEvent("done", video, n, n, rate, out_csv=out_csv, message=" ".join(notes))
+
+
+def _produce(
+    reader: VideoReader,
+    batch_size: int,
+    resize_hw: tuple[int, int],
+    preprocess: bool,
+    out: queue.Queue,
+    stop: threading.Event,
+) -> None:
+    """Decode frames in order, batch them (preprocessed on the CPU path) and queue them.
+
+    Frames decoded before a failure are queued first, then a ``_Failure``.
+    """
+    frames: list[np.ndarray] = []
+    indices: list[int] = []
+
+    def flush() -> bool:
+        if not frames:
+            return True
+        batch: Any = np.stack(frames)
+        batch = to_model_input(batch, resize_hw) if preprocess else torch.from_numpy(batch)
+        ok = _put(out, (np.asarray(indices), batch), stop)
+        frames.clear()
+        indices.clear()
+        return ok
+
+    try:
+        for i, frame in reader.iter_frames():
+            frames.append(frame)
+            indices.append(i)
+            if len(frames) == batch_size and not flush():
+                return
+        if flush():
+            _put(out, _End(), stop)
+    except Exception as err:  # a decode error: pass on what we have, then the error
+        if flush():
+            _put(out, _Failure(err), stop)
+
+
+def _put(out: queue.Queue, item: Any, stop: threading.Event) -> bool:
+    """Put ``item`` unless the consumer stopped; False when it did."""
+    while not stop.is_set():
+        try:
+            out.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _drain(q: queue.Queue) -> None:
+    with contextlib.suppress(queue.Empty):
+        while True:
+            q.get_nowait()
+
+
+def _partial_failure(
+    error: BaseException, done: np.ndarray, names: list[str], scorer: str, out_csv: Path
+) -> BaseException:
+    """Write the frames predicted so far to the partial CSV and build the error to raise."""
+    if not isinstance(error, VideoError):
+        return error
+    partial = partial_path(out_csv)
+    if len(done):
+        df = make_pose_frame(done, names, PREDICTION_COORDS, np.arange(len(done)), scorer)
+        write_pose_csv(df, partial)
+        kept = f"The {len(done)} frames before it were predicted and saved to {partial}."
+    else:
+        kept = "No frame before it could be predicted."
+    return VideoError(error.path, f"{error.problem} Prediction stopped. {kept}", error.fix)

@@ -1,0 +1,63 @@
+"""Drive a progress-event generator with a tqdm bar, the command line's view of a long job.
+
+The core's long jobs (training, prediction) are generators of small event dataclasses. The
+napari widgets consume them in a worker thread; the command line hands them to
+:func:`run_with_tqdm`. An event tells the bar how far along it is with ``progress()``
+(``(done, total)``) and what to show beside it with ``summary()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol, TypeVar
+
+from tqdm.auto import tqdm
+
+
+class ProgressEvent(Protocol):
+    """What :func:`run_with_tqdm` needs from an event."""
+
+    def progress(self) -> tuple[int, int | None]:
+        """``(done, total)`` units of work; total may be None when unknown."""
+        ...
+
+    def summary(self) -> dict[str, str]:
+        """Short name -> value pairs shown after the bar (losses, error, ...)."""
+        ...
+
+
+E = TypeVar("E", bound=ProgressEvent)
+
+
+def run_with_tqdm(
+    events: Iterator[E], desc: str, *, unit: str = "step", disable: bool = False
+) -> list[E]:
+    """Run ``events`` to the end, updating one tqdm bar; return the events that were not steps.
+
+    Events whose ``kind`` is not ``"step"``/``"batch"`` (start, validation, checkpoint,
+    done, stopped, ...) are collected and returned so the caller can report them. On Ctrl-C
+    the generator is closed first (so a training run saves its checkpoint), then the
+    ``KeyboardInterrupt`` propagates.
+    """
+    notable: list[E] = []
+    bar = tqdm(desc=desc, unit=unit, disable=disable, dynamic_ncols=True)
+    try:
+        for event in events:
+            done, total = event.progress()
+            if total is not None and bar.total != total:
+                bar.total = total
+            bar.n = done
+            info = event.summary()
+            if info:
+                bar.set_postfix(info, refresh=False)
+            bar.refresh()
+            if getattr(event, "kind", "step") not in ("step", "batch"):
+                notable.append(event)
+    except KeyboardInterrupt:
+        close = getattr(events, "close", None)
+        if close is not None:
+            close()
+        raise
+    finally:
+        bar.close()
+    return notable
