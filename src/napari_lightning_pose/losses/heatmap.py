@@ -30,9 +30,12 @@ def _mean_over_valid(per_map: torch.Tensor, valid: torch.Tensor) -> torch.Tensor
 
 
 class HeatmapMSELoss(Loss):
-    """Mean squared error per pixel between predicted and target heatmaps (``heatmap_mse``).
+    """Squared error between predicted and target heatmaps (``heatmap_mse``).
 
-    Averaged over the pixels of each labeled keypoint's map, then over labeled keypoints.
+    Summed over the pixels of each labeled keypoint's map (the per-pixel mean times h * w, as
+    Lightning Pose scales it), then averaged over labeled keypoints. Maps that sum to 1 have
+    per-pixel errors of ~1e-5: without the scaling their gradients fall below Adam's epsilon
+    and training barely moves.
     """
 
     name = "heatmap_mse"
@@ -43,7 +46,7 @@ class HeatmapMSELoss(Loss):
         valid = valid_keypoints(batch)
         # zero the targets of invalid maps before subtracting so NaN can never leak in
         target = torch.where(valid[..., None, None], target, torch.zeros_like(target))
-        per_map = self.rectify((pred - target) ** 2).flatten(-2).mean(dim=-1)  # (B, K)
+        per_map = self.rectify((pred - target) ** 2).flatten(-2).sum(dim=-1)  # (B, K)
         return _mean_over_valid(per_map, valid)
 
 

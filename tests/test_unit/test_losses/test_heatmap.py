@@ -63,7 +63,8 @@ def test_mse_matches_its_definition() -> None:
     torch.manual_seed(1)
     batch = _batch(torch.tensor([[[5.0, 6.0], [12.0, 3.5]]]))
     pred = spatial_softmax(torch.randn(1, 2, *HW))
-    expected = ((pred - batch["heatmaps"]) ** 2).mean()
+    # per map: squared error summed over pixels (mean x h*w, Lightning Pose's scaling)
+    expected = ((pred - batch["heatmaps"]) ** 2).sum(dim=(-2, -1)).mean()
     assert float(HeatmapMSELoss()({"heatmaps": pred}, batch)) == pytest.approx(float(expected))
 
 
