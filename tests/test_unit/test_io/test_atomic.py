@@ -41,3 +41,17 @@ def test_rotate_backups_keeps_newest_versions(tmp_path: Path) -> None:
     assert (tmp_path / "CollectedData.csv.bak2").read_text() == "v2"
     assert (tmp_path / "CollectedData.csv.bak3").read_text() == "v1"
     assert not (tmp_path / "CollectedData.csv.bak4").exists()
+
+
+def test_new_files_follow_the_umask_and_overwrites_keep_the_mode(tmp_path: Path) -> None:
+    import os
+
+    old = os.umask(0o022)
+    try:
+        target = atomic_write_text(tmp_path / "config.yaml", "a")
+        assert target.stat().st_mode & 0o777 == 0o644  # not 0600 like mkstemp
+        target.chmod(0o640)
+        atomic_write_text(target, "b")
+        assert target.stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
