@@ -16,74 +16,414 @@ from napari_lightning_pose.errors import LightningPoseInputError
 
 # --------------------------------------------------------------------------- demo (issue 3)
 def _add_demo(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="end-to-end demo on the bundled sample data")
-    p.add_argument("--out", default="demo-output", help="folder for the demo project/results")
+    p = sub.add_parser(
+        "demo",
+        help="end-to-end demo on the bundled sample data",
+        description="Copy the mirror-mouse sample into a project, pick frames to label, train "
+        "an ensemble, predict the video, smooth it with EKS and list the least certain frames.",
+    )
+    p.add_argument("--out", default="demo-output", help="folder for the demo's results")
+    p.add_argument("--members", type=int, default=3, help="ensemble size (>= 2)")
+    p.add_argument("--steps", type=int, default=200, help="training steps per member")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     p.set_defaults(func=_run_demo)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    raise NotImplementedError("demo")
+    from napari_lightning_pose.demo import run_demo
+
+    result = run_demo(args.out, members=args.members, steps=args.steps, device=args.device)
+    print(f"\ndone: smoothed trajectories with posterior variance in {result.smoothed_csv}")
+    print(f"label more frames in napari: napari {result.project / 'CollectedData.csv'}")
+    return 0
 
 
 # --------------------------------------------------------------------------- init (issue 3)
 def _add_init(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("init", help="create a project folder with a config")
+    p = sub.add_parser(
+        "init",
+        help="create a project folder with a config",
+        description="Create PROJECT/config.yaml, PROJECT/labeled-data/ and PROJECT/videos/. "
+        "PROJECT may already hold Lightning Pose data (CollectedData.csv, labeled-data/).",
+    )
     p.add_argument("project", help="project folder to create")
+    p.add_argument(
+        "--keypoints",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="keypoint names in labeling order (default: from --from-config or the CSV)",
+    )
+    p.add_argument(
+        "--skeleton",
+        nargs="+",
+        default=[],
+        metavar="A-B",
+        help="edges to draw, e.g. nose-ear_l ear_l-ear_r (use A:B when a name has a '-')",
+    )
+    p.add_argument(
+        "--video", nargs="+", default=[], metavar="VIDEO", help="videos to put in videos/"
+    )
+    p.add_argument(
+        "--link-videos", action="store_true", help="link to the videos instead of copying them"
+    )
+    p.add_argument(
+        "--from-config",
+        metavar="LP_CONFIG",
+        help="start from a Lightning Pose config (its keys this plugin knows are kept)",
+    )
     p.set_defaults(func=_run_init)
 
 
+def _parse_edge(text: str) -> tuple[str, str]:
+    from napari_lightning_pose.errors import ConfigError
+
+    sep = ":" if ":" in text else "-"
+    parts = text.split(sep)
+    if len(parts) != 2 or not all(parts):
+        raise ConfigError(
+            None,
+            f"skeleton edge {text!r} must be two keypoint names joined by '-' "
+            "(or by ':' when a name contains '-').",
+        )
+    return parts[0], parts[1]
+
+
 def _run_init(args: argparse.Namespace) -> int:
-    raise NotImplementedError("init")
+    from napari_lightning_pose.project import config_from_file, init_project
+
+    base = None
+    if args.from_config:
+        base, ignored = config_from_file(args.from_config)
+        if ignored:
+            print(f"not taken from {args.from_config}: {', '.join(ignored)}")
+    config = init_project(
+        args.project,
+        keypoint_names=args.keypoints,
+        skeleton=[_parse_edge(e) for e in args.skeleton],
+        videos=args.video,
+        copy_videos=not args.link_videos,
+        base_config=base,
+    )
+    print(f"created {config}")
+    print(f"next: napari-lightning-pose select-frames --config {config} --video VIDEO -n 20")
+    return 0
 
 
 # ------------------------------------------------------------------ select-frames (issue 3)
 def _add_select_frames(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("select-frames", help="pick diverse frames of a video to label")
+    p = sub.add_parser(
+        "select-frames",
+        help="pick diverse frames of a video to label",
+        description="Pick N frames of each video (k-means on small grey thumbnails, or "
+        "uniform), write them to labeled-data/<video>/ and add empty rows for them to the "
+        "labels CSV. Frames already in the CSV are not picked again.",
+    )
+    p.add_argument("--config", required=True, help="the project's config.yaml (or its folder)")
+    p.add_argument(
+        "--video",
+        nargs="+",
+        default=[],
+        metavar="VIDEO",
+        help="videos to pick from (default: every video in the project's videos/)",
+    )
+    p.add_argument("-n", type=int, default=20, help="frames per video (default 20)")
+    p.add_argument("--method", choices=["kmeans", "uniform"], default="kmeans")
+    p.add_argument("--seed", type=int, default=0, help="k-means seed (default 0)")
+    p.add_argument(
+        "--context",
+        type=int,
+        default=2,
+        help="neighbour frames also written on each side, for the context model (default 2)",
+    )
     p.set_defaults(func=_run_select_frames)
 
 
 def _run_select_frames(args: argparse.Namespace) -> int:
-    raise NotImplementedError("select-frames")
+    from pathlib import Path
+
+    from napari_lightning_pose.errors import ConfigError
+    from napari_lightning_pose.frames import iter_pick_frames
+    from napari_lightning_pose.progress import run_with_tqdm
+    from napari_lightning_pose.project import Project
+
+    if args.n < 1:
+        raise ConfigError(None, f"-n must be at least 1, got {args.n}.")
+    project = Project.open(args.config)
+    videos = args.video or project.video_paths()
+    if not videos:
+        raise ConfigError(
+            project.config_path,
+            f"the project has no videos in {project.video_dir}.",
+            "Pass --video VIDEO, or copy videos there.",
+        )
+    for video in videos:
+        job = iter_pick_frames(project, video, args.n, args.method, args.seed, args.context)
+        added: list[list[str]] = []
+
+        def keep_result(job=job, added=added):  # run_with_tqdm drops a generator's result
+            added.append((yield from job))
+
+        run_with_tqdm(keep_result(), desc=f"frames of {Path(video).name}", unit="frame")
+        print(f"{Path(video).name}: added {len(added[0])} frames to {project.csv_path}")
+    return 0
 
 
 # -------------------------------------------------------------------------- train (issue 4)
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a pose model from a project config")
+    p = sub.add_parser(
+        "train",
+        help="train a pose model from a project config",
+        description="Train a pose model on the project's labeled frames. Under "
+        "`torchrun --nproc_per_node=N -m napari_lightning_pose.cli train ...` it trains with "
+        "DDP on N processes (training.train_batch_size is the global batch).",
+    )
+    p.add_argument("--config", required=True, help="project config.yaml (or project folder)")
+    p.add_argument("--steps", type=int, help="total optimiser steps (training.max_steps)")
+    p.add_argument("--seed", type=int, help="model seed (training.rng_seed_model_pt)")
+    p.add_argument("--out", help="output folder (default: <project>/models/<model.model_name>)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.ckpt")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: training.accelerator)")
+    p.add_argument("--minutes", type=float, help="wall-clock budget; stops after it")
     p.set_defaults(func=_run_train)
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    raise NotImplementedError("train")
+    from pathlib import Path
+
+    from napari_lightning_pose.distributed import env_ranks
+    from napari_lightning_pose.io.config import load_config
+    from napari_lightning_pose.progress import run_with_tqdm
+    from napari_lightning_pose.train import train
+
+    cfg = load_config(args.config)
+    out = args.out or str(Path(cfg["data"]["data_dir"]) / "models" / cfg["model"]["model_name"])
+    rank = env_ranks()[0]
+    events = train(
+        cfg,
+        out,
+        steps=args.steps,
+        seed=args.seed,
+        resume=args.resume,
+        device=args.device,
+        max_minutes=args.minutes,
+    )
+    notable = run_with_tqdm(events, "train", disable=rank != 0)
+    if rank == 0:
+        for event in notable:
+            if event.kind == "start" or event.message:
+                print(event.message, file=sys.stderr)
+        last = notable[-1]
+        error = f"{last.val_pixel_error:.2f} px" if last.val_pixel_error is not None else "n/a"
+        print(f"{last.kind} at step {last.step}: validation error {error}")
+        print(f"checkpoint: {last.checkpoint}")
+    return 0
 
 
 # ------------------------------------------------------------------------ predict (issue 4)
 def _add_predict(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("predict", help="predict keypoints on videos with a checkpoint")
+    p = sub.add_parser(
+        "predict",
+        help="predict keypoints on videos with a checkpoint",
+        description="Write a Lightning Pose prediction CSV per video. Under torchrun the "
+        "videos are shared among the processes.",
+    )
+    p.add_argument("--checkpoint", required=True, help="a .ckpt file or training folder")
+    p.add_argument("--video", required=True, nargs="+", help="video file(s)")
+    p.add_argument(
+        "--out", required=True, help="CSV file (one video) or folder (<video name>.csv each)"
+    )
+    p.add_argument("--batch-size", type=int, default=16, help="frames per forward pass")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA if available)")
     p.set_defaults(func=_run_predict)
 
 
 def _run_predict(args: argparse.Namespace) -> int:
-    raise NotImplementedError("predict")
+    from pathlib import Path
+
+    from napari_lightning_pose.distributed import env_ranks
+    from napari_lightning_pose.errors import VideoError
+    from napari_lightning_pose.predict import predict_video, predict_videos
+    from napari_lightning_pose.progress import run_with_tqdm
+
+    out = Path(args.out)
+    world_size = env_ranks()[1]
+    if out.suffix.lower() == ".csv":
+        if len(args.video) > 1 or world_size > 1:
+            raise VideoError(
+                out, "is a CSV file, but several videos or processes need a folder.", ""
+            )
+        events = predict_video(
+            args.checkpoint, args.video[0], out, batch_size=args.batch_size, device=args.device
+        )
+    else:
+        events = predict_videos(
+            args.checkpoint, args.video, out, batch_size=args.batch_size, device=args.device
+        )
+    for event in run_with_tqdm(events, "predict", unit="frame"):
+        if event.kind == "done":
+            print(f"{event.video} -> {event.out_csv} ({event.n_frames} frames)")
+        if event.message and event.kind == "start":
+            print(f"warning: {event.message}", file=sys.stderr)
+    return 0
 
 
 # ----------------------------------------------------------------------- evaluate (issue 4)
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="pixel error on held-out labeled frames")
+    p.add_argument("--checkpoint", required=True, help="a .ckpt file or training folder")
+    p.add_argument(
+        "--config", help="project config (where the labels are; default: the checkpoint's)"
+    )
+    p.add_argument("--out", help="CSV for per-frame, per-keypoint errors")
+    p.add_argument("--device", help="cpu, cuda ... (default: CUDA if available)")
     p.set_defaults(func=_run_evaluate)
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    raise NotImplementedError("evaluate")
+    from tqdm.auto import tqdm
+
+    from napari_lightning_pose.evaluate import evaluate, format_summary
+    from napari_lightning_pose.io.config import load_config
+
+    cfg = load_config(args.config) if args.config else None
+    with tqdm(desc="evaluate", unit="batch") as bar:
+
+        def on_batch(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        result = evaluate(
+            args.checkpoint, cfg, out_csv=args.out, device=args.device, on_batch=on_batch
+        )
+    print(format_summary(result.summary))
+    if args.out:
+        print(f"per-frame errors: {args.out}")
+    return 0
 
 
 # ------------------------------------------------------------------------- smooth (issue 5)
+def _smoothing_arg(text: str) -> str | float:
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 'auto' or a positive number, not {text!r}")
+    return value
+
+
 def _add_smooth(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("smooth", help="fuse ensemble prediction CSVs with EKS")
+    p = sub.add_parser(
+        "smooth",
+        help="fuse ensemble prediction CSVs with EKS",
+        description="Ensemble Kalman Smoother: fuse several models' prediction CSVs of one "
+        "video into smooth trajectories with posterior variances. The output has the "
+        "ensemble-kalman-smoother package's columns (x, y, likelihood, x_ens_median, "
+        "y_ens_median, x_ens_var, y_ens_var, x_posterior_var, y_posterior_var).",
+    )
+    p.add_argument(
+        "members", nargs="+", metavar="MEMBER.csv", help="prediction CSVs, one per model"
+    )
+    p.add_argument("--out", required=True, metavar="SMOOTHED.csv", help="output CSV")
+    p.add_argument(
+        "--smoothing",
+        type=_smoothing_arg,
+        default="auto",
+        metavar="auto|VALUE",
+        help="'auto' (maximum likelihood per keypoint, default) or a value s > 0; "
+        "smaller is smoother",
+    )
+    p.add_argument(
+        "--multiview",
+        action="store_true",
+        help="smooth keypoints seen in several views jointly (needs --config or --views)",
+    )
+    p.add_argument(
+        "--config",
+        metavar="CONFIG",
+        help="project config whose data.mirrored_column_matches lists the views",
+    )
+    p.add_argument(
+        "--views",
+        nargs="+",
+        metavar="K1,K2,...",
+        help="one comma-separated list of keypoint indices or names per view, the same "
+        "keypoints in the same order in each (implies --multiview)",
+    )
+    p.add_argument("--center", choices=["median", "mean"], default="median")
+    p.add_argument(
+        "--var-mode",
+        choices=["confidence_weighted", "var"],
+        default="confidence_weighted",
+        help="ensemble variance divided by mean confidence (default) or plain",
+    )
+    p.add_argument(
+        "--poses-out",
+        metavar="POSES.csv",
+        help="also write just x, y, likelihood (loads in movement, DeepLabCut, Lightning Pose)",
+    )
     p.set_defaults(func=_run_smooth)
 
 
+def _views_for_smooth(args: argparse.Namespace) -> list[list[str]] | None:
+    from napari_lightning_pose.errors import ConfigError
+    from napari_lightning_pose.io.config import load_config
+
+    if args.views:
+        return [[item.strip() for item in view.split(",") if item.strip()] for view in args.views]
+    if not args.multiview:
+        return None
+    if not args.config:
+        raise ConfigError(
+            None, "--multiview needs the views.", "Pass --config CONFIG or --views K1,K2 K3,K4."
+        )
+    data = load_config(args.config)["data"]
+    matches = data["mirrored_column_matches"]
+    if not matches:
+        raise ConfigError(
+            args.config,
+            "has no data.mirrored_column_matches.",
+            "Add it (one list of keypoint indices per view) or pass --views.",
+        )
+    names = data["keypoint_names"]
+    return [[names[i] if names else str(i) for i in view] for view in matches]
+
+
 def _run_smooth(args: argparse.Namespace) -> int:
-    raise NotImplementedError("smooth")
+    from napari_lightning_pose.ensemble import (
+        most_uncertain_frames,
+        poses_only,
+        smooth_ensemble,
+        write_smoothed_csv,
+    )
+    from napari_lightning_pose.io.pose_csv import write_pose_csv
+
+    result = smooth_ensemble(
+        args.members,
+        smoothing=args.smoothing,
+        views=_views_for_smooth(args),
+        center=args.center,
+        confidence_weighted=args.var_mode == "confidence_weighted",
+    )
+    out = write_smoothed_csv(result, args.out)
+    if args.poses_out:
+        write_pose_csv(poses_only(result.frame), args.poses_out)
+    mode = "multi-view" if result.views else "single-view"
+    print(f"smoothed {len(result.frame)} frames of {len(args.members)} members ({mode})")
+    for name, s in result.smoothing.items():
+        print(f"  {name}: s = {s:.4g}")
+    worst = most_uncertain_frames(result.frame, n=5, min_gap=10)
+    if len(worst):
+        listed = ", ".join(
+            f"{r.frame} ({r.keypoint}, {r.posterior_std:.1f} px)" for r in worst.itertuples()
+        )
+        print(f"most uncertain frames: {listed}")
+    print(f"wrote {out}" + (f" and {args.poses_out}" if args.poses_out else ""))
+    return 0
 
 
 # ---------------------------------------------------------------------------------- main

@@ -1,0 +1,211 @@
+"""Multi-view EKS: one keypoint seen in several views shares a low-dimensional latent.
+
+For a keypoint seen in ``V`` views (mirrored columns of one video, or several cameras) the
+``2V`` observed coordinates of a frame are explained by a 3-D latent (the physical position)
+through a linear map found by PCA of the ensemble medians, so the views constrain each other::
+
+    z_t = z_{t-1} + N(0, s Q),    y_t = mean + C z_t + N(0, diag(r_t)),   C: (2V, 3)
+
+This follows the reference package's mirrored multi-camera smoother (linear path, no
+calibration). As there, the PCA and the centring use the frames whose largest ensemble
+variance is at most the group's median (the first ``n`` such frames, ``n`` being the
+smallest count over all groups); the prior and the step covariance ``Q`` (normalised to a
+largest entry of 1) are estimated from the latents of those frames. The reported posterior
+variance of a view coordinate is ``diag(C Cov(z_t) C^T)``: the uncertainty of the smoothed
+coordinate itself. (The reference adds the ensemble variance on top in its multi-view
+output, not in its single-view output; we report the same quantity in both.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from napari_lightning_pose.ensemble import kalman
+from napari_lightning_pose.ensemble.singleview import SmoothedKeypoints
+from napari_lightning_pose.ensemble.stats import EnsembleStats
+from napari_lightning_pose.ensemble.tuning import (
+    SmoothingFit,
+    constant_search_variance,
+    fit_smoothing_many,
+)
+
+#: Latent dimension of a multi-view keypoint (3-D position).
+N_LATENT = 3
+#: Frames whose largest ensemble variance is at most this percentile fit the PCA.
+PCA_VARIANCE_PERCENTILE = 50.0
+#: Added to the diagonal of the normalised step covariance ``Q``.
+STEP_COV_RIDGE = 1e-9
+
+
+@dataclass(frozen=True)
+class ViewGroupModel:
+    """The linear-Gaussian model of each multi-view keypoint group.
+
+    Attributes
+    ----------
+    obs : ndarray, shape (G, T, 2V)
+        Ensemble medians, centred by ``offset``; columns are x, y of view 0, x, y of view 1...
+    obs_var : ndarray, shape (G, T, 2V)
+        Ensemble variances (NaN where unobserved).
+    offset : ndarray, shape (G, 2V)
+        The per-coordinate mean removed from the observations.
+    emission : ndarray, shape (G, 2V, D)
+        PCA loadings ``C``.
+    step_cov : ndarray, shape (G, D, D)
+        ``Q`` (largest entry 1), scaled by the smoothing parameter in the model.
+    prior_cov : ndarray, shape (G, D, D)
+        Diagonal prior covariance of the first latent.
+    """
+
+    obs: np.ndarray
+    obs_var: np.ndarray
+    offset: np.ndarray
+    emission: np.ndarray
+    step_cov: np.ndarray
+    prior_cov: np.ndarray
+
+    def random_walk(self, smoothing: np.ndarray) -> kalman.RandomWalkModel:
+        """The state-space model with smoothing parameter per group, ``smoothing`` (G,)."""
+        s = np.asarray(smoothing, dtype=float).reshape(-1, 1, 1)
+        return kalman.RandomWalkModel(
+            emission=self.emission,
+            transition_cov=s * self.step_cov,
+            prior_mean=np.zeros(self.emission.shape[::2]),
+            prior_cov=self.prior_cov,
+        )
+
+
+def _stack_views(
+    stats: EnsembleStats, views: Sequence[Sequence[int]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Observations and variances of each group: (G, T, 2V), view-major x, y columns."""
+    idx = np.asarray(views).T  # (G, V)
+    obs = stats.center[:, idx, :]  # (T, G, V, 2)
+    var = stats.variance[:, idx, :]
+    n_frames, n_groups = obs.shape[:2]
+    obs = np.moveaxis(obs.reshape(n_frames, n_groups, -1), 0, 1)
+    var = np.moveaxis(var.reshape(n_frames, n_groups, -1), 0, 1)
+    return obs, var
+
+
+def _pca_frames(obs_var: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per group: frames to fit the PCA on, and all low-variance frames.
+
+    A frame qualifies when every view coordinate is observed and its largest variance is at
+    most the group's ``PCA_VARIANCE_PERCENTILE``; the PCA uses the first ``n`` qualifying
+    frames, ``n`` being the smallest count over the groups (the reference's rule).
+    """
+    complete = np.isfinite(obs_var).all(axis=2)  # (G, T)
+    max_var = np.where(complete, np.nan_to_num(obs_var, nan=np.inf).max(axis=2), np.inf)
+    good = []
+    for g in range(obs_var.shape[0]):
+        if not complete[g].any():
+            raise ValueError(f"multi-view group {g} has no frame where every view is observed")
+        threshold = np.percentile(max_var[g, complete[g]], PCA_VARIANCE_PERCENTILE)
+        good.append(np.flatnonzero(complete[g] & (max_var[g] <= threshold)))
+    n_fit = min(len(frames) for frames in good)
+    return [frames[:n_fit] for frames in good], good
+
+
+def build_view_model(
+    stats: EnsembleStats, views: Sequence[Sequence[int]], n_latent: int = N_LATENT
+) -> ViewGroupModel:
+    """PCA latent model of every keypoint group seen in several views.
+
+    Parameters
+    ----------
+    stats : EnsembleStats
+        Ensemble observations of all keypoints.
+    views : sequence of V sequences of G keypoint indices
+        ``views[v][g]`` is keypoint ``g`` of the groups as seen in view ``v``.
+    n_latent : int
+        Latent dimension (at most ``2V``).
+
+    Returns
+    -------
+    ViewGroupModel
+    """
+    obs, var = _stack_views(stats, views)
+    n_groups, _, n_obs = obs.shape
+    d = min(n_latent, n_obs)
+    fit_frames, good_frames = _pca_frames(var)
+    offset = np.zeros((n_groups, n_obs))
+    emission = np.zeros((n_groups, n_obs, d))
+    step_cov = np.zeros((n_groups, d, d))
+    prior_cov = np.zeros((n_groups, d, d))
+    for g in range(n_groups):
+        offset[g] = obs[g, fit_frames[g]].mean(axis=0)
+        centred = obs[g] - offset[g]
+        fit = centred[fit_frames[g]]
+        fit_mean = fit.mean(axis=0)
+        _, _, vt = np.linalg.svd(fit - fit_mean, full_matrices=False)
+        emission[g] = vt[:d].T
+        latents = (centred[good_frames[g]] - fit_mean) @ vt[:d].T
+        prior_cov[g] = np.diag(latents.var(axis=0))
+        steps = np.diff(latents, axis=0)
+        cov = np.atleast_2d(np.cov(steps.T)) if len(steps) > 1 else np.eye(d)
+        scale = np.abs(cov).max()
+        # tiny ridge: a latent that never moves (e.g. an exact copy of a view) stays invertible
+        step_cov[g] = (cov / scale if scale > 0 else np.eye(d)) + STEP_COV_RIDGE * np.eye(d)
+    return ViewGroupModel(obs - offset[:, None], var, offset, emission, step_cov, prior_cov)
+
+
+def smooth_multiview(
+    stats: EnsembleStats,
+    views: Sequence[Sequence[int]],
+    smoothing: str | float | Sequence[float] = "auto",
+    n_latent: int = N_LATENT,
+) -> SmoothedKeypoints:
+    """Smooth keypoints seen in several views through a shared latent per keypoint group.
+
+    Parameters
+    ----------
+    stats : EnsembleStats
+        Ensemble observations of all keypoints.
+    views : sequence of V sequences of G keypoint indices
+        ``views[v][g]``: keypoint of group ``g`` in view ``v`` (like Lightning Pose's
+        ``mirrored_column_matches``). Needs ``V >= 2``.
+    smoothing : "auto", float or sequence of G floats
+        ``"auto"`` fits ``s`` per group by maximum likelihood.
+    n_latent : int
+        Latent dimension per group.
+
+    Returns
+    -------
+    SmoothedKeypoints
+        Keypoints ordered group by group, view by view (``views[0][0], views[1][0], ...``).
+    """
+    n_views, n_groups = len(views), len(views[0])
+    model = build_view_model(stats, views, n_latent)
+    fits: list[SmoothingFit] = []
+    if isinstance(smoothing, str):
+        if smoothing != "auto":
+            raise ValueError(f"smoothing must be 'auto' or numbers, got {smoothing!r}")
+        search = kalman.Observations.of(model.obs, constant_search_variance(model.obs_var))
+
+        def log_likelihood(s: np.ndarray) -> np.ndarray:
+            return kalman.log_likelihood(model.random_walk(s), search)
+
+        fits = fit_smoothing_many(log_likelihood, n_groups)
+        per_group = np.array([f.smoothing for f in fits])
+    else:
+        per_group = np.broadcast_to(np.asarray(smoothing, dtype=float), (n_groups,)).copy()
+
+    post = kalman.smooth(model.random_walk(per_group), model.obs, model.obs_var)
+    coords = post.mean @ np.swapaxes(model.emission, 1, 2) + model.offset[:, None]
+    var = kalman.emission_variance(model.emission, post.cov)
+    n_frames = coords.shape[1]
+    # (G, T, V*2) -> (T, G*V, 2), group-major
+    xy = np.moveaxis(coords.reshape(n_groups, n_frames, n_views, 2), 1, 0)
+    pvar = np.moveaxis(var.reshape(n_groups, n_frames, n_views, 2), 1, 0)
+    keypoints = [int(views[v][g]) for g in range(n_groups) for v in range(n_views)]
+    return SmoothedKeypoints(
+        keypoints=keypoints,
+        xy=xy.reshape(n_frames, n_groups * n_views, 2),
+        posterior_var=pvar.reshape(n_frames, n_groups * n_views, 2),
+        smoothing=np.repeat(per_group, n_views),
+        fits=fits,
+    )
