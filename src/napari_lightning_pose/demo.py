@@ -156,7 +156,8 @@ def run_demo(
     log("    median posterior std per keypoint (px): " + _format_series(per_keypoint))
     log("    most uncertain frames (check these first):")
     for row in worst.itertuples(index=False):
-        log(f"      frame {row.frame:>4}  {row.keypoint:<14} posterior std {row.posterior_std:.1f} px")
+        std_px = f"posterior std {row.posterior_std:.1f} px"
+        log(f"      frame {row.frame:>4}  {row.keypoint:<14} {std_px}")
     return DemoResult(
         project=project.root,
         picked_frames=picked,
