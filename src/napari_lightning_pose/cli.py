@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from napari_lightning_pose.errors import LightningPoseInputError
 
@@ -361,12 +362,27 @@ def _add_smooth(sub: argparse._SubParsersAction) -> None:
         default="confidence_weighted",
         help="ensemble variance divided by mean confidence (default) or plain",
     )
-    p.add_argument(
+    poses = p.add_mutually_exclusive_group()
+    poses.add_argument(
         "--poses-out",
         metavar="POSES.csv",
-        help="also write just x, y, likelihood (loads in movement, DeepLabCut, Lightning Pose)",
+        help="where to write the plain x, y, likelihood table that movement, DeepLabCut and "
+        "Lightning Pose load (default: next to --out, as <out stem>.poses.csv)",
+    )
+    poses.add_argument(
+        "--no-poses", action="store_true", help="do not write the plain x, y, likelihood table"
     )
     p.set_defaults(func=_run_smooth)
+
+
+def _poses_path(args: argparse.Namespace) -> Path | None:
+    """Where the movement-loadable poses table goes: ``--poses-out``, or next to ``--out``."""
+    if args.no_poses:
+        return None
+    if args.poses_out:
+        return Path(args.poses_out)
+    out = Path(args.out)
+    return out.with_name(f"{out.stem}.poses.csv")
 
 
 def _views_for_smooth(args: argparse.Namespace) -> list[list[str]] | None:
@@ -410,8 +426,9 @@ def _run_smooth(args: argparse.Namespace) -> int:
         confidence_weighted=args.var_mode == "confidence_weighted",
     )
     out = write_smoothed_csv(result, args.out)
-    if args.poses_out:
-        write_pose_csv(poses_only(result.frame), args.poses_out)
+    poses = _poses_path(args)
+    if poses is not None:
+        poses = write_pose_csv(poses_only(result.frame), poses)
     mode = "multi-view" if result.views else "single-view"
     print(f"smoothed {len(result.frame)} frames of {len(args.members)} members ({mode})")
     for name, s in result.smoothing.items():
@@ -422,7 +439,7 @@ def _run_smooth(args: argparse.Namespace) -> int:
             f"{r.frame} ({r.keypoint}, {r.posterior_std:.1f} px)" for r in worst.itertuples()
         )
         print(f"most uncertain frames: {listed}")
-    print(f"wrote {out}" + (f" and {args.poses_out}" if args.poses_out else ""))
+    print(f"wrote {out}" + (f" and {poses} (x, y, likelihood only)" if poses else ""))
     return 0
 
 

@@ -36,6 +36,31 @@ def test_smooth_fixed_matches_the_reference(tmp_path, capsys):
     assert "paw1LH_top: s = 10" in printed and "most uncertain frames" in printed
 
 
+def test_smooth_writes_a_movement_loadable_poses_file_by_default(tmp_path):
+    out = tmp_path / "smoothed.csv"
+    assert main(["smooth", *map(str, MEMBERS), "--out", str(out), "--smoothing", "10"]) == 0
+    poses = tmp_path / "smoothed.poses.csv"
+    table = read(poses)
+    assert set(table.columns.get_level_values("coords")) == {"x", "y", "likelihood"}
+    assert list(table.index) == list(read(out).index)
+    load_poses = pytest.importorskip("movement.io.load_poses")
+    ds = load_poses.from_file(poses, source_software="LightningPose")
+    assert list(ds.keypoints.values) == NAMES
+    for c in ("x", "y"):
+        np.testing.assert_allclose(
+            ds.position.sel(space=c).values[..., 0], read(out).xs(c, axis=1, level=2).to_numpy()
+        )
+
+
+def test_no_poses_writes_only_the_smoothed_table(tmp_path):
+    out = tmp_path / "smoothed.csv"
+    args = ["smooth", *map(str, MEMBERS[:2]), "--out", str(out), "--smoothing", "10"]
+    assert main([*args, "--no-poses"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["smoothed.csv"]
+    with pytest.raises(SystemExit):  # one or the other
+        main([*args, "--no-poses", "--poses-out", str(tmp_path / "p.csv")])
+
+
 def test_smooth_multiview_from_config(tmp_path):
     cfg = default_config()
     cfg["data"]["keypoint_names"] = NAMES
@@ -66,8 +91,9 @@ def test_smooth_multiview_from_config(tmp_path):
         == 0
     )
     pd.testing.assert_frame_equal(read(out2), read(out))
+    assert not (tmp_path / "mv.poses.csv").exists()  # --poses-out put it elsewhere
     load_poses = pytest.importorskip("movement.io.load_poses")
-    ds = load_poses.from_dlc_file(poses)
+    ds = load_poses.from_file(poses, source_software="LightningPose")
     np.testing.assert_allclose(
         ds.position.sel(space="x").values[..., 0], read(out).xs("x", axis=1, level=2).to_numpy()
     )

@@ -7,11 +7,18 @@ Each series is a latent random walk observed through a fixed emission matrix::
 with a diagonal, time-varying ``R_t`` (an infinite entry means "not observed"). The joint
 posterior of ``z_0..z_{T-1}`` is Gaussian with a block-tridiagonal precision ``H``; the
 Rauch-Tung-Striebel smoother's means are ``H^-1 b`` and its variances are the diagonal blocks
-of ``H^-1``. We compute both with LAPACK's banded Cholesky (all series stacked into one
-band matrix, so one call serves every keypoint) and read the diagonal blocks of the inverse
-from a forward and a backward factorisation: ``inv(Sigma_tt) = F_t + B_t - H_tt``, where
-``F_t``/``B_t`` are the Schur-complement pivots from each end. No dense inverse, no loop
-over frames in Python, and memory linear in frames.
+of ``H^-1``. All series are stacked into one matrix, so one LAPACK call serves every keypoint:
+
+- ``D == 1`` (single view): ``H`` is tridiagonal. ``pttrf``/``pttrs`` factorise and solve
+  it; the variances follow from the factorisation ``H = L diag(d) L^T`` by the backward
+  recurrence ``Sigma_tt = 1/d_t + l_t^2 Sigma_{t+1,t+1}``, itself one bidiagonal solve
+  (BLAS ``tbsv``).
+- ``D > 1`` (multi-view): the latent is first whitened so the walk steps with unit
+  covariance; ``H`` is then banded with ``D`` sub-diagonals (banded Cholesky ``pbtrf``,
+  ``pbtrs``), and the diagonal blocks of the inverse come from a forward and a backward
+  factorisation, ``inv(Sigma_tt) = F_t + B_t - H_tt``.
+
+No dense inverse, no loop over frames in Python, and memory linear in frames.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from scipy.linalg import lapack
+from scipy.linalg import blas, lapack
 
 #: Observation variances are clipped to at least this (the reference package does the same).
 MIN_OBS_VAR = 1e-12
@@ -127,6 +134,11 @@ class Observations:
         return cls(np.where(seen, obs, 0.0), np.where(seen, 1.0 / var, 0.0))
 
     @cached_property
+    def weighted(self) -> np.ndarray:
+        """``R^-1 y``: observations times their inverse variances (0 where unobserved)."""
+        return self.inv_var * self.values
+
+    @cached_property
     def n_observed(self) -> np.ndarray:
         """Number of observed entries per series, (S,)."""
         return (self.inv_var > 0).sum(axis=(1, 2))
@@ -146,22 +158,12 @@ def _as_observations(obs: np.ndarray | Observations, obs_var: np.ndarray | None)
     return Observations.of(obs, obs_var)
 
 
-def _precision_blocks(
-    model: RandomWalkModel, inv_var: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Diagonal blocks (S, T, D, D), the off-diagonal block (S, D, D) and the prior precision."""
-    n_frames = inv_var.shape[1]
-    q_inv = np.linalg.inv(model.transition_cov)
-    p0_inv = np.linalg.inv(_floor_diag(model.prior_cov, MIN_PRIOR_VAR))
-    n_series, _, d = model.emission.shape
-    # C^T R_t^-1 C for every frame, (S, T, D, D), as one batched matrix product
-    diag = (inv_var @ _outer_rows(model.emission)).reshape(n_series, n_frames, d, d)
-    steps = np.full(n_frames, 2.0)  # each inner frame touches two steps of the walk
+def _walk_steps(n_frames: int) -> np.ndarray:
+    """How many steps of the walk touch each frame, (T,): 2 inside, 1 at either end."""
+    steps = np.full(n_frames, 2.0)
     steps[0] -= 1.0
     steps[-1] -= 1.0
-    diag += steps[None, :, None, None] * q_inv[:, None]
-    diag[:, 0] += p0_inv
-    return diag, -q_inv, p0_inv
+    return steps
 
 
 def _outer_rows(c: np.ndarray) -> np.ndarray:
@@ -191,40 +193,73 @@ def _floor_diag(cov: np.ndarray, floor: float) -> np.ndarray:
     return out
 
 
-def _to_band(diag: np.ndarray, off: np.ndarray) -> np.ndarray:
-    """LAPACK lower band storage of the stacked block-tridiagonal precision.
+def _whiten(model: RandomWalkModel) -> tuple[RandomWalkModel, np.ndarray]:
+    """The same model in latents ``u = L^-1 z`` that step with unit covariance (``Q = L L^T``).
 
-    Unknown ``(s, t, d)`` sits at row ``(s*T + t)*D + d``; series are uncoupled.
-
-    Parameters
-    ----------
-    diag : ndarray, shape (S, T, D, D)
-    off : ndarray, shape (S, D, D)
-        ``H[t+1, t]``, the same for every frame of a series.
+    The precision's off-diagonal blocks become ``-I``, so its band is ``D`` wide instead of
+    ``2D - 1`` (a cheaper factorisation); ``log p(y)`` does not depend on the latent's basis.
 
     Returns
     -------
-    ndarray, shape (2D, S*T*D), Fortran order
+    whitened : RandomWalkModel
+    chol : ndarray, shape (S, D, D)
+        ``L``, which maps the whitened latent back: ``z = L u``.
+    """
+    chol = np.linalg.cholesky(model.transition_cov)
+    inv = np.linalg.inv(chol)
+    prior_cov = inv @ _floor_diag(model.prior_cov, MIN_PRIOR_VAR) @ np.swapaxes(inv, 1, 2)
+    whitened = RandomWalkModel(
+        emission=model.emission @ chol,
+        transition_cov=np.broadcast_to(np.eye(model.n_latent), model.transition_cov.shape),
+        prior_mean=(inv @ model.prior_mean[..., None])[..., 0],
+        prior_cov=0.5 * (prior_cov + np.swapaxes(prior_cov, 1, 2)),
+    )
+    return whitened, chol
+
+
+def _unit_step_band(
+    model: RandomWalkModel, inv_var: np.ndarray, reverse: bool = False
+) -> np.ndarray:
+    """LAPACK lower band storage of a whitened model's stacked posterior precision.
+
+    With unit steps (:func:`_whiten`) the off-diagonal blocks are ``-I``, so the band has
+    ``D`` sub-diagonals. Unknown ``(s, t, d)`` sits at row ``(s*T + t)*D + d``; series are
+    uncoupled.
+
+    Parameters
+    ----------
+    model : RandomWalkModel
+        Whitened: ``transition_cov`` is the identity.
+    inv_var : ndarray, shape (S, T, O)
+        Inverse observation variances, 0 where unobserved.
+    reverse : bool
+        Build the same matrix with the order of all unknowns (series, frames, latents)
+        reversed, for the backward factorisation.
+
+    Returns
+    -------
+    ndarray, shape (D + 1, S*T*D), Fortran order
         ``band[k, j] = H[j + k, j]``.
     """
-    n_series, n_frames, d, _ = diag.shape
-    # columns[s, t, j, k] = band[k, (s*T + t)*D + j]: k rows below the diagonal in column j
-    columns = np.zeros((n_series, n_frames, d, 2 * d))
+    n_series, n_frames = inv_var.shape[:2]
+    c, d = model.emission, model.n_latent
+    p0_inv = np.linalg.inv(_floor_diag(model.prior_cov, MIN_PRIOR_VAR))
+    if reverse:
+        c, inv_var, p0_inv = c[::-1, :, ::-1], inv_var[::-1, ::-1], p0_inv[::-1, ::-1, ::-1]
+    # products[s, o, j, k] = C[o, j + k] C[o, j]: column j of a block, k rows below the diagonal
+    products = np.zeros((n_series, c.shape[1], d, d + 1))
     for j in range(d):
-        columns[:, :, j, : d - j] = diag[:, :, j:, j]
-        columns[:, :-1, j, d - j : 2 * d - j] = off[:, None, :, j]  # none after a last frame
-    return columns.reshape(-1, 2 * d).T
-
-
-def _reversed_blocks(diag: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The same precision with the order of all unknowns reversed (series, frames, latents).
-
-    Returns the reversed matrix's diagonal blocks (S, T, D, D) and off-diagonal block (S, D, D).
-    """
-    rev_diag = diag[::-1, ::-1, ::-1, ::-1]
-    # H'[t'+1, t'] = J H[t, t+1] J = J off^T J, with J the latent-order flip
-    rev_off = np.swapaxes(off, 1, 2)[::-1, ::-1, ::-1]
-    return rev_diag, rev_off
+        products[:, :, j, : d - j] = c[:, :, j:] * c[:, :, j : j + 1]
+    # columns[s, t, j, k] = band[k, (s*T + t)*D + j]: C^T R_t^-1 C of every frame, one product
+    columns = (inv_var @ products.reshape(n_series, c.shape[1], -1)).reshape(
+        n_series, n_frames, d, d + 1
+    )
+    columns[..., 0] += _walk_steps(n_frames)[:, None]  # Q^-1 = I per step touching the frame
+    first = -1 if reverse else 0
+    for j in range(d):
+        columns[:, first, j, : d - j] += p0_inv[:, j:, j]
+    columns[:, :-1, :, d] = -1.0  # the same latent one frame later; none after a last frame
+    return columns.reshape(-1, d + 1).T
 
 
 def _cholesky_band(band: np.ndarray) -> np.ndarray:
@@ -235,23 +270,53 @@ def _cholesky_band(band: np.ndarray) -> np.ndarray:
     return factor
 
 
-def _pivot_blocks(factor: np.ndarray, d: int) -> np.ndarray:
-    """The ``L_tt L_tt^T`` pivot blocks of a banded Cholesky factor, as (D, D, n_blocks)."""
-    low = {(i, j): factor[i - j, j::d] for j in range(d) for i in range(j, d)}
-    out = np.empty((d, d, factor.shape[1] // d))
+def _factor_columns(factor: np.ndarray, d: int) -> np.ndarray:
+    """A band factor's columns regrouped per block: a (D, D + 1, n_blocks) view.
+
+    ``out[j, k, b] = factor[k, b*D + j]``: the entry ``k`` rows below the diagonal in
+    column ``j`` of block ``b``.
+    """
+    return factor.T.reshape(-1, d, d + 1).transpose(1, 2, 0)
+
+
+def _pivot_blocks(columns: np.ndarray) -> np.ndarray:
+    """``L_bb L_bb^T`` of every diagonal block of a unit-step band factor, (D, D, n_blocks)."""
+    d = columns.shape[0]
+    out = np.empty((d, d, columns.shape[2]))
     for i in range(d):
-        for k in range(i + 1):
-            out[i, k] = sum(low[i, j] * low[k, j] for j in range(k + 1))
+        for k in range(i + 1):  # L_bb[i, j] = columns[j, i - j] for j <= i
+            out[i, k] = sum(columns[j, i - j] * columns[j, k - j] for j in range(k + 1))
             out[k, i] = out[i, k]
     return out
 
 
-def _flat_tridiagonal(diag: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _coupling_blocks(columns: np.ndarray) -> np.ndarray:
+    """``L_{b+1,b} L_{b+1,b}^T`` of every sub-diagonal block, (D, D, n_blocks).
+
+    What block ``b`` passes on to the next block's pivot: ``H_{b+1} = L_{b+1,b+1} L^T + this``.
+    Zero after the last frame of a series (the band holds no coupling there).
+    """
+    d = columns.shape[0]
+    out = np.empty((d, d, columns.shape[2]))
+    for i in range(d):
+        for k in range(i + 1):  # L_{b+1,b}[i, j] = columns[j, D + i - j] for j >= i
+            out[i, k] = sum(columns[j, d + i - j] * columns[j, d + k - j] for j in range(i, d))
+            out[k, i] = out[i, k]
+    return out
+
+
+def _scalar_tridiagonal(model: RandomWalkModel, inv_var: np.ndarray) -> tuple[np.ndarray, ...]:
     """Main and sub-diagonal (length n, n-1) of the stacked precision when ``D == 1``."""
-    n_series, n_frames = diag.shape[:2]
-    sub = np.broadcast_to(off[:, :, 0], (n_series, n_frames)).copy()
-    sub[:, -1] = 0.0
-    return diag.ravel(), sub.ravel()[:-1]
+    n_series, n_frames = inv_var.shape[:2]
+    c2 = np.square(model.emission[:, :, 0])  # (S, O)
+    q_inv = 1.0 / model.transition_cov[:, 0, 0]
+    p0_inv = 1.0 / np.maximum(model.prior_cov[:, 0, 0], MIN_PRIOR_VAR)
+    main = inv_var[..., 0] * c2[:, :1] if c2.shape[1] == 1 else inv_var @ c2[..., None]
+    main = main.reshape(n_series, n_frames) + _walk_steps(n_frames) * q_inv[:, None]
+    main[:, 0] += p0_inv
+    sub = np.repeat(-q_inv, n_frames).reshape(n_series, n_frames)
+    sub[:, -1] = 0.0  # the last frame of a series is not coupled to the next series
+    return main.ravel(), sub.ravel()[:-1]
 
 
 def _tridiagonal_pivots(main: np.ndarray, sub: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -263,6 +328,19 @@ def _tridiagonal_pivots(main: np.ndarray, sub: np.ndarray) -> tuple[np.ndarray, 
     if info != 0:
         raise np.linalg.LinAlgError(f"posterior precision is not positive definite ({info})")
     return d, e
+
+
+def _tridiagonal_inverse_diagonal(pivots: np.ndarray, mult: np.ndarray) -> np.ndarray:
+    """Diagonal of ``H^-1`` from ``H = L diag(d) L^T`` (unit lower bidiagonal ``L``), (n,).
+
+    ``Sigma_tt = 1/d_t + e_t^2 Sigma_{t+1,t+1}``: a backward first-order recurrence, run in
+    C as one unit upper-bidiagonal solve (BLAS ``tbsv``). All terms are positive, so there is
+    no cancellation.
+    """
+    n = pivots.size
+    upper = np.zeros((n, 2))  # transposed below: (2, n) Fortran band, row 0 the superdiagonal
+    upper[1:, 0] = -np.square(mult)
+    return blas.dtbsv(1, upper.T, 1.0 / pivots, lower=0, diag=1, overwrite_x=1)
 
 
 def _small_spd_inverse(a: np.ndarray) -> np.ndarray:
@@ -291,64 +369,83 @@ def _small_spd_inverse(a: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Blocks per chunk of the element-wise variance computations.
+_CHUNK_BLOCKS = 8192
+
+
 class _Precision:
-    """The stacked block-tridiagonal posterior precision; factorised once, on demand."""
+    """The stacked posterior precision ``H`` of a model on some data, factorised once.
 
-    def __init__(self, diag: np.ndarray, off: np.ndarray) -> None:
-        self.diag = diag  # (S, T, D, D)
-        self.off = off  # (S, D, D): H[t+1, t]
-        self.n_series, self.n_frames, self.d, _ = diag.shape
+    ``D == 1``: a tridiagonal matrix (LAPACK ``pttrf``). ``D > 1``: the model is whitened
+    first (:func:`_whiten`), so ``H`` is banded with ``D`` sub-diagonals (LAPACK ``pbtrf``);
+    :attr:`model` is the model ``H`` belongs to.
+    """
+
+    def __init__(self, model: RandomWalkModel, inv_var: np.ndarray) -> None:
+        self.n_series, self.n_frames = inv_var.shape[:2]
+        self.d = model.n_latent
+        self.chol: np.ndarray | None = None
         if self.d == 1:
-            self.main, self.sub = _flat_tridiagonal(diag, off)
+            self.model = model
+            self.pivots, self.mult = _tridiagonal_pivots(*_scalar_tridiagonal(model, inv_var))
         else:
-            self.band = _to_band(diag, off)
-        self._forward: tuple[np.ndarray, np.ndarray] | np.ndarray | None = None
-
-    def _forward_factor(self):
-        """Forward factorisation, computed once: ``pttrf`` (d, e) or ``pbtrf`` factor."""
-        if self._forward is None:
-            if self.d == 1:
-                self._forward = _tridiagonal_pivots(self.main, self.sub)
-            else:
-                self._forward = _cholesky_band(self.band)
-        return self._forward
+            self.model, self.chol = _whiten(model)
+            self.inv_var = inv_var
+            self.factor = _cholesky_band(_unit_step_band(self.model, inv_var))
 
     def solve(self, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Solve ``H x = rhs`` (S, T, D); also return ``log|pivot|`` per block (S, T)."""
         s, t, d = self.n_series, self.n_frames, self.d
         if d == 1:
-            piv, mult = self._forward_factor()
-            if piv.size == 1:
-                x, info = rhs.ravel() / piv, 0
+            if self.pivots.size == 1:
+                x, info = rhs.ravel() / self.pivots, 0
             else:
-                x, info = lapack.dpttrs(piv, mult, rhs.ravel())
-            logdet = np.log(piv)
+                x, info = lapack.dpttrs(self.pivots, self.mult, rhs.ravel())
+            logdet = np.log(self.pivots)
         else:
-            factor = self._forward_factor()
-            x, info = lapack.dpbtrs(factor, rhs.ravel(), lower=1)
-            logdet = 2.0 * np.log(factor[0]).reshape(s * t, d).sum(axis=1)
+            x, info = lapack.dpbtrs(self.factor, rhs.ravel(), lower=1)
+            logdet = 2.0 * np.log(self.factor[0]).reshape(s * t, d).sum(axis=1)
         if info != 0:
             raise np.linalg.LinAlgError(f"banded solve failed ({info})")
         return x.reshape(s, t, d), logdet.reshape(s, t)
 
     def marginal_covariances(self) -> np.ndarray:
-        """Diagonal blocks of ``H^-1``, (S, T, D, D), from forward and backward pivots."""
-        s, t, d = self.n_series, self.n_frames, self.d
-        if d == 1:
-            fwd, _ = self._forward_factor()
-            bwd, _ = _tridiagonal_pivots(self.main[::-1].copy(), self.sub[::-1].copy())
-            return (1.0 / (fwd + bwd[::-1] - self.main)).reshape(s, t, 1, 1)
-        # (D, D, blocks) layout: every operation below runs over contiguous rows
-        fwd = _pivot_blocks(self._forward_factor(), d)
-        bwd_band = _to_band(*_reversed_blocks(self.diag, self.off))
-        bwd = _pivot_blocks(_cholesky_band(bwd_band), d)[::-1, ::-1, ::-1]
-        info = fwd + bwd - np.moveaxis(self.diag.reshape(s * t, d, d), 0, -1)
-        return np.moveaxis(_small_spd_inverse(info), -1, 0).reshape(s, t, d, d)
+        """Diagonal blocks of ``H^-1`` as (D, D, S*T), in :attr:`model`'s latent basis.
+
+        ``D == 1``: the backward recurrence on the factorisation. ``D > 1``: from a forward
+        and a backward factorisation, ``inv(Sigma_tt) = F_t + B_t - H_tt``, where ``F_t``,
+        ``B_t`` are the pivots from either end and ``H_tt - F_t`` is what the forward factor
+        carries over from frame ``t - 1``.
+        """
+        if self.d == 1:
+            return _tridiagonal_inverse_diagonal(self.pivots, self.mult)[None, None]
+        # inv(Sigma_tt) = F_t + B_t - H_tt = B_t - (what the forward factor carries over
+        # from frame t-1); B_t from the factorisation of the reversed matrix
+        d = self.d
+        fwd = _factor_columns(self.factor, d)
+        rev = _cholesky_band(_unit_step_band(self.model, self.inv_var, reverse=True))
+        bwd = _factor_columns(rev, d)[:, :, ::-1]
+        n_blocks = fwd.shape[2]
+        out = np.empty((d, d, n_blocks))
+        for start in range(0, n_blocks, _CHUNK_BLOCKS):  # cache-sized pieces: ~2x faster
+            stop = min(start + _CHUNK_BLOCKS, n_blocks)
+            info = _pivot_blocks(bwd[..., start:stop])[::-1, ::-1]
+            before = max(start - 1, 0)
+            info[..., before + 1 - start :] -= _coupling_blocks(fwd[..., before : stop - 1])
+            out[..., start:stop] = _small_spd_inverse(info)
+        return out
+
+
+def _stacked_matmul(x: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """``x @ m`` for (S, T, A) and (S, A, B); element-wise when ``A == B == 1`` (faster)."""
+    if m.shape[1:] == (1, 1):
+        return x * m
+    return x @ m
 
 
 def _information_vector(model: RandomWalkModel, data: Observations) -> np.ndarray:
     """``b`` with ``H mean = b``: shape (S, T, D)."""
-    b = (data.inv_var * data.values) @ model.emission
+    b = _stacked_matmul(data.weighted, model.emission)
     p0_inv = np.linalg.inv(_floor_diag(model.prior_cov, MIN_PRIOR_VAR))
     b[:, 0] += np.einsum("sde,se->sd", p0_inv, model.prior_mean)
     return b
@@ -378,10 +475,58 @@ def smooth(
         by the walk, so their variance grows towards the middle of a gap.
     """
     data = _as_observations(obs, obs_var)
-    diag, off, _ = _precision_blocks(model, data.inv_var)
-    precision = _Precision(diag, off)
-    mean, _ = precision.solve(_information_vector(model, data))
-    return LatentPosterior(mean=mean, cov=precision.marginal_covariances())
+    precision = _Precision(model, data.inv_var)
+    mean, _ = precision.solve(_information_vector(precision.model, data))
+    s, t, d = mean.shape
+    cov = np.moveaxis(precision.marginal_covariances(), -1, 0).reshape(s, t, d, d)
+    if precision.chol is not None:  # back from the whitened latent: z = L u
+        chol = precision.chol[:, None]
+        mean = (chol @ mean[..., None])[..., 0]
+        cov = chol @ cov @ np.swapaxes(chol, -1, -2)
+    return LatentPosterior(mean=mean, cov=cov)
+
+
+@dataclass(frozen=True)
+class ObservedPosterior:
+    """Smoothed observed coordinates ``C z_t`` and their posterior variances, frames last.
+
+    Attributes
+    ----------
+    mean : ndarray, shape (S, O, T)
+    var : ndarray, shape (S, O, T)
+        ``diag(C Cov(z_t) C^T)``: the uncertainty of the smoothed coordinate itself.
+    """
+
+    mean: np.ndarray
+    var: np.ndarray
+
+
+def smooth_observed(
+    model: RandomWalkModel,
+    obs: np.ndarray | Observations,
+    obs_var: np.ndarray | None = None,
+) -> ObservedPosterior:
+    """Smoothed coordinates and their variances, straight from the smoother (see :func:`smooth`).
+
+    What the ensemble smoothers report; cheaper than :func:`smooth` followed by
+    :func:`emission_variance` because no latent covariance is transformed or stored per frame
+    beyond the ``D x D`` blocks. The frames-last layout makes each coordinate's trajectory
+    one contiguous row.
+    """
+    data = _as_observations(obs, obs_var)
+    precision = _Precision(model, data.inv_var)
+    c = precision.model.emission  # (S, O, D), in the basis the precision was built in
+    mean, _ = precision.solve(_information_vector(precision.model, data))  # (S, T, D)
+    cov = precision.marginal_covariances()  # (D, D, S*T)
+    s, t, d = mean.shape
+    if d == 1:  # element-wise: C is a column
+        mean_obs = c * mean.reshape(s, 1, t)
+        var_obs = np.square(c) * cov.reshape(s, 1, t)
+    else:
+        mean_obs = c @ np.swapaxes(mean, 1, 2)
+        # diag(C cov C^T) per frame: (S, O, D*D) @ (S, D*D, T)
+        var_obs = _outer_rows(c) @ np.swapaxes(cov.reshape(d * d, s, t), 0, 1)
+    return ObservedPosterior(mean=mean_obs, var=var_obs)
 
 
 def log_likelihood(
@@ -411,21 +556,23 @@ def log_likelihood(
     """
     data = _as_observations(obs, obs_var)
     n_frames = data.values.shape[1]
-    diag, off, p0_inv = _precision_blocks(model, data.inv_var)
-    mean, logdet_blocks = _Precision(diag, off).solve(_information_vector(model, data))
+    precision = _Precision(model, data.inv_var)
+    model = precision.model  # whitened when D > 1: the same likelihood, another latent basis
+    mean, logdet_blocks = precision.solve(_information_vector(model, data))
+    p0_inv = np.linalg.inv(_floor_diag(model.prior_cov, MIN_PRIOR_VAR))
 
     logdet_h = logdet_blocks.sum(axis=1)
     _, logdet_p0 = np.linalg.slogdet(_floor_diag(model.prior_cov, MIN_PRIOR_VAR))
     _, logdet_q = np.linalg.slogdet(model.transition_cov)
 
-    resid = data.values - mean @ np.swapaxes(model.emission, 1, 2)
+    resid = data.values - _stacked_matmul(mean, np.swapaxes(model.emission, 1, 2))
     fit = (resid**2 * data.inv_var).sum(axis=(1, 2))
     dev0 = mean[:, 0] - model.prior_mean
     prior = np.einsum("sd,sde,se->s", dev0, p0_inv, dev0)
     if n_frames > 1:
         steps = np.diff(mean, axis=1)
         q_inv = np.linalg.inv(model.transition_cov)
-        prior = prior + ((steps @ q_inv) * steps).sum(axis=(1, 2))
+        prior = prior + (_stacked_matmul(steps, q_inv) * steps).sum(axis=(1, 2))
     return -0.5 * (
         data.n_observed * np.log(2.0 * np.pi)
         + data.log_det_noise

@@ -18,6 +18,7 @@ output, not in its single-view output; we report the same quantity in both.)
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -82,13 +83,16 @@ def _stack_views(
     stats: EnsembleStats, views: Sequence[Sequence[int]]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Observations and variances of each group: (G, T, 2V), view-major x, y columns."""
-    idx = np.asarray(views).T  # (G, V)
-    obs = stats.center[:, idx, :]  # (T, G, V, 2)
-    var = stats.variance[:, idx, :]
-    n_frames, n_groups = obs.shape[:2]
-    obs = np.moveaxis(obs.reshape(n_frames, n_groups, -1), 0, 1)
-    var = np.moveaxis(var.reshape(n_frames, n_groups, -1), 0, 1)
-    return obs, var
+    n_frames, n_keypoints = stats.center.shape[:2]
+    # column k*2 + c of a (T, K*2) table is coordinate c of keypoint k
+    cols = (2 * np.asarray(views).T[..., None] + np.arange(2)).reshape(-1)  # (G*V*2,)
+    n_groups = len(views[0])
+
+    def gather(values: np.ndarray) -> np.ndarray:
+        table = values.reshape(n_frames, n_keypoints * 2)[:, cols]
+        return np.ascontiguousarray(table.reshape(n_frames, n_groups, -1).transpose(1, 0, 2))
+
+    return gather(stats.center), gather(stats.variance)
 
 
 def _pca_frames(obs_var: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -98,14 +102,18 @@ def _pca_frames(obs_var: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]
     most the group's ``PCA_VARIANCE_PERCENTILE``; the PCA uses the first ``n`` qualifying
     frames, ``n`` being the smallest count over the groups (the reference's rule).
     """
-    complete = np.isfinite(obs_var).all(axis=2)  # (G, T)
-    max_var = np.where(complete, np.nan_to_num(obs_var, nan=np.inf).max(axis=2), np.inf)
-    good = []
-    for g in range(obs_var.shape[0]):
-        if not complete[g].any():
-            raise ValueError(f"multi-view group {g} has no frame where every view is observed")
-        threshold = np.percentile(max_var[g, complete[g]], PCA_VARIANCE_PERCENTILE)
-        good.append(np.flatnonzero(complete[g] & (max_var[g] <= threshold)))
+    # (G, T); NaN where a coordinate is unobserved (element-wise: a tiny last axis is slow)
+    max_var = functools.reduce(np.maximum, np.moveaxis(obs_var, -1, 0))
+    complete = np.isfinite(max_var)
+    if complete.all():
+        thresholds = np.percentile(max_var, PCA_VARIANCE_PERCENTILE, axis=1)
+    else:
+        thresholds = np.full(len(max_var), np.nan)
+        for g, seen in enumerate(complete):
+            if not seen.any():
+                raise ValueError(f"multi-view group {g} has no frame where every view is observed")
+            thresholds[g] = np.percentile(max_var[g, seen], PCA_VARIANCE_PERCENTILE)
+    good = [np.flatnonzero(row <= t) for row, t in zip(max_var, thresholds, strict=True)]
     n_fit = min(len(frames) for frames in good)
     return [frames[:n_fit] for frames in good], good
 
@@ -137,13 +145,13 @@ def build_view_model(
     step_cov = np.zeros((n_groups, d, d))
     prior_cov = np.zeros((n_groups, d, d))
     for g in range(n_groups):
-        offset[g] = obs[g, fit_frames[g]].mean(axis=0)
-        centred = obs[g] - offset[g]
-        fit = centred[fit_frames[g]]
+        fit = obs[g, fit_frames[g]]
+        offset[g] = fit.mean(axis=0)
+        fit -= offset[g]
         fit_mean = fit.mean(axis=0)
         _, _, vt = np.linalg.svd(fit - fit_mean, full_matrices=False)
         emission[g] = vt[:d].T
-        latents = (centred[good_frames[g]] - fit_mean) @ vt[:d].T
+        latents = (obs[g, good_frames[g]] - offset[g] - fit_mean) @ vt[:d].T
         prior_cov[g] = np.diag(latents.var(axis=0))
         steps = np.diff(latents, axis=0)
         cov = np.atleast_2d(np.cov(steps.T)) if len(steps) > 1 else np.eye(d)
@@ -194,18 +202,16 @@ def smooth_multiview(
     else:
         per_group = np.broadcast_to(np.asarray(smoothing, dtype=float), (n_groups,)).copy()
 
-    post = kalman.smooth(model.random_walk(per_group), model.obs, model.obs_var)
-    coords = post.mean @ np.swapaxes(model.emission, 1, 2) + model.offset[:, None]
-    var = kalman.emission_variance(model.emission, post.cov)
-    n_frames = coords.shape[1]
-    # (G, T, V*2) -> (T, G*V, 2), group-major
-    xy = np.moveaxis(coords.reshape(n_groups, n_frames, n_views, 2), 1, 0)
-    pvar = np.moveaxis(var.reshape(n_groups, n_frames, n_views, 2), 1, 0)
+    post = kalman.smooth_observed(model.random_walk(per_group), model.obs, model.obs_var)
+    n_frames = post.mean.shape[-1]
+    # (G, V*2, T) -> (T, G*V, 2), group-major; views of frames-last arrays
+    coords = (post.mean + model.offset[:, :, None]).reshape(n_groups * n_views, 2, n_frames)
+    var = post.var.reshape(n_groups * n_views, 2, n_frames)
     keypoints = [int(views[v][g]) for g in range(n_groups) for v in range(n_views)]
     return SmoothedKeypoints(
         keypoints=keypoints,
-        xy=xy.reshape(n_frames, n_groups * n_views, 2),
-        posterior_var=pvar.reshape(n_frames, n_groups * n_views, 2),
+        xy=np.moveaxis(coords, -1, 0),
+        posterior_var=np.moveaxis(var, -1, 0),
         smoothing=np.repeat(per_group, n_views),
         fits=fits,
     )

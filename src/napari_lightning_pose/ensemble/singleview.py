@@ -129,8 +129,8 @@ def smooth_singleview(
         per_keypoint = np.broadcast_to(np.asarray(smoothing, dtype=float), (len(idx),)).copy()
     mean, var = _prior(obs)
     model = kalman.scalar_model(np.repeat(per_keypoint, 2), mean, var)
-    post = kalman.smooth(model, obs, obs_var)
-    # (2n, T, 1) -> (T, n, 2)
-    xy = np.moveaxis(post.mean[..., 0].reshape(len(idx), 2, n_frames), -1, 0)
-    pvar = np.moveaxis(post.cov[..., 0, 0].reshape(len(idx), 2, n_frames), -1, 0)
+    post = kalman.smooth_observed(model, obs, obs_var)
+    # (2n, 1, T) -> (T, n, 2), views of frames-last arrays
+    xy = np.moveaxis(post.mean.reshape(len(idx), 2, n_frames), -1, 0)
+    pvar = np.moveaxis(post.var.reshape(len(idx), 2, n_frames), -1, 0)
     return SmoothedKeypoints(idx, xy, pvar, per_keypoint, fits)

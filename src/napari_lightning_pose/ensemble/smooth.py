@@ -258,28 +258,30 @@ def _assemble(
 ) -> tuple[pd.DataFrame, dict[str, float], dict[str, SmoothingFit]]:
     """Scatter the smoothed parts into the output table, in the members' keypoint order."""
     n_frames, n_kp = stats.center.shape[:2]
-    values = np.empty((n_frames, n_kp, len(EKS_COORDS)))  # EKS_COORDS order
+    # (K, EKS_COORDS, T): frames last, so every output column is one contiguous row
+    values = np.empty((n_kp, len(EKS_COORDS), n_frames))
     smoothed = [k for part in parts for k in part.keypoints]
-    values[:, [k for k in range(n_kp) if k not in smoothed]] = np.nan
-    values[..., 2] = stats.likelihood
-    values[..., 3:5] = stats.center
-    values[..., 5:7] = stats.variance
+    values[[k for k in range(n_kp) if k not in smoothed]] = np.nan
+    values[:, 2] = stats.likelihood.T
+    values[:, 3:5] = stats.center.transpose(1, 2, 0)
+    values[:, 5:7] = stats.variance.transpose(1, 2, 0)
     used = np.full(n_kp, np.nan)
     fits: dict[str, SmoothingFit] = {}
     for part in parts:
-        values[:, part.keypoints, 0:2] = part.xy
-        values[:, part.keypoints, 7:9] = part.posterior_var
+        values[part.keypoints, 0:2] = part.xy.transpose(1, 2, 0)
+        values[part.keypoints, 7:9] = part.posterior_var.transpose(1, 2, 0)
         used[part.keypoints] = part.smoothing
         if part.fits:
             per_fit = len(part.keypoints) // len(part.fits)
             for i, k in enumerate(part.keypoints):
                 fits[ens.keypoints[k]] = part.fits[i // per_fit]
-    # the pose-CSV header (as make_pose_frame builds it), without copying 9 x K x T values
+    # the pose-CSV header (as make_pose_frame builds it), without copying 9 x K x T values:
+    # pandas keeps the transposed (columns, frames) array as its one block
     columns = pd.MultiIndex.from_product(
         [[EKS_SCORER], ens.keypoints, EKS_COORDS], names=HEADER_NAMES
     )
     frame = pd.DataFrame(
-        values.reshape(n_frames, -1), index=ens.index, columns=columns, copy=False
+        values.reshape(-1, n_frames).T, index=ens.index, columns=columns, copy=False
     )
     return frame, dict(zip(ens.keypoints, used.tolist(), strict=True)), fits
 

@@ -126,7 +126,7 @@ def _frame_stats(xy: np.ndarray, likelihood: np.ndarray) -> tuple[np.ndarray, ..
     n_members = xy.shape[0]
     if np.isfinite(xy).all() and np.isfinite(likelihood).all():  # the usual case: fast path
         mean = xy.mean(axis=0)
-        spread = np.square(xy - mean).mean(axis=0)
+        spread = sum(np.square(member - mean) for member in xy) / n_members
         count = np.full(xy.shape[1:3], n_members)
         return _median(xy), mean, spread, likelihood.mean(axis=0), count
     valid = np.isfinite(xy).all(axis=-1) & np.isfinite(likelihood)  # (M, T, K)
@@ -142,6 +142,14 @@ _NETWORK_MAX_MEMBERS = 5
 def _median(values: np.ndarray) -> np.ndarray:
     """Median over the first axis of finite values (M, ...)."""
     n = values.shape[0]
+    if n == 3:
+        return _median3(*values)
+    if n == 5:
+        # the median of five is the median of the fifth and two order statistics of the
+        # other four pairs: 10 min/max operations instead of a full sort
+        low = np.maximum(np.minimum(values[0], values[1]), np.minimum(values[2], values[3]))
+        high = np.minimum(np.maximum(values[0], values[1]), np.maximum(values[2], values[3]))
+        return _median3(values[4], low, high)
     if n > _NETWORK_MAX_MEMBERS:
         ordered = np.sort(values, axis=0)
         return 0.5 * (ordered[(n - 1) // 2] + ordered[n // 2])
@@ -153,6 +161,11 @@ def _median(values: np.ndarray) -> np.ndarray:
             np.maximum(rows[i], rows[i + 1], out=rows[i + 1])
             rows[i] = low
     return 0.5 * (rows[(n - 1) // 2] + rows[n // 2])
+
+
+def _median3(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Element-wise median of three arrays."""
+    return np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
 
 
 def _nan_median(values: np.ndarray) -> np.ndarray:
