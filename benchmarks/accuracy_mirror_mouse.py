@@ -5,10 +5,11 @@ Trains a supervised pose model on Lightning Pose's mirror-mouse example (90 labe
 ``--data bundled``) for ``--minutes`` of wall-clock time, then reports the pixel error on
 the held-out test frames (and the validation frames) in original image pixels.
 
-The budget fixes the schedule: a few calibration steps measure the step time, the run is
-given as many steps as fit (``training.max_steps``), so the learning-rate milestones (at
-50/70/90 % of the steps) fall inside the budget, and ``train(max_minutes=...)`` stops it
-at the budget in any case. Evaluation uses ``best.ckpt`` (lowest validation error).
+The budget fixes the schedule: a few calibration steps measure the step time (of head-only
+steps too when ``--unfreezing-epoch`` freezes the backbone at first), the run is given as
+many steps as fit (``training.max_steps``), so the learning-rate milestones (at 50/70/90 %
+of the steps) fall inside the budget, and ``train(max_minutes=...)`` stops it at the budget
+in any case. Evaluation uses ``best.ckpt`` (lowest validation error).
 
 Run from the repository root (the lead's reference runs)::
 
@@ -33,6 +34,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from napari_lightning_pose.data.labeled import build_datasets
 from napari_lightning_pose.evaluate import evaluate, format_summary
 from napari_lightning_pose.io.config import load_config, save_config
 from napari_lightning_pose.train import train
@@ -51,8 +53,15 @@ def project_config(data: Path, args: argparse.Namespace) -> dict:
     weights = args.backbone_weights
     raw["model"]["backbone_weights"] = None if weights.lower() == "none" else weights
     raw["model"]["model_name"] = f"mirror-mouse-{args.backbone}-{weights}"
-    raw["model"]["heatmap_loss_type"] = args.heatmap_loss
-    raw["training"]["optimizer_params"]["learning_rate"] = args.lr
+    if args.heatmap_loss is not None:
+        raw["model"]["heatmap_loss_type"] = args.heatmap_loss
+    if args.lr is not None:
+        raw["training"]["optimizer_params"]["learning_rate"] = args.lr
+    if raw["model"]["backbone_weights"] is None:  # from scratch: nothing to freeze
+        raw["training"].update(unfreezing_epoch=0, freeze_batchnorm=False)
+    for key in ("unfreezing_epoch", "freeze_batchnorm"):
+        if getattr(args, key) is not None:
+            raw["training"][key] = getattr(args, key)
     raw["training"].update(
         num_workers=args.workers,
         train_batch_size=args.batch,
@@ -66,12 +75,34 @@ def project_config(data: Path, args: argparse.Namespace) -> dict:
 
 def seconds_per_step(cfg: dict, device: str | None, steps: int = 6) -> float:
     """Median-free quick estimate: wall time of steps 3..N of a throw-away run."""
+    cfg = copy.deepcopy(cfg)
     stamps = []
     with tempfile.TemporaryDirectory() as tmp:
         for event in train(cfg, Path(tmp), steps=steps, device=device):
             if event.kind == "step":
                 stamps.append(time.perf_counter())
     return (stamps[-1] - stamps[1]) / (len(stamps) - 2)
+
+
+def budget_steps(cfg: dict, device: str | None, minutes: float) -> int:
+    """Steps that fit in ``minutes``: head-only steps first (``training.unfreezing_epoch``
+    epochs, each timed apart as they skip the backbone's backward pass), then full steps."""
+    tcfg = cfg["training"]
+    full = copy.deepcopy(cfg)
+    full["training"]["unfreezing_epoch"] = 0
+    full_s = seconds_per_step(full, device)
+    budget = minutes * 60
+    head_steps = 0
+    if tcfg["unfreezing_epoch"]:
+        head_s = seconds_per_step(cfg, device)  # its few steps all fall in the frozen epochs
+        n_train = len(build_datasets(cfg)["train"])
+        per_epoch = tcfg["steps_per_epoch"] or n_train // min(tcfg["train_batch_size"], n_train)
+        head_steps = min(tcfg["unfreezing_epoch"] * per_epoch, int(budget / head_s))
+        budget -= head_steps * head_s
+        print(f"calibration: {head_s:.2f} s/step with the backbone frozen")
+    steps = max(10, head_steps + int(budget / full_s))
+    print(f"calibration: {full_s:.2f} s/step -> {steps} steps in {minutes} min")
+    return steps
 
 
 def main() -> None:
@@ -82,9 +113,18 @@ def main() -> None:
     parser.add_argument(
         "--backbone-weights", default="imagenet", help="imagenet, none, or a weights file"
     )
-    parser.add_argument("--heatmap-loss", default="mse", help="mse (Lightning Pose) or kl")
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    parser.add_argument("--heatmap-loss", default=None, help="mse or kl (config default)")
+    parser.add_argument("--lr", type=float, default=None, help="Adam learning rate")
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument(
+        "--unfreezing-epoch", type=int, default=None, help="head-only epochs (config default)"
+    )
+    parser.add_argument(
+        "--freeze-batchnorm",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="BatchNorm in eval mode (config default)",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
@@ -103,9 +143,7 @@ def main() -> None:
     save_config(raw, out / "config.yaml")
     cfg = load_config(out / "config.yaml")
 
-    step_s = seconds_per_step(copy.deepcopy(cfg), args.device)
-    steps = max(10, int(args.minutes * 60 / step_s))
-    print(f"calibration: {step_s:.2f} s/step -> {steps} steps in {args.minutes} min")
+    steps = budget_steps(cfg, args.device, args.minutes)
     start = time.perf_counter()
     last = None
     for event in train(
@@ -126,7 +164,10 @@ def main() -> None:
     )
     header = (
         f"mirror-mouse ({data}), {args.backbone} weights={args.backbone_weights}, "
-        f"{args.heatmap_loss} loss, lr {args.lr}, "
+        f"{cfg['model']['heatmap_loss_type']} loss, "
+        f"lr {cfg['training']['optimizer_params']['learning_rate']}, "
+        f"unfreezing_epoch {cfg['training']['unfreezing_epoch']}, "
+        f"freeze_batchnorm {cfg['training']['freeze_batchnorm']}, "
         f"{minutes:.1f} min on {device}, {last.step} steps of batch {args.batch}, "
         f"seed {args.seed}"
     )

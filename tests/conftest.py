@@ -157,6 +157,9 @@ def make_blob_project(
             "imgaug": "none",
             "accelerator": "cpu",
             "num_threads": 1,  # tiny models: one thread is as fast, and robust on busy CPUs
+            # the backbone starts random: no statistics to keep, no features to protect
+            "freeze_batchnorm": False,
+            "unfreezing_epoch": 0,
             "train_prob": 0.8,
             "val_prob": 0.1,
         },

@@ -85,7 +85,9 @@ def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path: Path, blob_tools
     the labeled keypoints of a batch, and every synthetic frame has all keypoints labeled, so
     the mean of the two half-batch gradients that DDP all-reduces equals the full-batch
     gradient. BatchNorm would normalise each half with its own statistics (SyncBatchNorm
-    needs GPUs), so the config freezes BatchNorm (``training.freeze_batchnorm``).
+    needs GPUs), so the config freezes BatchNorm (``training.freeze_batchnorm``). The first
+    epoch (2 steps) trains the head alone (``training.unfreezing_epoch``), so the backbone
+    joins DDP's gradient averaging mid-run.
     """
     config = blob_tools.make_project(
         tmp_path / "proj",
@@ -97,6 +99,7 @@ def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path: Path, blob_tools
         **{
             "training.train_batch_size": 4,
             "training.freeze_batchnorm": True,
+            "training.unfreezing_epoch": 1,
             "training.imgaug": "default",
         },
     )

@@ -21,6 +21,7 @@ from napari_lightning_pose.train import (
     CheckpointError,
     StepBatchSampler,
     TrainingDivergedError,
+    backbone_lr_ratio,
     learning_rate_at,
     load_checkpoint,
     pixel_errors,
@@ -71,7 +72,7 @@ def test_events_files_and_learning_rate_schedule(tiny_cfg: dict, tmp_path: Path)
     steps = [e for e in events if e.kind == "step"]
     assert [e.step for e in steps] == [1, 2, 3, 4, 5]
     assert all(e.total_steps == 5 and e.eta_s is not None for e in steps)
-    assert all({"heatmap_mse", "total"} <= e.losses.keys() for e in steps)
+    assert all({"heatmap_kl", "total"} <= e.losses.keys() for e in steps)
     # milestone at step 3: steps 1-3 (0-based 0-2) at 1e-3, then halved
     assert [e.lr for e in steps] == pytest.approx([1e-3] * 3 + [5e-4] * 2)
     # an epoch is one pass (2 steps): validation + checkpoint after steps 2, 4 and the end
@@ -87,7 +88,7 @@ def test_events_files_and_learning_rate_schedule(tiny_cfg: dict, tmp_path: Path)
     assert run_cfg["training"]["rng_seed_model_pt"] == 1
     metrics = pd.read_csv(out / "metrics.csv")
     assert list(metrics["step"]) == [2, 4, 5]
-    assert np.isfinite(metrics["heatmap_mse"]).all()
+    assert np.isfinite(metrics["heatmap_kl"]).all()
 
     ckpt = torch.load(out / LAST_CKPT, weights_only=True)
     assert ckpt["step"] == 5 and ckpt["keypoint_names"] == ["red", "green"]
@@ -230,6 +231,36 @@ def test_freeze_batchnorm_keeps_running_statistics(tiny_cfg: dict, tmp_path: Pat
     state = _weights(tmp_path / "run" / LAST_CKPT)
     means = [v for k, v in state.items() if k.endswith("running_mean")]
     assert means and all(torch.equal(m, torch.zeros_like(m)) for m in means)
+
+
+def test_unfreezing_epoch_trains_the_head_alone_then_the_backbone(
+    tiny_cfg: dict, tmp_path: Path
+) -> None:
+    """Lightning Pose's backbone freezing: the first epochs change only the head."""
+    tiny_cfg["training"]["unfreezing_epoch"] = 1  # 2 steps per epoch -> steps 0, 1 frozen
+    start = _weights_after_seeded_build(tiny_cfg)
+    _run(tiny_cfg, tmp_path / "frozen", steps=2)
+    frozen = _weights(tmp_path / "frozen" / LAST_CKPT)
+    _run(tiny_cfg, tmp_path / "both", steps=4)
+    both = _weights(tmp_path / "both" / LAST_CKPT)
+    conv, head = "backbone.conv1.weight", "head.final.weight"
+    assert torch.equal(frozen[conv], start[conv])
+    assert not torch.equal(frozen[head], start[head])
+    assert not torch.equal(both[conv], start[conv])
+
+
+def _weights_after_seeded_build(cfg: dict) -> dict[str, torch.Tensor]:
+    """The initial weights a run with ``cfg`` starts from (the run seeds before building)."""
+    train_mod._seed_everything(int(cfg["training"]["rng_seed_model_pt"]))
+    return train_mod.build_model(train_mod.validate_config(cfg)).state_dict()
+
+
+def test_backbone_learning_rate_ramps_up_after_unfreezing() -> None:
+    assert backbone_lr_ratio(0, 0, 10) == 1.0  # never frozen: full rate from the start
+    assert backbone_lr_ratio(19, 20, 10) == 0.0
+    assert backbone_lr_ratio(20, 20, 10) == pytest.approx(0.1)
+    assert backbone_lr_ratio(30, 20, 10) == pytest.approx(0.15)
+    assert backbone_lr_ratio(20 + 10 * 6, 20, 10) == 1.0  # 0.1 * 1.5**6 > 1: aligned
 
 
 def test_train_restores_the_callers_thread_count(tiny_cfg: dict, tmp_path: Path) -> None:

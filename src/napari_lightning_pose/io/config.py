@@ -70,15 +70,26 @@ _SCHEMA: dict[str, Any] = {
         "accelerator": ("auto", (str,)),
         "precision": ("auto", (str,)),
         "num_threads": (None, (int, type(None))),
-        # TRAINING: keep BatchNorm layers in eval mode (running statistics, affine still
-        # trained): steadier with small batches, and makes CPU DDP equal to one process.
-        "freeze_batchnorm": (False, (bool,)),
+        # keep BatchNorm layers in eval mode (running statistics, affine still trained), as
+        # DeepLabCut does: pretrained statistics beat those of small batches of one video's
+        # frames (mirror-mouse, 150 CPU steps: 27 px test error instead of 84), and CPU DDP
+        # equals one process. From scratch (backbone_weights: null) set it false and
+        # unfreezing_epoch 0: a random backbone has no statistics or features to keep.
+        "freeze_batchnorm": (True, (bool,)),
+        # Lightning Pose's key: epochs (of steps_per_epoch steps) that train the head alone,
+        # at ~40 % of a full step's CPU cost, before the backbone joins with a learning rate
+        # that ramps up (see train.py); 0 trains everything from the start. Lightning Pose
+        # uses 20 for long GPU runs; 5 did better in 4-minute CPU runs on mirror-mouse
+        # (8.7 px test error after 427 steps, 20: 11.8 px after 390).
+        "unfreezing_epoch": (5, (int,)),
     },
     "model": {
         "model_type": ("heatmap", (str,)),
         "backbone": ("efficientnet_lite0", (str,)),
         "backbone_weights": ("imagenet", _OPT_STR),
-        "heatmap_loss_type": ("mse", (str,)),
+        # Lightning Pose's "mse" or "kl". On the flat maps of a fresh head the KL gradient is
+        # ~2000x MSE's, which starts on a plateau (mirror-mouse, 150 CPU steps: 27 px vs 51).
+        "heatmap_loss_type": ("kl", (str,)),
         "losses_to_use": ([], (list,)),
         "model_name": ("model", (str,)),
     },

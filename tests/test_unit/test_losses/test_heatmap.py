@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from napari_lightning_pose.data.heatmaps import gaussian_heatmaps
+from napari_lightning_pose.io.config import default_config
 from napari_lightning_pose.losses.heatmap import HeatmapKLLoss, HeatmapMSELoss
 from napari_lightning_pose.models.soft_argmax import soft_argmax, spatial_softmax
 
@@ -93,3 +94,21 @@ def test_minimising_the_loss_moves_the_peak_onto_the_label(loss_cls) -> None:
     keypoints, confidence = soft_argmax(spatial_softmax(logits.detach()), 4)
     np.testing.assert_allclose(keypoints.numpy(), target.numpy(), atol=0.1)
     assert float(confidence) > 0.8
+
+
+def test_kl_gives_flat_initial_maps_far_larger_gradients_than_mse() -> None:
+    """Why ``kl`` is the default: on the nearly flat maps a fresh head outputs, the KL
+    gradient on the logits is (prediction - target), while MSE's is damped by the tiny
+    softmax probabilities (~1 / pixels), so MSE starts on a plateau."""
+    keypoints = torch.tensor([[[32.0, 20.0]]])
+    batch = {"keypoints": keypoints, "heatmaps": gaussian_heatmaps(keypoints, (64, 64), 1.25)}
+    norms = {}
+    for loss_cls in LOSSES:
+        logits = torch.zeros(1, 1, 64, 64, requires_grad=True)
+        loss_cls()(_outputs(logits), batch).backward()
+        norms[loss_cls.name] = float(logits.grad.norm())
+    assert norms["heatmap_kl"] > 100 * norms["heatmap_mse"]
+
+
+def test_default_heatmap_loss_is_kl() -> None:
+    assert default_config()["model"]["heatmap_loss_type"] == "kl"
