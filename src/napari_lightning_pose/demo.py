@@ -9,6 +9,7 @@ the napari widgets and the other commands.
 
 from __future__ import annotations
 
+import copy
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -113,7 +114,9 @@ def run_demo(
     log(f"    wrote {', '.join(picked)}")
     log(f"    {count_labels(project.read_labels())} (picked frames wait for labels)")
 
-    cfg = project.config
+    cfg = copy.deepcopy(project.config)
+    # 16 training frames make a 2-step epoch; validating every 2 steps would cost ~30 %
+    cfg["training"]["check_val_every_n_epoch"] = 10
     checkpoints: list[Path] = []
     for m in range(members):
         log(f"3/6 training ensemble member {m + 1}/{members} (seed {m}, {steps} steps)")
