@@ -5,6 +5,8 @@ backward, Adam, learning-rate schedule: everything but checkpoint writing, which
 at the end and is left out of the timing) on the bundled mirror-mouse sample project at its
 256 x 256 resize, batch 8, for each backbone, each in its own subprocess so its peak memory
 is its own. Backbone weights are random (speed does not depend on them; nothing downloads).
+Two phases are timed: "full" steps (backbone and head train) and "head" steps, the cheaper
+ones of the first ``training.unfreezing_epoch`` epochs while the backbone is frozen.
 
 Peak memory: on the CPU the process's peak resident set size (``ru_maxrss``, includes
 Python, torch and the image cache); on CUDA ``torch.cuda.max_memory_allocated``.
@@ -57,6 +59,8 @@ def measure(args: argparse.Namespace) -> dict:
             steps_per_epoch=args.steps + 1,  # no checkpoint or validation inside the timing
             train_prob=1.0,
             val_prob=0.0,
+            # epoch 0 is the whole run: frozen backbone throughout, or never
+            unfreezing_epoch=1 if args.phase == "head" else 0,
         )
         stamps = []
         start = time.perf_counter()
@@ -75,6 +79,7 @@ def measure(args: argparse.Namespace) -> dict:
             peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         return {
             "backbone": args.backbone,
+            "phase": args.phase,
             "s_per_step": statistics.median(timed),
             "first_step_s": durations[0],
             "peak_mb": peak_mb,
@@ -108,7 +113,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3, help="steps left out of the timing")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--phases", nargs="+", default=["full", "head"], choices=["full", "head"])
     parser.add_argument("--backbone", help=argparse.SUPPRESS)  # child process mode
+    parser.add_argument("--phase", default="full", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.backbone:  # in the child: measure one backbone, print JSON
@@ -116,15 +123,16 @@ def main() -> None:
         return
 
     rows = []
-    for backbone in args.backbones:
-        cmd = [sys.executable, __file__, "--backbone", backbone]
+    for backbone, phase in [(b, p) for b in args.backbones for p in args.phases]:
+        cmd = [sys.executable, __file__, "--backbone", backbone, "--phase", phase]
         for flag in ("device", "batch", "size", "steps", "warmup", "workers", "threads"):
             value = getattr(args, flag)
             if value is not None:
                 cmd += [f"--{flag}", str(value)]
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
         if proc.returncode != 0:
-            rows.append({"backbone": backbone, "error": proc.stderr.strip().splitlines()[-1]})
+            error = proc.stderr.strip().splitlines()[-1]
+            rows.append({"backbone": backbone, "phase": phase, "error": error})
             continue
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
 
@@ -137,15 +145,18 @@ def main() -> None:
         f"{args.size}x{args.size}, {args.workers} workers, median of steps "
         f"{args.warmup + 1}..{args.steps}\n"
     )
-    print("| backbone | s / step | steps / s | frames / s | first step s | peak memory MB |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| backbone | step | s / step | steps / s | frames / s | first step s | peak memory MB |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for row in rows:
         if "error" in row:
-            print(f"| {row['backbone']} | failed: {row['error']} | | | | |")
+            print(f"| {row['backbone']} | {row['phase']} | failed: {row['error']} | | | | |")
             continue
         s = row["s_per_step"]
         print(
-            f"| {row['backbone']} | {s:.3f} | {1 / s:.2f} | {args.batch / s:.1f} | "
+            f"| {row['backbone']} | {row['phase']} | {s:.3f} | {1 / s:.2f} | "
+            f"{args.batch / s:.1f} | "
             f"{row['first_step_s']:.2f} | {row['peak_mb']:.0f} |"
         )
 
