@@ -1,4 +1,4 @@
-"""Random-walk Kalman smoothing as one banded linear solve, exact and O(frames).
+"""Random-walk Kalman smoothing as one block-tridiagonal solve, exact and O(frames).
 
 Each series is a latent random walk observed through a fixed emission matrix::
 
@@ -7,18 +7,19 @@ Each series is a latent random walk observed through a fixed emission matrix::
 with a diagonal, time-varying ``R_t`` (an infinite entry means "not observed"). The joint
 posterior of ``z_0..z_{T-1}`` is Gaussian with a block-tridiagonal precision ``H``; the
 Rauch-Tung-Striebel smoother's means are ``H^-1 b`` and its variances are the diagonal blocks
-of ``H^-1``. All series are stacked into one matrix, so one LAPACK call serves every keypoint:
+of ``H^-1``. The latent is first whitened so the walk steps with unit covariance; the
+off-diagonal blocks of ``H`` are then ``-I`` and two compiled (numba) passes over the
+frames of every series give everything:
 
-- ``D == 1`` (single view): ``H`` is tridiagonal. ``pttrf``/``pttrs`` factorise and solve
-  it; the variances follow from the factorisation ``H = L diag(d) L^T`` by the backward
-  recurrence ``Sigma_tt = 1/d_t + l_t^2 Sigma_{t+1,t+1}``, itself one bidiagonal solve
-  (BLAS ``tbsv``).
-- ``D > 1`` (multi-view): the latent is first whitened so the walk steps with unit
-  covariance; ``H`` is then banded with ``D`` sub-diagonals (banded Cholesky ``pbtrf``,
-  ``pbtrs``), and the diagonal blocks of the inverse come from a forward and a backward
-  factorisation, ``inv(Sigma_tt) = F_t + B_t - H_tt``.
+- forward: the block factorisation ``H = L diag(P_t) L^T`` with pivots
+  ``P_t = H_tt - P_{t-1}^-1`` (their log-determinants sum to ``log|H|``) and the forward solve
+  ``w_t = b_t + P_{t-1}^-1 w_{t-1}``;
+- backward: the mean ``x_t = P_t^-1 (w_t + x_{t+1})`` and the marginal covariances by
+  selected inversion, ``Sigma_t = P_t^-1 + P_t^-1 Sigma_{t+1} P_t^-1`` (positive terms only:
+  no cancellation), of which only the wanted linear read-outs are stored.
 
-No dense inverse, no loop over frames in Python, and memory linear in frames.
+One factorisation, no dense inverse, memory linear in frames. ``D == 1`` (single view) is
+the same code with 1x1 blocks.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from scipy.linalg import blas, lapack
+from numba import njit
 
 #: Observation variances are clipped to at least this (the reference package does the same).
 MIN_OBS_VAR = 1e-12
@@ -158,14 +159,6 @@ def _as_observations(obs: np.ndarray | Observations, obs_var: np.ndarray | None)
     return Observations.of(obs, obs_var)
 
 
-def _walk_steps(n_frames: int) -> np.ndarray:
-    """How many steps of the walk touch each frame, (T,): 2 inside, 1 at either end."""
-    steps = np.full(n_frames, 2.0)
-    steps[0] -= 1.0
-    steps[-1] -= 1.0
-    return steps
-
-
 def _outer_rows(c: np.ndarray) -> np.ndarray:
     """``C[o, d] C[o, e]`` flattened over ``(d, e)``: (S, O, D*D)."""
     n_series, n_obs, d = c.shape
@@ -196,8 +189,8 @@ def _floor_diag(cov: np.ndarray, floor: float) -> np.ndarray:
 def _whiten(model: RandomWalkModel) -> tuple[RandomWalkModel, np.ndarray]:
     """The same model in latents ``u = L^-1 z`` that step with unit covariance (``Q = L L^T``).
 
-    The precision's off-diagonal blocks become ``-I``, so its band is ``D`` wide instead of
-    ``2D - 1`` (a cheaper factorisation); ``log p(y)`` does not depend on the latent's basis.
+    The precision's off-diagonal blocks become ``-I``, which keeps the block recurrences short;
+    ``log p(y)`` does not depend on the latent's basis.
 
     Returns
     -------
@@ -217,223 +210,253 @@ def _whiten(model: RandomWalkModel) -> tuple[RandomWalkModel, np.ndarray]:
     return whitened, chol
 
 
-def _unit_step_band(
-    model: RandomWalkModel, inv_var: np.ndarray, reverse: bool = False
-) -> np.ndarray:
-    """LAPACK lower band storage of a whitened model's stacked posterior precision.
+@njit(cache=True)
+def _forward_pass(
+    emission: np.ndarray,
+    inv_var: np.ndarray,
+    weighted: np.ndarray,
+    p0_inv: np.ndarray,
+    prior_info: np.ndarray,
+    pivot_inv: np.ndarray,
+    carry: np.ndarray,
+    pivot_det: np.ndarray,
+    dim: tuple[float, ...],
+) -> int:  # pragma: no cover - compiled; coverage cannot see inside
+    """Block factorisation ``H = L diag(P_t) L^T`` and forward solve of a whitened model.
 
-    With unit steps (:func:`_whiten`) the off-diagonal blocks are ``-I``, so the band has
-    ``D`` sub-diagonals. Unknown ``(s, t, d)`` sits at row ``(s*T + t)*D + d``; series are
-    uncoupled.
+    With unit steps the sub-diagonal blocks of ``H`` are ``-I``, so the pivots obey
+    ``P_t = H_tt - P_{t-1}^-1`` and the forward solve ``w_t = b_t + P_{t-1}^-1 w_{t-1}``,
+    where ``H_tt = C^T R_t^-1 C + (steps touching t) I`` (plus ``P0^-1`` at the first frame)
+    and ``b_t = C^T R_t^-1 y_t`` (plus ``P0^-1 mu``). Each pivot is inverted through its
+    ``LDL^T`` factorisation (no square roots; ``1/p`` when ``D == 1``). The kernels are
+    compiled once per latent dimension: ``dim`` is a tuple of ``D`` zeros, so ``D`` is part
+    of the argument types and the small loops over it are unrolled.
 
     Parameters
     ----------
-    model : RandomWalkModel
-        Whitened: ``transition_cov`` is the identity.
-    inv_var : ndarray, shape (S, T, O)
-        Inverse observation variances, 0 where unobserved.
-    reverse : bool
-        Build the same matrix with the order of all unknowns (series, frames, latents)
-        reversed, for the backward factorisation.
+    emission : (S, O, D)
+    inv_var, weighted : (S, T, O)
+        ``R_t^-1`` and ``R_t^-1 y_t`` (0 where unobserved).
+    p0_inv : (S, D, D)
+    prior_info : (S, D)
+        ``P0^-1 mu``.
+    pivot_inv : (S, T, D, D), out
+        ``P_t^-1``.
+    carry : (S, T, D), out
+        ``w_t``.
+    pivot_det : (S, T), out
+        ``|P_t|``; the sum of their logs is ``log|H|``.
+    dim : tuple of D floats
+        Only its length matters (see above).
 
     Returns
     -------
-    ndarray, shape (D + 1, S*T*D), Fortran order
-        ``band[k, j] = H[j + k, j]``.
+    int
+        0, or ``1 + s*T + t`` of a pivot that is not positive definite.
     """
-    n_series, n_frames = inv_var.shape[:2]
-    c, d = model.emission, model.n_latent
-    p0_inv = np.linalg.inv(_floor_diag(model.prior_cov, MIN_PRIOR_VAR))
-    if reverse:
-        c, inv_var, p0_inv = c[::-1, :, ::-1], inv_var[::-1, ::-1], p0_inv[::-1, ::-1, ::-1]
-    # products[s, o, j, k] = C[o, j + k] C[o, j]: column j of a block, k rows below the diagonal
-    products = np.zeros((n_series, c.shape[1], d, d + 1))
-    for j in range(d):
-        products[:, :, j, : d - j] = c[:, :, j:] * c[:, :, j : j + 1]
-    # columns[s, t, j, k] = band[k, (s*T + t)*D + j]: C^T R_t^-1 C of every frame, one product
-    columns = (inv_var @ products.reshape(n_series, c.shape[1], -1)).reshape(
-        n_series, n_frames, d, d + 1
-    )
-    columns[..., 0] += _walk_steps(n_frames)[:, None]  # Q^-1 = I per step touching the frame
-    first = -1 if reverse else 0
-    for j in range(d):
-        columns[:, first, j, : d - j] += p0_inv[:, j:, j]
-    columns[:, :-1, :, d] = -1.0  # the same latent one frame later; none after a last frame
-    return columns.reshape(-1, d + 1).T
+    n_series, n_frames, n_obs = inv_var.shape
+    d = len(dim)
+    block = np.empty((d, d))  # P_t, lower triangle; then its unit-lower LDL^T factor
+    unit_inv = np.empty((d, d))  # inverse of that unit-lower factor
+    diag_inv = np.empty(d)
+    rhs = np.empty(d)
+    for s in range(n_series):
+        for t in range(n_frames):
+            steps = float((t > 0) + (t < n_frames - 1))
+            for i in range(d):
+                acc = 0.0
+                for o in range(n_obs):
+                    acc += emission[s, o, i] * weighted[s, t, o]
+                rhs[i] = acc
+                for j in range(i + 1):
+                    acc = 0.0
+                    for o in range(n_obs):
+                        acc += inv_var[s, t, o] * emission[s, o, i] * emission[s, o, j]
+                    block[i, j] = acc
+                block[i, i] += steps
+            if t == 0:
+                for i in range(d):
+                    rhs[i] += prior_info[s, i]
+                    for j in range(i + 1):
+                        block[i, j] += p0_inv[s, i, j]
+            else:
+                for i in range(d):
+                    acc = 0.0
+                    for j in range(d):
+                        acc += pivot_inv[s, t - 1, i, j] * carry[s, t - 1, j]
+                    rhs[i] += acc
+                    for j in range(i + 1):
+                        block[i, j] -= pivot_inv[s, t - 1, i, j]
+            # LDL^T of the pivot, in place: block[j, j] = D_j, block[i, j] = L_ij (i > j)
+            det = 1.0
+            for j in range(d):
+                for k in range(j):
+                    block[j, j] -= block[j, k] * block[j, k] * block[k, k]
+                if not block[j, j] > 0.0:
+                    return 1 + s * n_frames + t
+                det *= block[j, j]
+                diag_inv[j] = 1.0 / block[j, j]
+                for i in range(j + 1, d):
+                    for k in range(j):
+                        block[i, j] -= block[i, k] * block[j, k] * block[k, k]
+                    block[i, j] *= diag_inv[j]
+            pivot_det[s, t] = det
+            for i in range(d):  # the unit-lower factor's inverse
+                unit_inv[i, i] = 1.0
+                for j in range(i):
+                    acc = 0.0
+                    for k in range(j, i):
+                        acc += block[i, k] * unit_inv[k, j]
+                    unit_inv[i, j] = -acc
+            for i in range(d):  # P^-1 = L^-T D^-1 L^-1
+                for j in range(i + 1):
+                    acc = 0.0
+                    for k in range(i, d):
+                        acc += unit_inv[k, i] * unit_inv[k, j] * diag_inv[k]
+                    pivot_inv[s, t, i, j] = acc
+                    pivot_inv[s, t, j, i] = acc
+            for i in range(d):
+                carry[s, t, i] = rhs[i]
+    return 0
 
 
-def _cholesky_band(band: np.ndarray) -> np.ndarray:
-    """Banded Cholesky factor (LAPACK ``pbtrf``, lower storage), overwriting ``band``."""
-    factor, info = lapack.dpbtrf(band, lower=1, overwrite_ab=1)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"posterior precision is not positive definite ({info})")
-    return factor
+@njit(cache=True)
+def _backward_pass(
+    pivot_inv: np.ndarray,
+    carry: np.ndarray,
+    mean_map: np.ndarray,
+    cov_map: np.ndarray,
+    mean_out: np.ndarray,
+    cov_out: np.ndarray,
+    dim: tuple[float, ...],
+) -> None:  # pragma: no cover - compiled; coverage cannot see inside
+    """Posterior means and covariances in one backward pass, read out frame by frame.
 
+    Back substitution ``x_t = P_t^-1 (w_t + x_{t+1})`` and selected inversion
+    ``Sigma_t = P_t^-1 + P_t^-1 Sigma_{t+1} P_t^-1`` (a sum of positive semi-definite terms:
+    no cancellation). Only linear read-outs are stored, so no (S, T, D, D) array is written.
 
-def _factor_columns(factor: np.ndarray, d: int) -> np.ndarray:
-    """A band factor's columns regrouped per block: a (D, D + 1, n_blocks) view.
-
-    ``out[j, k, b] = factor[k, b*D + j]``: the entry ``k`` rows below the diagonal in
-    column ``j`` of block ``b``.
+    Parameters
+    ----------
+    pivot_inv, carry, dim
+        From :func:`_forward_pass`.
+    mean_map : (S, R, D)
+        ``mean_out[s, r, t] = mean_map[s, r] . x_t``.
+    cov_map : (S, Q, D, D)
+        ``cov_out[s, q, t] = sum_ij cov_map[s, q, i, j] Sigma_t[i, j]``; ``Q == 0`` skips the
+        covariances.
+    mean_out : (S, R, T), out
+    cov_out : (S, Q, T), out
     """
-    return factor.T.reshape(-1, d, d + 1).transpose(1, 2, 0)
-
-
-def _pivot_blocks(columns: np.ndarray) -> np.ndarray:
-    """``L_bb L_bb^T`` of every diagonal block of a unit-step band factor, (D, D, n_blocks)."""
-    d = columns.shape[0]
-    out = np.empty((d, d, columns.shape[2]))
-    for i in range(d):
-        for k in range(i + 1):  # L_bb[i, j] = columns[j, i - j] for j <= i
-            out[i, k] = sum(columns[j, i - j] * columns[j, k - j] for j in range(k + 1))
-            out[k, i] = out[i, k]
-    return out
-
-
-def _coupling_blocks(columns: np.ndarray) -> np.ndarray:
-    """``L_{b+1,b} L_{b+1,b}^T`` of every sub-diagonal block, (D, D, n_blocks).
-
-    What block ``b`` passes on to the next block's pivot: ``H_{b+1} = L_{b+1,b+1} L^T + this``.
-    Zero after the last frame of a series (the band holds no coupling there).
-    """
-    d = columns.shape[0]
-    out = np.empty((d, d, columns.shape[2]))
-    for i in range(d):
-        for k in range(i + 1):  # L_{b+1,b}[i, j] = columns[j, D + i - j] for j >= i
-            out[i, k] = sum(columns[j, d + i - j] * columns[j, d + k - j] for j in range(i, d))
-            out[k, i] = out[i, k]
-    return out
-
-
-def _scalar_tridiagonal(model: RandomWalkModel, inv_var: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Main and sub-diagonal (length n, n-1) of the stacked precision when ``D == 1``."""
-    n_series, n_frames = inv_var.shape[:2]
-    c2 = np.square(model.emission[:, :, 0])  # (S, O)
-    q_inv = 1.0 / model.transition_cov[:, 0, 0]
-    p0_inv = 1.0 / np.maximum(model.prior_cov[:, 0, 0], MIN_PRIOR_VAR)
-    main = inv_var[..., 0] * c2[:, :1] if c2.shape[1] == 1 else inv_var @ c2[..., None]
-    main = main.reshape(n_series, n_frames) + _walk_steps(n_frames) * q_inv[:, None]
-    main[:, 0] += p0_inv
-    sub = np.repeat(-q_inv, n_frames).reshape(n_series, n_frames)
-    sub[:, -1] = 0.0  # the last frame of a series is not coupled to the next series
-    return main.ravel(), sub.ravel()[:-1]
-
-
-def _tridiagonal_pivots(main: np.ndarray, sub: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """LAPACK ``pttrf``: pivots ``d`` and multipliers ``e`` of ``H = L diag(d) L^T``."""
-    if main.size == 1:  # LAPACK's wrapper wants a non-empty sub-diagonal
-        d, e, info = main.copy(), sub.copy(), 0 if main[0] > 0 else 1
-    else:
-        d, e, info = lapack.dpttrf(main, sub)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"posterior precision is not positive definite ({info})")
-    return d, e
-
-
-def _tridiagonal_inverse_diagonal(pivots: np.ndarray, mult: np.ndarray) -> np.ndarray:
-    """Diagonal of ``H^-1`` from ``H = L diag(d) L^T`` (unit lower bidiagonal ``L``), (n,).
-
-    ``Sigma_tt = 1/d_t + e_t^2 Sigma_{t+1,t+1}``: a backward first-order recurrence, run in
-    C as one unit upper-bidiagonal solve (BLAS ``tbsv``). All terms are positive, so there is
-    no cancellation.
-    """
-    n = pivots.size
-    upper = np.zeros((n, 2))  # transposed below: (2, n) Fortran band, row 0 the superdiagonal
-    upper[1:, 0] = -np.square(mult)
-    return blas.dtbsv(1, upper.T, 1.0 / pivots, lower=0, diag=1, overwrite_x=1)
-
-
-def _small_spd_inverse(a: np.ndarray) -> np.ndarray:
-    """Inverse of many small symmetric positive-definite matrices stored as (D, D, N).
-
-    Cholesky and triangular inversion written as ``O(D^3)`` whole-array operations on
-    contiguous rows, far faster than one LAPACK call per tiny matrix when ``N`` is large.
-    """
-    d = a.shape[0]
-    low = np.empty_like(a)  # only the lower triangles are written and read
-    for j in range(d):
-        low[j, j] = np.sqrt(a[j, j] - sum(low[j, k] ** 2 for k in range(j)))
-        for i in range(j + 1, d):
-            low[i, j] = (a[i, j] - sum(low[i, k] * low[j, k] for k in range(j))) / low[j, j]
-    inv_low = np.empty_like(a)
-    for i in range(d):
-        inv_low[i, i] = 1.0 / low[i, i]
-        for j in range(i):
-            acc = sum(low[i, k] * inv_low[k, j] for k in range(j, i))
-            inv_low[i, j] = -acc / low[i, i]
-    out = np.empty_like(a)  # a^-1 = L^-T L^-1
-    for i in range(d):
-        for k in range(i + 1):
-            out[i, k] = sum(inv_low[j, i] * inv_low[j, k] for j in range(i, d))
-            out[k, i] = out[i, k]
-    return out
-
-
-#: Blocks per chunk of the element-wise variance computations.
-_CHUNK_BLOCKS = 8192
+    n_series, n_frames = carry.shape[:2]
+    d = len(dim)
+    x = np.zeros(d)  # x_{t+1}, then x_t
+    sigma = np.empty((d, d))  # Sigma_{t+1}, then Sigma_t
+    tmp = np.empty((d, d))
+    rhs = np.empty(d)
+    for s in range(n_series):
+        x[:] = 0.0
+        sigma[:] = 0.0
+        for t in range(n_frames - 1, -1, -1):
+            for i in range(d):
+                rhs[i] = carry[s, t, i] + x[i]
+            for i in range(d):
+                acc = 0.0
+                for j in range(d):
+                    acc += pivot_inv[s, t, i, j] * rhs[j]
+                x[i] = acc
+            for r in range(mean_map.shape[1]):
+                acc = 0.0
+                for i in range(d):
+                    acc += mean_map[s, r, i] * x[i]
+                mean_out[s, r, t] = acc
+            if cov_map.shape[1] == 0:
+                continue
+            for i in range(d):  # tmp = Sigma_{t+1} P_t^-1
+                for j in range(d):
+                    acc = 0.0
+                    for k in range(d):
+                        acc += sigma[i, k] * pivot_inv[s, t, k, j]
+                    tmp[i, j] = acc
+            for i in range(d):
+                for j in range(i + 1):
+                    acc = pivot_inv[s, t, i, j]
+                    for k in range(d):
+                        acc += pivot_inv[s, t, i, k] * tmp[k, j]
+                    sigma[i, j] = acc
+                    sigma[j, i] = acc
+            for q in range(cov_map.shape[1]):
+                acc = 0.0
+                for i in range(d):
+                    for j in range(d):
+                        acc += cov_map[s, q, i, j] * sigma[i, j]
+                cov_out[s, q, t] = acc
 
 
 class _Precision:
     """The stacked posterior precision ``H`` of a model on some data, factorised once.
 
-    ``D == 1``: a tridiagonal matrix (LAPACK ``pttrf``). ``D > 1``: the model is whitened
-    first (:func:`_whiten`), so ``H`` is banded with ``D`` sub-diagonals (LAPACK ``pbtrf``);
-    :attr:`model` is the model ``H`` belongs to.
+    The model is whitened first (:func:`_whiten`; :attr:`model` is the whitened model), so
+    ``H`` is block tridiagonal with ``-I`` off the diagonal. :func:`_forward_pass` factorises
+    it and runs the forward solve; :meth:`readout` is one more compiled pass over frames.
     """
 
-    def __init__(self, model: RandomWalkModel, inv_var: np.ndarray) -> None:
-        self.n_series, self.n_frames = inv_var.shape[:2]
-        self.d = model.n_latent
-        self.chol: np.ndarray | None = None
-        if self.d == 1:
-            self.model = model
-            self.pivots, self.mult = _tridiagonal_pivots(*_scalar_tridiagonal(model, inv_var))
-        else:
-            self.model, self.chol = _whiten(model)
-            self.inv_var = inv_var
-            self.factor = _cholesky_band(_unit_step_band(self.model, inv_var))
-
-    def solve(self, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Solve ``H x = rhs`` (S, T, D); also return ``log|pivot|`` per block (S, T)."""
-        s, t, d = self.n_series, self.n_frames, self.d
-        if d == 1:
-            if self.pivots.size == 1:
-                x, info = rhs.ravel() / self.pivots, 0
-            else:
-                x, info = lapack.dpttrs(self.pivots, self.mult, rhs.ravel())
-            logdet = np.log(self.pivots)
-        else:
-            x, info = lapack.dpbtrs(self.factor, rhs.ravel(), lower=1)
-            logdet = 2.0 * np.log(self.factor[0]).reshape(s * t, d).sum(axis=1)
+    def __init__(self, model: RandomWalkModel, data: Observations) -> None:
+        self.model, self.chol = _whiten(model)
+        p0_inv = np.linalg.inv(_floor_diag(self.model.prior_cov, MIN_PRIOR_VAR))
+        self.p0_inv = p0_inv
+        n_series, n_frames = data.inv_var.shape[:2]
+        d = model.n_latent
+        self.pivot_inv = np.empty((n_series, n_frames, d, d))
+        self.carry = np.empty((n_series, n_frames, d))
+        self.pivot_det = np.empty((n_series, n_frames))
+        self.dim = (0.0,) * d  # the latent dimension as a type: compiled with D known
+        info = _forward_pass(
+            np.ascontiguousarray(self.model.emission),
+            np.ascontiguousarray(data.inv_var),
+            np.ascontiguousarray(data.weighted),
+            p0_inv,
+            np.einsum("sde,se->sd", p0_inv, self.model.prior_mean),
+            self.pivot_inv,
+            self.carry,
+            self.pivot_det,
+            self.dim,
+        )
         if info != 0:
-            raise np.linalg.LinAlgError(f"banded solve failed ({info})")
-        return x.reshape(s, t, d), logdet.reshape(s, t)
+            raise np.linalg.LinAlgError(f"posterior precision is not positive definite ({info})")
 
-    def marginal_covariances(self) -> np.ndarray:
-        """Diagonal blocks of ``H^-1`` as (D, D, S*T), in :attr:`model`'s latent basis.
+    def readout(
+        self, mean_map: np.ndarray, cov_map: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Linear read-outs of every frame's posterior mean and covariance, frames last.
 
-        ``D == 1``: the backward recurrence on the factorisation. ``D > 1``: from a forward
-        and a backward factorisation, ``inv(Sigma_tt) = F_t + B_t - H_tt``, where ``F_t``,
-        ``B_t`` are the pivots from either end and ``H_tt - F_t`` is what the forward factor
-        carries over from frame ``t - 1``.
+        Parameters
+        ----------
+        mean_map : ndarray, shape (S, R, D)
+            Rows applied to the mean (in :attr:`model`'s latent basis).
+        cov_map : ndarray, shape (S, Q, D, D), optional
+            Weights summed against the covariance; none skips the covariances.
+
+        Returns
+        -------
+        mean : ndarray, shape (S, R, T)
+        cov : ndarray, shape (S, Q, T)
         """
-        if self.d == 1:
-            return _tridiagonal_inverse_diagonal(self.pivots, self.mult)[None, None]
-        # inv(Sigma_tt) = F_t + B_t - H_tt = B_t - (what the forward factor carries over
-        # from frame t-1); B_t from the factorisation of the reversed matrix
-        d = self.d
-        fwd = _factor_columns(self.factor, d)
-        rev = _cholesky_band(_unit_step_band(self.model, self.inv_var, reverse=True))
-        bwd = _factor_columns(rev, d)[:, :, ::-1]
-        n_blocks = fwd.shape[2]
-        out = np.empty((d, d, n_blocks))
-        for start in range(0, n_blocks, _CHUNK_BLOCKS):  # cache-sized pieces: ~2x faster
-            stop = min(start + _CHUNK_BLOCKS, n_blocks)
-            info = _pivot_blocks(bwd[..., start:stop])[::-1, ::-1]
-            before = max(start - 1, 0)
-            info[..., before + 1 - start :] -= _coupling_blocks(fwd[..., before : stop - 1])
-            out[..., start:stop] = _small_spd_inverse(info)
-        return out
+        n_series, n_frames, d = self.carry.shape
+        if cov_map is None:
+            cov_map = np.empty((n_series, 0, d, d))
+        mean = np.empty((n_series, mean_map.shape[1], n_frames))
+        cov = np.empty((n_series, cov_map.shape[1], n_frames))
+        _backward_pass(
+            self.pivot_inv,
+            self.carry,
+            np.ascontiguousarray(mean_map, dtype=float),
+            np.ascontiguousarray(cov_map, dtype=float),
+            mean,
+            cov,
+            self.dim,
+        )
+        return mean, cov
 
 
 def _stacked_matmul(x: np.ndarray, m: np.ndarray) -> np.ndarray:
@@ -441,14 +464,6 @@ def _stacked_matmul(x: np.ndarray, m: np.ndarray) -> np.ndarray:
     if m.shape[1:] == (1, 1):
         return x * m
     return x @ m
-
-
-def _information_vector(model: RandomWalkModel, data: Observations) -> np.ndarray:
-    """``b`` with ``H mean = b``: shape (S, T, D)."""
-    b = _stacked_matmul(data.weighted, model.emission)
-    p0_inv = np.linalg.inv(_floor_diag(model.prior_cov, MIN_PRIOR_VAR))
-    b[:, 0] += np.einsum("sde,se->sd", p0_inv, model.prior_mean)
-    return b
 
 
 def smooth(
@@ -474,15 +489,13 @@ def smooth(
         ``mean`` (S, T, D) and ``cov`` (S, T, D, D). Frames without observations are bridged
         by the walk, so their variance grows towards the middle of a gap.
     """
-    data = _as_observations(obs, obs_var)
-    precision = _Precision(model, data.inv_var)
-    mean, _ = precision.solve(_information_vector(precision.model, data))
-    s, t, d = mean.shape
-    cov = np.moveaxis(precision.marginal_covariances(), -1, 0).reshape(s, t, d, d)
-    if precision.chol is not None:  # back from the whitened latent: z = L u
-        chol = precision.chol[:, None]
-        mean = (chol @ mean[..., None])[..., 0]
-        cov = chol @ cov @ np.swapaxes(chol, -1, -2)
+    precision = _Precision(model, _as_observations(obs, obs_var))
+    chol = precision.chol  # back from the whitened latent: z = L u, Cov(z) = L Cov(u) L^T
+    n_series, d = chol.shape[:2]
+    pairs = (chol[:, :, None, :, None] * chol[:, None, :, None, :]).reshape(n_series, d * d, d, d)
+    mean, cov = precision.readout(chol, pairs)  # (S, D, T), (S, D*D, T)
+    mean = np.swapaxes(mean, 1, 2)
+    cov = np.moveaxis(cov, -1, 1).reshape(n_series, -1, d, d)
     return LatentPosterior(mean=mean, cov=cov)
 
 
@@ -513,19 +526,10 @@ def smooth_observed(
     beyond the ``D x D`` blocks. The frames-last layout makes each coordinate's trajectory
     one contiguous row.
     """
-    data = _as_observations(obs, obs_var)
-    precision = _Precision(model, data.inv_var)
+    precision = _Precision(model, _as_observations(obs, obs_var))
     c = precision.model.emission  # (S, O, D), in the basis the precision was built in
-    mean, _ = precision.solve(_information_vector(precision.model, data))  # (S, T, D)
-    cov = precision.marginal_covariances()  # (D, D, S*T)
-    s, t, d = mean.shape
-    if d == 1:  # element-wise: C is a column
-        mean_obs = c * mean.reshape(s, 1, t)
-        var_obs = np.square(c) * cov.reshape(s, 1, t)
-    else:
-        mean_obs = c @ np.swapaxes(mean, 1, 2)
-        # diag(C cov C^T) per frame: (S, O, D*D) @ (S, D*D, T)
-        var_obs = _outer_rows(c) @ np.swapaxes(cov.reshape(d * d, s, t), 0, 1)
+    # diag(C Cov C^T): coordinate o weighs the covariance with C[o] C[o]^T
+    mean_obs, var_obs = precision.readout(c, c[:, :, :, None] * c[:, :, None, :])
     return ObservedPosterior(mean=mean_obs, var=var_obs)
 
 
@@ -556,12 +560,13 @@ def log_likelihood(
     """
     data = _as_observations(obs, obs_var)
     n_frames = data.values.shape[1]
-    precision = _Precision(model, data.inv_var)
-    model = precision.model  # whitened when D > 1: the same likelihood, another latent basis
-    mean, logdet_blocks = precision.solve(_information_vector(model, data))
-    p0_inv = np.linalg.inv(_floor_diag(model.prior_cov, MIN_PRIOR_VAR))
+    precision = _Precision(model, data)
+    model = precision.model  # whitened: the same likelihood, another latent basis
+    n_series, d = model.emission.shape[::2]
+    mean = np.swapaxes(precision.readout(np.tile(np.eye(d), (n_series, 1, 1)))[0], 1, 2)
+    p0_inv = precision.p0_inv
 
-    logdet_h = logdet_blocks.sum(axis=1)
+    logdet_h = np.log(precision.pivot_det).sum(axis=1)
     _, logdet_p0 = np.linalg.slogdet(_floor_diag(model.prior_cov, MIN_PRIOR_VAR))
     _, logdet_q = np.linalg.slogdet(model.transition_cov)
 

@@ -84,13 +84,15 @@ def _stack_views(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Observations and variances of each group: (G, T, 2V), view-major x, y columns."""
     n_frames, n_keypoints = stats.center.shape[:2]
-    # column k*2 + c of a (T, K*2) table is coordinate c of keypoint k
-    cols = (2 * np.asarray(views).T[..., None] + np.arange(2)).reshape(-1)  # (G*V*2,)
-    n_groups = len(views[0])
+    # column k*2 + c of a (T, K*2) table is coordinate c of keypoint k: (G, 2V) columns
+    cols = (2 * np.asarray(views).T[..., None] + np.arange(2)).reshape(len(views[0]), -1)
 
     def gather(values: np.ndarray) -> np.ndarray:
-        table = values.reshape(n_frames, n_keypoints * 2)[:, cols]
-        return np.ascontiguousarray(table.reshape(n_frames, n_groups, -1).transpose(1, 0, 2))
+        table = values.reshape(n_frames, n_keypoints * 2)
+        out = np.empty((len(cols), n_frames, cols.shape[1]))
+        for g, group_cols in enumerate(cols):  # one copy, straight into place
+            np.take(table, group_cols, axis=1, out=out[g])
+        return out
 
     return gather(stats.center), gather(stats.variance)
 
@@ -151,10 +153,11 @@ def build_view_model(
         fit_mean = fit.mean(axis=0)
         _, _, vt = np.linalg.svd(fit - fit_mean, full_matrices=False)
         emission[g] = vt[:d].T
-        latents = (obs[g, good_frames[g]] - offset[g] - fit_mean) @ vt[:d].T
-        prior_cov[g] = np.diag(latents.var(axis=0))
-        steps = np.diff(latents, axis=0)
-        cov = np.atleast_2d(np.cov(steps.T)) if len(steps) > 1 else np.eye(d)
+        # latents of the low-variance frames as rows, (D, n): row-wise statistics are fast
+        latents = vt[:d] @ (obs[g, good_frames[g]] - offset[g] - fit_mean).T
+        prior_cov[g] = np.diag(latents.var(axis=1))
+        steps = np.diff(latents, axis=1)
+        cov = np.atleast_2d(np.cov(steps)) if steps.shape[1] > 1 else np.eye(d)
         scale = np.abs(cov).max()
         # tiny ridge: a latent that never moves (e.g. an exact copy of a view) stays invertible
         step_cov[g] = (cov / scale if scale > 0 else np.eye(d)) + STEP_COV_RIDGE * np.eye(d)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from numba import njit
 
 #: Confidences are floored at this before dividing by them.
 MIN_CONFIDENCE = 1e-5
@@ -85,16 +86,19 @@ def ensemble_stats(
         raise ValueError(f"center must be 'median' or 'mean', got {center!r}")
     xy = np.asarray(xy, dtype=float)
     likelihood = np.asarray(likelihood, dtype=float)
-    n_members, n_frames = xy.shape[:2]
+    n_members = xy.shape[0]
     median, mean, spread = (np.empty(xy.shape[1:]) for _ in range(3))
     confidence = np.empty(xy.shape[1:3])
-    n_valid = np.empty(xy.shape[1:3], dtype=int)
-    # frames are independent: work in cache-sized chunks (3x faster on long videos)
-    for start in range(0, n_frames, _CHUNK_FRAMES):
-        rows = slice(start, min(start + _CHUNK_FRAMES, n_frames))
-        median[rows], mean[rows], spread[rows], confidence[rows], n_valid[rows] = _frame_stats(
-            xy[:, rows], likelihood[:, rows]
-        )
+    n_valid = np.empty(xy.shape[1:3], dtype=np.int64)
+    _frame_stats(
+        np.ascontiguousarray(xy),
+        np.ascontiguousarray(likelihood),
+        median,
+        mean,
+        spread,
+        confidence,
+        n_valid,
+    )
     if confidence_weighted:
         spread /= np.maximum(confidence, MIN_CONFIDENCE)[..., None]
 
@@ -117,79 +121,101 @@ def ensemble_stats(
     )
 
 
-#: Frames per chunk of the per-frame statistics.
-_CHUNK_FRAMES = 4096
+@njit(cache=True)
+def _frame_stats(
+    xy: np.ndarray,
+    likelihood: np.ndarray,
+    median: np.ndarray,
+    mean: np.ndarray,
+    spread: np.ndarray,
+    confidence: np.ndarray,
+    n_valid: np.ndarray,
+) -> None:  # pragma: no cover - compiled; coverage cannot see inside
+    """All per-frame statistics in one compiled pass over the members' predictions.
+
+    A member counts for a frame and keypoint when its x, y and likelihood are all finite.
+    One pass writes every output in place: numpy needs several passes and temporaries.
+    Sums run over members in order, as numpy's reductions over the first axis do.
+
+    Parameters
+    ----------
+    xy : (M, T, K, 2)
+    likelihood : (M, T, K)
+    median, mean, spread : (T, K, 2), out
+        Median, mean and population variance of x, y over the valid members; NaN where none.
+    confidence : (T, K), out
+        Sum of the valid members' likelihoods divided by ``M``.
+    n_valid : (T, K), out
+        How many members are valid.
+    """
+    n_members, n_frames, n_keypoints = likelihood.shape
+    valid = np.empty(n_members, dtype=np.bool_)
+    values = np.empty(n_members)
+    for t in range(n_frames):
+        for k in range(n_keypoints):
+            count = 0
+            total = 0.0
+            for m in range(n_members):
+                lik = likelihood[m, t, k]
+                ok = np.isfinite(xy[m, t, k, 0]) and np.isfinite(xy[m, t, k, 1])
+                valid[m] = ok and np.isfinite(lik)
+                if valid[m]:
+                    count += 1
+                    total += lik
+            confidence[t, k] = total / n_members
+            n_valid[t, k] = count
+            for c in range(2):
+                if count == 0:
+                    median[t, k, c] = mean[t, k, c] = spread[t, k, c] = np.nan
+                    continue
+                n = 0
+                acc = 0.0
+                for m in range(n_members):
+                    if valid[m]:
+                        values[n] = xy[m, t, k, c]
+                        acc += values[n]
+                        n += 1
+                centre = acc / n
+                acc = 0.0
+                for i in range(n):
+                    acc += (values[i] - centre) * (values[i] - centre)
+                mean[t, k, c] = centre
+                spread[t, k, c] = acc / n
+                median[t, k, c] = _median_of(values, n)
 
 
-def _frame_stats(xy: np.ndarray, likelihood: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Median, mean, spread (T, K, 2), mean confidence (T, K) and valid count (T, K)."""
-    n_members = xy.shape[0]
-    if np.isfinite(xy).all() and np.isfinite(likelihood).all():  # the usual case: fast path
-        mean = xy.mean(axis=0)
-        spread = sum(np.square(member - mean) for member in xy) / n_members
-        count = np.full(xy.shape[1:3], n_members)
-        return _median(xy), mean, spread, likelihood.mean(axis=0), count
-    valid = np.isfinite(xy).all(axis=-1) & np.isfinite(likelihood)  # (M, T, K)
-    confidence = np.where(valid, likelihood, 0.0).sum(axis=0) / n_members
-    xy = np.where(valid[..., None], xy, np.nan)  # a member's x, y, likelihood go together
-    return _nan_median(xy), _nan_mean(xy), _nan_var(xy), confidence, valid.sum(axis=0)
+@njit(cache=True)
+def _median_of(values: np.ndarray, n: int) -> float:  # pragma: no cover - compiled
+    """Median of ``values[:n]``; branch-free min/max networks for 3 and 5 (the usual sizes).
 
-
-#: Up to this many members the median comes from a sorting network (faster than np.sort).
-_NETWORK_MAX_MEMBERS = 5
-
-
-def _median(values: np.ndarray) -> np.ndarray:
-    """Median over the first axis of finite values (M, ...)."""
-    n = values.shape[0]
+    Reorders ``values[:n]`` when ``n`` is not 1, 2, 3 or 5.
+    """
+    if n == 1:
+        return values[0]
+    if n == 2:
+        return 0.5 * (values[0] + values[1])
     if n == 3:
-        return _median3(*values)
+        return _median3(values[0], values[1], values[2])
     if n == 5:
         # the median of five is the median of the fifth and two order statistics of the
-        # other four pairs: 10 min/max operations instead of a full sort
-        low = np.maximum(np.minimum(values[0], values[1]), np.minimum(values[2], values[3]))
-        high = np.minimum(np.maximum(values[0], values[1]), np.maximum(values[2], values[3]))
+        # other four pairs: 10 min/max operations instead of a sort
+        low = max(min(values[0], values[1]), min(values[2], values[3]))
+        high = min(max(values[0], values[1]), max(values[2], values[3]))
         return _median3(values[4], low, high)
-    if n > _NETWORK_MAX_MEMBERS:
-        ordered = np.sort(values, axis=0)
-        return 0.5 * (ordered[(n - 1) // 2] + ordered[n // 2])
-    # odd-even transposition sort: n rounds of compare-exchange on neighbouring members
-    rows = [values[i].copy() for i in range(n)]
-    for r in range(n):
-        for i in range(r % 2, n - 1, 2):
-            low = np.minimum(rows[i], rows[i + 1])
-            np.maximum(rows[i], rows[i + 1], out=rows[i + 1])
-            rows[i] = low
-    return 0.5 * (rows[(n - 1) // 2] + rows[n // 2])
+    for i in range(1, n):  # insertion sort: n is small
+        v = values[i]
+        j = i
+        while j > 0 and values[j - 1] > v:
+            values[j] = values[j - 1]
+            j -= 1
+        values[j] = v
+    return 0.5 * (values[(n - 1) // 2] + values[n // 2])
 
 
-def _median3(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """Element-wise median of three arrays."""
-    return np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
-
-
-def _nan_median(values: np.ndarray) -> np.ndarray:
-    """Median over the first axis ignoring NaN (NaN where all are NaN); sort-based, fast."""
-    ordered = np.sort(values, axis=0)  # NaN sorts last
-    count = np.isfinite(ordered).sum(axis=0)[None]
-    lo = np.take_along_axis(ordered, np.maximum((count - 1) // 2, 0), axis=0)[0]
-    hi = np.take_along_axis(ordered, np.maximum(count // 2, 0), axis=0)[0]
-    return np.where(count[0] > 0, 0.5 * (lo + hi), np.nan)
-
-
-def _nan_mean(values: np.ndarray) -> np.ndarray:
-    """Mean over the first axis ignoring NaN (NaN where all are NaN)."""
-    seen = np.isfinite(values)
-    count = seen.sum(axis=0)
-    total = np.where(seen, values, 0.0).sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
-
-
-def _nan_var(values: np.ndarray) -> np.ndarray:
-    """Population variance over the first axis ignoring NaN (two-pass; NaN where all NaN)."""
-    dev = values - _nan_mean(values)[None]
-    return _nan_mean(dev * dev)
+@njit(cache=True)
+def _median3(a: float, b: float, c: float) -> float:  # pragma: no cover - compiled
+    """Median of three numbers."""
+    return max(min(a, b), min(max(a, b), c))
 
 
 def _fill_lone_members(
