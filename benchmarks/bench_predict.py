@@ -7,15 +7,15 @@ For the mirror-mouse clip (default: the bundled ``test_vid.mp4``, 396 x 406) thi
   (``data.transforms.to_model_input``), still no network;
 - ``predict_video`` end to end (decode in a thread, network, CSV writing) for each backbone
   and variant: ``float32`` (NCHW), ``amp`` (bf16 autocast; fp16 on GPUs without bf16),
-  ``channels_last`` (NHWC, float32), ``compile``
+  ``channels_last`` (NHWC, float32), ``amp + channels_last``, ``compile``
   (``torch.compile``; its first run, which compiles, is reported separately);
 - ``network only``: the forward pass on ready batches under ``torch.no_grad`` vs
   ``torch.inference_mode``, to show what that choice is worth.
 
-``predict_video``'s default is float32, except ``amp`` on CPUs with native bf16 (the
-table's header says which applies here). Backbone weights are random (speed does not
-depend on them; nothing downloads). The ratio column is inference time over decode-only
-time (1.0 = as fast as decoding).
+``predict_video``'s default is float32 on a GPU; on a CPU ``channels_last``, with ``amp``
+too where the CPU has native bf16 (the table's header says which applies here). Backbone
+weights are random (speed does not depend on them; nothing downloads). The ratio column is
+inference time over decode-only time (1.0 = as fast as decoding).
 
 Run from the repository root::
 
@@ -147,9 +147,10 @@ def main() -> None:
             base = {"batch_size": args.batch, "device": device}
             # order matters: channels_last converts the model's weights in place
             variants = {
-                "float32": InferenceOptions(**base, amp=False),
-                "amp": InferenceOptions(**base, amp=True),
+                "float32": InferenceOptions(**base, amp=False, channels_last=False),
+                "amp": InferenceOptions(**base, amp=True, channels_last=False),
                 "channels_last": InferenceOptions(**base, amp=False, channels_last=True),
+                "amp + channels_last": InferenceOptions(**base, amp=True, channels_last=True),
             }
             time_predict(model, cfg, video, variants["float32"])  # warm-up (cuDNN, caches)
             for name, options in variants.items():
@@ -172,6 +173,8 @@ def main() -> None:
         torch.cuda.get_device_name(device) if cuda else f"CPU, {torch.get_num_threads()} threads"
     )
     default = "amp (bf16)" if InferenceOptions().amp_dtype(device) else "float32"
+    if InferenceOptions().use_channels_last(device):
+        default += " + channels_last"
     print(
         f"\n{video.name if not args.frames else args.video.name + f' (first {n} frames)'}: "
         f"{n} frames, {name}, batch {args.batch}, input {args.size}x{args.size}; "

@@ -540,7 +540,7 @@ def log_likelihood(
 ) -> np.ndarray:
     """Log marginal likelihood ``log p(y)`` of each series (what the Kalman filter sums).
 
-    Computed from one banded factorisation::
+    Computed from one block factorisation and the posterior mean::
 
         -2 log p(y) = n log 2pi + log|R| + log|P0| + (T-1) log|Q| + log|H|
                       + (y - C m)' R^-1 (y - C m) + (m - mu)' Prior (m - mu)

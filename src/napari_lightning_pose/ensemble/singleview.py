@@ -7,7 +7,7 @@ Per keypoint and coordinate::
 where ``y_t`` is the ensemble median (or mean) and ``r_t`` the ensemble variance of that
 frame, exactly the reference package's model (it writes the same thing with the prior mean
 subtracted first). x and y share one ``s`` per keypoint. Every keypoint and coordinate is
-smoothed in one banded solve (:mod:`.kalman`).
+smoothed in one tridiagonal solve (:mod:`.kalman`).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ at its median over time, and searched over ``log s`` in ``[-8, 8]``. Where the r
 Adam on ``log s`` until the loss stops changing, we use Brent's bounded minimisation
 (golden-section steps plus parabolic interpolation), which lands on the optimum of the same
 objective in about a dozen likelihood evaluations. The searches of all keypoints run in
-lockstep, so each step is one banded factorisation for every keypoint at once.
+lockstep, so each step is one block-tridiagonal factorisation for every keypoint at once.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class SmoothingFit:
     log_likelihood : float
         Log marginal likelihood at ``s`` (with time-constant observation noise).
     n_evaluations : int
-        How many likelihood evaluations (each one banded factorisation) the search took.
+        How many likelihood evaluations (each one smoother factorisation) the search took.
     """
 
     smoothing: float
