@@ -1,6 +1,6 @@
 """Labels we write load in ``movement`` (DeepLabCut and Lightning Pose sources) unchanged.
 
-movement 0.15's file loader (``load_poses.from_file``) only takes pose CSVs indexed by frame
+movement 0.15's file loader (``load_dataset``) only takes pose CSVs indexed by frame
 number; it refuses every labels CSV indexed by image path, Lightning Pose's own
 ``CollectedData.csv`` included. So the file is read the way Lightning Pose and DeepLabCut
 read labels (``pandas.read_csv(header=[0, 1, 2], index_col=0)``) and handed to movement's

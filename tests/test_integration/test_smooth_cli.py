@@ -43,8 +43,8 @@ def test_smooth_writes_a_movement_loadable_poses_file_by_default(tmp_path):
     table = read(poses)
     assert set(table.columns.get_level_values("coords")) == {"x", "y", "likelihood"}
     assert list(table.index) == list(read(out).index)
-    load_poses = pytest.importorskip("movement.io.load_poses")
-    ds = load_poses.from_file(poses, source_software="LightningPose")
+    movement_io = pytest.importorskip("movement.io")
+    ds = movement_io.load_dataset(poses, source_software="LightningPose")
     assert list(ds.keypoints.values) == NAMES
     for c in ("x", "y"):
         np.testing.assert_allclose(
@@ -92,8 +92,8 @@ def test_smooth_multiview_from_config(tmp_path):
     )
     pd.testing.assert_frame_equal(read(out2), read(out))
     assert not (tmp_path / "mv.poses.csv").exists()  # --poses-out put it elsewhere
-    load_poses = pytest.importorskip("movement.io.load_poses")
-    ds = load_poses.from_file(poses, source_software="LightningPose")
+    movement_io = pytest.importorskip("movement.io")
+    ds = movement_io.load_dataset(poses, source_software="LightningPose")
     np.testing.assert_allclose(
         ds.position.sel(space="x").values[..., 0], read(out).xs("x", axis=1, level=2).to_numpy()
     )

@@ -295,7 +295,7 @@ def write_smoothed_csv(result: SmoothResult | pd.DataFrame, path: str | Path) ->
 def poses_only(frame: pd.DataFrame) -> pd.DataFrame:
     """Just the ``x, y, likelihood`` columns: a plain prediction table.
 
-    That is what Lightning Pose, DeepLabCut and ``movement.io.load_poses.from_file`` read;
+    That is what Lightning Pose, DeepLabCut and ``movement.io.load_dataset`` read;
     they take every coordinate column as a spatial axis and so reject the full EKS table.
     """
     keep = frame.columns.get_level_values("coords").isin(["x", "y", "likelihood"])
