@@ -159,25 +159,6 @@ def _as_observations(obs: np.ndarray | Observations, obs_var: np.ndarray | None)
     return Observations.of(obs, obs_var)
 
 
-def _outer_rows(c: np.ndarray) -> np.ndarray:
-    """``C[o, d] C[o, e]`` flattened over ``(d, e)``: (S, O, D*D)."""
-    n_series, n_obs, d = c.shape
-    return (c[:, :, :, None] * c[:, :, None, :]).reshape(n_series, n_obs, d * d)
-
-
-def emission_variance(c: np.ndarray, cov: np.ndarray) -> np.ndarray:
-    """Variance of each observed coordinate, ``diag(C cov C^T)``: (S, T, O).
-
-    Parameters
-    ----------
-    c : ndarray, shape (S, O, D)
-    cov : ndarray, shape (S, T, D, D)
-    """
-    n_series, n_frames, d, _ = cov.shape
-    flat = cov.reshape(n_series, n_frames, d * d)
-    return flat @ np.swapaxes(_outer_rows(c), 1, 2)
-
-
 def _floor_diag(cov: np.ndarray, floor: float) -> np.ndarray:
     """Copy of ``cov`` (..., D, D) with its diagonal raised to at least ``floor``."""
     out = np.array(cov, dtype=float)
@@ -522,9 +503,9 @@ def smooth_observed(
     """Smoothed coordinates and their variances, straight from the smoother (see :func:`smooth`).
 
     What the ensemble smoothers report; cheaper than :func:`smooth` followed by
-    :func:`emission_variance` because no latent covariance is transformed or stored per frame
-    beyond the ``D x D`` blocks. The frames-last layout makes each coordinate's trajectory
-    one contiguous row.
+    ``diag(C Cov C^T)`` because no latent covariance is stored per frame: the backward pass
+    reads the variances out as it goes. The frames-last layout makes each coordinate's
+    trajectory one contiguous row.
     """
     precision = _Precision(model, _as_observations(obs, obs_var))
     c = precision.model.emission  # (S, O, D), in the basis the precision was built in
