@@ -90,15 +90,23 @@ def blob_frames(positions, height: int, width: int):
     return np.clip(frames, 0, 255).round().astype(np.uint8)
 
 
-def write_blob_video(path: Path, frames, fps: int = 25) -> Path:
-    """Encode frames (n, H, W, 3) as an H.264 mp4 (near-lossless, every 10th a keyframe)."""
+def write_blob_video(
+    path: Path,
+    frames,
+    fps: int = 25,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv444p",
+    options: dict[str, str] | None = None,
+) -> Path:
+    """Encode frames (n, H, W, 3) as a video; by default an H.264 mp4 (near-lossless, every
+    10th frame a keyframe)."""
     import av
 
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
+        stream = container.add_stream(codec, rate=fps)
         stream.height, stream.width = frames.shape[1:3]
-        stream.pix_fmt = "yuv444p"
-        stream.options = {"crf": "10", "g": "10"}
+        stream.pix_fmt = pix_fmt
+        stream.options = {"crf": "10", "g": "10"} if options is None else options
         for frame in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)

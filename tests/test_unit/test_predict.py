@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 import torch
@@ -131,18 +130,6 @@ def test_prediction_csv_loads_in_movement(project, oracle, tmp_path: Path) -> No
 
 
 # --------------------------------------------------------------------------- damaged videos
-def _write_mjpeg(path: Path, frames: np.ndarray) -> Path:
-    """An MJPEG AVI: every frame is a separate JPEG, so one can be damaged on its own."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("mjpeg", rate=25)
-        stream.height, stream.width = frames.shape[1:3]
-        stream.pix_fmt = "yuvj444p"
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
 
 
 def _zero_jpeg(path: Path, k: int) -> None:
@@ -158,8 +145,10 @@ def test_decode_failure_midway_names_the_frame_and_keeps_earlier_rows(
     project, oracle, tmp_path: Path, blob_tools
 ) -> None:
     frames = blob_tools.frames(_truth(project), 80, 96)
-    good = _write_mjpeg(tmp_path / "good.avi", frames)
-    bad = _write_mjpeg(tmp_path / "bad.avi", frames)
+    # MJPEG: every frame is a separate JPEG, so one can be damaged on its own
+    mjpeg = {"fps": 25, "codec": "mjpeg", "pix_fmt": "yuvj444p", "options": {}}
+    good = blob_tools.write_video(tmp_path / "good.avi", frames, **mjpeg)
+    bad = blob_tools.write_video(tmp_path / "bad.avi", frames, **mjpeg)
     _zero_jpeg(bad, 15)
     _predict(oracle, good, tmp_path / "good.csv", batch_size=4)
 

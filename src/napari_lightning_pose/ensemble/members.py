@@ -16,7 +16,13 @@ import numpy as np
 import pandas as pd
 
 from napari_lightning_pose.errors import LabelsError
-from napari_lightning_pose.io.pose_csv import coords_array, keypoint_names, read_pose_csv
+from napari_lightning_pose.io.pose_csv import (
+    HEADER_NAMES,
+    coords_array,
+    keypoint_names,
+    read_pose_csv,
+    require_coords,
+)
 
 PREDICTION_COORDS = ("x", "y", "likelihood")
 
@@ -67,12 +73,8 @@ def _read_member(member: Member, i: int) -> tuple[pd.DataFrame, str, Path | None
                 "Read it with napari_lightning_pose.io.pose_csv.read_pose_csv.",
             )
         df = member.copy()
-        df.columns = df.columns.set_names(["scorer", "bodyparts", "coords"])
-        for name in keypoint_names(df):
-            have = set(df.xs(name, axis=1, level="bodyparts").columns.get_level_values(-1))
-            missing = [c for c in PREDICTION_COORDS if c not in have]
-            if missing:
-                raise LabelsError(None, f"member {i}: keypoint {name!r} has no {missing} column.")
+        df.columns = df.columns.set_names(HEADER_NAMES)
+        require_coords(df, PREDICTION_COORDS, None, source=f"member {i}")
         return df.astype(float), f"member {i}", None
     path = Path(member)
     return read_pose_csv(path, required_coords=PREDICTION_COORDS), str(path), path

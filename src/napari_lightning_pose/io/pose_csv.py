@@ -80,13 +80,25 @@ def read_pose_csv(path: str | Path, required_coords: Sequence[str] = ("x", "y"))
                 )
             df[col] = converted
     df = df.astype(float)
+    require_coords(df, required_coords, path)
+    return df
 
+
+def require_coords(
+    df: pd.DataFrame, required_coords: Sequence[str], path: Path | None, source: str = ""
+) -> None:
+    """Raise ``LabelsError`` unless every keypoint of ``df`` has each of ``required_coords``.
+
+    ``source`` prefixes the message when there is no file to name (an in-memory table).
+    """
+    prefix = f"{source}: " if source else ""
     for name in keypoint_names(df):
         have = set(df.xs(name, axis=1, level="bodyparts").columns.get_level_values("coords"))
         missing = [c for c in required_coords if c not in have]
         if missing:
-            raise LabelsError(path, f"keypoint {name!r} has no {'/'.join(missing)} column.")
-    return df
+            raise LabelsError(
+                path, f"{prefix}keypoint {name!r} has no {'/'.join(missing)} column."
+            )
 
 
 def keypoint_names(df: pd.DataFrame) -> list[str]:
