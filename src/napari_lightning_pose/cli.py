@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from napari_lightning_pose import cli_interop
 from napari_lightning_pose.errors import LightningPoseInputError
 
 
@@ -73,6 +74,7 @@ def _add_init(sub: argparse._SubParsersAction) -> None:
         metavar="LP_CONFIG",
         help="start from a Lightning Pose config (its keys this plugin knows are kept)",
     )
+    cli_interop.add_init_import_options(p)  # --from-dlc, --from-sleap
     p.set_defaults(func=_run_init)
 
 
@@ -93,6 +95,9 @@ def _parse_edge(text: str) -> tuple[str, str]:
 def _run_init(args: argparse.Namespace) -> int:
     from napari_lightning_pose.project import config_from_file, init_project
 
+    imported = cli_interop.run_init_import(args)
+    if imported is not None:
+        return imported
     base = None
     if args.from_config:
         base, ignored = config_from_file(args.from_config)
@@ -193,6 +198,7 @@ def _run_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from napari_lightning_pose.distributed import env_ranks
+    from napari_lightning_pose.interop.lightning_pose import training_plan
     from napari_lightning_pose.io.config import load_config
     from napari_lightning_pose.progress import run_with_tqdm
     from napari_lightning_pose.train import train
@@ -200,17 +206,25 @@ def _run_train(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     out = args.out or str(Path(cfg["data"]["data_dir"]) / "models" / cfg["model"]["model_name"])
     rank = env_ranks()[0]
+    plan = training_plan(cfg, steps_given=args.steps is not None)  # Lightning Pose's keys
+    if rank == 0:
+        for note in plan.notes:
+            print(f"note: {note}", file=sys.stderr)
+    n_notes = len(plan.notes)
     events = train(
-        cfg,
+        plan.cfg,
         out,
         steps=args.steps,
         seed=args.seed,
         resume=args.resume,
-        device=args.device,
+        device=args.device or plan.device,
         max_minutes=args.minutes,
+        stop=plan.stop,
     )
-    notable = run_with_tqdm(events, "train", disable=rank != 0)
+    notable = run_with_tqdm(plan.watch(events), "train", disable=rank != 0)
     if rank == 0:
+        for note in plan.notes[n_notes:]:
+            print(f"note: {note}", file=sys.stderr)
         for event in notable:
             if event.kind == "start" or event.message:
                 print(event.message, file=sys.stderr)
@@ -459,6 +473,8 @@ def build_parser() -> argparse.ArgumentParser:
         _add_predict,
         _add_evaluate,
         _add_smooth,
+        cli_interop.add_export,
+        cli_interop.add_import_predictions,
     ):
         add(sub)
     return parser
@@ -468,7 +484,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``napari-lightning-pose`` console script."""
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with cli_interop.plain_warnings():  # "warning: ..." without a source line
+            return int(args.func(args) or 0)
     except LightningPoseInputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from napari_lightning_pose.errors import ConfigError, LabelsError, LightningPoseInputError
 from napari_lightning_pose.io import labels as labels_io
@@ -29,6 +28,7 @@ from napari_lightning_pose.io.config import (
     PASSTHROUGH_SECTIONS,
     default_config,
     load_config,
+    read_yaml,
     save_config,
     validate_config,
 )
@@ -285,12 +285,7 @@ def config_from_file(path: str | Path) -> tuple[dict[str, Any], list[str]]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(path, "config file not found.", "Check the path.")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(path, f"is not valid YAML: {err}") from err
-    if not isinstance(raw, Mapping):
-        raise ConfigError(path, "the config must be a YAML mapping of sections.")
+    raw = read_yaml(path)  # Lightning Pose's numbers (1e-3) and ${...} references
     ignored: list[str] = []
     kept = _known_keys(raw, default_config(), "", ignored)
     for key in ("data_dir", "video_dir"):

@@ -9,6 +9,9 @@ Sections that only Lightning Pose's own trainer uses (``dali``, ``eval``, ``call
 from __future__ import annotations
 
 import copy
+import os
+import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,33 @@ CONFIG_NAME = "config.yaml"
 
 # Sections of Lightning Pose configs that we carry along untouched.
 PASSTHROUGH_SECTIONS = ("dali", "eval", "callbacks", "hydra", "detector")
+
+# Keys of Lightning Pose's own trainer (PyTorch Lightning's). Accepted and kept when a config
+# has them (not added to new configs). ``interop.lightning_pose.training_plan`` honours those
+# with a meaning here: epochs -> steps, early stopping, logging interval, GPUs -> devices.
+_OPT_INT = (int, type(None))
+_OPT_BOOL = (bool, type(None))
+LIGHTNING_POSE_KEYS: dict[str, dict[str, tuple[type, ...]]] = {
+    "data": {"keypoints": (list, type(None))},
+    "training": {
+        "num_gpus": _OPT_INT,
+        "early_stopping": _OPT_BOOL,
+        "early_stop_patience": _OPT_INT,
+        "min_epochs": _OPT_INT,
+        "max_epochs": _OPT_INT,
+        "log_every_n_steps": _OPT_INT,
+        "ckpt_every_n_epochs": _OPT_INT,
+        "uniform_heatmaps_for_nan_keypoints": _OPT_BOOL,
+        "accumulate_grad_batches": _OPT_INT,
+        "limit_train_batches": (int, float, type(None)),
+        "profiler": (str, type(None)),
+    },
+    "model": {
+        "checkpoint": (str, type(None)),
+        "lightning_pose_version": (str, type(None)),
+        "head": (str, type(None)),
+    },
+}
 
 _NUM = (int, float)
 _OPT_LIST = (list, type(None))
@@ -139,7 +169,15 @@ def _merge_checked(
             if not where and key in PASSTHROUGH_SECTIONS:
                 base[key] = copy.deepcopy(value)
                 continue
-            valid = ", ".join(schema)
+            lp_types = LIGHTNING_POSE_KEYS.get(where, {}).get(key)
+            if lp_types is not None:
+                _check_type(value, lp_types, dotted, path)
+                base[key] = copy.deepcopy(value)
+                continue
+            if not where:
+                _refuse_foreign_config(user, path)
+            extra = (*LIGHTNING_POSE_KEYS.get(where, {}), *(() if where else PASSTHROUGH_SECTIONS))
+            valid = ", ".join((*schema, *extra))
             raise ConfigError(
                 path,
                 f"unknown key {dotted!r}.",
@@ -153,14 +191,33 @@ def _merge_checked(
                 raise ConfigError(path, f"{dotted!r} must be a section (mapping), got {value!r}.")
             _merge_checked(base[key], value, spec, dotted, path)
             continue
-        _, types = spec
-        ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
-        if not ok:
-            raise ConfigError(
-                path,
-                f"{dotted!r} must be {_type_names(types)}, got {type(value).__name__} {value!r}.",
-            )
+        _check_type(value, spec[1], dotted, path)
         base[key] = copy.deepcopy(value)
+
+
+def _check_type(value: Any, types: tuple[type, ...], dotted: str, path) -> None:
+    ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+    if not ok:
+        raise ConfigError(
+            path,
+            f"{dotted!r} must be {_type_names(types)}, got {type(value).__name__} {value!r}.",
+        )
+
+
+# Top-level keys of a DeepLabCut project config (none of them is a section of ours).
+_DLC_KEYS = ("Task", "scorer", "bodyparts", "video_sets", "project_path", "multianimalproject")
+
+
+def _refuse_foreign_config(user: Mapping[str, Any], path) -> None:
+    """Raise a ConfigError that says how to import a DeepLabCut config given as ours."""
+    if sum(key in user for key in _DLC_KEYS) >= 2:
+        raise ConfigError(
+            path,
+            "is a DeepLabCut project config, not a napari-lightning-pose one.",
+            "Import the DeepLabCut project first: `napari-lightning-pose init PROJECT "
+            f"--from-dlc {path if path is not None else 'config.yaml'}`, then use "
+            "PROJECT/config.yaml.",
+        )
 
 
 def _check_values(cfg: dict[str, Any], path) -> None:
@@ -244,16 +301,107 @@ def load_config(path: str | Path) -> dict[str, Any]:
         raise ConfigError(
             path, "config file not found.", "Create a project with `napari-lightning-pose init`."
         )
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(path, f"is not valid YAML: {err}") from err
-    cfg = validate_config(raw, path)
+    cfg = validate_config(read_yaml(path), path)
     root = path.parent.resolve()
     data_dir = (root / cfg["data"]["data_dir"]).resolve()
+    video_dir = (data_dir / cfg["data"]["video_dir"]).resolve()
+    csv_file = cfg["data"]["csv_file"]
+    if not (data_dir / csv_file).exists() and (root / csv_file).is_file():
+        # a Lightning Pose project moved from another machine: its absolute data_dir is gone
+        # but the labels sit beside the config, as in the layout Lightning Pose creates
+        warnings.warn(
+            f"{path}: data.data_dir {str(data_dir)!r} has no {csv_file}; using the config's "
+            f"folder {root}, which has it.",
+            ConfigNote,
+            stacklevel=2,
+        )
+        if not video_dir.is_dir() and video_dir.is_relative_to(data_dir):
+            video_dir = root / video_dir.relative_to(data_dir)
+        data_dir = root
     cfg["data"]["data_dir"] = str(data_dir)
-    cfg["data"]["video_dir"] = str((data_dir / cfg["data"]["video_dir"]).resolve())
+    cfg["data"]["video_dir"] = str(video_dir)
     return cfg
+
+
+class ConfigNote(UserWarning):
+    """A config was accepted with a change worth telling the user (e.g. a moved data_dir)."""
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader that reads ``1e-3`` as a float, as OmegaConf (Lightning Pose) does.
+
+    YAML 1.1 (PyYAML) needs a dot in a float, so ``1e-3`` would be the string ``"1e-3"``.
+    """
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a config file as Lightning Pose does: OmegaConf numbers and ``${...}`` references.
+
+    ``${data.data_dir}``-style references to other keys and ``${oc.env:NAME,default}`` are
+    resolved in every section we use (``data``, ``training``, ``model``, ``losses``);
+    ``${LP_ROOT_PATH:}`` (Lightning Pose's install folder) is the ``LP_ROOT_PATH`` environment
+    variable, else empty. Sections only Lightning Pose uses (``hydra`` ...) are left as read.
+    """
+    path = Path(path)
+    try:
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(path, f"is not valid YAML: {err}") from err
+    except OSError as err:
+        raise ConfigError(path, f"cannot be read: {err}") from err
+    if not isinstance(raw, dict):
+        raise ConfigError(path, "the config must be a YAML mapping of sections.")
+    for key, value in raw.items():
+        if key not in PASSTHROUGH_SECTIONS:
+            raw[key] = _resolve(value, raw, path, ())
+    return raw
+
+
+_REF = re.compile(r"\$\{([^${}]*)\}")
+
+
+def _resolve(value: Any, root: Mapping[str, Any], path: Path, seen: tuple[str, ...]) -> Any:
+    """``value`` with its ``${...}`` references replaced (recursively, cycles refused)."""
+    if isinstance(value, dict):
+        return {k: _resolve(v, root, path, seen) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve(v, root, path, seen) for v in value]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+    whole = _REF.fullmatch(value)
+    if whole:  # a lone reference keeps the referenced value's type
+        return _lookup(whole.group(1).strip(), root, path, seen)
+    return _REF.sub(lambda m: str(_lookup(m.group(1).strip(), root, path, seen)), value)
+
+
+def _lookup(ref: str, root: Mapping[str, Any], path: Path, seen: tuple[str, ...]) -> Any:
+    if ":" in ref:
+        name, _, args = ref.partition(":")
+        if name == "oc.env":
+            var, _, default = args.partition(",")
+            return os.environ.get(var.strip(), default.strip())
+        if name == "LP_ROOT_PATH":
+            return os.environ.get("LP_ROOT_PATH", "")
+        raise ConfigError(
+            path,
+            f"uses the OmegaConf resolver ${{{ref}}}, which this plugin cannot evaluate.",
+            "Replace it with the value it stands for.",
+        )
+    if ref in seen:
+        raise ConfigError(path, f"the reference ${{{ref}}} refers to itself.")
+    node: Any = root
+    for part in ref.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            raise ConfigError(path, f"the reference ${{{ref}}} names no key of the config.")
+        node = node[part]
+    return _resolve(node, root, path, (*seen, ref))
 
 
 def save_config(cfg: Mapping[str, Any], path: str | Path) -> Path:
