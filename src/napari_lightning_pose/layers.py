@@ -25,6 +25,7 @@ from napari_lightning_pose.io.labels import (
     DEFAULT_SCORER,
     check_labels_in_bounds,
     empty_labels,
+    images_root,
     read_labels,
 )
 from napari_lightning_pose.layer_styles import KeypointsStyle, SkeletonStyle
@@ -318,7 +319,8 @@ def labels_layer_data(
     skeleton
         Pairs of keypoint names to join with lines; no skeleton layer when empty.
     root
-        Folder the image paths are relative to; defaults to the CSV's folder.
+        Folder the image paths are relative to; defaults to the CSV's folder, or the folder
+        above it where the images are (a DeepLabCut CSV in ``labeled-data/<video>/``).
 
     Labels outside their image give a ``UserWarning`` (shown by napari) rather than an error,
     so the file can be opened and those points moved; saving refuses them.
@@ -331,10 +333,10 @@ def labels_layer_data(
         can save it back), then ``"shapes"`` lines for the skeleton.
     """
     csv_path = Path(csv_path)
-    root = Path(root) if root is not None else csv_path.parent
     df = read_labels(csv_path, keypoint_names)
     names = pose_csv.keypoint_names(df)
     images = [str(im) for im in df.index]
+    root = Path(root) if root is not None else images_root(csv_path, images)  # DLC: 2 up
     stack = load_frame_stack(images, root)
     try:
         check_labels_in_bounds(df, dict(zip(images, stack.sizes, strict=True)), csv_path)

@@ -76,6 +76,24 @@ def parse_image_path(path: str | Path) -> tuple[str | None, int | None]:
     return video, frame
 
 
+def images_root(csv_path: str | Path, images: Sequence[str]) -> Path:
+    """The folder the CSV's image paths are relative to: the CSV's folder or one above it.
+
+    A project CSV sits beside ``labeled-data/``; DeepLabCut keeps its
+    ``CollectedData_<scorer>.csv`` inside ``labeled-data/<video>/`` with paths relative to
+    the DeepLabCut project folder, two levels up. The first folder (the CSV's, then its
+    parents) in which the first image exists wins; the CSV's folder when none has it.
+    """
+    csv_dir = Path(csv_path).resolve().parent
+    first = next((str(im).replace("\\", "/") for im in images), None)
+    if first is None:
+        return csv_dir
+    for folder in (csv_dir, *csv_dir.parents):
+        if (folder / first).is_file():
+            return folder
+    return csv_dir
+
+
 # ---------------------------------------------------------------------------- read / write
 def read_labels(path: str | Path, keypoint_names: Sequence[str] | None = None) -> pd.DataFrame:
     """Read and check a labels CSV; with ``keypoint_names``, in the project's keypoint order.

@@ -90,3 +90,18 @@ def test_dlc_csv_and_h5_read_the_same(dlc_project) -> None:
         == [f"labeled-data/mouseA/img{f:04d}.png" for f in (3, 17, 42)]
     )
     np.testing.assert_array_equal(csv.to_numpy(), h5.to_numpy())
+
+
+def test_opening_a_dlc_csv_inside_labeled_data_finds_its_images(dlc_project) -> None:
+    from napari_lightning_pose._reader import get_labels_reader
+
+    csv = dlc_project.root / "labeled-data" / "mouseB" / "CollectedData_Alice.csv"
+    reader = get_labels_reader(str(csv))
+    assert reader is not None
+    layers = reader(str(csv))
+    stack, _, kind = layers[0]
+    assert kind == "image" and len(stack) == 2
+    frame = np.asarray(stack[0])
+    assert frame.shape[:2] == (80, 96)
+    points_meta = layers[1][1]["metadata"]
+    assert Path(points_meta["root"]) == dlc_project.root.resolve()
