@@ -1,0 +1,154 @@
+"""A Lightning Pose project trains as it is: its epoch-based trainer keys drive our loop."""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from napari_lightning_pose.cli import main
+from napari_lightning_pose.errors import ConfigError
+from napari_lightning_pose.interop.lightning_pose import training_plan
+from napari_lightning_pose.io.config import ConfigNote, load_config
+
+LP_CONFIG = (
+    Path(__file__).resolve().parents[2]
+    / "fixtures"
+    / "lightning_pose"
+    / "config_mirror-mouse-example.yaml"
+)
+
+
+def lp_project(data: Path, tmp_path: Path) -> Path:
+    """``data`` (a mirror-mouse folder) copied with Lightning Pose's example config beside it."""
+    root = Path(shutil.copytree(data, tmp_path / "lp-project"))
+    shutil.copy(LP_CONFIG, root / "config.yaml")
+    return root / "config.yaml"
+
+
+def _load(config: Path) -> dict:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConfigNote)
+        return load_config(config)
+
+
+def test_epochs_become_steps(bundled_sample: Path, tmp_path: Path) -> None:
+    plan = training_plan(_load(lp_project(bundled_sample, tmp_path)))
+    tcfg = plan.cfg["training"]
+    # 20 labeled frames, train_prob 0.8 -> 16 training frames = one batch of 16 per epoch
+    assert plan.steps_per_epoch == 1 and tcfg["steps_per_epoch"] == 1
+    assert tcfg["max_steps"] == 300  # max_epochs
+    assert tcfg["lr_scheduler_params"]["multisteplr"]["milestones"] == [150, 200, 250]
+    assert plan.early_stop_patience == 3 and plan.min_steps == 300
+    assert plan.log_every_n_steps == 1
+    assert plan.cfg["model"]["backbone"] == "resnet50"  # resnet50_animal_ap10k's network
+    assert any("resnet50_animal_ap10k" in n for n in plan.notes)
+
+
+def test_steps_given_win_over_max_epochs(bundled_sample: Path, tmp_path: Path) -> None:
+    cfg = _load(lp_project(bundled_sample, tmp_path))
+    cfg["training"]["train_batch_size"] = 4  # 16 frames -> 4 steps per epoch
+    plan = training_plan(cfg, steps_given=True)
+    assert plan.steps_per_epoch == 4
+    assert plan.cfg["training"]["max_steps"] == cfg["training"]["max_steps"]
+    assert plan.cfg["training"]["lr_scheduler_params"]["multisteplr"]["milestones"] == [
+        600,
+        800,
+        1000,
+    ]
+    assert plan.min_steps == 1200
+
+
+def test_our_own_configs_are_left_alone(bundled_sample: Path) -> None:
+    cfg = load_config(bundled_sample / "config.yaml")
+    plan = training_plan(cfg)
+    assert plan.cfg == cfg and plan.notes == []
+
+
+def _events(errors: list[float], step0: int = 0) -> list[SimpleNamespace]:
+    out = []
+    for i, err in enumerate(errors):
+        step = step0 + 10 * (i + 1)
+        out.append(SimpleNamespace(kind="step", step=step, total_steps=1000))
+        out.append(SimpleNamespace(kind="validation", step=step, val_pixel_error=err))
+    return out
+
+
+def test_early_stopping_after_patience_validations(bundled_sample: Path) -> None:
+    plan = training_plan(load_config(bundled_sample / "config.yaml"))
+    plan.early_stop_patience, plan.min_steps = 3, 0
+    seen = list(plan.watch(iter(_events([5.0, 4.0, 4.5, 4.2]))))
+    assert len(seen) == 8 and not plan.stop.is_set()  # two validations without improvement
+    list(plan.watch(iter(_events([5.0, 4.0, 4.5, 4.2, 4.1]))))
+    assert plan.stop.is_set() and "early stopping at step 50" in plan.notes[-1]
+
+
+def test_no_early_stop_before_min_epochs(bundled_sample: Path) -> None:
+    plan = training_plan(load_config(bundled_sample / "config.yaml"))
+    plan.early_stop_patience, plan.min_steps = 1, 100
+    list(plan.watch(iter(_events([5.0, 6.0, 7.0]))))
+    assert not plan.stop.is_set()
+
+
+def test_log_every_n_steps_thins_step_events(bundled_sample: Path) -> None:
+    plan = training_plan(load_config(bundled_sample / "config.yaml"))
+    plan.log_every_n_steps = 4
+    steps = [SimpleNamespace(kind="step", step=s, total_steps=10) for s in range(1, 11)]
+    assert [e.step for e in plan.watch(iter(steps))] == [4, 8, 10]
+
+
+def _offline_resnet50(monkeypatch) -> None:
+    """Stand in for the ImageNet download (this machine is offline) with a random ResNet-50."""
+    import torchvision
+
+    from napari_lightning_pose.models import backbones
+
+    def fake(name: str) -> dict[str, torch.Tensor]:
+        return getattr(torchvision.models, name)(weights=None).state_dict()
+
+    monkeypatch.setattr(backbones, "torchvision_imagenet_state_dict", fake)
+
+
+def _skip_unless_losses_exist(cfg: dict) -> None:
+    from napari_lightning_pose.losses.factory import build_losses
+
+    try:
+        build_losses(cfg)
+    except ConfigError as err:
+        if "cannot train yet" in str(err):
+            pytest.skip(f"model.losses_to_use of the example config: {err}")
+        raise
+
+
+def _train_as_is(config: Path, tmp_path: Path, monkeypatch, capsys) -> str:
+    _offline_resnet50(monkeypatch)
+    _skip_unless_losses_exist(training_plan(_load(config)).cfg)
+    out = tmp_path / "model"
+    code = main(["train", "--config", str(config), "--steps", "2", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert (out / "last.ckpt").is_file()
+    return captured.err
+
+
+@pytest.mark.slow
+def test_example_config_trains_as_it_is_on_the_sample(
+    bundled_sample: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    err = _train_as_is(lp_project(bundled_sample, tmp_path), tmp_path, monkeypatch, capsys)
+    assert "note: model.backbone resnet50_animal_ap10k" in err
+    assert "note: training.max_epochs 300: replaced by the step count given" in err
+    assert "using the config's folder" in err
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_example_config_trains_as_it_is_on_mirror_mouse(
+    mirror_mouse: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    err = _train_as_is(lp_project(mirror_mouse, tmp_path), tmp_path, monkeypatch, capsys)
+    assert "early stopping: after 3 validations" in err
