@@ -252,6 +252,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--batch-size", type=int, default=16, help="frames per forward pass")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA if available)")
+    cli_interop.add_predict_options(p)  # --start/--end, --allow-partial
     p.set_defaults(func=_run_predict)
 
 
@@ -271,11 +272,11 @@ def _run_predict(args: argparse.Namespace) -> int:
                 out, "is a CSV file, but several videos or processes need a folder.", ""
             )
         events = predict_video(
-            args.checkpoint, args.video[0], out, batch_size=args.batch_size, device=args.device
+            args.checkpoint, args.video[0], out, options=cli_interop.predict_options(args)
         )
     else:
         events = predict_videos(
-            args.checkpoint, args.video, out, batch_size=args.batch_size, device=args.device
+            args.checkpoint, args.video, out, options=cli_interop.predict_options(args)
         )
     for event in run_with_tqdm(events, "predict", unit="frame"):
         if event.kind == "done":

@@ -11,6 +11,7 @@ import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 
 # ----------------------------------------------------------------------- init --from-*
@@ -171,6 +172,36 @@ def _run_import_predictions(args: argparse.Namespace) -> int:
         written = import_sleap_predictions(slp, target, track=args.track, video=args.video_index)
         print(f"{slp} -> {written}")
     return 0
+
+
+# ---------------------------------------------------------------------- predict options
+def add_predict_options(p: argparse.ArgumentParser) -> None:
+    """Add ``--start``, ``--end`` and ``--allow-partial`` to the ``predict`` parser."""
+    p.add_argument("--start", type=int, default=0, help="first frame to predict (default 0)")
+    p.add_argument("--end", type=int, help="predict up to this frame, excluded (default: all)")
+    p.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="a video cut short (fewer frames than its header says) still writes OUT, "
+        "keeping the file it replaces as OUT.bak1; without it the readable frames go to "
+        "OUT.partial.csv and the command fails",
+    )
+
+
+def predict_options(args: argparse.Namespace) -> Any:
+    """The ``predict.InferenceOptions`` that ``predict``'s arguments ask for."""
+    from napari_lightning_pose.errors import ConfigError
+    from napari_lightning_pose.predict import InferenceOptions
+
+    if args.start < 0 or (args.end is not None and args.end <= args.start):
+        raise ConfigError(None, f"--start {args.start} --end {args.end} is an empty range.")
+    return InferenceOptions(
+        batch_size=args.batch_size,
+        device=args.device,
+        start=args.start,
+        stop=args.end,
+        allow_partial=args.allow_partial,
+    )
 
 
 # ----------------------------------------------------------------------------- warnings

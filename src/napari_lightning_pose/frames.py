@@ -25,7 +25,12 @@ from PIL import Image
 
 from napari_lightning_pose.data.context import CONTEXT_RADIUS
 from napari_lightning_pose.io.atomic import atomic_write
-from napari_lightning_pose.io.labels import image_path, parse_image_path
+from napari_lightning_pose.io.labels import (
+    FRAME_DIGITS,
+    frame_digits,
+    image_path,
+    parse_image_path,
+)
 from napari_lightning_pose.io.video import VideoReader
 from napari_lightning_pose.project import Project
 
@@ -218,8 +223,12 @@ def iter_export_frames(
     frames: Sequence[int],
     project_dir: str | Path,
     context: int = 0,
+    digits: int = FRAME_DIGITS,
 ) -> Generator[FrameProgress, None, list[Path]]:
-    """Generator form of ``export_frames``: yields progress, returns the written PNG paths."""
+    """Generator form of ``export_frames``: yields progress, returns the written PNG paths.
+
+    ``digits`` is the zero-padding of the frame number in the file names.
+    """
     project_dir = Path(project_dir)
     with ExitStack() as stack:
         reader = _reader(video, stack)
@@ -229,7 +238,7 @@ def iter_export_frames(
         written: list[Path] = []
         for done, i in enumerate(wanted):
             frame = reader[int(i)]
-            path = project_dir / image_path(stem, int(i))
+            path = project_dir / image_path(stem, int(i), digits)
             atomic_write(path, lambda tmp, frame=frame: Image.fromarray(frame).save(tmp, "PNG"))
             if int(i) in main:
                 written.append(path)
@@ -284,10 +293,12 @@ def iter_pick_frames(
     labels = proj.read_labels()
     stem = Path(video).stem
     done = [f for v, f in map(parse_image_path, labels.index) if v == stem and f is not None]
+    on_disk = proj.frames_dir(video).glob("img*.png") if proj.frames_dir(video).is_dir() else []
+    digits = frame_digits([*labels.index, *(p.name for p in on_disk)])  # e.g. DLC's img0108
     with VideoReader(video) as reader:
         frames = yield from iter_select_frames(reader, n, method, seed, exclude=done)
-        yield from iter_export_frames(reader, frames, proj.data_dir, context)
-    images = [image_path(stem, int(f)) for f in frames]
+        yield from iter_export_frames(reader, frames, proj.data_dir, context, digits)
+    images = [image_path(stem, int(f), digits) for f in frames]
     proj.add_frames(images)
     return images
 

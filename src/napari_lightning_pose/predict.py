@@ -16,6 +16,10 @@ number as index, coordinates in ORIGINAL video pixels. It is written atomically 
 A video that stops decoding partway: the frames predicted before the bad one are written to
 ``<out>.partial.csv`` (the requested output path is left untouched, so a complete earlier
 result is never replaced by a partial one) and a ``VideoError`` names the frame and that file.
+A video cut short (fewer frames than its header says) is treated the same way, unless
+``InferenceOptions.allow_partial``: then the output is written, the file it replaces kept as
+``<out>.bak1`` and the events' message says "PARTIAL". ``InferenceOptions.start/stop``
+predict a frame range only (the CSV rows are those frame numbers).
 
 ``predict_videos`` runs a list of videos; under ``torchrun`` each rank takes every
 ``WORLD_SIZE``-th video (``distributed.shard``) on its own GPU.
@@ -46,7 +50,7 @@ from napari_lightning_pose.data.transforms import (
 )
 from napari_lightning_pose.errors import VideoError
 from napari_lightning_pose.io.pose_csv import make_pose_frame, write_pose_csv
-from napari_lightning_pose.io.video import VideoReader
+from napari_lightning_pose.io.video import VideoReader, VideoWarning
 from napari_lightning_pose.training.checkpoints import load_checkpoint
 from napari_lightning_pose.training.precision import autocast
 
@@ -122,6 +126,12 @@ class InferenceOptions:
     amp: bool | None = None
     compile: bool = False
     queue_batches: int = 3
+    # frame range [start, stop) to predict (the CSV holds those rows); None = to the end
+    start: int = 0
+    stop: int | None = None
+    # a video cut short (fewer frames than its header says) writes OUT; otherwise the
+    # readable frames go to <out>.partial.csv and a VideoError says so
+    allow_partial: bool = False
 
     def use_channels_last(self, device: torch.device) -> bool:
         """Whether the network and its inputs run in NHWC layout on ``device``."""
@@ -281,18 +291,27 @@ def _predict_one(
     )
     names = list(cfg["data"]["keypoint_names"])
     scorer = str(cfg["model"]["model_name"])
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught:  # passed on in the events' message
         warnings.simplefilter("always")
         reader = VideoReader(video)
     notes = [str(w.message) for w in caught]
-    for w in caught:
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    cut_short = any(issubclass(w.category, VideoWarning) for w in caught)
     with reader:
-        n = reader.n_frames
+        rows = range(*slice(opts.start, opts.stop).indices(reader.n_frames))
+        if not rows:
+            raise VideoError(
+                video,
+                f"the frame range {opts.start}..{opts.stop} holds none of its "
+                f"{reader.n_frames} frames.",
+                "Choose --start/--end inside the video.",
+            )
+        if cut_short and opts.allow_partial:
+            notes.append(f"PARTIAL: only frames 0..{reader.n_frames - 1} are predicted.")
+        n = rows.stop
         height, width = reader.shape[1:3]
         scale = torch.as_tensor(resize_scale((height, width), resize_hw), dtype=torch.float64)
         values = np.full((n, len(names), len(PREDICTION_COORDS)), np.nan)
-        yield PredictEvent("start", video, 0, n, message=" ".join(notes))
+        yield PredictEvent("start", video, 0, len(rows), message=" ".join(notes))
 
         model = _prepare(net, device, opts)
         amp = opts.amp_dtype(device)
@@ -304,7 +323,7 @@ def _predict_one(
         batches: queue.Queue = queue.Queue(maxsize=max(1, opts.queue_batches))
         producer = threading.Thread(
             target=_produce,
-            args=(reader, opts.batch_size, resize_hw, not on_gpu, batches, stop),
+            args=(reader, opts.batch_size, resize_hw, not on_gpu, batches, stop, rows),
             name=f"decode-{video.name}",
             daemon=True,
         )
@@ -315,7 +334,8 @@ def _predict_one(
                 if isinstance(item, _End):
                     break
                 if isinstance(item, _Failure):
-                    raise _partial_failure(item.error, values[:done], names, scorer, out_csv)
+                    kept = values[rows.start : max(done, rows.start)]
+                    raise _partial_failure(item.error, kept, names, scorer, out_csv, rows.start)
                 indices, frames = item
                 images = to_model_input(frames, resize_hw, device) if on_gpu else frames
                 if channels_last:
@@ -327,16 +347,32 @@ def _predict_one(
                 values[indices, :, :2] = kp.numpy()
                 values[indices, :, 2] = like.numpy()
                 done = int(indices[-1]) + 1
-                rate = done / max(time.perf_counter() - start, 1e-9)
-                yield PredictEvent("batch", video, done, n, rate)
+                rate = (done - rows.start) / max(time.perf_counter() - start, 1e-9)
+                yield PredictEvent("batch", video, done - rows.start, len(rows), rate)
         finally:
             stop.set()
             _drain(batches)
             producer.join(timeout=10)
-        df = make_pose_frame(values, names, PREDICTION_COORDS, np.arange(n), scorer)
-        write_pose_csv(df, out_csv)
-        rate = n / max(time.perf_counter() - start, 1e-9)
-        yield PredictEvent("done", video, n, n, rate, out_csv=out_csv, message=" ".join(notes))
+        df = make_pose_frame(values[rows.start :], names, PREDICTION_COORDS, rows, scorer)
+        if cut_short and not opts.allow_partial:
+            raise _partial_failure(
+                VideoError(
+                    video,
+                    " ".join(n.split(": ", 1)[-1] for n in notes),
+                    f"Pass --allow-partial to write them to {out_csv.name} anyway.",
+                ),
+                df.to_numpy().reshape(len(df), len(names), -1),
+                names,
+                scorer,
+                out_csv,
+                rows.start,
+            )
+        # a partial result (allow_partial) keeps the file it replaces as <out>.bak1
+        write_pose_csv(df, out_csv, backups=1 if cut_short else 0)
+        rate = len(rows) / max(time.perf_counter() - start, 1e-9)
+        yield PredictEvent(
+            "done", video, len(rows), len(rows), rate, out_csv=out_csv, message=" ".join(notes)
+        )
 
 
 def _produce(
@@ -346,6 +382,7 @@ def _produce(
     preprocess: bool,
     out: queue.Queue,
     stop: threading.Event,
+    rows: range | None = None,
 ) -> None:
     """Decode frames in order, batch them (preprocessed on the CPU path) and queue them.
 
@@ -365,7 +402,8 @@ def _produce(
         return ok
 
     try:
-        for i, frame in reader.iter_frames():
+        span = () if rows is None else (rows.start, rows.stop)
+        for i, frame in reader.iter_frames(*span):
             frames.append(frame)
             indices.append(i)
             if len(frames) == batch_size and not flush():
@@ -395,14 +433,20 @@ def _drain(q: queue.Queue) -> None:
 
 
 def _partial_failure(
-    error: BaseException, done: np.ndarray, names: list[str], scorer: str, out_csv: Path
+    error: BaseException,
+    done: np.ndarray,
+    names: list[str],
+    scorer: str,
+    out_csv: Path,
+    first: int = 0,
 ) -> BaseException:
     """Write the frames predicted so far to the partial CSV and build the error to raise."""
     if not isinstance(error, VideoError):
         return error
     partial = partial_path(out_csv)
     if len(done):
-        df = make_pose_frame(done, names, PREDICTION_COORDS, np.arange(len(done)), scorer)
+        index = np.arange(first, first + len(done))
+        df = make_pose_frame(done, names, PREDICTION_COORDS, index, scorer)
         write_pose_csv(df, partial)
         kept = f"The {len(done)} frames before it were predicted and saved to {partial}."
     else:

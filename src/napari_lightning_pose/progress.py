@@ -54,9 +54,13 @@ def run_with_tqdm(
             if getattr(event, "kind", "step") not in ("step", "batch"):
                 notable.append(event)
     except KeyboardInterrupt:
+        bar.leave = False  # clear the bar: the message that follows stands on its own
         close = getattr(events, "close", None)
         if close is not None:
             close()
+        raise
+    except BaseException:
+        bar.leave = False  # the error message is printed on a clean line, not after a bar
         raise
     finally:
         bar.close()

@@ -61,6 +61,23 @@ def image_path(video: str | None, frame: int, digits: int = FRAME_DIGITS) -> str
     return str(PurePosixPath(*parts))
 
 
+def frame_digits(images: Sequence[str | Path], default: int = FRAME_DIGITS) -> int:
+    """The zero-padding of the ``img<frame>.png`` names in ``images`` (the most common one).
+
+    A DeepLabCut project names frames with 4 digits (``img0108.png``), Lightning Pose's
+    example with 2, we with ``FRAME_DIGITS``: new frames follow what a project already has.
+    Names without leading zeros say nothing about padding and are not counted.
+    """
+    counts: dict[int, int] = {}
+    for image in images:
+        name = PurePosixPath(str(image).replace("\\", "/")).name
+        match = _IMAGE_NAME.match(name)
+        if match and (len(match.group(1)) > 1 and match.group(1).startswith("0")):
+            width = len(match.group(1))
+            counts[width] = counts.get(width, 0) + 1
+    return max(counts, key=counts.__getitem__) if counts else default
+
+
 def parse_image_path(path: str | Path) -> tuple[str | None, int | None]:
     """Split an image path into (video name, frame index); either is None when absent.
 
