@@ -105,3 +105,22 @@ def test_opening_a_dlc_csv_inside_labeled_data_finds_its_images(dlc_project) -> 
     assert frame.shape[:2] == (80, 96)
     points_meta = layers[1][1]["metadata"]
     assert Path(points_meta["root"]) == dlc_project.root.resolve()
+
+
+def test_new_frames_follow_the_projects_digit_count(dlc_project, tmp_path: Path) -> None:
+    from napari_lightning_pose.frames import pick_frames
+
+    project = Project.open(import_dlc_project(dlc_project.config, tmp_path / "ours").config)
+    video = project.video_paths()[0]  # mouseA, whose frames are img0003.png ...
+    added = pick_frames(project, video, 3, method="uniform", context=0)
+    assert added and all(Path(a).name.startswith("img") and len(Path(a).stem) == 7 for a in added)
+    assert all((project.data_dir / a).is_file() for a in added)
+
+
+def test_frame_digits() -> None:
+    from napari_lightning_pose.io.labels import FRAME_DIGITS, frame_digits
+
+    assert frame_digits(["labeled-data/v/img0108.png", "labeled-data/v/img0042.png"]) == 4
+    assert frame_digits(["labeled-data/img01.png", "labeled-data/img12.png"]) == 2
+    assert frame_digits(["labeled-data/v/img1234.png"]) == FRAME_DIGITS  # no padding seen
+    assert frame_digits([]) == FRAME_DIGITS
