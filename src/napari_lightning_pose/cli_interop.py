@@ -34,7 +34,11 @@ def add_init_import_options(p: argparse.ArgumentParser) -> None:
 def run_init_import(args: argparse.Namespace) -> int | None:
     """Run ``init --from-dlc/--from-sleap``; None when neither was given."""
     from napari_lightning_pose.errors import ConfigError
+    from napari_lightning_pose.io.config import is_dlc_config, read_yaml
 
+    if args.from_config and not args.from_dlc and is_dlc_config(read_yaml(args.from_config)):
+        print(f"note: {args.from_config} is a DeepLabCut config: importing it (--from-dlc)")
+        args.from_dlc, args.from_config = args.from_config, None
     if not (args.from_dlc or args.from_sleap):
         return None
     if args.from_dlc and args.from_sleap:

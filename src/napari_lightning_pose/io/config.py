@@ -208,9 +208,14 @@ def _check_type(value: Any, types: tuple[type, ...], dotted: str, path) -> None:
 _DLC_KEYS = ("Task", "scorer", "bodyparts", "video_sets", "project_path", "multianimalproject")
 
 
+def is_dlc_config(raw: Mapping[str, Any]) -> bool:
+    """True when a config mapping is a DeepLabCut project's (``Task``, ``bodyparts`` ...)."""
+    return sum(key in raw for key in _DLC_KEYS) >= 2
+
+
 def _refuse_foreign_config(user: Mapping[str, Any], path) -> None:
     """Raise a ConfigError that says how to import a DeepLabCut config given as ours."""
-    if sum(key in user for key in _DLC_KEYS) >= 2:
+    if is_dlc_config(user):
         raise ConfigError(
             path,
             "is a DeepLabCut project config, not a napari-lightning-pose one.",

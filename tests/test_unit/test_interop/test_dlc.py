@@ -124,3 +124,11 @@ def test_frame_digits() -> None:
     assert frame_digits(["labeled-data/img01.png", "labeled-data/img12.png"]) == 2
     assert frame_digits(["labeled-data/v/img1234.png"]) == FRAME_DIGITS  # no padding seen
     assert frame_digits([]) == FRAME_DIGITS
+
+
+def test_init_from_config_with_a_dlc_config_imports_it(dlc_project, tmp_path, capsys) -> None:
+    out = tmp_path / "ours"
+    assert main(["init", str(out), "--from-config", str(dlc_project.config)]) == 0
+    assert "is a DeepLabCut config: importing it" in capsys.readouterr().out
+    assert Project.open(out).keypoint_names == ["red", "green"]  # bodyparts kept
+    assert len(Project.open(out).read_labels()) == 9
