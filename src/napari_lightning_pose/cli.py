@@ -45,7 +45,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 def _add_init(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "init",
-        help="create a project folder with a config",
+        help="create a project folder with a config (or import DeepLabCut / SLEAP)",
         description="Create PROJECT/config.yaml, PROJECT/labeled-data/ and PROJECT/videos/. "
         "PROJECT may already hold Lightning Pose data (CollectedData.csv, labeled-data/).",
     )
