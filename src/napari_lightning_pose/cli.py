@@ -303,9 +303,10 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
     from napari_lightning_pose.evaluate import evaluate, format_summary
     from napari_lightning_pose.io.config import load_config
+    from napari_lightning_pose.progress import cleared_on_error
 
     cfg = load_config(args.config) if args.config else None
-    with tqdm(desc="evaluate", unit="batch") as bar:
+    with tqdm(desc="evaluate", unit="batch") as bar, cleared_on_error(bar):
 
         def on_batch(done: int, total: int) -> None:
             bar.total = total

@@ -8,6 +8,7 @@ napari widgets consume them in a worker thread; the command line hands them to
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Protocol, TypeVar
 
@@ -42,26 +43,33 @@ def run_with_tqdm(
     notable: list[E] = []
     bar = tqdm(desc=desc, unit=unit, disable=disable, dynamic_ncols=True)
     try:
-        for event in events:
-            done, total = event.progress()
-            if total is not None and bar.total != total:
-                bar.total = total
-            bar.n = done
-            info = event.summary()
-            if info:
-                bar.set_postfix(info, refresh=False)
-            bar.refresh()
-            if getattr(event, "kind", "step") not in ("step", "batch"):
-                notable.append(event)
+        with cleared_on_error(bar):
+            for event in events:
+                done, total = event.progress()
+                if total is not None and bar.total != total:
+                    bar.total = total
+                bar.n = done
+                info = event.summary()
+                if info:
+                    bar.set_postfix(info, refresh=False)
+                bar.refresh()
+                if getattr(event, "kind", "step") not in ("step", "batch"):
+                    notable.append(event)
     except KeyboardInterrupt:
-        bar.leave = False  # clear the bar: the message that follows stands on its own
         close = getattr(events, "close", None)
         if close is not None:
             close()
         raise
-    except BaseException:
-        bar.leave = False  # the error message is printed on a clean line, not after a bar
-        raise
     finally:
         bar.close()
     return notable
+
+
+@contextlib.contextmanager
+def cleared_on_error(bar: tqdm) -> Iterator[tqdm]:
+    """Clear ``bar`` when the block raises, so the error message is not printed after it."""
+    try:
+        yield bar
+    except BaseException:
+        bar.leave = False
+        raise

@@ -114,3 +114,10 @@ def test_allow_partial_writes_marked_output_and_keeps_the_old(
     assert "PARTIAL" in err and "warning:" in err and "VideoReader(" not in err
     assert 0 < len(read_pose_csv(out, COORDS)) < 60
     assert out.with_name("session.csv.bak1").read_bytes() == complete
+
+
+def test_evaluate_error_is_not_printed_after_a_bar(tmp_path: Path, capsys) -> None:
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "missing.ckpt")]) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "missing.ckpt" in err
+    assert err.split("error:")[0].split("\r")[-1].strip() == ""

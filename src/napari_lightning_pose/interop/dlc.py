@@ -204,9 +204,7 @@ def _dlc_videos(cfg: dict[str, Any], dlc_root: Path) -> tuple[list[Path], list[s
     return found, missing
 
 
-def _copy_images(
-    src_root: Path, dst_root: Path, images: Sequence[str], notes: list[str]
-) -> None:
+def _copy_images(src_root: Path, dst_root: Path, images: Sequence[str], notes: list[str]) -> None:
     """Copy every image of the tables' folders (neighbours for the context model too)."""
     folders = {PurePosixPath(i).parent for i in images}
     absent = [i for i in images if not (src_root / i).is_file()]
