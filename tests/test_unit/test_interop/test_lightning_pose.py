@@ -149,3 +149,21 @@ def test_example_config_trains_as_it_is_on_mirror_mouse(
 ) -> None:
     err = _train_as_is(lp_project(mirror_mouse, tmp_path), tmp_path, monkeypatch, capsys)
     assert "early stopping: after 3 validations" in err
+
+
+def test_file_open_of_a_lightning_pose_project_csv(bundled_sample: Path, tmp_path: Path) -> None:
+    from napari_lightning_pose._reader import get_labels_reader
+    from napari_lightning_pose.io import labels as labels_io
+
+    config = lp_project(bundled_sample, tmp_path)
+    csv = config.parent / "CollectedData.csv"
+    names = _load(config)["data"]["keypoint_names"]
+    df = labels_io.read_labels(csv)
+    labels_io.write_labels(labels_io.match_keypoints(df, names[::-1]), csv)  # other order
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConfigNote)
+        layers = get_labels_reader(str(csv))(str(csv))
+    meta = layers[1][1]["metadata"]
+    assert Path(meta["root"]) == config.parent.resolve()  # the project's config was used
+    assert meta["keypoint_names"] == names  # the config's order, not the CSV's
+    assert len(layers[0][0]) == 20
