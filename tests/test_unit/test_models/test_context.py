@@ -106,7 +106,7 @@ def test_context_model_without_neighbour_frames_is_a_clear_error(ctx_cfg: dict) 
         and "img00004" not in line
     ]  # fmt: skip
     csv.write_text("\n".join(lines) + "\n")
-    with pytest.raises(LabelsError, match="img00005.png.*neighbour") as err:
+    with pytest.raises(LabelsError, match=r"img00005.png.*neighbour") as err:
         LabeledFrames(ctx_cfg)
     assert "--context 2" in str(err.value)
 
