@@ -30,12 +30,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from napari_lightning_pose.data.context import CONTEXT_FRAMES, CONTEXT_RADIUS
 from napari_lightning_pose.models.heads import HeatmapHead, _conv_bn_relu
-from napari_lightning_pose.models.pose_model import PoseHeatmapModel, heatmap_outputs
+from napari_lightning_pose.models.pose_model import PoseHeatmapModel, best_head, heatmap_outputs
 
 REDUCED_CHANNELS = 64
 
@@ -106,3 +107,40 @@ class PoseContextModel(PoseHeatmapModel):
         ctx = heatmap_outputs(self.context_head(windows), self.peak_radius, self.heatmap_stride)
         out.update({f"context_{k}": v for k, v in ctx.items()})
         return out
+
+
+class SlidingWindows:
+    """Context-model prediction that computes each frame's backbone features once.
+
+    Features of incoming frames join a buffer; every frame whose window t-2..t+2 is complete
+    gets both heads' outputs (``window_outputs``), the buffer keeps the last 4 frames'
+    features. The first and last frame's features are repeated at the video's edges (the
+    same windows as ``data.context.window_indices``), so a video shorter than 5 frames is
+    predicted too.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.buffer: torch.Tensor | None = None
+        self.next_frame = 0  # first frame without outputs yet
+
+    def push(
+        self, images: torch.Tensor, last: bool
+    ) -> tuple[np.ndarray, tuple[torch.Tensor, torch.Tensor]]:
+        """Add frames (B, 3, H, W); returns the frames now predicted and their outputs."""
+        feats = self.model.frame_features(images)
+        if self.buffer is None:  # left edge: frame 0 stands in for frames -2 and -1
+            feats = torch.cat([feats[:1].expand(CONTEXT_RADIUS, *feats.shape[1:]), feats])
+        else:
+            feats = torch.cat([self.buffer, feats])
+        if last:  # right edge: the last frame stands in for the 2 frames after it
+            feats = torch.cat([feats, feats[-1:].expand(CONTEXT_RADIUS, *feats.shape[1:])])
+        ready = feats.shape[0] - 2 * CONTEXT_RADIUS
+        self.buffer = feats[-2 * CONTEXT_RADIUS :]
+        if ready <= 0:
+            return np.zeros(0, dtype=np.int64), (feats[:0], feats[:0])
+        windows = feats.unfold(0, CONTEXT_FRAMES, 1).permute(0, 4, 1, 2, 3)
+        kp, like = best_head(self.model.window_outputs(windows))
+        indices = np.arange(self.next_frame, self.next_frame + ready)
+        self.next_frame += ready
+        return indices, (kp, like)
