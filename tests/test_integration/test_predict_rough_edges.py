@@ -121,3 +121,33 @@ def test_evaluate_error_is_not_printed_after_a_bar(tmp_path: Path, capsys) -> No
     err = capsys.readouterr().err
     assert "error:" in err and "missing.ckpt" in err
     assert err.split("error:")[0].split("\r")[-1].strip() == ""
+
+
+def test_frame_range_with_a_context_model(tmp_path: Path, blob_tools) -> None:
+    """Rows keep their frame numbers; frames whose 5-frame window lies in the range get the
+    same prediction as in a whole-video run (the range's edges repeat its end frames)."""
+    from napari_lightning_pose.models.pose_model import build_model
+
+    config = blob_tools.make_project(
+        tmp_path / "p",
+        n_frames=6,
+        height=40,
+        width=48,
+        resize=32,
+        n_video_frames=13,
+        **{"model.model_type": "heatmap_mhcrnn"},
+    )
+    cfg = load_config(config)
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    video = config.parent / "videos" / "blobs.mp4"
+    opts = dict(batch_size=4, device="cpu", amp=False, channels_last=False, metrics=False)
+    whole, part = tmp_path / "whole.csv", tmp_path / "part.csv"
+    list(
+        predict.predict_video((model, cfg), video, whole, options=predict.InferenceOptions(**opts))
+    )
+    ranged = predict.InferenceOptions(**opts, start=4, stop=11)
+    list(predict.predict_video((model, cfg), video, part, options=ranged))
+    a, b = read_pose_csv(whole, COORDS), read_pose_csv(part, COORDS)
+    assert list(b.index) == list(range(4, 11))
+    np.testing.assert_allclose(b.loc[6:8].to_numpy(), a.loc[6:8].to_numpy(), atol=1e-5)
