@@ -145,8 +145,6 @@ def training_plan(cfg: Mapping[str, Any], steps_given: bool = False) -> Training
             f"({mcfg['backbone_weights']}); Lightning Pose's {backbone} weights are not "
             "available here."
         )
-    if mcfg.get("losses_to_use") is None:
-        mcfg["losses_to_use"] = []
     if tcfg["imgaug"] == "dlc-top-down":
         tcfg["imgaug"] = "dlc"
         notes.append("training.imgaug dlc-top-down: the dlc augmentations, without flips.")

@@ -196,6 +196,8 @@ def _merge_checked(
                 raise ConfigError(path, f"{dotted!r} must be a section (mapping), got {value!r}.")
             _merge_checked(base[key], value, spec, dotted, path)
             continue
+        if value is None and dotted in _NULL_MEANS_EMPTY:
+            value = []
         _check_type(value, spec[1], dotted, path)
         base[key] = copy.deepcopy(value)
 
@@ -208,6 +210,9 @@ def _check_type(value: Any, types: tuple[type, ...], dotted: str, path) -> None:
             f"{dotted!r} must be {_type_names(types)}, got {type(value).__name__} {value!r}.",
         )
 
+
+# Lightning Pose reads null as "none" for these lists ("null: the model is supervised").
+_NULL_MEANS_EMPTY = ("model.losses_to_use",)
 
 # Top-level keys of a DeepLabCut project config (none of them is a section of ours).
 _DLC_KEYS = ("Task", "scorer", "bodyparts", "video_sets", "project_path", "multianimalproject")

@@ -110,3 +110,7 @@ def test_dlc_config_is_refused_with_the_import_command(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump({"Task": "reach", "scorer": "Bo", "bodyparts": ["a"]}))
     with pytest.raises(ConfigError, match="init PROJECT --from-dlc"):
         load_config(path)
+
+
+def test_null_losses_to_use_means_supervised() -> None:
+    assert validate_config({"model": {"losses_to_use": None}})["model"]["losses_to_use"] == []
