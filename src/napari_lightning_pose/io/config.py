@@ -264,7 +264,7 @@ def _check_values(cfg: dict[str, Any], path) -> None:
             raise ConfigError(
                 path, f"data.flip_pairs entry {pair!r} must pair two keypoint names."
             )
-    n = len(names)
+    n = len(names) or int(data["num_keypoints"])  # indices are checked when K is known
     for key in ("columns_for_singleview_pca",):
         cols = data[key]
         if cols is not None and not all(isinstance(c, int) and 0 <= c < max(n, 1) for c in cols):

@@ -136,9 +136,10 @@ def fit_pca(
     d = rows.shape[1]
     mean, cov, counts = nan_covariance(rows)
     need = d if min_pairs is None else min_pairs
-    short = sorted({int(i) for i in np.argwhere(counts < need)[:, 0]})
-    if short:
-        raise ValueError(need, short, int(counts.min()))
+    if (counts < need).any():
+        alone = np.flatnonzero(np.diag(counts) < need)  # columns short on their own
+        short = alone if len(alone) else np.unique(np.argwhere(counts < need)[:, 0])
+        raise ValueError(need, [int(i) for i in short], int(counts.min()))
     values, vectors = np.linalg.eigh(cov)
     order = np.argsort(values)[::-1]
     values, vectors = np.clip(values[order], 0.0, None), vectors[:, order]
