@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from napari_lightning_pose import cli_qc
 from napari_lightning_pose.errors import LightningPoseInputError
 
 
@@ -461,6 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_smooth,
     ):
         add(sub)
+    cli_qc.add_all(sub)
     return parser
 
 
