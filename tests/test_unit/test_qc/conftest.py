@@ -55,3 +55,23 @@ def make_planted():
     """``make_members`` itself, for tests that plant their own (test files cannot import
     conftest)."""
     return make_members
+
+
+@pytest.fixture
+def blob_smoothed(blob_project):
+    """(project config, video, smoothed table) for the blob project's video."""
+    from napari_lightning_pose.ensemble import smooth_ensemble
+
+    root = blob_project.parent
+    truth = np.load(root / "videos" / "blobs_positions.npy")  # (T, 2, 2)
+    rng = np.random.default_rng(3)
+    members = []
+    for _ in range(3):
+        xy = truth + rng.normal(0, 0.3, truth.shape)
+        lik = np.full((*truth.shape[:2], 1), 0.9)
+        values = np.concatenate([xy, lik], axis=-1)
+        members.append(
+            make_pose_frame(values, ["red", "green"], ("x", "y", "likelihood"), scorer="m")
+        )
+    smoothed = smooth_ensemble(members, smoothing=4.0).frame
+    return blob_project, root / "videos" / "blobs.mp4", smoothed
