@@ -57,7 +57,72 @@ def run_outliers(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------- suggest-frames
+def add_suggest_frames(sub: argparse._SubParsersAction) -> None:
+    """Register ``suggest-frames``: active learning across the project's videos."""
+    p = sub.add_parser(
+        "suggest-frames",
+        help="suggest the least certain, diverse frames to label next",
+        description="Across all the project's videos, pick N frames where the smoothed "
+        "ensemble is least certain (worst keypoint's posterior SD), made diverse (k-means on "
+        "thumbnails within the uncertain set, none within --min-gap frames of each other or "
+        "of a frame already in the CSV). Writes them like select-frames (PNGs with context "
+        "neighbours, empty rows appended to the labels CSV) and logs them in "
+        "suggestions.csv; earlier suggestions are kept.",
+    )
+    p.add_argument("--config", required=True, help="the project's config.yaml (or its folder)")
+    p.add_argument("-n", type=int, required=True, help="frames to suggest in all")
+    p.add_argument(
+        "--smoothed",
+        nargs="+",
+        default=[],
+        metavar="SMOOTHED.csv",
+        help="smoothed CSVs to use, named <video>*.csv (default: the newest per video under "
+        "the project folder)",
+    )
+    p.add_argument("--min-gap", type=int, default=10, help="frames kept apart (default 10)")
+    p.add_argument("--context", type=int, default=2, help="neighbour frames written per side")
+    p.add_argument("--seed", type=int, default=0, help="k-means seed")
+    p.set_defaults(func=run_suggest_frames)
+
+
+def run_suggest_frames(args: argparse.Namespace) -> int:
+    """Run ``suggest-frames``."""
+    from napari_lightning_pose.progress import run_with_tqdm
+    from napari_lightning_pose.project import Project
+    from napari_lightning_pose.qc.suggest_project import iter_suggest_frames
+
+    project = Project.open(args.config)
+    smoothed = _smoothed_by_video(project, args.smoothed)
+    job = iter_suggest_frames(project, args.n, smoothed, args.min_gap, args.context, args.seed)
+    found: list = []
+
+    def keep(job=job):  # run_with_tqdm drops a generator's result
+        found.append((yield from job))
+
+    run_with_tqdm(keep(), desc="suggest", unit="frame")
+    for s in found[0]:
+        print(f"{s.image}  posterior SD {s.posterior_sd:.1f} px")
+    print(f"added {len(found[0])} frames to {project.csv_path}")
+    return 0
+
+
+def _smoothed_by_video(project, paths: list[str]) -> dict[str, Path]:
+    from napari_lightning_pose.errors import ConfigError
+
+    stems = [v.stem for v in project.video_paths()]
+    out = {}
+    for p in map(Path, paths):
+        match = [s for s in stems if p.name.startswith(s)]
+        if not match:
+            raise ConfigError(
+                p, f"matches none of the project's videos {stems}.", "Name it <video>*.csv."
+            )
+        out[max(match, key=len)] = p
+    return out
+
+
 def add_all(sub: argparse._SubParsersAction) -> None:
     """Register every subcommand of this module."""
-    for add in (add_outliers,):
+    for add in (add_outliers, add_suggest_frames):
         add(sub)

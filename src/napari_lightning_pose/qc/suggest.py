@@ -11,7 +11,7 @@ PCA) into ``n`` clusters and take the most uncertain frame of each cluster, neve
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -47,7 +47,7 @@ def kmeans_labels(features: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
 
 def diverse_uncertain(
     uncertainty: np.ndarray,
-    features: np.ndarray | None,
+    features: np.ndarray | Callable[[np.ndarray], np.ndarray] | None,
     n: int,
     frames: np.ndarray | None = None,
     groups: np.ndarray | None = None,
@@ -63,9 +63,11 @@ def diverse_uncertain(
     uncertainty : ndarray, shape (m,)
         Higher = less certain (e.g. a frame's worst posterior SD or outlier score); NaN
         items are never picked.
-    features : ndarray, shape (m, ...), optional
-        What diversity is measured on (thumbnails); None skips the clustering (then the
-        most uncertain items that respect ``min_gap`` are taken).
+    features : ndarray, shape (m, ...), or callable, optional
+        What diversity is measured on (thumbnails), or a function giving them for an array
+        of item indices (called for the candidate pool only, so only those frames are
+        decoded). None skips the clustering (the most uncertain items that respect
+        ``min_gap`` are taken).
     n : int
         How many to pick.
     frames : ndarray of int, shape (m,), optional
@@ -120,7 +122,8 @@ def diverse_uncertain(
     if features is None or n == 1 or len(pool) <= n:
         clusters = np.arange(len(pool))
     else:
-        clusters = kmeans_labels(np.asarray(features)[pool], n, seed)
+        feats = features(pool) if callable(features) else np.asarray(features)[pool]
+        clusters = kmeans_labels(feats, n, seed)
 
     picked: list[int] = []
 
