@@ -271,3 +271,58 @@ def confirm_points(
             pre = labels_io.set_frame_labels(pre, image, pre_row)
         write_pose_csv(pre, prefill_path(proj))
     return merged
+
+
+def save_corrections(
+    project: Project | str | Path,
+    video: str | Path,
+    corrections: Sequence,
+    smoothed: pd.DataFrame | None = None,
+    context: int = 2,
+) -> RefineResult:
+    """Save corrections (dragged smoothed points) as confirmed, person-placed labels.
+
+    A frame without a row gets one (its PNG and context neighbours are written); its other
+    keypoints are pre-filled from ``smoothed`` (unconfirmed) when given. In a frame that
+    has a row, a corrected keypoint is set only where the labels are empty: a label a
+    person placed is never overwritten (reported in ``messages``).
+
+    Parameters
+    ----------
+    project : Project or path
+    video : path
+    corrections : sequence of Correction
+        ``frame``, ``keypoint``, ``x``, ``y`` each (``ensemble.steer.Correction``).
+    smoothed : pandas.DataFrame, optional
+        Smoothed predictions of the video, to pre-fill the other keypoints of new frames.
+    context : int
+        Neighbour frames written on each side for new frames.
+    """
+    proj = project if isinstance(project, Project) else Project.open(project)
+    stem = Path(video).stem
+    by_frame: dict[int, dict[str, tuple[float, float]]] = {}
+    for c in corrections:
+        by_frame.setdefault(int(c.frame), {})[c.keypoint] = (float(c.x), float(c.y))
+    have = set(proj.read_labels().index)
+    new_frames = [f for f in by_frame if image_path(stem, f) not in have]
+    added: list[str] = []
+    if new_frames:
+        if smoothed is not None:
+            added = refine_frames(proj, video, new_frames, smoothed, context).added
+        else:
+            for _ in iter_export_frames(video, new_frames, proj.data_dir, context):
+                pass
+            added = append_label_rows(proj, {image_path(stem, f): None for f in new_frames})
+    messages, skipped = [], []
+    for f, points in by_frame.items():
+        im = image_path(stem, f)
+        row = labels_io.frame_labels(proj.read_labels(), im)
+        names = proj.keypoint_names
+        free = {k: xy for k, xy in points.items() if np.isnan(row[names.index(k)]).all()}
+        for k in points:
+            if k not in free:
+                skipped.append(f"{im}:{k}")
+                messages.append(f"{im}: {k} is already labeled; the correction was not saved.")
+        if free:
+            confirm_points(proj, im, positions=free)
+    return RefineResult(added, skipped, messages)

@@ -71,3 +71,24 @@ def test_confirming_moves_points_into_the_labels(blob_smoothed):
     confirm_points(project, im, keypoints=["red"])  # accepted as pre-filled
     assert np.allclose(frame_labels(project.read_labels(), im), [pre[0], (30, 60)])
     assert im not in read_prefill(project).index
+
+
+def test_corrections_saved_as_confirmed_labels(blob_smoothed):
+    from napari_lightning_pose.ensemble.steer import Correction
+    from napari_lightning_pose.qc.refine import save_corrections
+
+    config, video, smoothed = blob_smoothed
+    project = Project.open(config)
+    before = project.csv_path.read_bytes()
+    result = save_corrections(
+        project, video, [Correction(6, "red", 40.0, 20.0)], smoothed=smoothed, context=0
+    )
+    im = image_path("blobs", 6)
+    assert result.added == [im]
+    assert project.csv_path.read_bytes()[: len(before)] == before
+    row = frame_labels(project.read_labels(), im)
+    assert np.allclose(row[0], (40, 20)) and np.isnan(row[1]).all()
+    assert np.isfinite(frame_labels(unconfirmed(project), im)[1]).all()  # green pre-filled
+    again = save_corrections(project, video, [Correction(6, "red", 1.0, 1.0)])
+    assert "already labeled" in again.messages[0]
+    assert np.allclose(frame_labels(project.read_labels(), im)[0], (40, 20))
