@@ -92,7 +92,7 @@ def train_ensemble(
     member saves ``last.ckpt`` within one step, reports "stopped", and no further member
     starts; Resume then continues where it stopped.
     """
-    from napari_lightning_pose.train import LAST_CKPT, train
+    from napari_lightning_pose.training import LAST_CKPT, train
 
     if n_members < 1:
         raise LightningPoseInputError(None, f"ensemble size is {n_members}; it must be >= 1.")
@@ -143,7 +143,7 @@ class PredictSmoothEvent:
 def find_members(path: str | Path) -> list[Path]:
     """The checkpoints of an ensemble: ``path`` is a ``.ckpt``, a run folder (its
     ``best.ckpt``, else ``last.ckpt``) or a folder of run folders (each one's)."""
-    from napari_lightning_pose.train import BEST_CKPT, LAST_CKPT, CheckpointError
+    from napari_lightning_pose.training import BEST_CKPT, LAST_CKPT, CheckpointError
 
     path = Path(path)
     if path.is_file():
@@ -177,7 +177,7 @@ def check_members(checkpoints: Sequence[Path]) -> dict[str, Any]:
     CheckpointError
         A member is unreadable or was trained on other keypoints than the first.
     """
-    from napari_lightning_pose.train import CheckpointError, read_checkpoint
+    from napari_lightning_pose.training import CheckpointError, read_checkpoint
 
     first, first_path = read_checkpoint(checkpoints[0])
     names = list(first["keypoint_names"])

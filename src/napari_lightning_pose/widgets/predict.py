@@ -96,7 +96,7 @@ class PredictWidget(QWidget):
     def start(self) -> bool:
         """Start predicting and smoothing; False with a message when the input is not usable."""
         if self.running:
-            self._say("A prediction is already running: Cancel it first, or wait.", True)
+            self._say("A prediction is already running: Cancel it first, or wait.")
             return False
         try:
             project, video, members = self._inputs()

@@ -198,7 +198,7 @@ class TrainingWidget(QWidget):
     def start(self, resume: bool = False) -> bool:
         """Start (or with ``resume`` continue) training; False with a message if it can't."""
         if self.running:
-            self._say("Training is already running: Cancel it first, or wait for it.", True)
+            self._say("Training is already running: Cancel it first, or wait for it.")
             return False
         try:
             cfg = self.config_for_run()
