@@ -225,6 +225,7 @@ class TrainingWidget(QWidget):
             device=None if device == "auto" else device,
             stop=self.stop_event,
             _start_thread=False,
+            _ignore_errors=True,  # shown in the dock by _on_error, not re-raised
         )
         self.worker.yielded.connect(self._on_event)
         self.worker.errored.connect(self._on_error)
