@@ -37,7 +37,7 @@ import yaml
 from napari_lightning_pose.data.labeled import build_datasets
 from napari_lightning_pose.evaluate import evaluate, format_summary
 from napari_lightning_pose.io.config import load_config, save_config
-from napari_lightning_pose.train import train
+from napari_lightning_pose.training import train
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "src" / "napari_lightning_pose" / "resources" / "mirror-mouse"

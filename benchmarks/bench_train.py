@@ -1,6 +1,6 @@
 """Training throughput of the real training loop: steps per second and peak memory.
 
-Runs ``napari_lightning_pose.train.train`` (data loading, augmentation, forward, loss,
+Runs ``napari_lightning_pose.training.train`` (data loading, augmentation, forward, loss,
 backward, Adam, learning-rate schedule: everything but checkpoint writing, which happens once
 at the end and is left out of the timing) on the bundled mirror-mouse sample project at its
 256 x 256 resize, batch 8, for each backbone, each in its own subprocess so its peak memory
@@ -44,7 +44,7 @@ def measure(args: argparse.Namespace) -> dict:
     import torch
 
     from napari_lightning_pose.io.config import load_config
-    from napari_lightning_pose.train import train
+    from napari_lightning_pose.training import train
 
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(shutil.copytree(SAMPLE, Path(tmp) / "project"))

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from napari_lightning_pose import cli_qc
+from napari_lightning_pose.data.context import CONTEXT_RADIUS
 from napari_lightning_pose.errors import LightningPoseInputError
 
 
@@ -135,8 +136,9 @@ def _add_select_frames(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--context",
         type=int,
-        default=2,
-        help="neighbour frames also written on each side, for the context model (default 2)",
+        default=CONTEXT_RADIUS,
+        help="neighbour frames also written on each side, for the context model "
+        f"(default {CONTEXT_RADIUS})",
     )
     p.set_defaults(func=_run_select_frames)
 
@@ -196,7 +198,7 @@ def _run_train(args: argparse.Namespace) -> int:
     from napari_lightning_pose.distributed import env_ranks
     from napari_lightning_pose.io.config import load_config
     from napari_lightning_pose.progress import run_with_tqdm
-    from napari_lightning_pose.train import train
+    from napari_lightning_pose.training import train
 
     cfg = load_config(args.config)
     out = args.out or str(Path(cfg["data"]["data_dir"]) / "models" / cfg["model"]["model_name"])

@@ -98,7 +98,7 @@ def run_demo(
     from napari_lightning_pose.predict import predict_video
     from napari_lightning_pose.progress import run_with_tqdm
     from napari_lightning_pose.project import Project
-    from napari_lightning_pose.train import train
+    from napari_lightning_pose.training import train
 
     if members < 2:
         raise LightningPoseInputError(None, "the ensemble needs at least 2 members.")

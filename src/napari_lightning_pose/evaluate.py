@@ -30,7 +30,8 @@ from napari_lightning_pose.data.labeled import LabeledFramesDataset, build_datas
 from napari_lightning_pose.errors import LabelsError
 from napari_lightning_pose.io.atomic import atomic_write
 from napari_lightning_pose.io.pose_csv import make_pose_frame
-from napari_lightning_pose.train import CheckpointError, batch_errors, load_checkpoint
+from napari_lightning_pose.training.checkpoints import CheckpointError, load_checkpoint
+from napari_lightning_pose.training.evaluation import batch_errors
 
 SPLIT_KEYS = ("train_prob", "val_prob", "rng_seed_data_pt", "train_frames")
 STATS = ("mean", "median", "p95", "n")
@@ -121,7 +122,6 @@ def evaluate(
     eval_cfg["data"]["num_keypoints"] = len(names)
     datasets = build_datasets(eval_cfg)
     size = int(batch_size or eval_cfg["training"]["test_batch_size"])
-    amp = torch.bfloat16 if dev.type == "cuda" and torch.cuda.is_bf16_supported() else None
 
     unknown = [s for s in splits if s not in datasets]
     if unknown:
@@ -138,7 +138,7 @@ def evaluate(
     error_rows, pred_rows, index, split_col = [], [], [], []
     for split, loader in loaders.items():
         for batch in loader:
-            errs, preds = batch_errors(model, batch, dev, amp)
+            errs, preds = batch_errors(model, batch, dev)
             error_rows.append(errs)
             pred_rows.append(preds)
             index.extend(batch["image_path"])

@@ -23,6 +23,7 @@ from typing import TypeVar
 import numpy as np
 from PIL import Image
 
+from napari_lightning_pose.data.context import CONTEXT_RADIUS
 from napari_lightning_pose.io.atomic import atomic_write
 from napari_lightning_pose.io.labels import image_path, parse_image_path
 from napari_lightning_pose.io.video import VideoReader
@@ -276,7 +277,7 @@ def iter_pick_frames(
     n: int,
     method: str = "kmeans",
     seed: int = 0,
-    context: int = 2,
+    context: int = CONTEXT_RADIUS,
 ) -> Generator[FrameProgress, None, list[str]]:
     """Generator form of ``pick_frames``: yields progress, returns the new CSV image paths."""
     proj = project if isinstance(project, Project) else Project.open(project)
@@ -297,7 +298,7 @@ def pick_frames(
     n: int,
     method: str = "kmeans",
     seed: int = 0,
-    context: int = 2,
+    context: int = CONTEXT_RADIUS,
 ) -> list[str]:
     """Select ``n`` new frames of ``video``, write them, and add them to the project's CSV.
 

@@ -47,7 +47,8 @@ from napari_lightning_pose.data.transforms import (
 from napari_lightning_pose.errors import VideoError
 from napari_lightning_pose.io.pose_csv import make_pose_frame, write_pose_csv
 from napari_lightning_pose.io.video import VideoReader
-from napari_lightning_pose.train import autocast, load_checkpoint
+from napari_lightning_pose.training.checkpoints import load_checkpoint
+from napari_lightning_pose.training.precision import autocast
 
 PREDICTION_COORDS = ("x", "y", "likelihood")
 
@@ -172,7 +173,7 @@ def predict_video(
     Parameters
     ----------
     model
-        A checkpoint path (``train.load_checkpoint``) or a ``(model, cfg)`` pair.
+        A checkpoint path (``training.load_checkpoint``) or a ``(model, cfg)`` pair.
     video_path
         The video to predict.
     out_csv

@@ -13,7 +13,7 @@ import torch
 from napari_lightning_pose import distributed
 from napari_lightning_pose.errors import ConfigError
 from napari_lightning_pose.io.config import load_config
-from napari_lightning_pose.train import train
+from napari_lightning_pose.training import train
 
 
 def test_shard_gives_every_item_to_exactly_one_rank() -> None:

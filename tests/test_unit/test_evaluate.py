@@ -12,7 +12,7 @@ from napari_lightning_pose.data.labeled import LabeledFrames, split_indices
 from napari_lightning_pose.evaluate import evaluate, format_summary, summarize
 from napari_lightning_pose.io.config import load_config
 from napari_lightning_pose.io.pose_csv import coords_array
-from napari_lightning_pose.train import CheckpointError, train
+from napari_lightning_pose.training import CheckpointError, train
 
 
 @pytest.fixture(scope="module")

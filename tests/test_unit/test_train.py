@@ -10,23 +10,28 @@ import pandas as pd
 import pytest
 import torch
 
-from napari_lightning_pose import train as train_mod
 from napari_lightning_pose.data.labeled import build_datasets
 from napari_lightning_pose.errors import ConfigError, LabelsError
-from napari_lightning_pose.io.config import load_config
+from napari_lightning_pose.io.config import load_config, validate_config
 from napari_lightning_pose.losses.base import Loss
-from napari_lightning_pose.train import (
+from napari_lightning_pose.models.pose_model import build_model
+from napari_lightning_pose.training import (
     BEST_CKPT,
     LAST_CKPT,
     CheckpointError,
-    StepBatchSampler,
+    TrainEvent,
     TrainingDivergedError,
+    load_checkpoint,
+    train,
+)
+from napari_lightning_pose.training import loop as loop_mod
+from napari_lightning_pose.training.checkpoints import seed_everything
+from napari_lightning_pose.training.evaluation import pixel_errors
+from napari_lightning_pose.training.sampling import StepBatchSampler
+from napari_lightning_pose.training.schedules import (
     backbone_lr_ratio,
     learning_rate_at,
-    load_checkpoint,
-    pixel_errors,
     resolve_milestones,
-    train,
 )
 
 # 12 frames: 10 train (batch 4 -> 2 steps per pass), 1 val, 1 test; 32 x 32 input keeps a
@@ -46,7 +51,7 @@ def tiny_cfg(tmp_path: Path, blob_tools) -> dict:
     return load_config(blob_tools.make_project(tmp_path / "proj", **TINY))
 
 
-def _run(cfg: dict, out: Path, **kwargs) -> list[train_mod.TrainEvent]:
+def _run(cfg: dict, out: Path, **kwargs) -> list[TrainEvent]:
     return list(train(cfg, out, **kwargs))
 
 
@@ -210,8 +215,8 @@ class _NaNAfter(Loss):
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
     tiny_cfg: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = train_mod.build_losses
-    monkeypatch.setattr(train_mod, "build_losses", lambda cfg: [*real(cfg), _NaNAfter(3)])
+    real = loop_mod.build_losses
+    monkeypatch.setattr(loop_mod, "build_losses", lambda cfg: [*real(cfg), _NaNAfter(3)])
     out = tmp_path / "run"
     events = []
     with pytest.raises(TrainingDivergedError, match=r"step 4") as info:
@@ -251,8 +256,8 @@ def test_unfreezing_epoch_trains_the_head_alone_then_the_backbone(
 
 def _weights_after_seeded_build(cfg: dict) -> dict[str, torch.Tensor]:
     """The initial weights a run with ``cfg`` starts from (the run seeds before building)."""
-    train_mod._seed_everything(int(cfg["training"]["rng_seed_model_pt"]))
-    return train_mod.build_model(train_mod.validate_config(cfg)).state_dict()
+    seed_everything(int(cfg["training"]["rng_seed_model_pt"]))
+    return build_model(validate_config(cfg)).state_dict()
 
 
 def test_backbone_learning_rate_ramps_up_after_unfreezing() -> None:

@@ -78,7 +78,7 @@ _SCHEMA: dict[str, Any] = {
         "freeze_batchnorm": (True, (bool,)),
         # Lightning Pose's key: epochs (of steps_per_epoch steps) that train the head alone,
         # at ~40 % of a full step's CPU cost, before the backbone joins with a learning rate
-        # that ramps up (see train.py); 0 trains everything from the start. Lightning Pose
+        # that ramps up (training/schedules.py); 0 trains everything from the start. Lightning Pose
         # uses 20 for long GPU runs; 5 did better in 4-minute CPU runs on mirror-mouse
         # (8.7 px test error after 427 steps, 20: 11.8 px after 390).
         "unfreezing_epoch": (5, (int,)),

@@ -104,6 +104,21 @@ class PoseHeatmapModel(nn.Module):
         }
 
 
+def head_prefixes(model: nn.Module) -> tuple[str, ...]:
+    """Output-name prefixes of the model's heads: ``("",)``, or ``("", "context_")`` for a
+    context model (its context head's outputs are ``context_heatmaps`` ...)."""
+    return tuple(getattr(model, "head_prefixes", ("",)))
+
+
+def head_outputs(outputs: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """One head's ``heatmaps``, ``keypoints`` and ``likelihood`` from a model's outputs."""
+    return {
+        key: outputs[prefix + key]
+        for key in ("heatmaps", "keypoints", "likelihood")
+        if prefix + key in outputs
+    }
+
+
 def resolve_weights(weights: str | None, cfg: Mapping[str, Any]) -> str | Path | None:
     """``model.backbone_weights`` with a relative file path resolved against ``data.data_dir``.
 
