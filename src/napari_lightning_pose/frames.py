@@ -26,10 +26,13 @@ from PIL import Image
 from napari_lightning_pose.data.context import CONTEXT_RADIUS
 from napari_lightning_pose.io.atomic import atomic_write
 from napari_lightning_pose.io.labels import image_path, parse_image_path
+from napari_lightning_pose.io.lock import hold_lock
 from napari_lightning_pose.io.video import VideoReader
 from napari_lightning_pose.project import Project
 
 METHODS = ("kmeans", "uniform")
+#: How long frame selection waits for a labeling dock that is saving.
+LOCK_WAIT_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -286,9 +289,12 @@ def iter_pick_frames(
     done = [f for v, f in map(parse_image_path, labels.index) if v == stem and f is not None]
     with VideoReader(video) as reader:
         frames = yield from iter_select_frames(reader, n, method, seed, exclude=done)
-        yield from iter_export_frames(reader, frames, proj.data_dir, context)
-    images = [image_path(stem, int(f)) for f in frames]
-    proj.add_frames(images)
+        # PNGs and CSV rows under the labels lock: a labeling dock neither saves nor lists
+        # the frames between the two (it would take the context neighbours for frames)
+        with hold_lock(proj.csv_path, "select-frames", timeout=LOCK_WAIT_SECONDS):
+            yield from iter_export_frames(reader, frames, proj.data_dir, context)
+            images = [image_path(stem, int(f)) for f in frames]
+            proj.add_frames(images)
     return images
 
 

@@ -32,6 +32,7 @@ from napari_lightning_pose.io.config import (
     save_config,
     validate_config,
 )
+from napari_lightning_pose.io.lock import hold_lock
 from napari_lightning_pose.layers import image_sizes
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
@@ -131,11 +132,16 @@ class Project:
         return labels_io.write_labels(df, self.csv_path, backups=backups)
 
     def add_frames(self, images: Sequence[str], backups: int = 3) -> pd.DataFrame:
-        """Add all-NaN rows for ``images`` to the labels CSV (existing rows are untouched)."""
-        df = self.read_labels()
-        out = labels_io.add_frames(df, images)
-        if len(out) != len(df) or not self.csv_path.exists():
-            labels_io.write_labels(out, self.csv_path, backups=backups)
+        """Add all-NaN rows for ``images`` to the labels CSV (existing rows are untouched).
+
+        Read and write happen under the labels lock (``io.lock``), so a labeling dock's
+        save cannot interleave with them.
+        """
+        with hold_lock(self.csv_path, "adding frames", timeout=30.0):
+            df = self.read_labels()
+            out = labels_io.add_frames(df, images)
+            if len(out) != len(df) or not self.csv_path.exists():
+                labels_io.write_labels(out, self.csv_path, backups=backups)
         return out
 
 

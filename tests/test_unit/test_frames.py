@@ -133,3 +133,15 @@ def test_pick_frames_adds_new_rows_and_never_repeats(scenes_video: Path, tmp_pat
     after = project.read_labels()
     assert list(after.index) == first + second
     np.testing.assert_array_equal(L.frame_labels(after, first[0])[0], [3.0, 4.0])
+
+
+def test_pick_frames_holds_the_labels_lock_while_it_writes(scenes_video, tmp_path) -> None:
+    from napari_lightning_pose.io.lock import lock_path
+
+    init_project(tmp_path / "p", ["a", "b"], videos=[scenes_video])
+    project = Project.open(tmp_path / "p")
+    job = F.iter_pick_frames(project, project.video_paths()[0], 3, "uniform", context=1)
+    locked = {event.stage: lock_path(project.csv_path).exists() for event in job}
+    assert locked == {"export": True}  # a labeling dock's autosave waits meanwhile
+    assert not lock_path(project.csv_path).exists()
+    assert len(project.read_labels()) == 3

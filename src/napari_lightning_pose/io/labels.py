@@ -25,6 +25,7 @@ import pandas as pd
 
 from napari_lightning_pose.errors import LabelsError
 from napari_lightning_pose.io import pose_csv
+from napari_lightning_pose.io.lock import hold_lock
 from napari_lightning_pose.io.pose_csv import (
     coords_array,
     make_pose_frame,
@@ -324,13 +325,14 @@ def update_labels_file(
     how rows combine. On any error the file is left unchanged.
     """
     path = Path(path)
-    if path.exists():
-        existing = read_labels(path, keypoint_names)
-    else:
-        names = pose_csv.keypoint_names(new) if keypoint_names is None else keypoint_names
-        existing = empty_labels(names, scorer=scorer_name(new))
-    merged = merge_labels(existing, new, path)
-    write_labels(merged, path, backups=backups)
+    with hold_lock(path, "updating labels", timeout=30.0):
+        if path.exists():
+            existing = read_labels(path, keypoint_names)
+        else:
+            names = pose_csv.keypoint_names(new) if keypoint_names is None else keypoint_names
+            existing = empty_labels(names, scorer=scorer_name(new))
+        merged = merge_labels(existing, new, path)
+        write_labels(merged, path, backups=backups)
     return merged
 
 

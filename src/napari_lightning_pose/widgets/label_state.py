@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from napari_lightning_pose.io.label_merge import SAME_PX
 from napari_lightning_pose.io.labels import DEFAULT_SCORER, LABELED_DATA_DIR, parse_image_path
 from napari_lightning_pose.io.pose_csv import make_pose_frame, scorer_name
 
@@ -221,6 +222,25 @@ class LabelState:
         """Forget a keypoint on a frame: back to unlabeled."""
         self.xy[frame, keypoint] = np.nan
         self.not_visible[frame, keypoint] = False
+
+    def adopt(self, labels: pd.DataFrame, atol: float = SAME_PX) -> bool:
+        """Take ``labels`` (what was just saved: the merge with the file) as the state.
+
+        Positions another writer changed come in; cells empty before and after keep their
+        in-memory mark ("not visible" or still to do), so a save never turns a frame's
+        unlabeled keypoints into "not visible". Returns True when a placed position moved by
+        more than ``atol`` pixels (the Points layer must then be redrawn).
+        """
+        new = LabelState.from_labels(labels, self.images, self.keypoints)
+        empty = np.isnan(new.xy).any(axis=-1) & np.isnan(self.xy).any(axis=-1)
+        new.not_visible = np.where(empty, self.not_visible, new.not_visible)
+        old_empty = np.isnan(self.xy).any(axis=-1)
+        new_empty = np.isnan(new.xy).any(axis=-1)
+        close = (np.abs(new.xy - self.xy) <= atol).all(axis=-1)
+        moved = bool(((old_empty != new_empty) | (~old_empty & ~new_empty & ~close)).any())
+        self.xy, self.not_visible = new.xy, new.not_visible
+        self.other_rows, self.csv_rows, self.scorer = new.other_rows, new.csv_rows, new.scorer
+        return moved
 
     # ------------------------------------------------------------------ output
     def to_labels(self) -> pd.DataFrame:

@@ -7,8 +7,10 @@ one lazily read image stack with a frame slider, the labels a Points layer (feat
 ``keypoint``, ``frame``, ``image``) and the config's skeleton a Shapes layer of lines for the
 current frame. A click in
 add mode places the current keypoint on the current frame, replacing its earlier position
-there, and moves on to the next keypoint still to do. Labels are written atomically with
-rotated backups (``io.labels.write_labels``) on Save, every 30 s while there are unsaved
+there, and moves on to the next keypoint still to do. Every save is a merge with the CSV as
+it is on disk now (``io.label_merge``: rows and cells other writers added survive, a cell both
+changed is reported) under the labels lock (``io.lock``: the autosave pauses while frame
+selection writes), written atomically with rotated backups (``io.labels.write_labels``) on Save, every 30 s while there are unsaved
 changes, when the window closes and before another project is opened; a failed save is
 reported with the file name and the labels stay in memory.
 
@@ -25,7 +27,7 @@ import numpy as np
 import pandas as pd
 from napari.layers import Points, Shapes
 from napari.layers.base import ActionType
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QEvent, QObject, Qt, QTimer
 from qtpy.QtGui import QColor, QIcon, QPixmap
 from qtpy.QtWidgets import (
@@ -41,7 +43,9 @@ from qtpy.QtWidgets import (
 
 from napari_lightning_pose.errors import LightningPoseInputError
 from napari_lightning_pose.io.config import load_config
-from napari_lightning_pose.io.labels import read_labels, write_labels
+from napari_lightning_pose.io.label_merge import MergeResult, merge_edits
+from napari_lightning_pose.io.labels import empty_labels, read_labels, write_labels
+from napari_lightning_pose.io.lock import LockBusyError, hold_lock, wait_until_free
 from napari_lightning_pose.io.pose_csv import make_pose_frame
 from napari_lightning_pose.layer_styles import KeypointsStyle, SkeletonStyle, keypoint_colors
 from napari_lightning_pose.layers import FrameStack, labels_to_points, skeleton_lines
@@ -54,6 +58,8 @@ from napari_lightning_pose.widgets.label_state import (
 
 AUTOSAVE_SECONDS = 30.0
 BACKUPS = 3
+#: How long Save, closing and opening wait for a frame selection writing the labels.
+SAVE_WAIT_SECONDS = 10.0
 
 #: Keyboard shortcuts: key -> (what it does, name of the widget method it calls).
 SHORTCUTS: dict[str, tuple[str, str]] = {
@@ -95,6 +101,7 @@ class LabelingWidget(QWidget):
         self.config_path: Path | None = None
         self.labels_path: Path | None = None
         self.state: LabelState | None = None
+        self._base: pd.DataFrame | None = None  # the labels as last read or written
         self.edges: list[tuple[str, str]] = []
         self.frames_layer = None
         self.points_layer: Points | None = None
@@ -211,6 +218,8 @@ class LabelingWidget(QWidget):
                 )
             data_dir = Path(config["data"]["data_dir"])
             labels_path = data_dir / config["data"]["csv_file"]
+            # a frame selection writing now: its PNGs would be listed without their rows
+            wait_until_free(labels_path, SAVE_WAIT_SECONDS)
             labels = read_labels(labels_path, keypoints) if labels_path.exists() else None
             rows = [] if labels is None else [str(i) for i in labels.index]
             images = frames_to_label(
@@ -235,8 +244,10 @@ class LabelingWidget(QWidget):
         self.edges = [(str(a), str(b)) for a, b in config["data"]["skeleton"]]
         if labels is None:
             self.state = LabelState.empty(images, keypoints)
+            self._base = empty_labels(keypoints)
         else:
             self.state = LabelState.from_labels(labels, images, keypoints)
+            self._base = labels
         self._add_layers(stack)
         self._fill_keypoint_list()
         self._dirty = False
@@ -267,6 +278,7 @@ class LabelingWidget(QWidget):
                 self.viewer.layers.remove(layer)
         self.frames_layer = self.skeleton_layer = None
         self.state = None
+        self._base = None
         self._unbind_keys()
         self.keypoint_list.clear()
         self._set_enabled(False)
@@ -318,6 +330,23 @@ class LabelingWidget(QWidget):
         self.points_layer.events.features.connect(self._on_points_features)
         self._bind_keys()
         self._update_feature_defaults()
+
+    def _redraw_points(self) -> None:
+        """Put the state's positions into the Points layer (after a merge brought changes)."""
+        layer = self.points_layer
+        if layer is None:
+            return
+        data, features = self._points_from_state()
+        self._syncing = True
+        try:
+            layer.selected_data = set()
+            layer.data = data
+            layer.features = features
+            layer.refresh_colors(update_color_mapping=False)
+        finally:
+            self._syncing = False
+        self._update_feature_defaults()
+        self._refresh_views()
 
     def _points_from_state(self) -> tuple[np.ndarray, pd.DataFrame]:
         """Placed keypoints as Points data (N, 3) of (frame, y, x) and their features."""
@@ -456,8 +485,14 @@ class LabelingWidget(QWidget):
         self.state.clear(frame, k)
         self._changed()
 
-    def save(self, only_if_dirty: bool = False) -> bool:
-        """Write the labels CSV atomically (previous file kept as ``.bak1``).
+    def save(self, only_if_dirty: bool = False, wait: float = SAVE_WAIT_SECONDS) -> bool:
+        """Merge the labels into the CSV as it is on disk now and write it atomically.
+
+        The merge (``io.label_merge.merge_edits``) keeps what other writers added or changed
+        since the last save; the user's edits win for the cells they changed, and a cell
+        both changed differently is reported. The file is written under the labels lock
+        (waiting up to ``wait`` seconds for frame selection; ``wait=0``, the autosave, skips
+        this round instead) with the previous file kept as ``.bak1``.
 
         The labels are taken from the layer at this moment, so an edit that napari has not
         announced yet (a drag in progress) is saved too. On failure the error is shown with
@@ -474,7 +509,15 @@ class LabelingWidget(QWidget):
         if only_if_dirty and not self._dirty:
             return True
         try:
-            write_labels(self.state.to_labels(), self.labels_path, backups=BACKUPS)
+            try:
+                with hold_lock(self.labels_path, "the labeling dock", timeout=wait):
+                    result = self._merge_and_write()
+            except LockBusyError as busy:
+                if wait <= 0:  # autosave: another writer is busy, try at the next tick
+                    self._set_status(f"unsaved: autosave waits while {busy.owner} writes")
+                    return False
+                # still busy: write anyway; the merge keeps whatever the other wrote so far
+                result = self._merge_and_write()
         except (LightningPoseInputError, OSError, ValueError) as err:
             self._set_status(f"NOT saved: {err}")
             show_error(
@@ -482,9 +525,40 @@ class LabelingWidget(QWidget):
                 "They are kept in memory; fix the problem and press Save."
             )
             return False
+        self._base = result.labels
+        if self.state.adopt(result.labels):  # another writer moved points we show
+            self._redraw_points()
         self._dirty = False
-        self._set_status(f"saved to {self.labels_path.name}")
+        self._report_merge(result)
         return True
+
+    def _merge_and_write(self) -> MergeResult:
+        """Merge the edits since the last save with the file as it is now, and write it."""
+        assert self.state is not None and self.labels_path is not None
+        path = self.labels_path
+        theirs = read_labels(path, self.state.keypoints) if path.exists() else None
+        base = self._base if self._base is not None else self.state.to_labels()
+        result = merge_edits(base, self.state.to_labels(), theirs)
+        write_labels(result.labels, path, backups=BACKUPS)
+        return result
+
+    def _report_merge(self, result: MergeResult) -> None:
+        """Tell the user what the save merged in from the file, and any conflict."""
+        assert self.labels_path is not None and self.state is not None
+        name = self.labels_path.name
+        status = f"saved to {name}"
+        if result.conflicts:
+            show_warning(result.report())
+            status += (
+                f"; {len(result.conflicts)} conflict(s) with changes on disk, yours kept "
+                "(see the message)"
+            )
+        if result.added_elsewhere:
+            show_info(
+                f"{len(result.added_elsewhere)} row(s) were added to {name} while it was open "
+                "(e.g. by select-frames); they are kept. Open the project again to label them."
+            )
+        self._set_status(status)
 
     def set_autosave_interval(self, seconds: float) -> None:
         """Save unsaved labels every ``seconds`` seconds."""
@@ -588,7 +662,7 @@ class LabelingWidget(QWidget):
 
     def _on_autosave(self) -> None:
         if self.state is not None and (self._dirty or self._layer_differs()):
-            self.save()
+            self.save(wait=0)  # paused while frame selection holds the labels lock
 
     # ------------------------------------------------------------------ helpers
     def _remove_points(self, frame: int, keypoint: int) -> None:

@@ -187,3 +187,24 @@ def test_csv_paths_written_differently_still_match_their_image(path: str) -> Non
     state = LabelState.from_labels(labels, IMAGES, KP)
     assert state.placed()[0].all()
     assert state.other_rows is not None and len(state.other_rows) == 0
+
+
+def test_adopting_the_saved_merge_brings_in_other_writers_and_keeps_marks() -> None:
+    nan = np.nan
+    state = LabelState.empty(IMAGES, KP)
+    state.set_placed(np.array([0]), np.array([0]), np.array([[1.0, 2.0]]))  # nose on frame 0
+    state.mark_not_visible(1, 2)
+    saved = _labels(
+        {
+            IMAGES[0]: [[1, 2], [nan, nan], [nan, nan]],
+            IMAGES[1]: [[nan, nan], [7, 8], [nan, nan]],  # another writer placed "left"
+            "labeled-data/v/img00009.png": [[nan, nan]] * 3,  # added by select-frames
+        }
+    )
+    assert state.adopt(saved)  # a point moved: the layer must be redrawn
+    np.testing.assert_array_equal(state.xy[1, 1], [7, 8])
+    # frame 0's other keypoints are still to do, not "not visible" as a reload would say
+    assert state.status(0, 1) == KeypointStatus.UNLABELED
+    assert state.status(1, 2) == KeypointStatus.NOT_VISIBLE
+    assert list(state.to_labels().index) == list(saved.index)
+    assert not state.adopt(state.to_labels())
