@@ -40,7 +40,8 @@ from napari_lightning_pose.frames import thumbnail
 from napari_lightning_pose.io.config import load_config, save_config
 from napari_lightning_pose.io.labels import read_labels, write_labels
 from napari_lightning_pose.qc.suggest import diverse_uncertain, kmeans_labels
-from napari_lightning_pose.train import batch_errors, load_checkpoint, train
+from napari_lightning_pose.training import load_checkpoint, train
+from napari_lightning_pose.training.evaluation import batch_errors
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "src" / "napari_lightning_pose" / "resources" / "mirror-mouse"

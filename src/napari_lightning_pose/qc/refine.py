@@ -29,15 +29,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from napari_lightning_pose.data.context import CONTEXT_RADIUS
 from napari_lightning_pose.errors import LabelsError
 from napari_lightning_pose.frames import FrameProgress, iter_export_frames
 from napari_lightning_pose.io import labels as labels_io
 from napari_lightning_pose.io.atomic import atomic_write, rotate_backups
 from napari_lightning_pose.io.labels import image_path
+from napari_lightning_pose.io.lock import hold_lock
 from napari_lightning_pose.io.pose_csv import coords_array, keypoint_names, write_pose_csv
 from napari_lightning_pose.project import Project
 
 PREFILL_SUFFIX = ".prefill.csv"
+#: How long a refine / suggestion waits for a labeling dock that is saving (seconds).
+LOCK_WAIT_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,13 @@ def append_label_rows(
     list of str
         The images appended (those already in the file are left out, unchanged).
     """
+    with hold_lock(project.csv_path, "adding frames", timeout=LOCK_WAIT_SECONDS):
+        return _append_rows(project, rows, backups)
+
+
+def _append_rows(
+    project: Project, rows: Mapping[str, np.ndarray | None], backups: int
+) -> list[str]:
     path = project.csv_path
     names = project.keypoint_names
     if not path.exists():
@@ -147,7 +158,7 @@ def iter_refine_frames(
     video: str | Path,
     frames: Sequence[int],
     smoothed: pd.DataFrame,
-    context: int = 2,
+    context: int = CONTEXT_RADIUS,
 ) -> Generator[FrameProgress, None, RefineResult]:
     """Generator form of :func:`refine_frames`: yields export progress, returns the result."""
     proj = project if isinstance(project, Project) else Project.open(project)
@@ -172,15 +183,17 @@ def iter_refine_frames(
             raise LabelsError(None, f"frame {f} is not in the smoothed predictions of {stem}.")
         else:
             todo.append(f)
+    added: list[str] = []
     if todo:
-        yield from iter_export_frames(video, todo, proj.data_dir, context)
-        images = [image_path(stem, f) for f in todo]
-        pre = labels_io.empty_labels(names, images)
-        pre.loc[:, :] = xy[[position[f] for f in todo]].reshape(len(todo), -1)
-        _write_prefill(proj, pre)
-        added = append_label_rows(proj, dict.fromkeys(images))
-    else:
-        added = []
+        # PNGs, pre-fill and rows under the labels lock: a labeling dock does not list the
+        # frames (or save) in between
+        with hold_lock(proj.csv_path, "refine", timeout=LOCK_WAIT_SECONDS):
+            yield from iter_export_frames(video, todo, proj.data_dir, context)
+            images = [image_path(stem, f) for f in todo]
+            pre = labels_io.empty_labels(names, images)
+            pre.loc[:, :] = xy[[position[f] for f in todo]].reshape(len(todo), -1)
+            _write_prefill(proj, pre)
+            added = append_label_rows(proj, dict.fromkeys(images))
     return RefineResult(added, skipped, messages)
 
 
@@ -189,7 +202,7 @@ def refine_frames(
     video: str | Path,
     frames: Sequence[int],
     smoothed: pd.DataFrame,
-    context: int = 2,
+    context: int = CONTEXT_RADIUS,
 ) -> RefineResult:
     """Take ``frames`` of ``video`` into labeling, pre-filled with smoothed positions.
 
@@ -244,6 +257,16 @@ def confirm_points(
         pre-filled value (only ``positions`` may move it).
     """
     proj = project if isinstance(project, Project) else Project.open(project)
+    with hold_lock(proj.csv_path, "confirming labels", timeout=LOCK_WAIT_SECONDS):
+        return _confirm(proj, image, positions, keypoints)
+
+
+def _confirm(
+    proj: Project,
+    image: str,
+    positions: Mapping[str, Sequence[float]] | None,
+    keypoints: Sequence[str] | None,
+) -> pd.DataFrame:
     labels = proj.read_labels()
     if image not in labels.index:
         raise LabelsError(proj.csv_path, f"has no row {image!r} to confirm points in.")
@@ -278,7 +301,7 @@ def save_corrections(
     video: str | Path,
     corrections: Sequence,
     smoothed: pd.DataFrame | None = None,
-    context: int = 2,
+    context: int = CONTEXT_RADIUS,
 ) -> RefineResult:
     """Save corrections (dragged smoothed points) as confirmed, person-placed labels.
 

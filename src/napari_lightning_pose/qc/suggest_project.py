@@ -20,15 +20,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from napari_lightning_pose.data.context import CONTEXT_RADIUS
 from napari_lightning_pose.ensemble.uncertainty import posterior_std
 from napari_lightning_pose.errors import ConfigError
 from napari_lightning_pose.frames import FrameProgress, iter_export_frames, thumbnail
 from napari_lightning_pose.io.atomic import atomic_write
 from napari_lightning_pose.io.labels import LABELED_DATA_DIR, image_path, parse_image_path
+from napari_lightning_pose.io.lock import hold_lock
 from napari_lightning_pose.io.pose_csv import read_pose_csv
 from napari_lightning_pose.io.video import VideoReader
 from napari_lightning_pose.project import Project
-from napari_lightning_pose.qc.refine import append_label_rows
+from napari_lightning_pose.qc.refine import LOCK_WAIT_SECONDS, append_label_rows
 from napari_lightning_pose.qc.suggest import diverse_uncertain
 
 SUGGESTIONS_LOG = "suggestions.csv"
@@ -73,7 +75,7 @@ def iter_suggest_frames(
     n: int,
     smoothed: Mapping[str, str | Path] | None = None,
     min_gap: int = 10,
-    context: int = 2,
+    context: int = CONTEXT_RADIUS,
     seed: int = 0,
     pool_factor: float = 3.0,
 ) -> Generator[FrameProgress, None, list[Suggestion]]:
@@ -134,12 +136,13 @@ def iter_suggest_frames(
         )
         for i in picked
     ]
-    for video in sources:
-        mine = [s.frame for s in result if s.video == video.stem]
-        if mine:
-            yield from iter_export_frames(video, mine, proj.data_dir, context)
-    append_label_rows(proj, {s.image: None for s in result})
-    _log(proj, result)
+    with hold_lock(proj.csv_path, "suggest-frames", timeout=LOCK_WAIT_SECONDS):
+        for video in sources:
+            mine = [s.frame for s in result if s.video == video.stem]
+            if mine:
+                yield from iter_export_frames(video, mine, proj.data_dir, context)
+        append_label_rows(proj, {s.image: None for s in result})
+        _log(proj, result)
     return result
 
 
@@ -168,7 +171,7 @@ def suggest_frames(
     n: int,
     smoothed: Mapping[str, str | Path] | None = None,
     min_gap: int = 10,
-    context: int = 2,
+    context: int = CONTEXT_RADIUS,
     seed: int = 0,
 ) -> list[Suggestion]:
     """Suggest ``n`` frames to label across the project's videos and add them to the project.
