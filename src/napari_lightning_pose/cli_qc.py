@@ -122,7 +122,43 @@ def _smoothed_by_video(project, paths: list[str]) -> dict[str, Path]:
     return out
 
 
+# --------------------------------------------------------------------------- export-video
+def add_export_video(sub: argparse._SubParsersAction) -> None:
+    """Register ``export-video``: a labeled mp4 with uncertainty colours."""
+    p = sub.add_parser(
+        "export-video",
+        help="write a labeled mp4 (keypoints in uncertainty colours, tails, colour bar)",
+        description="Draw the keypoints of a smoothed CSV (coloured by posterior SD, as in "
+        "the QC view) or of plain predictions (by likelihood) on the video, with tails and "
+        "a colour bar, and write an H.264 mp4.",
+    )
+    p.add_argument("video", help="the video the predictions are of")
+    p.add_argument("predictions", metavar="SMOOTHED.csv", help="smoothed or prediction CSV")
+    p.add_argument("--out", required=True, metavar="OUT.mp4")
+    p.add_argument("--tail", type=int, default=10, help="frames of history (default 10)")
+    p.add_argument("--radius", type=int, default=4, help="keypoint radius in px")
+    p.add_argument("--start", type=int, default=0, help="first frame")
+    p.add_argument("--stop", type=int, default=None, help="stop before this frame")
+    p.set_defaults(func=run_export_video)
+
+
+def run_export_video(args: argparse.Namespace) -> int:
+    """Run ``export-video``."""
+    from napari_lightning_pose.prediction_layers import read_pose_track
+    from napari_lightning_pose.progress import run_with_tqdm
+    from napari_lightning_pose.qc.export import iter_export_video
+
+    track = read_pose_track(args.predictions)
+    job = iter_export_video(
+        args.video, track, args.out, args.tail, args.radius, args.start, args.stop
+    )
+    for _ in run_with_tqdm(job, desc="export", unit="frame"):
+        pass
+    print(f"wrote {args.out}")
+    return 0
+
+
 def add_all(sub: argparse._SubParsersAction) -> None:
     """Register every subcommand of this module."""
-    for add in (add_outliers, add_suggest_frames):
+    for add in (add_outliers, add_suggest_frames, add_export_video):
         add(sub)
