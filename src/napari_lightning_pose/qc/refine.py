@@ -349,3 +349,32 @@ def save_corrections(
         if free:
             confirm_points(proj, im, positions=free)
     return RefineResult(added, skipped, messages)
+
+
+def unconfirmed_points(
+    project: Project | str | Path, images: Sequence[str]
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Unconfirmed pre-filled points as napari Points data over a stack of ``images``.
+
+    Returns
+    -------
+    data : ndarray, shape (N, 3)
+        ``frame, y, x`` with ``frame`` the position of the image in ``images``.
+    features : pandas.DataFrame
+        ``keypoint`` and ``image`` of each point.
+    """
+    proj = project if isinstance(project, Project) else Project.open(project)
+    pending = unconfirmed(proj)
+    rows, feats = [], []
+    position = {im: i for i, im in enumerate(images)}
+    names = proj.keypoint_names
+    for im in pending.index:
+        if im not in position:
+            continue
+        xy = labels_io.frame_labels(pending, im)
+        for k, (x, y) in enumerate(xy):
+            if np.isfinite(x) and np.isfinite(y):
+                rows.append((position[im], y, x))
+                feats.append((names[k], im))
+    data = np.asarray(rows, dtype=float).reshape(-1, 3)
+    return data, pd.DataFrame(feats, columns=["keypoint", "image"])

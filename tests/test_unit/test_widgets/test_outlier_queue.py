@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from napari_lightning_pose.ensemble import smooth_ensemble, write_smoothed_csv
-from napari_lightning_pose.io.labels import image_path
+from napari_lightning_pose.io.labels import frame_labels, image_path
 from napari_lightning_pose.io.pose_csv import make_pose_frame, write_pose_csv
 from napari_lightning_pose.project import Project
 
@@ -16,13 +16,15 @@ DOCS = Path(__file__).resolve().parents[3] / "docs"
 
 
 @pytest.fixture
-def qc_project(blob_project):
+def qc_project(blob_project, blob_tools):
     """The blob project with a 3-member ensemble of its 30-frame video (smooth tracks, a jump
     planted at frame 12, members disagreeing at frame 22) smoothed into
     predictions/blobs/blobs.eks.csv."""
     root = blob_project.parent
     rng = np.random.default_rng(0)
     truth = np.array([[30.0, 20.0], [60.0, 55.0]]) + np.cumsum(rng.normal(0, 0.4, (30, 2, 2)), 0)
+    # the video shows the blobs where they truly are (the members' errors are theirs)
+    blob_tools.write_video(root / "videos" / "blobs.mp4", blob_tools.frames(truth, 80, 96))
     out = root / "predictions" / "blobs"
     out.mkdir(parents=True)
     members = []
@@ -43,22 +45,29 @@ def queue(make_napari_viewer, qc_project, qtbot):
     from napari_lightning_pose.widgets.traces import TracePanel
 
     config, smoothed, members = qc_project
+    from napari_lightning_pose._reader import video_layer_data
+    from napari_lightning_pose.prediction_layers import prediction_layer_data
+
     viewer = make_napari_viewer(show=True)
-    viewer.add_image(np.zeros((30, 80, 96), dtype=np.uint8), name="video")
+    data, kwargs, _ = video_layer_data(config.parent / "videos" / "blobs.mp4")
+    viewer.add_image(data, **kwargs)
     panel = TracePanel(viewer)
     viewer.window.add_dock_widget(panel, name="Traces", area="bottom")
     widget = OutlierQueueWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Outliers", area="right")
-    widget.load(smoothed, members)
+    # what the Predict + smooth dock adds: the queue and the traces pick it up
+    for data, kwargs, kind in prediction_layer_data(
+        smoothed, [("red", "green")], n_video_frames=30, member_csvs=members
+    ):
+        getattr(viewer, f"add_{kind}")(data, **kwargs)
     qtbot.wait(10)
     return viewer, widget, panel, config
 
 
 def test_threshold_counts_frames_and_rows_jump(queue, qtbot, tmp_path):
     viewer, widget, panel, config = queue
-    from napari_lightning_pose.prediction_layers import read_pose_track
-
-    panel.set_tracks(read_pose_track(widget.smoothed_csv))
+    assert widget.smoothed_csv is not None and widget.smoothed_csv.name == "blobs.eks.csv"
+    assert panel.track is not None
     assert widget.project_edit.text() == str(config)
     top = [int(widget.table.item(r, 1).text()) for r in range(2)]
     assert set(top) == {12, 22}
@@ -83,7 +92,13 @@ def test_threshold_counts_frames_and_rows_jump(queue, qtbot, tmp_path):
     from qtpy.QtWidgets import QApplication
 
     QApplication.processEvents()
-    widget.grab().save(str(DOCS / "outlier_queue.png"))
+    viewer.window._qt_window.resize(1400, 900)
+    qtbot.wait(100)
+    from PIL import Image
+
+    Image.fromarray(viewer.screenshot(canvas_only=False, flash=False)).save(
+        DOCS / "outlier_queue.png"
+    )
 
 
 def test_label_these_appends_prefilled_rows_and_opens_labeling(queue, qtbot):
@@ -103,6 +118,26 @@ def test_label_these_appends_prefilled_rows_and_opens_labeling(queue, qtbot):
     dock = find_dock(viewer, LabelingWidget)
     assert dock is not None and dock.state is not None
     assert dock.current_image in widget.last_result.added
+    # pre-filled points: their own layer of crosses, not labels
+    pre = dock.prefill.layer
+    assert pre is not None and len(pre.data) == 4
+    assert str(pre.symbol[0]).lower().endswith("cross")
+    assert np.isnan(dock.state.xy[dock.state.images.index(dock.current_image)]).all()
+    # frame 12: the ensemble jumped, so its pre-filled red point is off the blob, to be moved
+    dock.go_to_frame(dock.state.images.index(image_path("blobs", 12)))
+    viewer.window._qt_window.resize(1400, 900)
+    qtbot.wait(100)
+    shot = viewer.screenshot(canvas_only=False, flash=False)
+    from PIL import Image
+
+    DOCS.mkdir(exist_ok=True)
+    Image.fromarray(shot).save(DOCS / "refine_flow.png")
+    # accepting the current frame's pre-filled points makes them labels
+    image = dock.current_image
+    assert dock.prefill.accept_current()
+    row = frame_labels(project.read_labels(), image)
+    assert np.isfinite(row).all()
+    assert len(dock.prefill.layer.data) == 2  # the other frame's are still unconfirmed
     # a second time: skipped, nothing changes
     snapshot = project.csv_path.read_bytes()
     assert widget.label_these([12])
