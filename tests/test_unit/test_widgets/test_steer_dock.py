@@ -43,7 +43,7 @@ def _red_x(widget) -> np.ndarray:
 
 
 def test_slider_changes_overlay_and_traces(steer_dock, qtbot):
-    viewer, widget, panel = steer_dock
+    _, widget, panel = steer_dock
     widget.set_smoothing(1.0)
     qtbot.waitUntil(lambda: abs(widget.smoothing - 1) < 0.01, timeout=2000)
     qtbot.wait(20)
@@ -98,3 +98,12 @@ def test_dragging_a_point_corrects_and_saves_as_label(steer_dock, qtbot):
     project = Project.open(widget.project)
     row = frame_labels(project.read_labels(), image_path("blobs", 15))
     assert np.allclose(row[0], (target[2], target[1]), atol=1e-6)
+
+
+def test_export_from_the_dock_runs_in_a_worker(steer_dock, qtbot, tmp_path):
+    _, widget, _ = steer_dock
+    out = tmp_path / "steered.mp4"
+    assert widget.export_video(out)
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert out.is_file() and "Wrote" in widget.status.text()
+    assert widget.progress.value() == widget.progress.maximum() == 30
