@@ -34,12 +34,12 @@ from napari_lightning_pose.jobs import (
     models_dir,
     predict_and_smooth,
     predictions_dir,
+    preload_torch,
 )
 from napari_lightning_pose.widgets.training import (
     CLOSE_WAIT_MS,
     CloseWatcher,
     device_choices,
-    preload_torch,
 )
 
 

@@ -35,7 +35,12 @@ from qtpy.QtWidgets import (
 )
 
 from napari_lightning_pose.errors import LightningPoseInputError
-from napari_lightning_pose.jobs import EnsembleTrainEvent, models_dir, train_ensemble
+from napari_lightning_pose.jobs import (
+    EnsembleTrainEvent,
+    models_dir,
+    preload_torch,
+    train_ensemble,
+)
 
 #: Dock choice -> (model.model_type, unsupervised losses on?)
 MODEL_TYPES = {
@@ -317,25 +322,6 @@ class TrainingWidget(QWidget):
         path, _ = QFileDialog.getOpenFileName(self, "Project config", "", "config (*.yaml)")
         if path:
             self.project_edit.setText(str(Path(path)))
-
-
-def preload_torch() -> None:
-    """Import the parts of torch that training and prediction load lazily, on this thread.
-
-    torch imports ``torch._dynamo`` on first use (e.g. in the optimiser's first step), and
-    that imports triton when it is installed. Under Xvfb, with napari's OpenGL canvas up
-    (Mesa's llvmpipe), loading triton's C extension crashed the process (segmentation
-    fault, torch 2.x, PyQt6), on any thread. Without a GPU triton has no use (it only
-    compiles GPU kernels), so there it is hidden from torch; then ``torch._dynamo`` is
-    imported once on the GUI thread when the dock is created (about 1 s), not mid-job.
-    """
-    import sys
-
-    import torch
-
-    if not torch.cuda.is_available() and "triton" not in sys.modules:
-        sys.modules["triton"] = None  # `import triton` raises ImportError: torch skips it
-    import torch._dynamo
 
 
 def device_choices() -> list[str]:
