@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         f"\nCPU capability: {torch.backends.cpu.get_cpu_capability()}, "
         f"threads {torch.get_num_threads()}"
     )
-    print(f"| stage | wall s |\n|---|---|")
+    print("| stage | wall s |\n|---|---|")
     for stage, seconds in result.seconds.items():
         print(f"| {stage} | {seconds:.0f} |")
     print(f"| total | {wall:.0f} (process CPU {cpu:.0f} s) |")

@@ -18,7 +18,15 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from qtpy.QtCore import Signal
-from qtpy.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+from qtpy.QtWidgets import (
+    QComboBox,
+    QGraphicsItem,
+    QHBoxLayout,
+    QLabel,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from napari_lightning_pose.prediction_layers import PoseTrack, read_pose_track
 
@@ -75,9 +83,19 @@ class TracePanel(QWidget):
             plot.setLabel("left", label)
             plot.showGrid(x=True, y=True, alpha=0.2)
             plot.setMouseEnabled(x=True, y=False)
+            # draw only the frames in view (and at most ~2 points per pixel): a repaint then
+            # costs the same for a 1,000- or a 100,000-frame video
+            plot.setClipToView(True)
+            plot.setDownsampling(auto=True, mode="peak")
+            # a cursor move repaints the rows it crosses; axes then come from a pixmap
+            # cache instead of being redrawn (they only change when the view scrolls)
+            for name in ("left", "bottom"):
+                plot.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
             if self.plots:
                 plot.setXLink(self.plots[0])
             self.plots.append(plot)
+        for plot in self.plots[:-1]:
+            plot.getAxis("bottom").setStyle(showValues=False)  # frames are read off the last row
         self.plots[-1].setLabel("bottom", "frame")
         self.cursors = [pg.InfiniteLine(0, angle=90, pen=CURSOR_PEN) for _ in self.plots]
         for plot, cursor in zip(self.plots, self.cursors, strict=True):
