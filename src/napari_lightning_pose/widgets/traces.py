@@ -86,6 +86,7 @@ class TracePanel(QWidget):
             # draw only the frames in view (and at most ~2 points per pixel): a repaint then
             # costs the same for a 1,000- or a 100,000-frame video
             plot.setClipToView(True)
+            plot.getViewBox().setAutoVisible(y=True)  # y range from the frames in view
             plot.setDownsampling(auto=True, mode="peak")
             # a cursor move repaints the rows it crosses; axes then come from a pixmap
             # cache instead of being redrawn (they only change when the view scrolls)

@@ -27,6 +27,7 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMainWindow,
     QProgressBar,
     QPushButton,
     QSpinBox,
@@ -64,11 +65,25 @@ def format_eta(seconds: float | None) -> str:
 
 
 class CloseWatcher(QObject):
-    """Calls ``dock.stop_and_wait()`` when the viewer's main window closes (before it goes)."""
+    """Calls ``dock.stop_and_wait()`` when the window the dock sits in closes.
+
+    The dock installs it on its top-level window when first shown (docked in napari, that
+    is the viewer's main window), so closing the viewer stops the job before Qt tears the
+    window down and every file the job writes is complete. A floating dock's own window is
+    not watched: closing it only hides the dock.
+    """
 
     def __init__(self, dock: Any) -> None:
         super().__init__(dock)
         self.dock = dock
+        self._watched: int | None = None  # id only: a reference would keep the window alive
+
+    def watch(self) -> None:
+        """Watch the dock's current top-level window (again if it changed)."""
+        window = self.dock.window()
+        if isinstance(window, QMainWindow) and id(window) != self._watched:
+            window.installEventFilter(self)
+            self._watched = id(window)
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # Qt's name
         if event.type() == QEvent.Type.Close:
@@ -96,9 +111,7 @@ class TrainingWidget(QWidget):
         self.curves: dict[str, pg.PlotDataItem] = {}
         preload_torch()
         self._build()
-        if napari_viewer is not None and hasattr(napari_viewer, "window"):
-            self._watcher = CloseWatcher(self)
-            napari_viewer.window._qt_window.installEventFilter(self._watcher)
+        self._watcher = CloseWatcher(self)
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -239,6 +252,10 @@ class TrainingWidget(QWidget):
         self._say(f"{'Resuming' if resume else 'Training'} into {self.out_dir} ...")
         self.worker.start()
         return True
+
+    def showEvent(self, event: Any) -> None:  # Qt's name
+        self._watcher.watch()
+        super().showEvent(event)
 
     def cancel(self) -> None:
         """Ask the run to stop: the member in training saves ``last.ckpt`` within one step."""
