@@ -23,6 +23,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -139,8 +140,9 @@ def training_screenshot(out: Path, work: Path, steps: int = 40) -> Path:
     if not widget.start():
         raise SystemExit(widget.status.text())
     app = QApplication.instance()
-    while widget.running:
+    while widget.running:  # let the worker have the CPU: no busy loop
         app.processEvents()
+        time.sleep(0.05)
     _settle(app)
     viewer.reset_view()
     return _save(viewer.screenshot(canvas_only=False, flash=False), out, viewer)

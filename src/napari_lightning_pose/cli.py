@@ -25,8 +25,8 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         "an ensemble, predict the video, smooth it with EKS and list the least certain frames.",
     )
     p.add_argument("--out", default="demo-output", help="folder for the demo's results")
-    p.add_argument("--members", type=int, default=3, help="ensemble size (>= 2)")
-    p.add_argument("--steps", type=int, default=150, help="training steps per member")
+    p.add_argument("--members", type=int, default=2, help="ensemble size (>= 2)")
+    p.add_argument("--steps", type=int, default=300, help="training steps per member")
     p.add_argument("--resize", type=int, default=128, help="network input size in px")
     p.add_argument("--semi", action="store_true", help="semi-supervised losses")
     p.add_argument("--no-qc", action="store_true", help="skip traces.png and qc.png")
