@@ -212,7 +212,8 @@ def run_demo(
         from napari_lightning_pose.demo_qc import render_qc
 
         log("7/7 QC pictures: traces with +-2 posterior SD bands, napari window with overlay")
-        shown = [str(k) for k in per_keypoint.index[-2:]]  # the two least certain keypoints
+        # the most and the least certain keypoint: a wide and a narrow band side by side
+        shown = [str(per_keypoint.index[-1]), str(per_keypoint.index[0])]
         traces_png, qc_png, note = render_qc(
             clip,
             smoothed_csv,

@@ -32,7 +32,8 @@ from napari_lightning_pose.prediction_layers import PoseTrack, read_pose_track
 
 SMOOTHED_PEN = pg.mkPen((255, 190, 60), width=2)
 MEMBER_PEN = pg.mkPen((140, 200, 255, 90), width=1)
-BAND_BRUSH = pg.mkBrush(255, 160, 40, 70)
+BAND_BRUSH = pg.mkBrush(255, 160, 40, 90)
+BAND_EDGE_PEN = pg.mkPen((255, 160, 40, 110), width=1)
 CURSOR_PEN = pg.mkPen((255, 255, 255), width=1.5)
 SD_PEN = pg.mkPen((235, 40, 40), width=2)
 
@@ -169,8 +170,9 @@ class TracePanel(QWidget):
                     plot.plot(member.frames, member.xy[:, mk, c], pen=MEMBER_PEN)
             if track.posterior_var is not None:
                 sd = np.sqrt(track.posterior_var[:, k, c])
-                upper = pg.PlotDataItem(t, track.xy[:, k, c] + 2 * sd, pen=None)
-                lower = pg.PlotDataItem(t, track.xy[:, k, c] - 2 * sd, pen=None)
+                # curves (not pen-less data items, which have no path to fill between)
+                upper = pg.PlotCurveItem(t, track.xy[:, k, c] + 2 * sd, pen=BAND_EDGE_PEN)
+                lower = pg.PlotCurveItem(t, track.xy[:, k, c] - 2 * sd, pen=BAND_EDGE_PEN)
                 plot.addItem(upper)
                 plot.addItem(lower)
                 plot.addItem(pg.FillBetweenItem(upper, lower, brush=BAND_BRUSH))
