@@ -36,6 +36,25 @@ def predictions_dir(cfg: Mapping[str, Any], video: str | Path) -> Path:
     return Path(cfg["data"]["data_dir"]) / "predictions" / Path(video).stem
 
 
+def preload_torch() -> None:
+    """Import the parts of torch that training and prediction load lazily, safely.
+
+    torch imports ``torch._dynamo`` on first use (e.g. in the optimiser's first step), and
+    that imports triton when it is installed. Under Xvfb, with napari's OpenGL canvas up
+    (Mesa's llvmpipe), loading triton's C extension crashed the process (segmentation
+    fault, torch 2.x, PyQt6), on any thread. Without a GPU triton has no use (it only
+    compiles GPU kernels), so there it is hidden from torch. The docks call this on the GUI
+    thread when they are created (about 1 s), the jobs again (then it costs nothing).
+    """
+    import sys
+
+    import torch
+
+    if not torch.cuda.is_available() and "triton" not in sys.modules:
+        sys.modules["triton"] = None  # `import triton` raises ImportError: torch skips it
+    import torch._dynamo
+
+
 # ------------------------------------------------------------------------------ training
 @dataclass
 class EnsembleTrainEvent:
@@ -54,6 +73,11 @@ class EnsembleTrainEvent:
     member: int
     n_members: int
     event: Any
+
+    @property
+    def kind(self) -> str:
+        """The core event's kind ("step", "validation", "done", ...)."""
+        return self.event.kind
 
     def progress(self) -> tuple[int, int | None]:
         """(steps done over all members, steps of all members)."""
@@ -94,6 +118,7 @@ def train_ensemble(
     """
     from napari_lightning_pose.training import LAST_CKPT, train
 
+    preload_torch()
     if n_members < 1:
         raise LightningPoseInputError(None, f"ensemble size is {n_members}; it must be >= 1.")
     out_dir = Path(out_dir)
@@ -116,11 +141,11 @@ def train_ensemble(
 class PredictSmoothEvent:
     """Progress of :func:`predict_and_smooth`.
 
-    ``kind`` is "member" (a batch of one member's prediction), "member_done", "smoothing",
+    ``kind`` is "batch" (a batch of one member's prediction), "member_done", "smoothing",
     "done" (``smoothed_csv`` and ``member_csvs`` set) or "stopped".
     """
 
-    kind: Literal["member", "member_done", "smoothing", "done", "stopped"]
+    kind: Literal["batch", "member_done", "smoothing", "done", "stopped"]
     member: int
     n_members: int
     frames_done: int = 0
@@ -240,6 +265,7 @@ def predict_and_smooth(
     from napari_lightning_pose.ensemble.smooth import smooth_ensemble, write_smoothed_csv
     from napari_lightning_pose.predict import predict_video
 
+    preload_torch()
     checkpoints = [Path(c) for c in checkpoints]
     video, out_dir = Path(video), Path(out_dir)
     cfg = check_members(checkpoints)
@@ -255,7 +281,7 @@ def predict_and_smooth(
                 if stop is not None and stop.is_set():
                     yield PredictSmoothEvent("stopped", m, n, member_csvs=list(done))
                     return
-                yield PredictSmoothEvent("member", m, n, event.frames_done, event.n_frames)
+                yield PredictSmoothEvent("batch", m, n, event.frames_done, event.n_frames)
         finally:
             events.close()  # stops the decoding thread; an unfinished CSV is never written
         done.append(out_csv)

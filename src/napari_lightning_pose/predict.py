@@ -47,8 +47,11 @@ from napari_lightning_pose.data.transforms import (
 from napari_lightning_pose.errors import VideoError
 from napari_lightning_pose.io.pose_csv import make_pose_frame, write_pose_csv
 from napari_lightning_pose.io.video import VideoReader
+from napari_lightning_pose.models.context import SlidingWindows
+from napari_lightning_pose.models.pose_model import best_head
 from napari_lightning_pose.training.checkpoints import load_checkpoint
 from napari_lightning_pose.training.precision import autocast
+from napari_lightning_pose.video_metrics import fits_for_model, write_video_metrics
 
 PREDICTION_COORDS = ("x", "y", "likelihood")
 
@@ -114,6 +117,7 @@ class InferenceOptions:
       decode-bound reason.
     - ``compile`` (``torch.compile``, slow first run) is off: it did not pay off on the GPU.
       Turn it on for heavy models where the network is the bottleneck.
+    - ``metrics``: also write the video metrics (``video_metrics``) beside the CSV.
     """
 
     batch_size: int = 16
@@ -122,6 +126,7 @@ class InferenceOptions:
     amp: bool | None = None
     compile: bool = False
     queue_batches: int = 3
+    metrics: bool = True
 
     def use_channels_last(self, device: torch.device) -> bool:
         """Whether the network and its inputs run in NHWC layout on ``device``."""
@@ -252,11 +257,13 @@ def partial_path(out_csv: str | Path) -> Path:
 
 # --------------------------------------------------------------------------- internals
 def _load(model: ModelSource, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
+    """The network in eval mode and its config; ``cfg["_pca"]`` holds the checkpoint's PCA
+    fits (as saved) for the video metrics."""
     if isinstance(model, tuple):
         net, cfg = model
         return net.to(device).eval(), cfg
-    net, cfg, _ = load_checkpoint(model, device)
-    return net, cfg
+    net, cfg, meta = load_checkpoint(model, device)
+    return net, {**cfg, "_pca": meta["pca"]}
 
 
 def _prepare(net: nn.Module, device: torch.device, opts: InferenceOptions) -> nn.Module:
@@ -295,6 +302,7 @@ def _predict_one(
         yield PredictEvent("start", video, 0, n, message=" ".join(notes))
 
         model = _prepare(net, device, opts)
+        windows = SlidingWindows(model) if hasattr(net, "window_outputs") else None
         amp = opts.amp_dtype(device)
         channels_last = opts.use_channels_last(device)
         on_gpu = device.type == "cuda"
@@ -321,12 +329,15 @@ def _predict_one(
                 if channels_last:
                     images = images.contiguous(memory_format=torch.channels_last)
                 with torch.inference_mode(), autocast(device, amp):
-                    out = model(images)
-                kp = keypoints_to_original(out["keypoints"].double().cpu(), scale)
-                like = out["likelihood"].double().cpu()
-                values[indices, :, :2] = kp.numpy()
-                values[indices, :, 2] = like.numpy()
-                done = int(indices[-1]) + 1
+                    if windows is None:
+                        kp, like = best_head(model(images))
+                    else:  # context model: outputs lag the input by up to 2 frames
+                        indices, (kp, like) = windows.push(images, last=done_after(indices, n))
+                if len(indices):
+                    kp = keypoints_to_original(kp.double().cpu(), scale)
+                    values[indices, :, :2] = kp.numpy()
+                    values[indices, :, 2] = like.double().cpu().numpy()
+                    done = int(indices[-1]) + 1
                 rate = done / max(time.perf_counter() - start, 1e-9)
                 yield PredictEvent("batch", video, done, n, rate)
         finally:
@@ -335,8 +346,16 @@ def _predict_one(
             producer.join(timeout=10)
         df = make_pose_frame(values, names, PREDICTION_COORDS, np.arange(n), scorer)
         write_pose_csv(df, out_csv)
+        if opts.metrics:
+            fits = fits_for_model(cfg, cfg.get("_pca") or {})
+            write_video_metrics(out_csv, values[..., :2], names, fits)
         rate = n / max(time.perf_counter() - start, 1e-9)
         yield PredictEvent("done", video, n, n, rate, out_csv=out_csv, message=" ".join(notes))
+
+
+def done_after(indices: np.ndarray, n_frames: int) -> bool:
+    """Whether a batch of frame ``indices`` ends the video."""
+    return int(indices[-1]) + 1 >= n_frames
 
 
 def _produce(

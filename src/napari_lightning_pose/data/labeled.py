@@ -9,6 +9,7 @@ image, splits the rows with a fixed seed and returns the three datasets.
 Each item is a dict:
 
 - ``"images"``: float32 (3, h, w), ImageNet-normalised, (h, w) = ``data.image_resize_dims``;
+  for context models (5, 3, h, w): frames t-2..t+2 (``data.neighbours``), augmented alike;
 - ``"keypoints"``: float32 (K, 2) in resized pixels (x, y), NaN where missing;
 - ``"heatmaps"``: float32 (K, h / s, w / s) Gaussian targets (s = 2**downsample_factor),
   all zero for missing keypoints;
@@ -34,6 +35,7 @@ from torch.utils.data import Dataset
 
 from napari_lightning_pose.data.augment import Augmenter, pipeline_params
 from napari_lightning_pose.data.heatmaps import gaussian_heatmaps
+from napari_lightning_pose.data.neighbours import neighbour_windows
 from napari_lightning_pose.data.transforms import (
     image_to_heatmap,
     keypoints_to_resized,
@@ -102,6 +104,9 @@ class LabeledFrames:
         (N, K, 2) float64 in original pixels, NaN where missing.
     images : list[np.ndarray]
         N uint8 arrays (H, W, 1 or 3), the decoded ``labeled-data`` images.
+    windows : list[list[np.ndarray]] or None
+        For context models (``model.model_type: heatmap_mhcrnn``) the five frames t-2..t+2
+        of each image (``data.neighbours``); None otherwise.
     """
 
     def __init__(self, cfg: Mapping[str, Any]) -> None:
@@ -125,6 +130,14 @@ class LabeledFrames:
         self.images = [_load_listed_image(data_dir, p, csv_path) for p in self.image_paths]
         sizes = {p: img.shape[:2] for p, img in zip(self.image_paths, self.images, strict=True)}
         check_labels_in_bounds(labels, sizes, csv_path)
+        self.windows: list[list[np.ndarray]] | None = None
+        if cfg["model"]["model_type"] == "heatmap_mhcrnn":
+            video_dir = Path(cfg["data"]["video_dir"])
+            if not video_dir.is_absolute():
+                video_dir = data_dir / video_dir
+            self.windows = neighbour_windows(
+                data_dir, video_dir, self.image_paths, self.images, read_image
+            )
 
     def __len__(self) -> int:
         return len(self.image_paths)
@@ -210,18 +223,23 @@ class LabeledFramesDataset(Dataset):
         row = int(self.indices[i])
         image = self.frames.images[row]
         scale = resize_scale(image.shape[:2], self.resize_hw)
-        resized = resize_frames(image, self.resize_hw)[0]  # (3, h, w), 0..255
+        window = self.frames.windows[row] if self.frames.windows is not None else [image]
+        resized = resize_frames(np.stack(window), self.resize_hw)  # (F, 3, h, w), 0..255
         keypoints = keypoints_to_resized(self.frames.keypoints[row], scale)
-        if self.augmenter is not None:
+        if self.augmenter is not None:  # one draw, the same for every frame of a window
             seed = int(torch.randint(0, 2**62, ()).item())
-            rng = np.random.default_rng([seed, row])
-            resized, keypoints = self.augmenter(resized, keypoints, rng)
+            out = [
+                self.augmenter(f, keypoints, np.random.default_rng([seed, row])) for f in resized
+            ]
+            keypoints = out[len(out) // 2][1]
+            resized = torch.stack([f for f, _ in out])
+        images = normalize(resized)
         keypoints_t = torch.as_tensor(keypoints, dtype=torch.float32)
         heatmaps = gaussian_heatmaps(
             image_to_heatmap(keypoints_t, self.heatmap_stride), self.heatmap_hw, self.sigma
         )
         return {
-            "images": normalize(resized[None])[0],
+            "images": images if self.frames.windows is not None else images[0],
             "keypoints": keypoints_t,
             "heatmaps": heatmaps,
             "index": row,

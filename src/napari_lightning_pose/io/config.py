@@ -82,6 +82,8 @@ _SCHEMA: dict[str, Any] = {
         # uses 20 for long GPU runs; 5 did better in 4-minute CPU runs on mirror-mouse
         # (8.7 px test error after 427 steps, 20: 11.8 px after 390).
         "unfreezing_epoch": (5, (int,)),
+        # unlabeled clips per step for the unsupervised losses; null: one per process
+        "unlabeled_clips_per_step": (None, (int, type(None))),
     },
     "model": {
         "model_type": ("heatmap", (str,)),
@@ -99,15 +101,21 @@ _SCHEMA: dict[str, Any] = {
             "log_weight": (5.0, _NUM),
             "components_to_keep": (3, _NUM),
             "epsilon": (None, _OPT_NUM),
+            # epsilon null: this percentile of the training poses' own errors x multiplier
+            "empirical_epsilon_percentile": (0.99, _NUM),
+            "empirical_epsilon_multiplier": (1.0, _NUM),
         },
         "pca_singleview": {
             "log_weight": (5.0, _NUM),
             "components_to_keep": (0.99, _NUM),
             "epsilon": (None, _OPT_NUM),
+            # epsilon null: this percentile of the training poses' own errors x multiplier
+            "empirical_epsilon_percentile": (0.99, _NUM),
+            "empirical_epsilon_multiplier": (1.0, _NUM),
         },
         "temporal": {
             "log_weight": (5.0, _NUM),
-            "epsilon": (20.0, _OPT_NUM),
+            "epsilon": (20.0, (int, float, list, type(None))),  # px; or one per keypoint
             "prob_threshold": (0.05, _NUM),
         },
     },
@@ -192,7 +200,7 @@ def _check_values(cfg: dict[str, Any], path) -> None:
             raise ConfigError(
                 path, f"data.flip_pairs entry {pair!r} must pair two keypoint names."
             )
-    n = len(names)
+    n = len(names) or int(data["num_keypoints"])  # indices are checked when K is known
     for key in ("columns_for_singleview_pca",):
         cols = data[key]
         if cols is not None and not all(isinstance(c, int) and 0 <= c < max(n, 1) for c in cols):

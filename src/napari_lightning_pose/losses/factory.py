@@ -1,8 +1,10 @@
 """Build the active losses from the config, as Lightning Pose's loss factory does.
 
-The supervised heatmap loss (``model.heatmap_loss_type``: ``mse`` or ``kl``) is always on.
-``model.losses_to_use`` names Lightning Pose's unsupervised losses; they are not implemented
-yet, so naming one fails with a ``ConfigError`` instead of silently training without it.
+The supervised heatmap loss (``model.heatmap_loss_type``: ``mse`` or ``kl``) is always on
+(``build_losses``). ``model.losses_to_use`` names Lightning Pose's unsupervised losses
+(``temporal``, ``pca_singleview``, ``pca_multiview``), built by
+``build_unsupervised_losses`` from ``losses.<name>.*`` and, for the PCA losses, a fit to the
+training split's labeled poses in original pixels.
 """
 
 from __future__ import annotations
@@ -10,12 +12,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from napari_lightning_pose.errors import ConfigError
 from napari_lightning_pose.losses.base import Loss
 from napari_lightning_pose.losses.heatmap import HeatmapKLLoss, HeatmapMSELoss
+from napari_lightning_pose.losses.pca import PCAFit, fit_pose_pca
+from napari_lightning_pose.losses.pca_losses import PCAMultiviewLoss, PCASingleviewLoss
+from napari_lightning_pose.losses.temporal import TemporalLoss
 
 HEATMAP_LOSSES: dict[str, type[Loss]] = {"mse": HeatmapMSELoss, "kl": HeatmapKLLoss}
-# Lightning Pose's unsupervised losses (model.losses_to_use): planned, not yet available.
+# Lightning Pose's unsupervised losses (model.losses_to_use)
 UNSUPERVISED_LOSSES = ("temporal", "pca_singleview", "pca_multiview")
 
 
@@ -39,18 +46,97 @@ def build_losses(cfg: Mapping[str, Any]) -> list[Loss]:
             f"unknown model.heatmap_loss_type {kind!r}.",
             f"Use one of: {', '.join(HEATMAP_LOSSES)}.",
         )
-    losses: list[Loss] = [HEATMAP_LOSSES[kind]()]
-    for name in cfg["model"]["losses_to_use"]:
-        if name in UNSUPERVISED_LOSSES:
+    check_loss_names(cfg)
+    return [HEATMAP_LOSSES[kind]()]
+
+
+def check_loss_names(cfg: Mapping[str, Any]) -> list[str]:
+    """The unsupervised losses that ``model.losses_to_use`` names; ConfigError if unknown."""
+    names = list(cfg["model"]["losses_to_use"] or [])
+    for name in names:
+        if name not in UNSUPERVISED_LOSSES:
             raise ConfigError(
                 None,
-                f"model.losses_to_use names {name!r}, an unsupervised loss that this version "
-                "cannot train yet.",
-                "Remove it from model.losses_to_use (set it to []) to train supervised only.",
+                f"unknown loss {name!r} in model.losses_to_use.",
+                f"Lightning Pose's losses are {', '.join(UNSUPERVISED_LOSSES)}.",
             )
+    return names
+
+
+def build_unsupervised_losses(
+    cfg: Mapping[str, Any], keypoints: np.ndarray
+) -> tuple[list[Loss], dict[str, PCAFit]]:
+    """The unsupervised losses of ``model.losses_to_use`` and their PCA fits.
+
+    Parameters
+    ----------
+    cfg
+        Validated project config.
+    keypoints
+        (N, K, 2) labeled poses of the TRAINING split in original image pixels, NaN where
+        missing (the PCA losses are fitted to them).
+
+    Returns
+    -------
+    losses : list[Loss]
+        In ``model.losses_to_use`` order; each returns its weighted value from
+        ``loss(outputs, clip)`` (``clip["scale"]`` maps model pixels to original ones).
+    fits : dict[str, PCAFit]
+        The PCA fits by loss name (saved in checkpoints, reused by the video metrics).
+    """
+    data, lcfg = cfg["data"], cfg["losses"]
+    k = keypoints.shape[1]
+    names = list(data["keypoint_names"]) or [str(i) for i in range(k)]
+    losses: list[Loss] = []
+    fits: dict[str, PCAFit] = {}
+    for name in check_loss_names(cfg):
+        sub = lcfg[name]
+        if name == "temporal":
+            eps = sub["epsilon"] if sub["epsilon"] is not None else 0.0
+            if isinstance(eps, list) and len(eps) != k:
+                raise ConfigError(
+                    None,
+                    f"losses.temporal.epsilon lists {len(eps)} values for {k} keypoints.",
+                    "Give one number, or one per keypoint in data.keypoint_names order.",
+                )
+            losses.append(TemporalLoss(sub["log_weight"], eps, sub["prob_threshold"]))
+            continue
+        columns = pca_columns(cfg, name, k)
+        fits[name] = fit_pose_pca(keypoints, name, columns, sub, names)
+        cls = PCASingleviewLoss if name == "pca_singleview" else PCAMultiviewLoss
+        losses.append(cls(fits[name], sub["log_weight"]))
+    return losses, fits
+
+
+def pca_columns(cfg: Mapping[str, Any], name: str, num_keypoints: int) -> list:
+    """Keypoint indices of a PCA loss: singleview (P,), multiview V lists of P, checked."""
+    data = cfg["data"]
+    if name == "pca_singleview":
+        cols = data["columns_for_singleview_pca"]
+        cols = list(range(num_keypoints)) if cols is None else list(cols)
+        key, views = "data.columns_for_singleview_pca", [cols]
+    else:
+        views = data["mirrored_column_matches"]
+        key = "data.mirrored_column_matches"
+        if not views or len(views) < 2:
+            raise ConfigError(
+                None,
+                f"pca_multiview needs {key}: one list of keypoint indices per view (>= 2).",
+                "Set it, e.g. [[0, 1, 2], [3, 4, 5]] for two views of three body parts, or "
+                "remove 'pca_multiview' from model.losses_to_use.",
+            )
+        if len({len(v) for v in views}) != 1:
+            raise ConfigError(
+                None,
+                f"{key} has views of unequal lengths {[len(v) for v in views]}.",
+                "Each view must list the same body parts in the same order.",
+            )
+        cols = [list(v) for v in views]
+    bad = [c for v in views for c in v if not (isinstance(c, int) and 0 <= c < num_keypoints)]
+    if bad:
         raise ConfigError(
             None,
-            f"unknown loss {name!r} in model.losses_to_use.",
-            f"Lightning Pose's losses are {', '.join(UNSUPERVISED_LOSSES)}.",
+            f"{key} holds {bad}, outside the {num_keypoints} keypoints (0..{num_keypoints - 1}).",
+            "Use 0-based indices into data.keypoint_names.",
         )
-    return losses
+    return cols

@@ -3,8 +3,8 @@
 ``build_model(cfg)`` picks the model class from ``model.model_type``. Every model takes a batch
 of preprocessed images (``data.transforms.to_model_input``) and returns a dict of outputs, so
 losses and the training loop read outputs by name and new model types (Lightning Pose's
-context model ``heatmap_mhcrnn``, input (B, 5, 3, H, W)) slot in beside ``heatmap`` without
-changing them. Outputs of ``PoseHeatmapModel``:
+context model ``heatmap_mhcrnn``, input (B, 5, 3, H, W), ``models.context``) slot in beside
+``heatmap`` without changing them. Outputs of ``PoseHeatmapModel``:
 
 - ``"heatmaps"``: (B, K, h, w) probability maps (each sums to 1), h = H / 2**downsample_factor;
 - ``"keypoints"``: (B, K, 2) as (x, y) in model-input (resized image) pixels, pixel centres at
@@ -32,9 +32,9 @@ from napari_lightning_pose.models.backbones import build_backbone
 from napari_lightning_pose.models.heads import HeatmapHead
 from napari_lightning_pose.models.soft_argmax import peak_radius, soft_argmax, spatial_softmax
 
-MODEL_TYPES = ("heatmap",)
-# Lightning Pose model types that later work will add; named here to give a clear error.
-PLANNED_MODEL_TYPES = ("heatmap_mhcrnn", "regression")
+MODEL_TYPES = ("heatmap", "heatmap_mhcrnn")
+# Lightning Pose model types that later work may add; named here to give a clear error.
+PLANNED_MODEL_TYPES = ("regression",)
 
 
 class PoseHeatmapModel(nn.Module):
@@ -80,28 +80,64 @@ class PoseHeatmapModel(nn.Module):
         self.num_keypoints = num_keypoints
         self.peak_radius = peak_radius
 
-    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Predict heatmaps, keypoints and confidences for a batch of frames.
+    def forward(self, images: torch.Tensor, clip: torch.Tensor | None = None) -> dict[str, Any]:
+        """Predict heatmaps, keypoints and confidences for a batch of frames (and clips).
 
         Parameters
         ----------
         images
             (B, 3, H, W) ImageNet-normalised frames, H and W multiples of 32.
+        clip
+            Optional unlabeled clips (C, T, 3, H, W); they go through the backbone in the
+            same call as ``images``.
 
         Returns
         -------
         dict
             ``"heatmaps"`` (B, K, H/s, W/s), ``"keypoints"`` (B, K, 2) in input pixels,
-            ``"likelihood"`` (B, K), with s = ``heatmap_stride``.
+            ``"likelihood"`` (B, K), with s = ``heatmap_stride``; with ``clip`` also
+            ``"unlabeled"``: the same keys for the clips, shaped (C, T, ...).
         """
-        logits = self.head(self.backbone(images))
-        heatmaps = spatial_softmax(logits)
-        keypoints, likelihood = soft_argmax(heatmaps, self.peak_radius)
-        return {
-            "heatmaps": heatmaps,
-            "keypoints": heatmap_to_image(keypoints, self.heatmap_stride),
-            "likelihood": likelihood,
-        }
+        if clip is None:
+            return self.heads(self.backbone(images))
+        b, (c, t) = images.shape[0], clip.shape[:2]
+        frames = torch.cat([images, clip.flatten(0, 1).to(memory_format=_layout(images))])
+        out = self.heads(self.backbone(frames))
+        labeled = {k: v[:b] for k, v in out.items()}
+        labeled["unlabeled"] = {k: v[b:].unflatten(0, (c, t)) for k, v in out.items()}
+        return labeled
+
+    def heads(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Outputs (see :meth:`forward`) from backbone features (N, C, H/32, W/32)."""
+        return heatmap_outputs(self.head(features), self.peak_radius, self.heatmap_stride)
+
+
+def heatmap_outputs(logits: torch.Tensor, radius: int, stride: int) -> dict[str, torch.Tensor]:
+    """Heatmaps, keypoints (input pixels) and likelihoods from heatmap logits (N, K, h, w)."""
+    heatmaps = spatial_softmax(logits)
+    keypoints, likelihood = soft_argmax(heatmaps, radius)
+    return {
+        "heatmaps": heatmaps,
+        "keypoints": heatmap_to_image(keypoints, stride),
+        "likelihood": likelihood,
+    }
+
+
+def _layout(x: torch.Tensor) -> torch.memory_format:
+    if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def best_head(outputs: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keypoints (B, K, 2) and likelihoods (B, K) to report: for a context model each
+    keypoint from whichever head (single-frame or context) is more confident."""
+    kp, like = outputs["keypoints"], outputs["likelihood"]
+    if "context_keypoints" not in outputs:
+        return kp, like
+    use_ctx = outputs["context_likelihood"] > like
+    kp = torch.where(use_ctx[..., None], outputs["context_keypoints"], kp)
+    return kp, torch.where(use_ctx, outputs["context_likelihood"], like)
 
 
 def head_prefixes(model: nn.Module) -> tuple[str, ...]:
@@ -146,7 +182,8 @@ def build_model(cfg: Mapping[str, Any]) -> nn.Module:
     Returns
     -------
     nn.Module
-        A ``PoseHeatmapModel`` for ``model_type: heatmap``.
+        A ``PoseHeatmapModel`` for ``model_type: heatmap``, a
+        ``models.context.PoseContextModel`` for ``heatmap_mhcrnn``.
     """
     model_cfg, data_cfg = cfg["model"], cfg["data"]
     model_type = model_cfg["model_type"]
@@ -171,7 +208,12 @@ def build_model(cfg: Mapping[str, Any]) -> nn.Module:
         )
     weights = resolve_weights(model_cfg["backbone_weights"], cfg)
     backbone = build_backbone(model_cfg["backbone"], weights)
-    return PoseHeatmapModel(
+    cls = PoseHeatmapModel
+    if model_type == "heatmap_mhcrnn":
+        from napari_lightning_pose.models.context import PoseContextModel
+
+        cls = PoseContextModel
+    return cls(
         backbone,
         num_keypoints=num_keypoints,
         downsample_factor=int(data_cfg["downsample_factor"]),

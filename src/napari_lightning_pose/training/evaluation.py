@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from napari_lightning_pose.data.transforms import keypoints_to_original
+from napari_lightning_pose.models.pose_model import best_head
 
 
 def pixel_errors(
@@ -61,11 +62,11 @@ def batch_errors(
     was_training = model.training
     model.eval()
     with torch.inference_mode(), torch.autocast(device.type, enabled=False):
-        out = model(batch["images"].to(device).float())
+        keypoints, likelihood = best_head(model(batch["images"].to(device).float()))
     model.train(was_training)
     scale = batch["scale"][:, None, :].double()  # (B, 1, 2)
-    pred = keypoints_to_original(out["keypoints"].double().cpu(), scale)
+    pred = keypoints_to_original(keypoints.double().cpu(), scale)
     true = keypoints_to_original(batch["keypoints"].double(), scale)
     errors = torch.linalg.vector_norm(pred - true, dim=-1).numpy()
-    like = out["likelihood"].double().cpu()[..., None]
+    like = likelihood.double().cpu()[..., None]
     return errors, torch.cat([pred, like], dim=-1).numpy()

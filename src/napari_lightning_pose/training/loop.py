@@ -159,7 +159,8 @@ class _Run:
         self.model = build_model(cfg).to(self.device)
         self.prefixes = head_prefixes(self.model)
         self.losses = nn.ModuleList(build_losses(cfg)).to(self.device)
-        self.semi = build_semi(cfg, datasets["train"], info, self.seed, self.device)
+        context = cfg["model"]["model_type"] == "heatmap_mhcrnn"
+        self.semi = build_semi(cfg, datasets["train"], info, self.seed, context)
         # channels-last convolutions are faster on GPUs and, with oneDNN, on CPUs too
         # (EfficientNet-Lite0 training step -28 % on 2 CPU cores)
         self.model.to(memory_format=torch.channels_last)
@@ -309,7 +310,7 @@ class _Run:
         )
 
     def _train_step(
-        self, batch: dict[str, Any], clip: torch.Tensor | None, lr: float
+        self, batch: dict[str, Any], clip: dict[str, Any] | None, lr: float
     ) -> dict[str, float] | None:
         """One optimiser step; the weighted losses, or None if a process asked to stop."""
         ratio = backbone_lr_ratio(self.step, self.unfreeze_step, self.steps_per_epoch)
@@ -319,12 +320,12 @@ class _Run:
         if self.cfg["training"]["freeze_batchnorm"]:
             freeze_batchnorm(self.net)
         batch = step.to_device(batch, self.device)
-        if clip is not None:
-            clip = clip.to(self.device, non_blocking=True)
-        outputs = step.forward(self.net, batch, clip, self.amp_dtype, self.device)
+        clip = step.to_device(clip, self.device) if clip is not None else None
+        images = clip["images"] if clip is not None else None
+        outputs = step.forward(self.net, batch, images, self.amp_dtype, self.device)
         anneal = self.semi.anneal(self.step // self.steps_per_epoch) if self.semi else 0.0
         unsup = list(self.semi.losses) if self.semi else []
-        terms = step.loss_terms(outputs, batch, self.losses, unsup, anneal, self.prefixes)
+        terms = step.loss_terms(outputs, batch, self.losses, unsup, anneal, self.prefixes, clip)
         total = torch.stack(list(terms.values())).sum()
         stop_now = self.info.is_distributed and self.should_stop()
         stop_now, diverged = distributed.any_flags(

@@ -38,6 +38,7 @@ def loss_terms(
     unsupervised: Sequence[Loss],
     anneal: float,
     prefixes: Sequence[str] = ("",),
+    clip: Mapping[str, Any] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Each loss's contribution to the total, by name (summed over the model's heads).
 
@@ -54,18 +55,20 @@ def loss_terms(
         Factor on the unsupervised losses (``callbacks.anneal_weight``).
     prefixes
         Output-name prefixes of the model's heads (``models.pose_model.head_prefixes``).
+    clip
+        The unlabeled clips' batch (``"scale"`` (C, 2) for original pixels).
     """
     terms: dict[str, torch.Tensor] = {}
     for prefix in prefixes:
         head = head_outputs(outputs, prefix)
         for loss in supervised:
             terms[loss.name] = terms.get(loss.name, 0.0) + loss(head, batch)
-    clip = outputs.get("unlabeled")
-    if clip is not None:
+    clip_out = outputs.get("unlabeled")
+    if clip_out is not None and clip is not None:
         for prefix in prefixes:
-            head = head_outputs(clip, prefix)
+            head = head_outputs(clip_out, prefix)
             for loss in unsupervised:
-                value = anneal * loss(head, {})
+                value = anneal * loss(head, clip)
                 terms[loss.name] = terms.get(loss.name, 0.0) + value
     return terms
 

@@ -21,8 +21,8 @@ from napari_lightning_pose.layer_styles import (
 )
 
 TITLES = {
-    "posterior_sd": "posterior SD (px): how far the smoothed keypoint may be off",
-    "likelihood": "likelihood: network confidence (1 = sure)",
+    "posterior_sd": "uncertainty: posterior SD (px)",
+    "likelihood": "confidence: likelihood (1 = sure)",
 }
 
 

@@ -34,12 +34,12 @@ from napari_lightning_pose.jobs import (
     models_dir,
     predict_and_smooth,
     predictions_dir,
+    preload_torch,
 )
 from napari_lightning_pose.widgets.training import (
     CLOSE_WAIT_MS,
     CloseWatcher,
     device_choices,
-    preload_torch,
 )
 
 
@@ -83,9 +83,7 @@ class PredictWidget(QWidget):
         layout.addWidget(self.status)
         layout.addStretch(1)
         self._set_running(False)
-        if napari_viewer is not None and hasattr(napari_viewer, "window"):
-            self._watcher = CloseWatcher(self)
-            napari_viewer.window._qt_window.installEventFilter(self._watcher)
+        self._watcher = CloseWatcher(self)
 
     # ------------------------------------------------------------------ public
     @property
@@ -128,6 +126,10 @@ class PredictWidget(QWidget):
         self._say(f"Predicting {video.name} with {len(members)} members...")
         self.worker.start()
         return True
+
+    def showEvent(self, event: Any) -> None:  # Qt's name
+        self._watcher.watch()
+        super().showEvent(event)
 
     def cancel(self) -> None:
         """Stop after the current batch; CSVs already written stay as they are."""
@@ -224,13 +226,13 @@ class PredictWidget(QWidget):
         from napari_lightning_pose.widgets.traces import TracePanel
 
         window = self.viewer.window
-        have = {type(w) for w in window._qt_window.findChildren(QWidget)}
+        have = {type(w) for w in self.window().findChildren(QWidget)}
         if UncertaintyLegend not in have:
             legend = UncertaintyLegend(self.viewer)
             window.add_dock_widget(legend, name="Uncertainty legend", area="bottom")
         if TracePanel not in have:
             window.add_dock_widget(TracePanel(self.viewer), name="Traces", area="bottom")
-        for widget in window._qt_window.findChildren(QWidget):
+        for widget in self.window().findChildren(QWidget):
             if isinstance(widget, UncertaintyLegend):
                 widget._on_layers()
 

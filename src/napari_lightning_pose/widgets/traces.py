@@ -18,13 +18,22 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from qtpy.QtCore import Signal
-from qtpy.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+from qtpy.QtWidgets import (
+    QComboBox,
+    QGraphicsItem,
+    QHBoxLayout,
+    QLabel,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from napari_lightning_pose.prediction_layers import PoseTrack, read_pose_track
 
 SMOOTHED_PEN = pg.mkPen((255, 190, 60), width=2)
 MEMBER_PEN = pg.mkPen((140, 200, 255, 90), width=1)
-BAND_BRUSH = pg.mkBrush(255, 160, 40, 70)
+BAND_BRUSH = pg.mkBrush(255, 160, 40, 90)
+BAND_EDGE_PEN = pg.mkPen((255, 160, 40, 110), width=1)
 CURSOR_PEN = pg.mkPen((255, 255, 255), width=1.5)
 SD_PEN = pg.mkPen((235, 40, 40), width=2)
 
@@ -75,9 +84,20 @@ class TracePanel(QWidget):
             plot.setLabel("left", label)
             plot.showGrid(x=True, y=True, alpha=0.2)
             plot.setMouseEnabled(x=True, y=False)
+            # draw only the frames in view (and at most ~2 points per pixel): a repaint then
+            # costs the same for a 1,000- or a 100,000-frame video
+            plot.setClipToView(True)
+            plot.getViewBox().setAutoVisible(y=True)  # y range from the frames in view
+            plot.setDownsampling(auto=True, mode="peak")
+            # a cursor move repaints the rows it crosses; axes then come from a pixmap
+            # cache instead of being redrawn (they only change when the view scrolls)
+            for name in ("left", "bottom"):
+                plot.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
             if self.plots:
                 plot.setXLink(self.plots[0])
             self.plots.append(plot)
+        for plot in self.plots[:-1]:
+            plot.getAxis("bottom").setStyle(showValues=False)  # frames are read off the last row
         self.plots[-1].setLabel("bottom", "frame")
         self.cursors = [pg.InfiniteLine(0, angle=90, pen=CURSOR_PEN) for _ in self.plots]
         for plot, cursor in zip(self.plots, self.cursors, strict=True):
@@ -150,8 +170,9 @@ class TracePanel(QWidget):
                     plot.plot(member.frames, member.xy[:, mk, c], pen=MEMBER_PEN)
             if track.posterior_var is not None:
                 sd = np.sqrt(track.posterior_var[:, k, c])
-                upper = pg.PlotDataItem(t, track.xy[:, k, c] + 2 * sd, pen=None)
-                lower = pg.PlotDataItem(t, track.xy[:, k, c] - 2 * sd, pen=None)
+                # curves (not pen-less data items, which have no path to fill between)
+                upper = pg.PlotCurveItem(t, track.xy[:, k, c] + 2 * sd, pen=BAND_EDGE_PEN)
+                lower = pg.PlotCurveItem(t, track.xy[:, k, c] - 2 * sd, pen=BAND_EDGE_PEN)
                 plot.addItem(upper)
                 plot.addItem(lower)
                 plot.addItem(pg.FillBetweenItem(upper, lower, brush=BAND_BRUSH))

@@ -27,6 +27,7 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMainWindow,
     QProgressBar,
     QPushButton,
     QSpinBox,
@@ -35,7 +36,12 @@ from qtpy.QtWidgets import (
 )
 
 from napari_lightning_pose.errors import LightningPoseInputError
-from napari_lightning_pose.jobs import EnsembleTrainEvent, models_dir, train_ensemble
+from napari_lightning_pose.jobs import (
+    EnsembleTrainEvent,
+    models_dir,
+    preload_torch,
+    train_ensemble,
+)
 
 #: Dock choice -> (model.model_type, unsupervised losses on?)
 MODEL_TYPES = {
@@ -59,11 +65,25 @@ def format_eta(seconds: float | None) -> str:
 
 
 class CloseWatcher(QObject):
-    """Calls ``dock.stop_and_wait()`` when the viewer's main window closes (before it goes)."""
+    """Calls ``dock.stop_and_wait()`` when the window the dock sits in closes.
+
+    The dock installs it on its top-level window when first shown (docked in napari, that
+    is the viewer's main window), so closing the viewer stops the job before Qt tears the
+    window down and every file the job writes is complete. A floating dock's own window is
+    not watched: closing it only hides the dock.
+    """
 
     def __init__(self, dock: Any) -> None:
         super().__init__(dock)
         self.dock = dock
+        self._watched: int | None = None  # id only: a reference would keep the window alive
+
+    def watch(self) -> None:
+        """Watch the dock's current top-level window (again if it changed)."""
+        window = self.dock.window()
+        if isinstance(window, QMainWindow) and id(window) != self._watched:
+            window.installEventFilter(self)
+            self._watched = id(window)
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # Qt's name
         if event.type() == QEvent.Type.Close:
@@ -91,9 +111,7 @@ class TrainingWidget(QWidget):
         self.curves: dict[str, pg.PlotDataItem] = {}
         preload_torch()
         self._build()
-        if napari_viewer is not None and hasattr(napari_viewer, "window"):
-            self._watcher = CloseWatcher(self)
-            napari_viewer.window._qt_window.installEventFilter(self._watcher)
+        self._watcher = CloseWatcher(self)
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -235,6 +253,10 @@ class TrainingWidget(QWidget):
         self.worker.start()
         return True
 
+    def showEvent(self, event: Any) -> None:  # Qt's name
+        self._watcher.watch()
+        super().showEvent(event)
+
     def cancel(self) -> None:
         """Ask the run to stop: the member in training saves ``last.ckpt`` within one step."""
         if self.running:
@@ -317,25 +339,6 @@ class TrainingWidget(QWidget):
         path, _ = QFileDialog.getOpenFileName(self, "Project config", "", "config (*.yaml)")
         if path:
             self.project_edit.setText(str(Path(path)))
-
-
-def preload_torch() -> None:
-    """Import the parts of torch that training and prediction load lazily, on this thread.
-
-    torch imports ``torch._dynamo`` on first use (e.g. in the optimiser's first step), and
-    that imports triton when it is installed. Under Xvfb, with napari's OpenGL canvas up
-    (Mesa's llvmpipe), loading triton's C extension crashed the process (segmentation
-    fault, torch 2.x, PyQt6), on any thread. Without a GPU triton has no use (it only
-    compiles GPU kernels), so there it is hidden from torch; then ``torch._dynamo`` is
-    imported once on the GUI thread when the dock is created (about 1 s), not mid-job.
-    """
-    import sys
-
-    import torch
-
-    if not torch.cuda.is_available() and "triton" not in sys.modules:
-        sys.modules["triton"] = None  # `import triton` raises ImportError: torch skips it
-    import torch._dynamo
 
 
 def device_choices() -> list[str]:

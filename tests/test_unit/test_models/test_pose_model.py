@@ -66,7 +66,7 @@ def test_relative_weights_path_is_found_in_the_project_folder(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize(
-    ("model_type", "match"), [("heatmap_mhcrnn", "not available"), ("cnn", "unknown")]
+    ("model_type", "match"), [("regression", "not available"), ("cnn", "unknown")]
 )
 def test_unsupported_model_types_raise(model_type: str, match: str) -> None:
     cfg = _cfg()
