@@ -115,7 +115,7 @@ def _read_fast(path: Path) -> pd.DataFrame | None:
         return None
     schema = {"index": pl.String, **{f"c{j}": pl.Float64 for j in range(1, width)}}
     try:
-        body = pl.read_csv(path, has_header=False, skip_rows=3, schema=schema, n_threads=1)
+        body = pl.read_csv(path, has_header=False, skip_rows=3, schema=schema)
     except Exception:  # polars raises several types for cells it cannot parse
         return None
     index = body.get_column("index").to_numpy()
@@ -124,9 +124,15 @@ def _read_fast(path: Path) -> pd.DataFrame | None:
     index = pd.Index(index, dtype=str)
     if len(index) and all(i.isdigit() for i in index[: min(len(index), 50)]):
         try:
-            index = pd.Index(index.astype(np.int64))  # frame numbers, as pandas reads them
+            frames = index.astype(np.int64).to_numpy()  # frame numbers, as pandas reads them
         except (ValueError, OverflowError):
             pass
+        else:
+            steps = np.diff(frames)
+            if len(frames) > 1 and (steps == steps[0]).all() and steps[0] != 0:
+                index = pd.RangeIndex(frames[0], frames[-1] + steps[0], steps[0])
+            else:
+                index = pd.Index(frames)
     columns = pd.MultiIndex.from_arrays([row[1:] for row in header], names=HEADER_NAMES)
     values = body.drop("index").to_numpy()
     return pd.DataFrame(values, index=index, columns=columns)

@@ -10,9 +10,9 @@ add mode places the current keypoint on the current frame, replacing its earlier
 there, and moves on to the next keypoint still to do. Every save is a merge with the CSV as
 it is on disk now (``io.label_merge``: rows and cells other writers added survive, a cell both
 changed is reported) under the labels lock (``io.lock``: the autosave pauses while frame
-selection writes), written atomically with rotated backups (``io.labels.write_labels``) on Save, every 30 s while there are unsaved
-changes, when the window closes and before another project is opened; a failed save is
-reported with the file name and the labels stay in memory.
+selection writes), written atomically with rotated backups (``io.labels.write_labels``) on
+Save, every 30 s while there are unsaved changes, when the window closes and before another
+project is opened; a failed save is reported with the file name and the labels stay in memory.
 
 What to click next, the counts and the skeleton segments come from the pure ``LabelState``.
 """

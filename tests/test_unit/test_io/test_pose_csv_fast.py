@@ -27,6 +27,7 @@ def _check_same_as_pandas(source: Path, tmp_path: Path) -> None:
     df.to_csv(expected)
     assert out.read_bytes() == expected.read_bytes()
     # and read back, the fast reader gives what the pandas reader gives
+    assert pose_csv._read_fast(out) is not None  # the fast path reads what we write
     fast = read_pose_csv(out, required_coords=())
     slow = pose_csv._read_pandas(out)
     slow.columns = slow.columns.set_names(pose_csv.HEADER_NAMES)
@@ -66,6 +67,7 @@ def test_a_large_random_table_is_identical_and_reads_back_exactly(tmp_path) -> N
     df = make_pose_frame(values, list("abcd"), coords=["x", "y", "likelihood"])
     path = write_pose_csv(df, tmp_path / "p.csv")
     assert path.read_text() == df.to_csv()
+    assert pose_csv._read_fast(path) is not None
     back = read_pose_csv(path, required_coords=("x", "y", "likelihood"))
     np.testing.assert_array_equal(back.to_numpy(), df.to_numpy())
     assert back.index.dtype == np.int64
