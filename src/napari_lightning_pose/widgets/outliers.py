@@ -49,11 +49,9 @@ def project_of(csv: str | Path) -> Path | None:
     return None
 
 
-def find_dock(viewer: Any, cls: type) -> Any:
-    """The docked widget of class ``cls`` in ``viewer``'s window, or None."""
-    if viewer is None:
-        return None
-    found = viewer.window._qt_window.findChildren(cls)
+def find_dock(anchor: QWidget, cls: type) -> Any:
+    """The widget of class ``cls`` docked in the same main window as ``anchor``, or None."""
+    found = anchor.window().findChildren(cls)
     return found[0] if found else None
 
 
@@ -192,7 +190,7 @@ class OutlierQueueWidget(QWidget):
         keypoint = self.table.item(row, 2).text()
         from napari_lightning_pose.widgets.traces import TracePanel
 
-        panel = find_dock(self.viewer, TracePanel)
+        panel = find_dock(self, TracePanel)
         if panel is not None:
             panel.set_keypoint(keypoint)
             panel.set_frame(frame)
@@ -284,7 +282,7 @@ class OutlierQueueWidget(QWidget):
 
         if self.viewer is None:
             return
-        dock = find_dock(self.viewer, LabelingWidget)
+        dock = find_dock(self, LabelingWidget)
         if dock is None:
             dock = LabelingWidget(self.viewer)
             self.viewer.window.add_dock_widget(dock, name="Label keypoints", area="right")

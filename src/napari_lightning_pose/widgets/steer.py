@@ -181,7 +181,7 @@ class SteerWidget(QWidget):
         from napari_lightning_pose.widgets.outliers import find_dock
         from napari_lightning_pose.widgets.traces import TracePanel
 
-        panel = find_dock(self.viewer, TracePanel)
+        panel = find_dock(self, TracePanel)
         if panel is not None:
             panel.set_tracks(self.track, self.members)
 

@@ -92,7 +92,7 @@ def test_threshold_counts_frames_and_rows_jump(queue, qtbot, tmp_path):
     from qtpy.QtWidgets import QApplication
 
     QApplication.processEvents()
-    viewer.window._qt_window.resize(1400, 900)
+    widget.window().resize(1400, 900)
     qtbot.wait(100)
     from PIL import Image
 
@@ -115,7 +115,7 @@ def test_label_these_appends_prefilled_rows_and_opens_labeling(queue, qtbot):
     from napari_lightning_pose.widgets.labeling import LabelingWidget
     from napari_lightning_pose.widgets.outliers import find_dock
 
-    dock = find_dock(viewer, LabelingWidget)
+    dock = find_dock(widget, LabelingWidget)
     assert dock is not None and dock.state is not None
     assert dock.current_image in widget.last_result.added
     # pre-filled points: their own layer of crosses, not labels
@@ -125,7 +125,7 @@ def test_label_these_appends_prefilled_rows_and_opens_labeling(queue, qtbot):
     assert np.isnan(dock.state.xy[dock.state.images.index(dock.current_image)]).all()
     # frame 12: the ensemble jumped, so its pre-filled red point is off the blob, to be moved
     dock.go_to_frame(dock.state.images.index(image_path("blobs", 12)))
-    viewer.window._qt_window.resize(1400, 900)
+    widget.window().resize(1400, 900)
     qtbot.wait(100)
     shot = viewer.screenshot(canvas_only=False, flash=False)
     from PIL import Image
