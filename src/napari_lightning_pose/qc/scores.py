@@ -257,9 +257,9 @@ def outlier_scores(
     if cx is not None:
         sx, sy = _coord(smoothed, "x"), _coord(smoothed, "y")
         scores["eks_residual"] = np.sqrt((cx - sx) ** 2 + (cy - sy) ** 2)
-    for name in ("pca_singleview_error", "pca_multiview_error"):
-        if name not in scores:
-            notes.append(f"no {name} (its metric file is not next to the predictions).")
+    missing = [n for n in ("pca_singleview_error", "pca_multiview_error") if n not in scores]
+    if missing:
+        notes.append(f"no {' / '.join(missing)}: no metric file next to the predictions.")
 
     z = np.stack([robust_z(_for_ranking(k, s)).to_numpy() for k, s in scores.items()])
     combined = np.nansum(np.clip(z, 0.0, None), axis=0)

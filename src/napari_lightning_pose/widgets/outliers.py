@@ -90,6 +90,8 @@ class OutlierQueueWidget(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.cellClicked.connect(lambda row, _col: self.go_to(row))
+        self.table.setMinimumHeight(170)
+        self.table.verticalHeader().setVisible(False)
         self.prev_button = QPushButton("Previous [")
         self.prev_button.clicked.connect(self.previous)
         self.next_button = QPushButton("Next ]")
