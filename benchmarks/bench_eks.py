@@ -21,6 +21,14 @@ fixed parameter. Run from the repository root::
     python benchmarks/bench_eks.py --sizes 1000 10000 --multiview
 
 Both sides get ``--threads`` CPU threads (default 1).
+
+``--cli`` times the commands end to end instead, CSV in to CSV out, each in a fresh process:
+``napari-lightning-pose smooth m*.csv --out eks.csv`` (which also writes ``eks.poses.csv``)
+against the reference's ``eks singlecam --input-dir ...`` (``--ref-eks``), on
+``--members`` member CSVs of ``--keypoints`` keypoints (the example's first ones, tiled),
+and the pose-CSV writer alone (pandas ``to_csv`` against ``write_pose_csv``)::
+
+    python benchmarks/bench_eks.py --cli --sizes 100000 --keypoints 4
 """
 
 from __future__ import annotations
@@ -152,6 +160,94 @@ def fmt_time(seconds: float | None, timeout: float | None = None) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
 
 
+def write_members(xy, lik, names, folder: Path) -> list[Path]:
+    """One prediction CSV per member (x, y, likelihood), as our writer writes them."""
+    from napari_lightning_pose.io.pose_csv import make_pose_frame, write_pose_csv
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for m in range(xy.shape[0]):
+        values = np.concatenate([xy[m], lik[m][..., None]], axis=-1)
+        df = make_pose_frame(values, names, coords=["x", "y", "likelihood"])
+        paths.append(write_pose_csv(df, folder / f"member{m}.csv"))
+    return paths
+
+
+def run_timed(cmd: list[str], threads: int, timeout: float) -> float | None:
+    """Wall time of a command in a fresh process (None when it ran past ``timeout``)."""
+    env = dict(os.environ)
+    env.update(OMP_NUM_THREADS=str(threads), NUMBA_NUM_THREADS=str(threads))
+    env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    t = time.perf_counter()
+    try:
+        subprocess.run(cmd, check=True, capture_output=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return None
+    except subprocess.CalledProcessError as err:
+        raise RuntimeError(f"{cmd[0]} failed:\n{err.stderr.decode()[-2000:]}") from err
+    return time.perf_counter() - t
+
+
+def main_cli(args: argparse.Namespace) -> None:
+    """End-to-end table: the smooth command, CSV in to CSV out, ours against the reference."""
+    from napari_lightning_pose.io.pose_csv import read_pose_csv, write_pose_csv
+
+    xy, lik, names = load_example()
+    xy, lik, names = (
+        xy[: args.members, :, : args.keypoints],
+        lik[: args.members, :, : args.keypoints],
+        names[: args.keypoints],
+    )
+    have_ref = not args.no_reference and Path(args.ref_eks).exists()
+    print(
+        f"# smooth end to end ({args.members} members x {len(names)} keypoints, CSV in -> "
+        f"CSV out; {platform.processor() or platform.machine()}, {args.threads} thread(s))\n"
+    )
+    header = "| frames | smoothing | ours | reference | speed-up | writer: pandas / ours |"
+    print(header)
+    print("|" + "---|" * (header.count("|") - 1))
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in args.sizes:
+            folder = Path(tmp) / f"n{n}"
+            members = write_members(tile(xy, n), tile(lik, n), names, folder / "in")
+            out = folder / "ours"
+            out.mkdir()
+            frame = read_pose_csv(members[0], ("x", "y", "likelihood"))
+            t = time.perf_counter()
+            frame.to_csv(out / "pandas.csv")
+            t_pandas = time.perf_counter() - t
+            t = time.perf_counter()
+            write_pose_csv(frame, out / "fast.csv")
+            t_fast = time.perf_counter() - t
+            writer = f"{fmt_time(t_pandas)} / {fmt_time(t_fast)} ({t_pandas / t_fast:.0f}x)"
+            for mode in args.modes:
+                s = "auto" if mode == "auto" else f"{args.smoothing:g}"
+                ours_cmd = [sys.executable, "-m", "napari_lightning_pose.cli", "smooth"]
+                ours_cmd += [*map(str, members), "--out", str(out / f"eks_{mode}.csv")]
+                ours_cmd += ["--smoothing", s]
+                t_ours = run_timed(ours_cmd, args.threads, args.ref_timeout)
+                t_ref = None
+                if have_ref:
+                    ref_cmd = [args.ref_eks, "singlecam", "--input-dir", str(folder / "in")]
+                    ref_cmd += ["--save-dir", str(folder / f"ref_{mode}")]
+                    if mode == "fixed":
+                        ref_cmd += ["--s", s]
+                    t_ref = run_timed(ref_cmd, args.threads, args.ref_timeout)
+                ref_cell = fmt_time(t_ref, args.ref_timeout) if have_ref else "-"
+                if not have_ref or t_ours is None:
+                    speed = "-"
+                elif t_ref is None:
+                    speed = f"> {args.ref_timeout / t_ours:.0f}x"
+                else:
+                    speed = f"{t_ref / t_ours:.0f}x"
+                row = [f"{n:,}", s, fmt_time(t_ours), ref_cell, speed, writer]
+                print("| " + " | ".join(row) + " |", flush=True)
+    print(
+        "\nwall time of each command in a fresh process (imports, CSV reading, smoothing, "
+        "writing); writer = one member CSV written by pandas' to_csv and by write_pose_csv."
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
@@ -169,8 +265,15 @@ def main() -> None:
         default=["fixed", "auto"],
         help="which smoothing modes to time (auto is slow for the reference)",
     )
+    parser.add_argument("--cli", action="store_true", help="time the commands end to end")
+    parser.add_argument("--ref-eks", default="/tmp/eksref/bin/eks", help="reference command")
+    parser.add_argument("--members", type=int, default=5)
+    parser.add_argument("--keypoints", type=int, default=4)
     args = parser.parse_args()
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
+    if args.cli:
+        main_cli(args)
+        return
 
     from napari_lightning_pose.ensemble import EnsembleMembers
 

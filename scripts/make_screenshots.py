@@ -5,7 +5,11 @@ lacks)::
 
     xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python scripts/make_screenshots.py
 
-Writes ``docs/labeling.png`` (the labeling widget docked, a frame half labeled: keypoints,
+Writes ``docs/training.png`` (the training dock after a short run: progress, loss and
+validation curves), with ``--demo DIR`` ``docs/predict.png`` (the predict + smooth dock with
+the demo's smoothed keypoints over the video, legend and traces) plus copies of the demo's
+``qc.png`` and ``traces.png``, and ``docs/labeling.png`` (the labeling widget docked, a
+frame half labeled: keypoints,
 skeleton, the keypoint list with the next keypoint highlighted) and ``docs/project.png`` (the
 project widget after picking frames of the sample video, the labeling widget in the tab
 beside it). Works on a copy of the sample in
@@ -19,6 +23,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -112,6 +117,71 @@ def project_screenshot(out: Path, work: Path) -> Path:
     return _save(viewer.screenshot(canvas_only=False, flash=False), out, viewer)
 
 
+def training_screenshot(out: Path, work: Path, steps: int = 40) -> Path:
+    """The training dock after a short run on the sample (128 px input, 2 members): progress
+    bar, status and the live loss and validation-error curves."""
+    import yaml
+    from qtpy.QtWidgets import QApplication
+
+    project = Path(shutil.copytree(SAMPLE, work / "train-mouse"))
+    cfg = yaml.safe_load((project / "config.yaml").read_text())
+    cfg["data"]["image_resize_dims"] = {"height": 128, "width": 128}
+    cfg["training"]["check_val_every_n_epoch"] = 2
+    (project / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    viewer = _new_viewer()
+    _, widget = _dock(viewer, "Train")
+    _close_toasts(viewer)
+    widget.project_edit.setText(str(project))
+    widget.model_combo.setCurrentText("supervised")
+    widget.members_spin.setValue(2)
+    widget.steps_spin.setValue(steps)
+    widget.device_combo.setCurrentText("cpu")
+    viewer.open(str(project / "CollectedData.csv"), plugin=PLUGIN)
+    if not widget.start():
+        raise SystemExit(widget.status.text())
+    app = QApplication.instance()
+    while widget.running:  # let the worker have the CPU: no busy loop
+        app.processEvents()
+        time.sleep(0.05)
+    _settle(app)
+    viewer.reset_view()
+    return _save(viewer.screenshot(canvas_only=False, flash=False), out, viewer)
+
+
+def predict_screenshot(out: Path, demo: Path) -> Path:
+    """The predict + smooth dock with the demo's result shown: video, keypoints and tails
+    coloured by posterior SD (px), skeleton, legend and trace panel."""
+    from qtpy.QtWidgets import QApplication
+
+    from napari_lightning_pose.project import Project
+
+    project = Project.open(demo / "project")
+    video = project.video_paths()[0]
+    pred = demo / "predictions" / video.stem
+    viewer = _new_viewer()
+    _, widget = _dock(viewer, "Predict + smooth")
+    _close_toasts(viewer)
+    widget.project_edit.setText(str(project.root))
+    widget._fill_defaults()
+    widget.project, widget.video = project, video
+    members = sorted(pred.glob("member*.csv"))
+    widget.show_results(pred / f"{video.stem}.eks.csv", members)
+    widget.progress.setMaximum(1)
+    widget.progress.setValue(1)
+    widget.status.setText(
+        f"Saved {pred / (video.stem + '.eks.csv')} (+ {len(members)} member CSVs)."
+    )
+    app = QApplication.instance()
+    _settle(app, 10)
+    points = viewer.layers[f"{video.stem}.eks"]
+    worst = int(points.features["posterior_sd"].idxmax())
+    viewer.dims.set_current_step(0, int(points.features["frame"][worst]))
+    viewer.layers.selection.active = points
+    _settle(app, 10)
+    viewer.reset_view()
+    return _save(viewer.screenshot(canvas_only=False, flash=False), out, viewer)
+
+
 def _save(image: np.ndarray, out: Path, viewer) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.asarray(image)[..., :3]).save(out, optimize=True)
@@ -123,13 +193,31 @@ def _save(image: np.ndarray, out: Path, viewer) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "docs", help="folder for the PNGs")
+    parser.add_argument(
+        "--demo",
+        type=Path,
+        default=None,
+        help="output folder of `napari-lightning-pose demo`: adds predict.png and copies its "
+        "qc.png and traces.png",
+    )
+    parser.add_argument("--only", choices=["labeling", "project", "training", "predict"])
     args = parser.parse_args(argv)
     if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
         print("No display: run under xvfb-run (see the docstring).", file=sys.stderr)
         return 2
+    want = {args.only} if args.only else {"labeling", "project", "training", "predict"}
     with tempfile.TemporaryDirectory() as tmp:
-        labeling_screenshot(args.out / "labeling.png", Path(tmp))
-        project_screenshot(args.out / "project.png", Path(tmp))
+        if "labeling" in want:
+            labeling_screenshot(args.out / "labeling.png", Path(tmp))
+        if "project" in want:
+            project_screenshot(args.out / "project.png", Path(tmp))
+        if "training" in want:
+            training_screenshot(args.out / "training.png", Path(tmp))
+    if "predict" in want and args.demo is not None:
+        predict_screenshot(args.out / "predict.png", args.demo)
+        for name in ("qc.png", "traces.png"):
+            shutil.copyfile(args.demo / name, args.out / name)
+            print(f"copied {args.demo / name}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""napari readers (npe2 contributions): labels CSVs and videos.
+"""napari readers (npe2 contributions): labels CSVs, prediction / smoothed CSVs and videos.
 
 Each ``get_*_reader(path)`` returns a function that turns ``path`` into layer-data tuples,
 or None when the file is not for it, so napari can try the next reader.
@@ -18,27 +18,41 @@ ReaderFunction = Callable[[PathOrPaths], list[LayerData]]
 
 
 # ----------------------------------------------------------------------------- labels CSV
-def is_labels_csv(path: str | Path) -> bool:
-    """True for a CSV whose first three rows are the scorer / bodyparts / coords (x, y) header.
-
-    Prediction CSVs (coords with ``likelihood``) and any other CSV give False.
-    """
+def _header_coords(path: str | Path) -> set[str] | None:
+    """The coords row of a pose CSV's three-row header, or None for any other file."""
     path = Path(path)
     if path.suffix.lower() != ".csv" or not path.is_file():
-        return False
+        return None
     try:
         with open(path, newline="", encoding="utf-8") as f:
             rows = [row for _, row in zip(range(3), csv.reader(f), strict=False)]
     except (OSError, UnicodeDecodeError, csv.Error):
-        return False
+        return None
     if len(rows) < 3 or [r[0].strip() if r else "" for r in rows] != [
         "scorer",
         "bodyparts",
         "coords",
     ]:
-        return False
-    coords = {c.strip() for c in rows[2][1:]} - {""}  # DeepLabCut leaves index cells empty
-    return coords == {"x", "y"}
+        return None
+    return {c.strip() for c in rows[2][1:]} - {""}  # DeepLabCut leaves index cells empty
+
+
+def is_labels_csv(path: str | Path) -> bool:
+    """True for a CSV whose first three rows are the scorer / bodyparts / coords (x, y) header.
+
+    Prediction CSVs (coords with ``likelihood``) and any other CSV give False.
+    """
+    return _header_coords(path) == {"x", "y"}
+
+
+def is_prediction_csv(path: str | Path) -> bool:
+    """True for a Lightning Pose / DeepLabCut prediction CSV or our smoothed CSV.
+
+    That is a pose CSV whose coords include ``x``, ``y`` and ``likelihood`` (smoothed files
+    add variance columns).
+    """
+    coords = _header_coords(path)
+    return coords is not None and {"x", "y", "likelihood"} <= coords
 
 
 def get_labels_reader(path: PathOrPaths) -> ReaderFunction | None:
@@ -82,6 +96,79 @@ def _project_options(csv_path: Path) -> dict[str, Any]:
         "skeleton": project.skeleton,
         "root": project.data_dir,
     }
+
+
+# -------------------------------------------------------------------- prediction CSVs
+def get_predictions_reader(path: PathOrPaths) -> ReaderFunction | None:
+    """The reader for prediction CSVs and smoothed (EKS) CSVs, or None for other files.
+
+    Each file becomes tails (Tracks), skeleton (Vectors, when a project config above the file
+    names one) and keypoints (Points) coloured by posterior SD in px (smoothed) or by
+    likelihood (predictions), on the video's time axis (``prediction_layers``). When a video
+    is open in the viewer the file's frame count must match it; without a video the layers
+    still open, with a warning saying to open the video too.
+    """
+    paths = [path] if isinstance(path, str | Path) else list(path)
+    if not paths or not all(is_prediction_csv(p) for p in paths):
+        return None
+    return _read_predictions
+
+
+def _read_predictions(path: PathOrPaths) -> list[LayerData]:
+    import warnings
+
+    from napari_lightning_pose.prediction_layers import prediction_layer_data, read_pose_track
+
+    paths = [path] if isinstance(path, str | Path) else list(path)
+    n_frames = open_video_frames()
+    layers: list[LayerData] = []
+    for p in paths:
+        track = read_pose_track(p)
+        if n_frames is None:
+            warnings.warn(
+                f"{Path(p).name} opened without its video: the keypoints are drawn on an empty "
+                "canvas. Open the video too (drag it in) to see them over the frames.",
+                UserWarning,
+                stacklevel=2,
+            )
+        skeleton = _project_skeleton(Path(p), track.keypoints)
+        layers.extend(prediction_layer_data(track, skeleton=skeleton, n_video_frames=n_frames))
+    return layers
+
+
+def open_video_frames() -> int | None:
+    """Frames of the video open in the current napari viewer (its ``n_frames``), or None."""
+    try:
+        import napari
+
+        viewer = napari.current_viewer()
+    except Exception:  # no napari / no Qt application: nothing to line up with
+        return None
+    if viewer is None:
+        return None
+    for layer in viewer.layers:
+        n = layer.metadata.get("n_frames") if hasattr(layer, "metadata") else None
+        if n:
+            return int(n)
+    return None
+
+
+def _project_skeleton(csv_path: Path, keypoints: Sequence[str]) -> list[tuple[str, str]]:
+    """The skeleton of the project the file belongs to (a config.yaml up to three folders
+    above it with the same keypoints), or no skeleton."""
+    from napari_lightning_pose.errors import ConfigError
+    from napari_lightning_pose.project import Project
+
+    for folder in list(csv_path.resolve().parents)[:3]:
+        if (folder / "config.yaml").is_file():
+            try:
+                project = Project.open(folder / "config.yaml")
+            except ConfigError:
+                return []
+            if set(project.keypoint_names) == set(keypoints):
+                return [tuple(edge) for edge in project.skeleton]
+            return []
+    return []
 
 
 # ---------------------------------------------------------------------------------- videos

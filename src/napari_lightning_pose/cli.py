@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from napari_lightning_pose import cli_interop
+from napari_lightning_pose import cli_qc
 from napari_lightning_pose.data.context import CONTEXT_RADIUS
 from napari_lightning_pose.errors import LightningPoseInputError
 
@@ -26,8 +27,12 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         "an ensemble, predict the video, smooth it with EKS and list the least certain frames.",
     )
     p.add_argument("--out", default="demo-output", help="folder for the demo's results")
-    p.add_argument("--members", type=int, default=3, help="ensemble size (>= 2)")
-    p.add_argument("--steps", type=int, default=200, help="training steps per member")
+    p.add_argument("--members", type=int, default=2, help="ensemble size (>= 2)")
+    p.add_argument("--steps", type=int, default=300, help="training steps per member")
+    p.add_argument("--resize", type=int, default=128, help="network input size in px")
+    p.add_argument("--semi", action="store_true", help="semi-supervised losses")
+    p.add_argument("--no-qc", action="store_true", help="skip traces.png and qc.png")
+    p.add_argument("--open", action="store_true", help="open the result in napari")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     p.set_defaults(func=_run_demo)
 
@@ -35,9 +40,29 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
 def _run_demo(args: argparse.Namespace) -> int:
     from napari_lightning_pose.demo import run_demo
 
-    result = run_demo(args.out, members=args.members, steps=args.steps, device=args.device)
+    result = run_demo(
+        args.out,
+        members=args.members,
+        steps=args.steps,
+        resize=args.resize,
+        semi=args.semi,
+        device=args.device,
+        qc=not args.no_qc,
+    )
     print(f"\ndone: smoothed trajectories with posterior variance in {result.smoothed_csv}")
+    if result.qc_png is not None:
+        print(f"QC pictures: {result.traces_png}, {result.qc_png}")
     print(f"label more frames in napari: napari {result.project / 'CollectedData.csv'}")
+    total = sum(result.seconds.values())
+    print(
+        "time: "
+        + ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())
+        + f" (total {total:.0f} s)"
+    )
+    if args.open:
+        from napari_lightning_pose.demo_qc import open_in_napari
+
+        open_in_napari(result)
     return 0
 
 
@@ -481,6 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
         cli_interop.add_import_predictions,
     ):
         add(sub)
+    cli_qc.add_all(sub)
     return parser
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,16 @@ from napari_lightning_pose.errors import LightningPoseInputError
 
 SAMPLE_DIR = Path(__file__).parent / "resources" / "mirror-mouse"
 MARKER = ".napari-lightning-pose-demo"
+
+
+#: Demo defaults, chosen so the whole demo takes about 5 minutes on a 2-core CPU without
+#: AVX-512 (README "The demo"): 128 x 128 px network input (the sample config trains at
+#: 256 x 256, 4x the pixels per step and per predicted frame) and 2 members x 300 steps.
+#: On this sample the validation error was ~38 px after 150 steps and ~23 px after 300,
+#: so two longer-trained members beat three short ones for the same time.
+DEMO_RESIZE = 128
+DEMO_STEPS = 300
+DEMO_MEMBERS = 2
 
 
 @dataclass
@@ -37,6 +48,10 @@ class DemoResult:
     train_errors: list[float]
     uncertain_frames: pd.DataFrame
     posterior_std: pd.Series = field(default_factory=pd.Series)
+    seconds: dict[str, float] = field(default_factory=dict)
+    traces_png: Path | None = None
+    qc_png: Path | None = None
+    qc_note: str = ""
 
 
 def prepare_project(out_dir: Path) -> Path:
@@ -64,10 +79,14 @@ def prepare_project(out_dir: Path) -> Path:
 def run_demo(
     out_dir: str | Path,
     *,
-    members: int = 3,
-    steps: int = 200,
+    members: int = DEMO_MEMBERS,
+    steps: int = DEMO_STEPS,
+    resize: int = DEMO_RESIZE,
     n_pick: int = 5,
+    semi: bool = False,
     device: str | None = None,
+    qc: bool = True,
+    max_frames: int | None = None,
     log: Callable[[str], None] = print,
     progress: bool = True,
 ) -> DemoResult:
@@ -81,86 +100,135 @@ def run_demo(
         Ensemble size (models trained with different seeds); EKS needs at least 2.
     steps
         Training steps per member.
+    resize
+        Network input size in px (``data.image_resize_dims``, square); the sample's own
+        config says 256: better keypoints, about 4x the time.
     n_pick
         New frames of the video to pick for labeling (k-means on thumbnails).
+    semi
+        Train semi-supervised (temporal + pose PCA + multi-view PCA losses on unlabeled
+        clips); fails with the core's ConfigError where this version cannot train them.
     device
         ``"cpu"``, ``"cuda"``...; default: CUDA when available.
+    qc
+        Write ``traces.png`` and ``qc.png`` (the napari window, rendered under a virtual X
+        server when there is no display).
+    max_frames
+        Predict only the first frames of the clip (tests); default all.
     log
         Where the stage summaries go.
     progress
         Show tqdm bars for training and prediction.
     """
-    from napari_lightning_pose.ensemble.smooth import smooth_ensemble, write_smoothed_csv
     from napari_lightning_pose.ensemble.uncertainty import most_uncertain_frames, posterior_std
     from napari_lightning_pose.evaluate import evaluate
     from napari_lightning_pose.frames import pick_frames
     from napari_lightning_pose.io.labels import count_labels
-    from napari_lightning_pose.predict import predict_video
+    from napari_lightning_pose.io.pose_csv import read_pose_csv
+    from napari_lightning_pose.jobs import predict_and_smooth, train_ensemble
     from napari_lightning_pose.progress import run_with_tqdm
     from napari_lightning_pose.project import Project
-    from napari_lightning_pose.training import train
 
     if members < 2:
         raise LightningPoseInputError(None, "the ensemble needs at least 2 members.")
     out_dir = Path(out_dir).resolve()
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
 
-    log(f"1/6 project: copying the mirror-mouse sample to {out_dir / 'project'}")
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[stage] = now - clock
+        clock = now
+
+    log(f"1/7 project: copying the mirror-mouse sample to {out_dir / 'project'}")
     project = Project.open(prepare_project(out_dir))
     video = project.video_paths()[0]
     log(f"    {count_labels(project.read_labels())}; video {video.name}")
 
-    log(f"2/6 frame selection: k-means on thumbnails picks {n_pick} new frames to label")
+    log(f"2/7 frame selection: k-means on thumbnails picks {n_pick} new frames to label")
     picked = pick_frames(project, video, n_pick, method="kmeans", seed=0, context=0)
     log(f"    wrote {', '.join(picked)}")
-    log(f"    {count_labels(project.read_labels())} (picked frames wait for labels)")
+    lap("project + frame selection")
 
     cfg = copy.deepcopy(project.config)
     # 16 training frames make a 2-step epoch; validating every 2 steps would cost ~30 %
     cfg["training"]["check_val_every_n_epoch"] = 10
-    checkpoints: list[Path] = []
-    for m in range(members):
-        log(f"3/6 training ensemble member {m + 1}/{members} (seed {m}, {steps} steps)")
-        run_dir = out_dir / "models" / f"member{m}"
-        events = train(cfg, run_dir, steps=steps, seed=m, device=device)
-        notable = run_with_tqdm(events, f"member {m}", disable=not progress)
-        done = [e for e in notable if e.kind in ("done", "stopped")]
-        checkpoints.append(run_dir / "last.ckpt")
-        if done and done[-1].val_pixel_error is not None:
-            log(f"    validation error {done[-1].val_pixel_error:.2f} px")
+    cfg["data"]["image_resize_dims"] = {"height": int(resize), "width": int(resize)}
+    if semi:
+        cfg["model"]["losses_to_use"] = ["temporal", "pca_singleview", "pca_multiview"]
+    kind = "semi-supervised" if semi else "supervised"
+    log(f"3/7 training {members} {kind} members ({steps} steps each, {resize} x {resize} px)")
+    models = out_dir / "models"
+    events = train_ensemble(cfg, models, members, steps=steps, device=device)
+    notable = run_with_tqdm(events, "ensemble", disable=not progress)
+    checkpoints = [models / f"member{m}" / "last.ckpt" for m in range(members)]
+    for ev in notable:
+        if ev.event.kind == "done" and ev.event.val_pixel_error is not None:
+            log(f"    member {ev.member}: validation error {ev.event.val_pixel_error:.2f} px")
+    lap("training")
 
-    member_csvs: list[Path] = []
-    for m, ckpt in enumerate(checkpoints):
-        log(f"4/6 predicting {video.name} with member {m + 1}/{members}")
-        out_csv = out_dir / "predictions" / f"{video.stem}.member{m}.csv"
-        run_with_tqdm(
-            predict_video(ckpt, video, out_csv, device=device),
-            f"member {m}",
-            unit="frame",
-            disable=not progress,
-        )
-        member_csvs.append(out_csv)
+    clip = video
+    if max_frames is not None:
+        clip = _cut_clip(video, out_dir / "clip" / video.name, max_frames)
+    log(
+        f"4/7 predicting {clip.name} with each member, then 5/7 Ensemble Kalman Smoother "
+        "(multi-view over the mirrored keypoints, auto smoothing)"
+    )
+    pred_dir = out_dir / "predictions" / clip.stem
+    done = run_with_tqdm(
+        predict_and_smooth(checkpoints, clip, pred_dir, device=device),
+        "predict",
+        unit="frame",
+        disable=not progress,
+    )
+    final = [ev for ev in done if ev.kind == "done"][-1]
+    member_csvs, smoothed_csv = final.member_csvs, final.smoothed_csv
+    lap("prediction + EKS")
 
-    log("5/6 evaluating each member on held-out labeled frames (original pixels)")
+    log("6/7 evaluating each member on held-out labeled frames (original pixels)")
     test_errors, train_errors = [], []
     for m, ckpt in enumerate(checkpoints):
         result = evaluate(ckpt, cfg, splits=("test", "train"), device=device)
         test_errors.append(result.overall("test"))
         train_errors.append(result.overall("train"))
         log(f"    member {m}: test {test_errors[-1]:.2f} px, train {train_errors[-1]:.2f} px")
+    lap("evaluation")
 
-    log("6/6 Ensemble Kalman Smoother (multi-view over the mirrored keypoints, auto smoothing)")
-    views = cfg["data"]["mirrored_column_matches"]
-    smoothed = smooth_ensemble(member_csvs, smoothing="auto", views=views)
-    smoothed_csv = write_smoothed_csv(smoothed, out_dir / "predictions" / f"{video.stem}.eks.csv")
-    std = posterior_std(smoothed.frame)
+    smoothed = read_pose_csv(smoothed_csv, ("x", "y", "likelihood", "x_posterior_var"))
+    std = posterior_std(smoothed)
     per_keypoint = std.median().sort_values()
-    worst = most_uncertain_frames(smoothed.frame, n=5, min_gap=10)
+    worst = most_uncertain_frames(smoothed, n=5, min_gap=10)
     log(f"    wrote {smoothed_csv}")
     log("    median posterior std per keypoint (px): " + _format_series(per_keypoint))
     log("    most uncertain frames (check these first):")
     for row in worst.itertuples(index=False):
         std_px = f"posterior std {row.posterior_std:.1f} px"
         log(f"      frame {row.frame:>4}  {row.keypoint:<14} {std_px}")
+
+    traces_png = qc_png = None
+    note = ""
+    if qc:
+        from napari_lightning_pose.demo_qc import render_qc
+
+        log("7/7 QC pictures: traces with +-2 posterior SD bands, napari window with overlay")
+        # the most and the least certain keypoint: a wide and a narrow band side by side
+        shown = [str(per_keypoint.index[-1]), str(per_keypoint.index[0])]
+        traces_png, qc_png, note = render_qc(
+            clip,
+            smoothed_csv,
+            member_csvs,
+            project.skeleton,
+            out_dir,
+            shown,
+            frame=int(worst["frame"].iloc[0]),
+        )
+        for path in (traces_png, qc_png):
+            if path is not None:
+                log(f"    wrote {path}")
+        if note:
+            log(f"    {note}")
+        lap("QC pictures")
     return DemoResult(
         project=project.root,
         picked_frames=picked,
@@ -171,7 +239,32 @@ def run_demo(
         train_errors=train_errors,
         uncertain_frames=worst,
         posterior_std=per_keypoint,
+        seconds=seconds,
+        traces_png=traces_png,
+        qc_png=qc_png,
+        qc_note=note,
     )
+
+
+def _cut_clip(video: Path, out: Path, n: int) -> Path:
+    """The first ``n`` frames of ``video`` as a new mp4 (near-lossless), for quick runs."""
+    import av
+
+    from napari_lightning_pose.io.video import VideoReader
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with VideoReader(video) as reader, av.open(str(out), "w") as container:
+        stream = container.add_stream("libx264", rate=round(reader.fps))
+        stream.height, stream.width = reader.shape[1:3]
+        stream.pix_fmt = "yuv444p"
+        stream.options = {"crf": "10"}
+        for i in range(min(n, reader.n_frames)):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(reader[i]), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return out
 
 
 def _format_series(series: pd.Series) -> str:

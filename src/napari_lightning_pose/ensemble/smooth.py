@@ -194,10 +194,41 @@ def smooth_ensemble(
         Invalid ``smoothing``.
     """
     ens = members if isinstance(members, EnsembleMembers) else load_members(members)
+    groups = parse_views(views, ens.keypoints) if views is not None else []
+    stats = ensemble_stats(ens.xy, ens.likelihood, center, confidence_weighted)
+    return smooth_stats(ens, stats, smoothing, groups)
+
+
+def smooth_stats(
+    ens: EnsembleMembers,
+    stats: EnsembleStats,
+    smoothing: Smoothing = "auto",
+    groups: Sequence[Sequence[int]] = (),
+    cache: dict | None = None,
+) -> SmoothResult:
+    """The smoothing step of :func:`smooth_ensemble`, on ensemble statistics computed once.
+
+    What a live smoothing slider calls (:mod:`.steer`): ``stats`` may carry corrections
+    (observations with a tiny variance) in place of the ensemble's.
+
+    Parameters
+    ----------
+    ens : EnsembleMembers
+        The members (keypoint names, frame index, sources).
+    stats : EnsembleStats
+        Their statistics (``ensemble_stats``), possibly edited.
+    smoothing : "auto", float or mapping of keypoint name to float
+        As in :func:`smooth_ensemble`.
+    groups : sequence of V sequences of keypoint indices
+        Multi-view groups, already checked (:func:`parse_views`); empty for single-view.
+    cache : dict, optional
+        Kept between calls on the same ensemble: the table's columns that do not depend on
+        the smoothing (likelihood, ensemble median and variance) are built once, from the
+        ``stats`` of the first call, and copied afterwards.
+    """
     names = ens.keypoints
     per_keypoint = _per_keypoint(smoothing, names)
-    groups = parse_views(views, names) if views is not None else []
-    stats = ensemble_stats(ens.xy, ens.likelihood, center, confidence_weighted)
+    groups = [list(g) for g in groups]
 
     never_seen = [k for k in range(len(names)) if stats.n_valid[:, k].sum() == 0]
     if never_seen:
@@ -217,7 +248,7 @@ def smooth_ensemble(
     s_single = per_keypoint if isinstance(per_keypoint, str) else per_keypoint[single]
     parts.append(smooth_singleview(stats, s_single, single))
 
-    frame, used, fits = _assemble(ens, stats, parts)
+    frame, used, fits = _assemble(ens, stats, parts, cache)
     return SmoothResult(
         frame=frame,
         smoothing=used,
@@ -254,17 +285,24 @@ def _usable_views(
 
 
 def _assemble(
-    ens: EnsembleMembers, stats: EnsembleStats, parts: Sequence[SmoothedKeypoints]
+    ens: EnsembleMembers,
+    stats: EnsembleStats,
+    parts: Sequence[SmoothedKeypoints],
+    cache: dict | None = None,
 ) -> tuple[pd.DataFrame, dict[str, float], dict[str, SmoothingFit]]:
     """Scatter the smoothed parts into the output table, in the members' keypoint order."""
     n_frames, n_kp = stats.center.shape[:2]
-    # (K, EKS_COORDS, T): frames last, so every output column is one contiguous row
-    values = np.empty((n_kp, len(EKS_COORDS), n_frames))
-    smoothed = [k for part in parts for k in part.keypoints]
-    values[[k for k in range(n_kp) if k not in smoothed]] = np.nan
-    values[:, 2] = stats.likelihood.T
-    values[:, 3:5] = stats.center.transpose(1, 2, 0)
-    values[:, 5:7] = stats.variance.transpose(1, 2, 0)
+    if cache is not None and "values" in cache:
+        values = cache["values"].copy()
+    else:
+        # (K, EKS_COORDS, T): frames last, so every output column is one contiguous row
+        values = np.empty((n_kp, len(EKS_COORDS), n_frames))
+        values[:, 2] = stats.likelihood.T
+        values[:, 3:5] = stats.center.transpose(1, 2, 0)
+        values[:, 5:7] = stats.variance.transpose(1, 2, 0)
+        values[:, [0, 1, 7, 8]] = np.nan  # stays so for keypoints that are not smoothed
+        if cache is not None:
+            cache["values"] = values.copy()
     used = np.full(n_kp, np.nan)
     fits: dict[str, SmoothingFit] = {}
     for part in parts:
@@ -277,9 +315,13 @@ def _assemble(
                 fits[ens.keypoints[k]] = part.fits[i // per_fit]
     # the pose-CSV header (as make_pose_frame builds it), without copying 9 x K x T values:
     # pandas keeps the transposed (columns, frames) array as its one block
-    columns = pd.MultiIndex.from_product(
-        [[EKS_SCORER], ens.keypoints, EKS_COORDS], names=HEADER_NAMES
-    )
+    columns = (cache or {}).get("columns")
+    if columns is None:
+        columns = pd.MultiIndex.from_product(
+            [[EKS_SCORER], ens.keypoints, EKS_COORDS], names=HEADER_NAMES
+        )
+        if cache is not None:
+            cache["columns"] = columns
     frame = pd.DataFrame(
         values.reshape(-1, n_frames).T, index=ens.index, columns=columns, copy=False
     )

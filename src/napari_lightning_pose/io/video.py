@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 import threading
 import warnings
+import weakref
 from collections import OrderedDict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -254,6 +255,23 @@ def _to_rgb(frame: av.VideoFrame, height: int, width: int) -> np.ndarray:
     return rgb
 
 
+_LIVE_DECODERS: weakref.WeakSet[_Decoder] = weakref.WeakSet()
+_INHERITED: list[_Decoder] = []  # in a forked child: the parent's decoders, never freed
+
+
+def _keep_inherited_decoders() -> None:
+    """After a fork, keep the parent's decoders alive in the child for good.
+
+    Freeing one joins FFmpeg's decoding threads, which a forked child does not have: the
+    child would hang (e.g. at exit, when the garbage collector finds a dropped reader).
+    """
+    _INHERITED.extend(_LIVE_DECODERS)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_keep_inherited_decoders)
+
+
 class _Decoder:
     """One open container decoding forward from a seek point, labelling frames by index.
 
@@ -262,6 +280,7 @@ class _Decoder:
     """
 
     def __init__(self, path: Path, index: _FrameIndex) -> None:
+        _LIVE_DECODERS.add(self)
         self.path = path
         self.index = index
         self._pts_to_index = index.pts_to_index()

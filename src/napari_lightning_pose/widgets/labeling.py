@@ -10,9 +10,9 @@ add mode places the current keypoint on the current frame, replacing its earlier
 there, and moves on to the next keypoint still to do. Every save is a merge with the CSV as
 it is on disk now (``io.label_merge``: rows and cells other writers added survive, a cell both
 changed is reported) under the labels lock (``io.lock``: the autosave pauses while frame
-selection writes), written atomically with rotated backups (``io.labels.write_labels``) on Save, every 30 s while there are unsaved
-changes, when the window closes and before another project is opened; a failed save is
-reported with the file name and the labels stay in memory.
+selection writes), written atomically with rotated backups (``io.labels.write_labels``) on
+Save, every 30 s while there are unsaved changes, when the window closes and before another
+project is opened; a failed save is reported with the file name and the labels stay in memory.
 
 What to click next, the counts and the skeleton segments come from the pure ``LabelState``.
 """
@@ -55,6 +55,7 @@ from napari_lightning_pose.widgets.label_state import (
     find_label_images,
     frames_to_label,
 )
+from napari_lightning_pose.widgets.prefill import PrefillOverlay
 
 AUTOSAVE_SECONDS = 30.0
 BACKUPS = 3
@@ -114,6 +115,7 @@ class LabelingWidget(QWidget):
         self._bound_keys: list[str] = []
 
         self._build_ui()
+        self.prefill = PrefillOverlay(self)
         self._autosave = QTimer(self)
         self._autosave.timeout.connect(self._on_autosave)
         self.set_autosave_interval(autosave_seconds)
@@ -249,6 +251,7 @@ class LabelingWidget(QWidget):
             self.state = LabelState.from_labels(labels, images, keypoints)
             self._base = labels
         self._add_layers(stack)
+        self.prefill.refresh()  # unconfirmed pre-filled points (qc.refine), if any
         self._fill_keypoint_list()
         self._dirty = False
         self._set_enabled(True)
@@ -271,6 +274,7 @@ class LabelingWidget(QWidget):
             return True
         if save and not self.save(only_if_dirty=True):
             return False
+        self.prefill.remove()
         points = self.points_layer
         self.points_layer = None  # so that _on_layer_removing does not save again
         for layer in (self.skeleton_layer, points, self.frames_layer):

@@ -104,11 +104,11 @@ def test_failed_write_leaves_the_old_file_intact(
     path = L.write_labels(small_labels, tmp_path / "CollectedData.csv")
     before = path.read_bytes()
 
-    def half_write_then_fail(self: pd.DataFrame, target, *args, **kwargs) -> None:
+    def half_write_then_fail(df: pd.DataFrame, target) -> None:
         Path(target).write_text("scorer,me\nbodyparts,no", encoding="utf-8")
         raise OSError("disk full")
 
-    monkeypatch.setattr(pd.DataFrame, "to_csv", half_write_then_fail)
+    monkeypatch.setattr(pose_csv, "_write", half_write_then_fail)
     changed = L.set_frame_labels(small_labels, small_labels.index[0], {"nose": (1.0, 1.0)})
     with pytest.raises(OSError, match="disk full"):
         L.write_labels(changed, path)
