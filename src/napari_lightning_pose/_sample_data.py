@@ -28,4 +28,7 @@ def mirror_mouse_sample() -> list[LayerData]:
         skeleton=project.skeleton,
         root=project.data_dir,
     )
-    return [video_layer, *labels]
+    # the labeled frames first: napari puts the slider in the middle of the first layer's
+    # time axis (frame 10 of 20, labeled); added first, the hidden video put it at frame 496,
+    # beyond the labeled frames, on a black canvas
+    return [*labels, video_layer]

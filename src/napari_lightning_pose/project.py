@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import filecmp
 import os
+import re
 import shutil
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -33,9 +34,8 @@ from napari_lightning_pose.io.config import (
     validate_config,
 )
 from napari_lightning_pose.io.lock import hold_lock
+from napari_lightning_pose.io.video import VIDEO_SUFFIXES
 from napari_lightning_pose.layers import image_sizes
-
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class Project:
         return sorted(
             p
             for p in self.video_dir.iterdir()
-            if p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith(".")
+            if p.suffix.lower() in VIDEO_SUFFIXES and not p.name.startswith(".")
         )
 
     def read_labels(self, check_bounds: bool = False) -> pd.DataFrame:
@@ -317,3 +317,36 @@ def _known_keys(
         else:
             out[key] = value
     return out
+
+
+def parse_skeleton(text: str, keypoints: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """Skeleton edges from text such as ``"nose-paw_left, nose-paw_right"``.
+
+    Edges are separated by commas, semicolons or new lines; the two ends of an edge by ``-``
+    (or ``:``/``>``/whitespace). With ``keypoints`` (the project's names), an entry is split
+    where both sides are keypoints, so names containing ``-`` work (``"ear-l - ear-r"``).
+    Raises ``ValueError`` naming an entry that is not a pair.
+    """
+    names = set(keypoints)
+    edges = []
+    for part in re.split(r"[,;\n]+", text):
+        part = part.strip()
+        if not part:
+            continue
+        edge = _split_known(part, names) if names else None
+        if edge is None:
+            ends = [e for e in re.split(r"\s*(?:-|:|>)\s*|\s+", part) if e]
+            if len(ends) != 2:
+                raise ValueError(f"skeleton entry {part!r} is not a pair like 'nose-tail'")
+            edge = (ends[0], ends[1])
+        edges.append(edge)
+    return edges
+
+
+def _split_known(part: str, names: set[str]) -> tuple[str, str] | None:
+    """``part`` split at a separator with a known keypoint on each side, or None."""
+    for sep in re.finditer(r"\s*(?:-|:|>)\s*|\s+", part):
+        left, right = part[: sep.start()].strip(), part[sep.end() :].strip()
+        if left in names and right in names:
+            return left, right
+    return None

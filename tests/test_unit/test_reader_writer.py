@@ -155,7 +155,7 @@ def test_writer_refuses_to_overwrite_labels_of_other_keypoints(
 
 def test_sample_data_has_the_video_and_the_labels() -> None:
     layers = [Layer.create(*data) for data in mirror_mouse_sample()]
-    video, frames, points, skeleton = layers
+    frames, points, skeleton, video = layers
     assert video.data.shape == (994, 406, 396, 3) and video.rgb and not video.visible
     assert frames.data.shape == (20, 406, 396) and frames.visible
     assert len(points.data) > 0 and points.metadata["keypoint_names"][0] == "paw1LH_top"

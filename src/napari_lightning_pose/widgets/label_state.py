@@ -42,7 +42,7 @@ class KeypointStatus(str, Enum):
 
 
 @dataclass(frozen=True)
-class LabelCounts:
+class LabelingProgress:
     """Progress numbers shown to the user."""
 
     frames_done: int  # frames where every keypoint is placed or marked not visible
@@ -179,10 +179,10 @@ class LabelState:
                 return f
         return None
 
-    def counts(self, frame: int) -> LabelCounts:
+    def counts(self, frame: int) -> LabelingProgress:
         """Frames fully labeled (of all) and keypoints decided on ``frame`` (of all)."""
         decided = self.decided()
-        return LabelCounts(
+        return LabelingProgress(
             frames_done=int(decided.all(axis=1).sum()) if len(self.keypoints) else 0,
             frames_total=self.n_frames,
             keypoints_done=int(decided[frame].sum()) if self.n_frames else 0,

@@ -34,7 +34,7 @@ from qtpy.QtWidgets import (
 
 from napari_lightning_pose.errors import LightningPoseInputError
 from napari_lightning_pose.frames import METHODS, FrameProgress, iter_pick_frames
-from napari_lightning_pose.project import Project, add_video, init_project
+from napari_lightning_pose.project import Project, add_video, init_project, parse_skeleton
 
 PLUGIN = "napari-lightning-pose"
 LABELING_WIDGET = "Label keypoints"  # display name in napari.yaml
@@ -48,24 +48,6 @@ def parse_keypoints(text: str) -> list[str]:
     kept (the config check reports them with the config's name).
     """
     return [name for name in re.split(r"[,;\s]+", text.strip()) if name]
-
-
-def parse_skeleton(text: str) -> list[tuple[str, str]]:
-    """Skeleton edges from text such as ``"nose-paw_left, nose-paw_right"``.
-
-    Edges are separated by commas, semicolons or new lines; the two ends of an edge by ``-``
-    (or ``:``/``>``/whitespace). Raises ``ValueError`` naming an entry that is not a pair.
-    """
-    edges = []
-    for part in re.split(r"[,;\n]+", text):
-        part = part.strip()
-        if not part:
-            continue
-        ends = [e for e in re.split(r"\s*(?:-|:|>)\s*|\s+", part) if e]
-        if len(ends) != 2:
-            raise ValueError(f"skeleton entry {part!r} is not a pair like 'nose-tail'")
-        edges.append((ends[0], ends[1]))
-    return edges
 
 
 class ProjectWidget(QWidget):
@@ -207,15 +189,12 @@ class ProjectWidget(QWidget):
     def create_project_from_form(self) -> Path | None:
         """Create a project from the folder, keypoints and skeleton typed in the form."""
         try:
-            skeleton = parse_skeleton(self.skeleton_edit.text())
+            keypoints = parse_keypoints(self.keypoints_edit.text())
+            skeleton = parse_skeleton(self.skeleton_edit.text(), keypoints)
         except ValueError as err:
             show_error(f"Could not create the project: {err}.")
             return None
-        return self.create_project(
-            self.folder_edit.text().strip(),
-            parse_keypoints(self.keypoints_edit.text()),
-            skeleton,
-        )
+        return self.create_project(self.folder_edit.text().strip(), keypoints, skeleton)
 
     def create_project(
         self,
@@ -260,7 +239,16 @@ class ProjectWidget(QWidget):
             return None
         try:
             dest = add_video(self.project, path)
-            self.viewer.open(str(dest), plugin=PLUGIN)
+            shown = [
+                layer
+                for layer in self.viewer.layers
+                if layer.metadata.get("video_path") == str(dest.resolve())
+            ]
+            if shown:  # a second layer of the same video would only confuse ("name [1]")
+                self.viewer.layers.selection.active = shown[0]
+                show_info(f"{dest.name} is already in the project and shown as '{shown[0].name}'.")
+            else:
+                self.viewer.open(str(dest), plugin=PLUGIN)
         except LightningPoseInputError as err:
             show_error(f"Could not add the video: {err}")
             return None

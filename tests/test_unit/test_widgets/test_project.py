@@ -45,6 +45,12 @@ def test_parse_keypoints_and_skeleton_from_what_users_type() -> None:
     ]
     with pytest.raises(ValueError, match="nose-tail-paw"):
         parse_skeleton("nose-tail-paw")
+    # keypoint names with "-" (e.g. from DeepLabCut projects) split where both ends are names
+    names = ["ear-left", "ear-right", "nose"]
+    assert parse_skeleton("ear-left-ear-right, nose - ear-left", names) == [
+        ("ear-left", "ear-right"),
+        ("nose", "ear-left"),
+    ]
 
 
 def test_create_project_writes_the_folder_and_config(project_widget, qtbot, tmp_path):
