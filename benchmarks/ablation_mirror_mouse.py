@@ -11,7 +11,8 @@ video decoding is counted too), so a busy shared machine does not favour one var
 - ``context``: ``heatmap_mhcrnn`` (frames t-2..t+2), supervised;
 - ``semi_context``: both.
 
-A few calibration steps (not counted) measure each variant's CPU seconds per step, so its
+A few calibration steps (not counted) measure each variant's CPU seconds per step, with the
+backbone frozen (the first ``training.unfreezing_epoch`` epochs) and not, so its
 ``max_steps`` (and with it the learning-rate milestones and the anneal schedule, which
 reaches 1 at half the run) fit the budget; a stop signal ends the run at the budget in any
 case. Then ``best.ckpt`` is evaluated on the held-out labeled frames (test and validation,
@@ -70,18 +71,30 @@ def variant_config(variant: str, args: argparse.Namespace) -> dict:
     return raw
 
 
-def cpu_seconds_per_step(cfg: dict, steps: int = 4) -> float:
-    """CPU seconds per step (steps 2..N) of a throw-away run of the full network."""
+def cpu_seconds_per_step(cfg: dict, frozen: bool, steps: int = 4) -> float:
+    """CPU seconds per step (steps 2..N) of a throw-away run, backbone frozen or not."""
     from napari_lightning_pose.training import train
 
     cfg = copy.deepcopy(cfg)
-    cfg["training"]["unfreezing_epoch"] = 0
+    cfg["training"]["unfreezing_epoch"] = 1 if frozen else 0
+    cfg["training"]["steps_per_epoch"] = steps + 1  # all steps in epoch 0
     stamps = []
     with tempfile.TemporaryDirectory() as tmp:
         for event in train(cfg, Path(tmp), steps=steps):
             if event.kind == "step":
                 stamps.append(time.process_time())
     return (stamps[-1] - stamps[0]) / (len(stamps) - 1)
+
+
+def planned_steps(cfg: dict, budget_s: float, steps_per_epoch: int) -> tuple[int, float]:
+    """Steps that fit ``budget_s`` CPU seconds: the cheap head-only steps of the first
+    ``training.unfreezing_epoch`` epochs, then full steps; and the full step's cost."""
+    full = cpu_seconds_per_step(cfg, frozen=False)
+    head = cpu_seconds_per_step(cfg, frozen=True)
+    head_steps = min(int(cfg["training"]["unfreezing_epoch"]) * steps_per_epoch,
+                     int(budget_s / head))  # fmt: skip
+    rest = max(0.0, budget_s - head_steps * head)
+    return max(10, head_steps + int(rest / full)), full
 
 
 def run_one(variant: str, args: argparse.Namespace) -> dict:
@@ -99,12 +112,10 @@ def run_one(variant: str, args: argparse.Namespace) -> dict:
     save_config(variant_config(variant, args), out / "config.yaml")
     cfg = load_config(out / "config.yaml")
     torch.set_num_threads(args.threads)
-    per_step = cpu_seconds_per_step(cfg)
     budget = args.cpu_minutes * 60
-    # head-only steps (unfreezing_epoch) cost less; count them at full price (conservative)
-    steps = max(10, int(budget / per_step))
-    n_train = 72  # 0.8 of the 90 labeled frames
-    epochs = max(1, steps // (n_train // 8))
+    per_epoch = 72 // 8  # 0.8 of the 90 labeled frames, batch 8
+    steps, per_step = planned_steps(cfg, budget, per_epoch)
+    epochs = max(1, steps // per_epoch)
     cfg["callbacks"] = {
         "anneal_weight": {"init_val": 0.0, "increase_factor": 2.0 / epochs, "final_val": 1.0,
                           "freeze_until_epoch": 0}

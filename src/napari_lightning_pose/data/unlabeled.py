@@ -2,8 +2,8 @@
 
 ``UnlabeledClips`` decodes clips from the project's videos (``data.video_dir``) with PyAV
 (``io.video.VideoReader``: one seek to the keyframe before the clip, then a forward decode).
-In DataLoader workers each worker opens its own decoder on first use (``VideoReader``
-reopens the file after a fork), so workers never share a file position. Frames are resized
+In DataLoader workers (started with ``spawn``, see ``WORKER_START``) each worker opens its
+own container on first use, so workers never share a file position. Frames are resized
 and ImageNet-normalised by ``data.transforms`` exactly as labeled frames and video
 prediction are. Augmentation: one draw per clip, shared by all its frames, of the
 photometric part of ``training.imgaug`` (brightness/contrast, motion blur); geometric
@@ -19,6 +19,7 @@ exactly the clips an uninterrupted single process does.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,10 @@ from napari_lightning_pose.data.context import CONTEXT_FRAMES
 from napari_lightning_pose.data.transforms import normalize, resize_frames, resize_scale
 from napari_lightning_pose.errors import ConfigError, VideoError
 from napari_lightning_pose.io.video import VIDEO_SUFFIXES, VideoReader, probe_video
+
+#: How clip workers start: "spawn", as a forked child's FFmpeg decoder crashed (segfault)
+#: when the parent had already run torch and PyAV work.
+WORKER_START = "spawn"
 
 ClipKey = tuple[int, int, int]
 """(video index, first frame, augmentation seed)."""
@@ -155,7 +160,9 @@ class UnlabeledClips(Dataset):
             params, p_rotate=0.0, p_scale=0.0, p_translate=0.0, p_flip=0.0
         )
         self.augmenter = Augmenter(photometric) if photometric != pipeline_params("none") else None
-        self._readers: dict[int, VideoReader] = {}
+        # per process (pid) and video: a forked worker opens its own and never touches (not
+        # even closes) the parent's, whose FFmpeg state does not survive a fork
+        self._readers: dict[int, dict[int, VideoReader]] = {}
 
     @property
     def starts(self) -> list[int]:
@@ -166,9 +173,10 @@ class UnlabeledClips(Dataset):
         return sum(self.starts)
 
     def _reader(self, v: int) -> VideoReader:
-        if v not in self._readers:  # opened lazily: in each worker, by that worker
-            self._readers[v] = VideoReader(self.videos[v])
-        return self._readers[v]
+        mine = self._readers.setdefault(os.getpid(), {})
+        if v not in mine:  # opened lazily: in each worker, by that worker
+            mine[v] = VideoReader(self.videos[v])
+        return mine[v]
 
     def __getitem__(self, key: ClipKey) -> dict[str, Any]:
         v, first, seed = key

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 from napari_lightning_pose import distributed
 from napari_lightning_pose.data.labeled import LabeledFramesDataset
 from napari_lightning_pose.data.unlabeled import (
+    WORKER_START,
     StepClipSampler,
     UnlabeledClips,
     clip_settings,
@@ -66,6 +67,8 @@ class SemiSupervised:
             batch_sampler=sampler,
             num_workers=self.num_workers,
             pin_memory=self.info.device.type == "cuda",
+            multiprocessing_context=WORKER_START if self.num_workers else None,
+            persistent_workers=False,
         )
         return iter(loader)
 
