@@ -19,8 +19,15 @@ pytestmark = pytest.mark.slow
 def test_demo_runs_end_to_end_with_tiny_settings(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     result = run_demo(
-        out, members=2, steps=3, resize=64, n_pick=2, max_frames=24, device="cpu",
-        progress=False, log=lambda _: None,
+        out,
+        members=2,
+        steps=3,
+        resize=64,
+        n_pick=2,
+        max_frames=24,
+        device="cpu",
+        progress=False,
+        log=lambda _: None,
     )
     assert result.smoothed_csv == out / "predictions" / "test_vid" / "test_vid.eks.csv"
     table = read_pose_csv(result.smoothed_csv, ("x", "y", "x_posterior_var", "y_posterior_var"))
