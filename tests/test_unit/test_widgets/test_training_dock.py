@@ -174,3 +174,17 @@ def test_context_model_trains_or_says_plainly_why_not(dock, qtbot, blob_project)
         assert not last.exists()
     else:
         assert read_checkpoint(last)[0]["config"]["model"]["model_type"] == "heatmap_mhcrnn"
+
+
+def test_semi_supervised_run_plots_each_unsupervised_loss(dock, qtbot, blob_project) -> None:
+    _viewer, widget = dock
+    widget.model_combo.setCurrentText("semi-supervised")
+    widget.loss_checks["pca_multiview"].setChecked(False)  # the blobs have one view
+    widget.members_spin.setValue(1)
+    widget.steps_spin.setValue(4)
+    assert widget.start()
+    _wait_done(qtbot, widget)
+    ckpt, _ = read_checkpoint(blob_project.parent / "models" / "blobs" / "member0" / "last.ckpt")
+    assert ckpt["config"]["model"]["losses_to_use"] == ["temporal", "pca_singleview"]
+    names = set(widget.curves)
+    assert any("temporal" in n for n in names) and any("pca_singleview" in n for n in names)
