@@ -12,8 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from napari_lightning_pose import cli_interop
-from napari_lightning_pose import cli_qc
+from napari_lightning_pose import cli_interop, cli_qc
 from napari_lightning_pose.data.context import CONTEXT_RADIUS
 from napari_lightning_pose.errors import LightningPoseInputError
 

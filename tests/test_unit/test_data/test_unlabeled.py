@@ -11,9 +11,9 @@ from torch.utils.data import DataLoader
 
 from napari_lightning_pose.data.transforms import to_model_input
 from napari_lightning_pose.data.unlabeled import (
+    WORKER_START,
     StepClipSampler,
     UnlabeledClips,
-    WORKER_START,
     clip_keys,
     project_videos,
 )
@@ -24,7 +24,9 @@ from napari_lightning_pose.io.video import VideoReader
 @pytest.fixture(scope="module")
 def video(tmp_path_factory: pytest.TempPathFactory, blob_tools) -> Path:
     path = tmp_path_factory.mktemp("clips") / "v.mp4"
-    return blob_tools.write_video(path, blob_tools.frames(blob_tools.positions(20, 40, 48), 40, 48))
+    return blob_tools.write_video(
+        path, blob_tools.frames(blob_tools.positions(20, 40, 48), 40, 48)
+    )
 
 
 def test_clip_frames_are_the_videos_frames_prepared_like_labeled_ones(video: Path) -> None:
