@@ -23,7 +23,8 @@ from napari_lightning_pose.errors import ConfigError, LabelsError
 from napari_lightning_pose.io import labels as labels_io
 from napari_lightning_pose.io import pose_csv
 from napari_lightning_pose.io.atomic import atomic_path, atomic_write_text
-from napari_lightning_pose.project import VIDEO_EXTENSIONS, Project, init_project
+from napari_lightning_pose.io.video import VIDEO_SUFFIXES
+from napari_lightning_pose.project import Project, init_project
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 H5_KEY = "df_with_missing"  # the key DeepLabCut reads and writes
@@ -192,7 +193,7 @@ def _dlc_videos(cfg: dict[str, Any], dlc_root: Path) -> tuple[list[Path], list[s
     listed = [Path(str(v)) for v in (cfg.get("video_sets") or {})]
     local = dlc_root / "videos"
     if not listed and local.is_dir():
-        listed = sorted(p for p in local.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS)
+        listed = sorted(p for p in local.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
     for video in listed:
         name = PurePosixPath(str(video).replace("\\", "/")).name
         for cand in (video, local / name):
