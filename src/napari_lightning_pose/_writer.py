@@ -3,11 +3,15 @@
 The layer needs to know its frames' image paths and the keypoint names: layers opened with
 our reader, sample or labeling widget carry them in ``metadata`` (``images``,
 ``keypoint_names``, ``scorer``, ``root``). Saving is atomic with rotating backups and merges
-into an existing labels file, so rows the layer does not show are kept.
+into an existing labels file, so rows the layer does not show are kept. Saved back to the CSV
+it was opened from, the merge is three-way against the labels as the layer last read or wrote
+them (``metadata["labels_base"]``): a label another writer (the labeling dock, a terminal)
+changed meanwhile survives unless the user changed the same label, which is reported.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,7 +21,18 @@ import pandas as pd
 
 from napari_lightning_pose.errors import LabelsError
 from napari_lightning_pose.io import labels as labels_io
-from napari_lightning_pose.layers import image_sizes, points_to_labels
+from napari_lightning_pose.io.label_merge import merge_into_file
+from napari_lightning_pose.io.lock import hold_lock
+from napari_lightning_pose.io.pose_csv import make_pose_frame
+from napari_lightning_pose.layers import (
+    LABELS_BASE,
+    image_sizes,
+    labels_base,
+    points_to_labels,
+)
+
+#: How long a save waits for another writer (frame selection, the labeling dock) to finish.
+LOCK_SECONDS = 30.0
 
 
 def write_labels(path: str, data: Any, attributes: Mapping[str, Any]) -> list[str]:
@@ -64,11 +79,25 @@ def write_labels(path: str, data: Any, attributes: Mapping[str, Any]) -> list[st
     if metadata.get("root"):
         sizes = image_sizes(images, metadata["root"])
         labels_io.check_labels_in_bounds(df, sizes, target)
-    if target.exists():
+    base = metadata.get(LABELS_BASE)
+    if base is not None and target.exists() and _same_file(metadata.get("csv_path"), target):
+        base_df = make_pose_frame(base, names, index=pd.Index(images, dtype=str), scorer=scorer)
+        with hold_lock(target, "saving a keypoints layer", timeout=LOCK_SECONDS):
+            result = merge_into_file(target, base_df, df, names)
+        # the layer's own metadata dict (napari passes it, not a copy): the next save's base
+        (attributes.get("metadata") or {})[LABELS_BASE] = labels_base(result.labels, images, names)
+        if result.conflicts:
+            warnings.warn(result.report(), UserWarning, stacklevel=2)
+    elif target.exists():
         labels_io.update_labels_file(target, df, keypoint_names=names)
     else:
         labels_io.write_labels(df, target)
     return [str(target)]
+
+
+def _same_file(opened: Any, target: Path) -> bool:
+    """True when ``target`` is the CSV the layer was opened from (its base describes it)."""
+    return bool(opened) and Path(str(opened)).resolve() == target.resolve()
 
 
 def _images(metadata: Mapping[str, Any], features: pd.DataFrame, target: Path) -> list[str]:

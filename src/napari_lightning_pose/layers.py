@@ -31,6 +31,10 @@ from napari_lightning_pose.io.labels import (
 from napari_lightning_pose.layer_styles import KeypointsStyle, SkeletonStyle
 
 POINT_FEATURES = ("keypoint", "frame", "image")
+#: Points-layer metadata key of the labels as last read from or written to the CSV, an array
+#: (images, keypoints, 2) of x, y aligned with ``metadata["images"]`` and
+#: ``metadata["keypoint_names"]``: the base of the three-way merge when the layer is saved.
+LABELS_BASE = "labels_base"
 
 LayerData = tuple[Any, dict[str, Any], str]
 
@@ -143,6 +147,20 @@ def points_to_labels(
     out = empty_labels(names, list(images), scorer=scorer)
     out.iloc[:, :] = values.reshape(len(images), -1)
     return out
+
+
+def labels_base(
+    df: pd.DataFrame, images: Sequence[str], keypoint_names: Sequence[str]
+) -> np.ndarray:
+    """The labels of ``images`` as an (images, keypoints, 2) array of x, y; NaN without a row.
+
+    Stored in a Points layer's metadata (``LABELS_BASE``) so a later save can tell what the
+    user changed in the layer from what another writer changed in the file meanwhile.
+    """
+    rows = df.reindex(pd.Index([str(im) for im in images], dtype=str))
+    xy = pose_csv.coords_array(rows)
+    order = [pose_csv.keypoint_names(df).index(k) for k in keypoint_names]
+    return xy[:, order, :]
 
 
 def skeleton_lines(
@@ -357,6 +375,7 @@ def labels_layer_data(
         "keypoint_names": names,
         "scorer": pose_csv.scorer_name(df),
         "skeleton": [list(edge) for edge in skeleton],
+        LABELS_BASE: labels_base(df, images, names),
     }
     points_kwargs = KeypointsStyle(name=csv_path.stem, keypoint_names=names).as_kwargs()
     points_kwargs.update(features=features, metadata=metadata, ndim=3)

@@ -181,3 +181,72 @@ def test_open_edit_save_in_a_viewer(make_napari_viewer, sample_copy: Path) -> No
         L.frame_labels(df, df.index[frame])[names.index(name)], [120, 100]
     )
     assert len(df) == 20
+
+
+def _cell(df, image: str, keypoint: str) -> np.ndarray:
+    names = pose_csv.keypoint_names(df)
+    return L.frame_labels(df, image)[names.index(keypoint)]
+
+
+def test_writer_keeps_cells_another_writer_changed_in_rows_the_layer_shows(
+    sample_copy: Path,
+) -> None:
+    # The labels CSV is open as a layer (File > Open) while the labeling dock, a terminal or a
+    # script changes a label on a frame the layer also shows; then the user moves another
+    # point in the layer and saves it: both changes must be in the file.
+    csv = sample_copy / "CollectedData.csv"
+    _, points, _ = open_layers(csv)
+    df = L.read_labels(csv)
+    image, names = str(df.index[0]), pose_csv.keypoint_names(df)
+    elsewhere, moved = names[0], names[1]
+    L.write_labels(L.set_frame_labels(df, image, {elsewhere: (11.0, 12.0)}), csv)
+
+    feats = points.features
+    i = int(np.flatnonzero((feats["frame"] == 0) & (feats["keypoint"] == moved))[0])
+    data = points.data.copy()
+    data[i, 1:] = (40.0, 30.0)  # napari order: frame, y, x
+    points.data = data
+    save(points, csv)
+
+    saved = L.read_labels(csv)
+    np.testing.assert_allclose(_cell(saved, image, elsewhere), [11.0, 12.0])
+    np.testing.assert_allclose(_cell(saved, image, moved), [30.0, 40.0])
+
+
+def test_writer_reports_a_cell_both_sides_changed_and_keeps_the_layers(
+    sample_copy: Path,
+) -> None:
+    csv = sample_copy / "CollectedData.csv"
+    _, points, _ = open_layers(csv)
+    df = L.read_labels(csv)
+    image, names = str(df.index[0]), pose_csv.keypoint_names(df)
+    feats = points.features
+    i = int(np.flatnonzero((feats["frame"] == 0) & (feats["keypoint"] == names[1]))[0])
+    L.write_labels(L.set_frame_labels(df, image, {names[1]: (5.0, 6.0)}), csv)
+    data = points.data.copy()
+    data[i, 1:] = (40.0, 30.0)
+    points.data = data
+    with pytest.warns(UserWarning, match=r"conflict.*" + names[1]):
+        save(points, csv)
+    np.testing.assert_allclose(_cell(L.read_labels(csv), image, names[1]), [30.0, 40.0])
+
+
+def test_a_second_save_takes_a_later_outside_change_of_a_label_saved_before(
+    sample_copy: Path, recwarn
+) -> None:
+    # After a save, the layer's base is what it wrote: a label the user saved once and did not
+    # touch again is the file's to change, so a later outside change is kept, silently.
+    csv = sample_copy / "CollectedData.csv"
+    _, points, _ = open_layers(csv)
+    df = L.read_labels(csv)
+    image, names = str(df.index[0]), pose_csv.keypoint_names(df)
+    feats = points.features
+    i = int(np.flatnonzero((feats["frame"] == 0) & (feats["keypoint"] == names[1]))[0])
+    data = points.data.copy()
+    data[i, 1:] = (40.0, 30.0)
+    points.data = data
+    save(points, csv)
+    L.write_labels(L.set_frame_labels(L.read_labels(csv), image, {names[1]: (5.0, 6.0)}), csv)
+    save(points, csv)
+    np.testing.assert_allclose(_cell(L.read_labels(csv), image, names[1]), [5.0, 6.0])
+    assert not [w for w in recwarn if "conflict" in str(w.message)]

@@ -17,11 +17,14 @@ The merge is pure (DataFrames in, a ``MergeResult`` out), so it is tested withou
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from napari_lightning_pose.io.labels import read_labels, write_labels
 from napari_lightning_pose.io.pose_csv import make_pose_frame, scorer_name
 
 #: Positions closer than this (pixels) are the same label (the CSV round trip, float32 layers).
@@ -135,6 +138,26 @@ def merge_edits(
         added_elsewhere=[rows[r] for r in np.flatnonzero(in_t & ~in_b & ~in_m)],
         changed_elsewhere=int((theirs_changed & ~mine_changed).sum()),
     )
+
+
+def merge_into_file(
+    path: str | Path,
+    base: pd.DataFrame,
+    mine: pd.DataFrame,
+    keypoint_names: Sequence[str],
+    backups: int = 3,
+) -> MergeResult:
+    """Merge the edits ``base`` -> ``mine`` into the labels CSV at ``path`` as it is now.
+
+    The file is read with ``keypoint_names`` (other keypoints are refused, naming the file),
+    merged with ``merge_edits`` and written atomically with ``backups`` rotating copies. The
+    caller holds the labels lock (``io.lock.hold_lock``) around this call.
+    """
+    path = Path(path)
+    theirs = read_labels(path, keypoint_names) if path.exists() else None
+    result = merge_edits(base, mine, theirs)
+    write_labels(result.labels, path, backups=backups)
+    return result
 
 
 def _aligned(df: pd.DataFrame, rows: list[str], names: list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -43,12 +43,18 @@ from qtpy.QtWidgets import (
 
 from napari_lightning_pose.errors import LightningPoseInputError
 from napari_lightning_pose.io.config import load_config
-from napari_lightning_pose.io.label_merge import MergeResult, merge_edits
-from napari_lightning_pose.io.labels import empty_labels, read_labels, write_labels
+from napari_lightning_pose.io.label_merge import MergeResult, merge_into_file
+from napari_lightning_pose.io.labels import empty_labels, read_labels
 from napari_lightning_pose.io.lock import LockBusyError, hold_lock, wait_until_free
 from napari_lightning_pose.io.pose_csv import make_pose_frame
 from napari_lightning_pose.layer_styles import KeypointsStyle, SkeletonStyle, keypoint_colors
-from napari_lightning_pose.layers import FrameStack, labels_to_points, skeleton_lines
+from napari_lightning_pose.layers import (
+    LABELS_BASE,
+    FrameStack,
+    labels_base,
+    labels_to_points,
+    skeleton_lines,
+)
 from napari_lightning_pose.widgets.label_state import (
     KeypointStatus,
     LabelState,
@@ -324,6 +330,7 @@ class LabelingWidget(QWidget):
                 "skeleton": [list(edge) for edge in self.edges],
             }
         )
+        self._store_base()
         skel = SkeletonStyle(name=f"{name} skeleton")
         skel.edge_width = max(1.0, size / 4)
         self.skeleton_layer = self.viewer.add_shapes(ndim=3, **skel.as_kwargs())
@@ -530,6 +537,7 @@ class LabelingWidget(QWidget):
             )
             return False
         self._base = result.labels
+        self._store_base()
         if self.state.adopt(result.labels):  # another writer moved points we show
             self._redraw_points()
         self._dirty = False
@@ -539,12 +547,17 @@ class LabelingWidget(QWidget):
     def _merge_and_write(self) -> MergeResult:
         """Merge the edits since the last save with the file as it is now, and write it."""
         assert self.state is not None and self.labels_path is not None
-        path = self.labels_path
-        theirs = read_labels(path, self.state.keypoints) if path.exists() else None
         base = self._base if self._base is not None else self.state.to_labels()
-        result = merge_edits(base, self.state.to_labels(), theirs)
-        write_labels(result.labels, path, backups=BACKUPS)
-        return result
+        return merge_into_file(
+            self.labels_path, base, self.state.to_labels(), self.state.keypoints, BACKUPS
+        )
+
+    def _store_base(self) -> None:
+        """Give the layer the labels as last read or written, the base of File > Save's merge."""
+        if self.points_layer is not None and self._base is not None and self.state is not None:
+            self.points_layer.metadata[LABELS_BASE] = labels_base(
+                self._base, self.state.images, self.state.keypoints
+            )
 
     def _report_merge(self, result: MergeResult) -> None:
         """Tell the user what the save merged in from the file, and any conflict."""

@@ -184,3 +184,37 @@ def test_a_change_on_disk_shows_in_the_layer_after_a_save_and_stays(labeling, cl
     np.testing.assert_allclose(_xy(saved, "labeled-data/img05.png", "nose_top"), [11, 22])
     np.testing.assert_allclose(_xy(saved, FIRST, "paw2LF_top"), [100, 80], atol=1.0)
     assert widget.current_keypoint == "paw3RF_top"  # labeling goes on where it was
+
+
+def test_file_save_layers_merges_like_the_dock(labeling, click, make_napari_viewer):
+    # The user saves with napari's File > Save Selected Layers instead of the dock's button,
+    # after a script changed another label of a frame the dock shows: both changes are kept.
+    viewer, widget = labeling
+    csv = widget.labels_path
+    click(viewer, 50, 60)  # paw1LH_top on img00, unsaved
+    outside = set_frame_labels(read_labels(csv), "labeled-data/img05.png", {"nose_top": (11, 22)})
+    write_labels(outside, csv)
+    viewer.layers.selection.active = widget.points_layer
+    viewer.layers.save(str(csv), selected=True, plugin="napari-lightning-pose")
+    saved = read_labels(csv)
+    np.testing.assert_allclose(_xy(saved, FIRST, "paw1LH_top"), [60, 50], atol=1.0)
+    np.testing.assert_allclose(_xy(saved, "labeled-data/img05.png", "nose_top"), [11, 22])
+
+
+def test_a_labels_layer_opened_beside_the_dock_does_not_undo_its_labels(labeling, click, qtbot):
+    # The CSV is also open as a plain layer (File > Open); the dock labels and saves; then
+    # the user saves the plain layer (changed elsewhere): the dock's label survives.
+    viewer, widget = labeling
+    csv = widget.labels_path
+    opened = viewer.open(str(csv), plugin="napari-lightning-pose")
+    plain = next(layer for layer in opened if layer._type_string == "points")
+    viewer.layers.selection.active = widget.points_layer
+    click(viewer, 50, 60)
+    qtbot.mouseClick(widget.save_button, LEFT)
+    data = plain.data.copy()
+    data[0, 1:] += 3.0  # the user nudges one point of the plain layer
+    plain.data = data
+    viewer.layers.selection.active = plain
+    viewer.layers.save(str(csv), selected=True, plugin="napari-lightning-pose")
+    saved = read_labels(csv)
+    np.testing.assert_allclose(_xy(saved, FIRST, "paw1LH_top"), [60, 50], atol=1.0)
