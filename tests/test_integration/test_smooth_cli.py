@@ -31,7 +31,7 @@ def test_smooth_fixed_matches_the_reference(tmp_path, capsys):
     ref = read(FIXTURE / "reference_singleview_s10.csv.gz")
     ours = read(out)
     assert ours.columns.equals(ref.columns)
-    assert np.abs(xy(ours) - xy(ref)).max() < 0.01
+    assert np.abs(xy(ours) - xy(ref)).max() < 2e-5  # as the README claims, through the CSVs
     printed = capsys.readouterr().out
     assert "paw1LH_top: s = 10" in printed and "most uncertain frames" in printed
 
@@ -71,7 +71,7 @@ def test_smooth_multiview_from_config(tmp_path):
     rc = main([*args, "--multiview", "--config", str(config), "--poses-out", str(poses)])
     assert rc == 0
     ref = read(FIXTURE / "reference_multiview_s10.csv.gz")
-    assert np.abs(xy(read(out)) - xy(ref)).max() < 0.01
+    assert np.abs(xy(read(out)) - xy(ref)).max() < 5e-4  # as the README claims
     # the same with explicit --views (names), and the poses-only file loads in movement
     out2 = tmp_path / "mv2.csv"
     views = [",".join(NAMES[:4]), ",".join(NAMES[4:])]
