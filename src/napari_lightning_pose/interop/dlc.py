@@ -26,7 +26,6 @@ from napari_lightning_pose.io.atomic import atomic_path, atomic_write_text
 from napari_lightning_pose.io.video import VIDEO_SUFFIXES
 from napari_lightning_pose.project import Project, init_project
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 H5_KEY = "df_with_missing"  # the key DeepLabCut reads and writes
 
 
@@ -213,7 +212,10 @@ def _copy_images(src_root: Path, dst_root: Path, images: Sequence[str], notes: l
         dst = dst_root / folder
         dst.mkdir(parents=True, exist_ok=True)
         for image in sorted((src_root / folder).glob("*")):
-            if image.suffix.lower() in IMAGE_SUFFIXES and not (dst / image.name).exists():
+            if (
+                image.suffix.lower() in labels_io.IMAGE_SUFFIXES
+                and not (dst / image.name).exists()
+            ):
                 shutil.copy2(image, dst / image.name)
     if absent:
         notes.append(
