@@ -2,7 +2,8 @@
 
 A cluster node or a CI runner without a display must be able to train, predict and smooth,
 so importing any core module may not pull in napari, qtpy or a Qt binding (PyQt5, PyQt6 (the
-one we ship), PySide2, PySide6) or the Qt helpers built on them. Each check runs in a fresh
+one we ship), PySide2, PySide6), the Qt helpers built on them (superqt, magicgui) or
+napari's canvas (vispy). Each check runs in a fresh
 interpreter, where nothing else has imported those already.
 """
 
@@ -17,7 +18,17 @@ import napari_lightning_pose
 
 PACKAGE = Path(napari_lightning_pose.__file__).parent
 #: Top-level names whose import means napari or Qt came along.
-GUI_ROOTS = ("napari", "qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", "superqt", "magicgui")
+GUI_ROOTS = (
+    "napari",
+    "qtpy",
+    "PyQt5",
+    "PyQt6",
+    "PySide2",
+    "PySide6",
+    "superqt",
+    "magicgui",
+    "vispy",
+)
 #: Only these parts of the package may import napari/Qt when imported.
 GUI_PARTS = ("widgets",)
 
