@@ -3,8 +3,8 @@
 A cluster node or a CI runner without a display must be able to train, predict and smooth,
 so importing any core module may not pull in napari, qtpy or a Qt binding (PyQt5, PyQt6 (the
 one we ship), PySide2, PySide6), the Qt helpers built on them (superqt, magicgui) or
-napari's canvas (vispy). Each check runs in a fresh
-interpreter, where nothing else has imported those already.
+napari's canvas (vispy). Each check runs in a fresh interpreter, where nothing else has
+imported those already.
 """
 
 from __future__ import annotations
