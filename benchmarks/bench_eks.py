@@ -37,6 +37,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -173,11 +174,16 @@ def write_members(xy, lik, names, folder: Path) -> list[Path]:
     return paths
 
 
-def run_timed(cmd: list[str], threads: int, timeout: float) -> float | None:
-    """Wall time of a command in a fresh process (None when it ran past ``timeout``)."""
+def run_timed(cmd: list[str], threads: int, timeout: float) -> tuple[float, float] | None:
+    """Wall and CPU time (user + system) of a command in a fresh process.
+
+    None when it ran past ``timeout``. The CPU time is the fair number on a shared machine;
+    the wall time is what that machine gave.
+    """
     env = dict(os.environ)
     env.update(OMP_NUM_THREADS=str(threads), NUMBA_NUM_THREADS=str(threads))
     env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     try:
         subprocess.run(cmd, check=True, capture_output=True, timeout=timeout, env=env)
@@ -185,7 +191,17 @@ def run_timed(cmd: list[str], threads: int, timeout: float) -> float | None:
         return None
     except subprocess.CalledProcessError as err:
         raise RuntimeError(f"{cmd[0]} failed:\n{err.stderr.decode()[-2000:]}") from err
-    return time.perf_counter() - t
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def fmt_run(run: tuple[float, float] | None, timeout: float) -> str:
+    """``wall / CPU`` of a :func:`run_timed` result."""
+    if run is None:
+        return fmt_time(None, timeout)
+    return f"{fmt_time(run[0])} / {fmt_time(run[1])}"
 
 
 def main_cli(args: argparse.Namespace) -> None:
@@ -203,7 +219,10 @@ def main_cli(args: argparse.Namespace) -> None:
         f"# smooth end to end ({args.members} members x {len(names)} keypoints, CSV in -> "
         f"CSV out; {platform.processor() or platform.machine()}, {args.threads} thread(s))\n"
     )
-    header = "| frames | smoothing | ours | reference | speed-up | writer: pandas / ours |"
+    header = (
+        "| frames | smoothing | ours (wall / CPU) | reference (wall / CPU) | "
+        "speed-up (wall / CPU) | writer: pandas / ours |"
+    )
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
     with tempfile.TemporaryDirectory() as tmp:
@@ -233,18 +252,20 @@ def main_cli(args: argparse.Namespace) -> None:
                     if mode == "fixed":
                         ref_cmd += ["--s", s]
                     t_ref = run_timed(ref_cmd, args.threads, args.ref_timeout)
-                ref_cell = fmt_time(t_ref, args.ref_timeout) if have_ref else "-"
+                ref_cell = fmt_run(t_ref, args.ref_timeout) if have_ref else "-"
                 if not have_ref or t_ours is None:
                     speed = "-"
                 elif t_ref is None:
-                    speed = f"> {args.ref_timeout / t_ours:.0f}x"
+                    speed = f"> {args.ref_timeout / t_ours[0]:.0f}x"
                 else:
-                    speed = f"{t_ref / t_ours:.0f}x"
-                row = [f"{n:,}", s, fmt_time(t_ours), ref_cell, speed, writer]
+                    speed = f"{t_ref[0] / t_ours[0]:.0f}x / {t_ref[1] / t_ours[1]:.0f}x"
+                row = [f"{n:,}", s, fmt_run(t_ours, args.ref_timeout), ref_cell, speed, writer]
                 print("| " + " | ".join(row) + " |", flush=True)
     print(
-        "\nwall time of each command in a fresh process (imports, CSV reading, smoothing, "
-        "writing); writer = one member CSV written by pandas' to_csv and by write_pose_csv."
+        "\nwall and CPU (user + system) time of each command in a fresh process (imports, "
+        "CSV reading, smoothing, writing); load average at the end "
+        f"{os.getloadavg()[0]:.1f}; writer = one member CSV written by pandas' to_csv and "
+        "by write_pose_csv."
     )
 
 

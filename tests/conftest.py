@@ -55,6 +55,32 @@ def sample_copy(tmp_path: Path) -> Path:
     return Path(shutil.copytree(BUNDLED_SAMPLE, tmp_path / "mirror-mouse"))
 
 
+#: Lightning Pose's own config of its mirror-mouse example, unchanged.
+LP_EXAMPLE_CONFIG = (
+    REPO_ROOT / "tests" / "fixtures" / "lightning_pose" / "config_mirror-mouse-example.yaml"
+)
+
+
+def make_lp_project(data: Path, tmp_path: Path) -> Path:
+    """``data`` (a mirror-mouse folder) copied into ``tmp_path`` with Lightning Pose's example
+    config as its ``config.yaml``; returns that config's path."""
+    import shutil
+
+    root = Path(shutil.copytree(data, tmp_path / "lp-project"))
+    shutil.copy(LP_EXAMPLE_CONFIG, root / "config.yaml")
+    return root / "config.yaml"
+
+
+@pytest.fixture(scope="session")
+def lp_example():
+    """Lightning Pose's example config (``config``) and ``project(data, tmp_path)``, which
+    makes a project of a mirror-mouse folder with that config (test files cannot import
+    conftest)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(config=LP_EXAMPLE_CONFIG, project=make_lp_project)
+
+
 # ------------------------------------------------------------- synthetic blob project (TRAINING)
 BLOB_KEYPOINTS = ("red", "green")
 BLOB_COLOURS = ((255, 40, 40), (40, 255, 40))

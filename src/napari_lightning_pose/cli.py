@@ -86,7 +86,8 @@ def _add_init(sub: argparse._SubParsersAction) -> None:
         nargs="+",
         default=[],
         metavar="A-B",
-        help="edges to draw, e.g. nose-ear_l ear_l-ear_r (use A:B when a name has a '-')",
+        help="edges to draw, e.g. nose-ear_l ear_l-ear_r; names with a '-' work as they "
+        "are when --keypoints lists them (ear-l-ear-r), else write A:B",
     )
     p.add_argument(
         "--video", nargs="+", default=[], metavar="VIDEO", help="videos to put in videos/"
@@ -103,18 +104,22 @@ def _add_init(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_init)
 
 
-def _parse_edge(text: str) -> tuple[str, str]:
+def _parse_edges(texts: Sequence[str], keypoints: Sequence[str]) -> list[tuple[str, str]]:
+    """``--skeleton`` arguments as edges (``project.parse_skeleton``, which knows the names)."""
     from napari_lightning_pose.errors import ConfigError
+    from napari_lightning_pose.project import parse_skeleton
 
-    sep = ":" if ":" in text else "-"
-    parts = text.split(sep)
-    if len(parts) != 2 or not all(parts):
-        raise ConfigError(
-            None,
-            f"skeleton edge {text!r} must be two keypoint names joined by '-' "
-            "(or by ':' when a name contains '-').",
-        )
-    return parts[0], parts[1]
+    edges = []
+    for text in texts:
+        try:
+            edges += parse_skeleton(text, keypoints)
+        except ValueError:
+            raise ConfigError(
+                None,
+                f"skeleton edge {text!r} must be two keypoint names joined by '-' "
+                "(or by ':' when a name contains '-').",
+            ) from None
+    return edges
 
 
 def _run_init(args: argparse.Namespace) -> int:
@@ -128,10 +133,11 @@ def _run_init(args: argparse.Namespace) -> int:
         base, ignored = config_from_file(args.from_config)
         if ignored:
             print(f"not taken from {args.from_config}: {', '.join(ignored)}")
+    known = args.keypoints or (base or {}).get("data", {}).get("keypoint_names") or []
     config = init_project(
         args.project,
         keypoint_names=args.keypoints,
-        skeleton=[_parse_edge(e) for e in args.skeleton],
+        skeleton=_parse_edges(args.skeleton, known),
         videos=args.video,
         copy_videos=not args.link_videos,
         base_config=base,

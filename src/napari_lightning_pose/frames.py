@@ -18,7 +18,6 @@ from collections.abc import Generator, Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 from PIL import Image
@@ -33,6 +32,7 @@ from napari_lightning_pose.io.labels import (
 )
 from napari_lightning_pose.io.lock import hold_lock
 from napari_lightning_pose.io.video import VideoReader
+from napari_lightning_pose.progress import run_to_end
 from napari_lightning_pose.project import Project
 
 METHODS = ("kmeans", "uniform")
@@ -60,18 +60,6 @@ class FrameProgress:
     def summary(self) -> dict[str, str]:
         """The stage name, shown beside the bar."""
         return {"stage": self.stage}
-
-
-T = TypeVar("T")
-
-
-def _run(gen: Generator[FrameProgress, None, T]) -> T:
-    """Drive a progress generator to the end and return its result."""
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
 
 
 def _reader(video: str | Path | VideoReader, stack: ExitStack) -> VideoReader:
@@ -178,7 +166,9 @@ def select_frames(
     numpy.ndarray
         Sorted frame indices, shape (min(n, available),), int.
     """
-    return _run(iter_select_frames(video, n, method, seed, thumb_size, exclude, max_candidates))
+    return run_to_end(
+        iter_select_frames(video, n, method, seed, thumb_size, exclude, max_candidates)
+    )
 
 
 def _uniform(available: np.ndarray, n: int) -> np.ndarray:
@@ -279,7 +269,7 @@ def export_frames(
     -----
     This writes images only; ``pick_frames`` also adds the frames to the labels CSV.
     """
-    return _run(iter_export_frames(video, frames, project_dir, context))
+    return run_to_end(iter_export_frames(video, frames, project_dir, context))
 
 
 # ------------------------------------------------------------------- whole project step
@@ -333,4 +323,4 @@ def pick_frames(
     context
         Neighbours written on each side of every frame for the context model.
     """
-    return _run(iter_pick_frames(project, video, n, method, seed, context))
+    return run_to_end(iter_pick_frames(project, video, n, method, seed, context))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import colorsys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 RGBA = tuple[float, float, float, float]
 
@@ -30,6 +30,18 @@ def keypoint_colors(names: Sequence[str]) -> dict[str, RGBA]:
         r, g, b = colorsys.hsv_to_rgb(i / n, 0.85, value)
         colors[name] = (round(r, 4), round(g, 4), round(b, 4), 1.0)
     return colors
+
+
+@dataclass
+class _PlainStyle:
+    """A style whose fields are the layer's keyword arguments as they are, plus ``FIXED``."""
+
+    #: Keyword arguments every layer of this style gets (not fields: not meant to change).
+    FIXED: ClassVar[dict[str, Any]] = {}
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for the napari layer: the fields, then ``FIXED``."""
+        return {**asdict(self), **self.FIXED}
 
 
 @dataclass
@@ -67,17 +79,15 @@ class KeypointsStyle:
 
 
 @dataclass
-class SkeletonStyle:
-    """Style of a Shapes layer of skeleton lines between keypoints."""
+class SkeletonStyle(_PlainStyle):
+    """Style of a Shapes layer of skeleton lines between keypoints (``napari.layers.Shapes``)."""
+
+    FIXED: ClassVar[dict[str, Any]] = {"shape_type": "line"}
 
     name: str = "skeleton"
     edge_width: float = 1.5
     edge_color: str = "white"
     opacity: float = 0.6
-
-    def as_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``napari.layers.Shapes`` with line shapes."""
-        return {**asdict(self), "shape_type": "line"}
 
 
 # ------------------------------------------------------------------ uncertainty colouring
@@ -165,8 +175,8 @@ class UncertaintyPointsStyle:
 
 
 @dataclass
-class MemberPointsStyle:
-    """Faint Points layer of one raw ensemble member (off by default)."""
+class MemberPointsStyle(_PlainStyle):
+    """Faint Points layer of one raw ensemble member, off by default (``napari.layers.Points``)."""
 
     name: str = "member"
     size: float = 5.0
@@ -174,10 +184,6 @@ class MemberPointsStyle:
     border_width: float = 0.0
     opacity: float = 0.45
     visible: bool = False
-
-    def as_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``napari.layers.Points``."""
-        return asdict(self)
 
 
 @dataclass
@@ -215,15 +221,14 @@ class UncertaintyTracksStyle:
 
 
 @dataclass
-class PredictionSkeletonStyle:
-    """Vectors layer of skeleton edges between predicted keypoints (one per frame and edge)."""
+class PredictionSkeletonStyle(_PlainStyle):
+    """Vectors layer of skeleton edges between predicted keypoints, one per frame and edge
+    (``napari.layers.Vectors``)."""
+
+    FIXED: ClassVar[dict[str, Any]] = {"length": 1.0}
 
     name: str = "skeleton"
     edge_width: float = 1.5
     edge_color: str = "white"
     opacity: float = 0.55
     vector_style: str = "line"
-
-    def as_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``napari.layers.Vectors``."""
-        return {**asdict(self), "length": 1.0}

@@ -49,15 +49,13 @@ from napari_lightning_pose.data.transforms import (
     to_model_input,
 )
 from napari_lightning_pose.errors import VideoError
-from napari_lightning_pose.io.pose_csv import make_pose_frame, write_pose_csv
+from napari_lightning_pose.io.pose_csv import PREDICTION_COORDS, make_pose_frame, write_pose_csv
 from napari_lightning_pose.io.video import VideoReader, VideoWarning
 from napari_lightning_pose.models.context import SlidingWindows
 from napari_lightning_pose.models.pose_model import best_head
 from napari_lightning_pose.training.checkpoints import load_checkpoint
 from napari_lightning_pose.training.precision import autocast
 from napari_lightning_pose.video_metrics import fits_for_model, write_video_metrics
-
-PREDICTION_COORDS = ("x", "y", "likelihood")
 
 ModelSource = str | Path | tuple[nn.Module, dict[str, Any]]
 

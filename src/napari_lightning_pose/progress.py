@@ -9,10 +9,11 @@ napari widgets consume them in a worker thread; the command line hands them to
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from typing import Protocol, TypeVar
+from collections.abc import Generator, Iterator
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from tqdm.auto import tqdm
+if TYPE_CHECKING:  # tqdm is imported where a bar is drawn: run_to_end needs none
+    from tqdm.auto import tqdm
 
 
 class ProgressEvent(Protocol):
@@ -28,6 +29,7 @@ class ProgressEvent(Protocol):
 
 
 E = TypeVar("E", bound=ProgressEvent)
+R = TypeVar("R")
 
 
 def run_with_tqdm(
@@ -40,6 +42,8 @@ def run_with_tqdm(
     the generator is closed first (so a training run saves its checkpoint), then the
     ``KeyboardInterrupt`` propagates.
     """
+    from tqdm.auto import tqdm
+
     notable: list[E] = []
     bar = tqdm(desc=desc, unit=unit, disable=disable, dynamic_ncols=True)
     try:
@@ -63,6 +67,19 @@ def run_with_tqdm(
     finally:
         bar.close()
     return notable
+
+
+def run_to_end(job: Generator[Any, Any, R]) -> R:
+    """Run a progress generator to the end, showing nothing, and return its result.
+
+    The plain-function form of a long job (``select_frames`` of ``iter_select_frames``, ...):
+    the result is the generator's ``return`` value.
+    """
+    while True:
+        try:
+            next(job)
+        except StopIteration as stop:
+            return stop.value
 
 
 @contextlib.contextmanager

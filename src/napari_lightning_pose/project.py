@@ -324,7 +324,8 @@ def parse_skeleton(text: str, keypoints: Sequence[str] = ()) -> list[tuple[str, 
 
     Edges are separated by commas, semicolons or new lines; the two ends of an edge by ``-``
     (or ``:``/``>``/whitespace). With ``keypoints`` (the project's names), an entry is split
-    where both sides are keypoints, so names containing ``-`` work (``"ear-l - ear-r"``).
+    where both sides are keypoints, so names containing ``-`` work (``"ear-l - ear-r"``);
+    without them, a single ``:`` or ``>`` in an entry is its split (``"ear-l:ear-r"``).
     Raises ``ValueError`` naming an entry that is not a pair.
     """
     names = set(keypoints)
@@ -334,13 +335,17 @@ def parse_skeleton(text: str, keypoints: Sequence[str] = ()) -> list[tuple[str, 
         if not part:
             continue
         edge = _split_known(part, names) if names else None
-        if edge is None:
-            ends = [e for e in re.split(r"\s*(?:-|:|>)\s*|\s+", part) if e]
-            if len(ends) != 2:
-                raise ValueError(f"skeleton entry {part!r} is not a pair like 'nose-tail'")
-            edge = (ends[0], ends[1])
-        edges.append(edge)
+        edges.append(edge or _split_plain(part))
     return edges
+
+
+def _split_plain(part: str) -> tuple[str, str]:
+    """``part`` split at its one ``:``/``>``, else at its one ``-`` or whitespace."""
+    for separator in (r"\s*[:>]\s*", r"\s*(?:-|:|>)\s*|\s+"):
+        ends = [e for e in re.split(separator, part) if e]
+        if len(ends) == 2:
+            return ends[0], ends[1]
+    raise ValueError(f"skeleton entry {part!r} is not a pair like 'nose-tail'")
 
 
 def _split_known(part: str, names: set[str]) -> tuple[str, str] | None:

@@ -52,6 +52,19 @@ def test_init_then_select_frames_twice(
     assert stack.shape == (7, 406, 396, 3) and len(points) == 0
 
 
+def test_init_skeleton_with_dashed_keypoint_names(tmp_path: Path) -> None:
+    """Names with '-' (DeepLabCut projects have them) work on the command line as in the
+    Project widget: split where both ends are keypoints, or at ':'."""
+    keypoints = ["--keypoints", "nose", "ear-left", "ear-right", "tail-base"]
+    skeleton = ["--skeleton", "ear-left-ear-right", "nose - ear-left", "nose:tail-base"]
+    assert cli.main(["init", str(tmp_path / "p"), *keypoints, *skeleton]) == 0
+    assert Project.open(tmp_path / "p").skeleton == [
+        ("ear-left", "ear-right"),
+        ("nose", "ear-left"),
+        ("nose", "tail-base"),
+    ]
+
+
 def test_init_errors_exit_2_with_a_message(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

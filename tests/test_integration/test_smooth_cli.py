@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +34,7 @@ def test_smooth_fixed_matches_the_reference(tmp_path, capsys):
     ref = read(FIXTURE / "reference_singleview_s10.csv.gz")
     ours = read(out)
     assert ours.columns.equals(ref.columns)
-    assert np.abs(xy(ours) - xy(ref)).max() < 0.01
+    assert np.abs(xy(ours) - xy(ref)).max() < 2e-5  # as the README claims, through the CSVs
     printed = capsys.readouterr().out
     assert "paw1LH_top: s = 10" in printed and "most uncertain frames" in printed
 
@@ -71,7 +74,7 @@ def test_smooth_multiview_from_config(tmp_path):
     rc = main([*args, "--multiview", "--config", str(config), "--poses-out", str(poses)])
     assert rc == 0
     ref = read(FIXTURE / "reference_multiview_s10.csv.gz")
-    assert np.abs(xy(read(out)) - xy(ref)).max() < 0.01
+    assert np.abs(xy(read(out)) - xy(ref)).max() < 5e-4  # as the README claims
     # the same with explicit --views (names), and the poses-only file loads in movement
     out2 = tmp_path / "mv2.csv"
     views = [",".join(NAMES[:4]), ",".join(NAMES[4:])]
@@ -146,3 +149,30 @@ def test_a_single_member_is_smoothed_by_its_confidence(tmp_path):
     ens_var = result.xs("x_ens_var", axis=1, level=2).to_numpy()
     np.testing.assert_allclose(ens_var, 1.0 / lik)
     assert np.isfinite(xy(result)).all()
+
+
+def test_smooth_loads_no_deep_learning_or_gui_packages(tmp_path):
+    """`smooth` starts fast on a cluster node: no torch, napari, Qt, sklearn or OpenCV."""
+    heavy = ["torch", "torchvision", "napari", "qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6"]
+    heavy += ["sklearn", "cv2", "matplotlib", "skimage", "av", "imageio", "jax"]
+    code = (
+        "import json, sys\n"
+        "from napari_lightning_pose.cli import main\n"
+        "rc = main(json.loads(sys.argv[1]))\n"
+        "print(json.dumps([rc, sorted({m.split('.')[0] for m in sys.modules})]))\n"
+    )
+    args = [
+        "smooth",
+        *map(str, MEMBERS[:2]),
+        "--out",
+        str(tmp_path / "s.csv"),
+        "--smoothing",
+        "10",
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(args)], capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr
+    rc, loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert rc == 0 and (tmp_path / "s.csv").exists()
+    assert not set(heavy) & set(loaded), sorted(set(heavy) & set(loaded))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -158,16 +157,3 @@ def test_colours_are_distinct_and_stable() -> None:
     assert keypoint_colors(names) == colours
     kwargs = KeypointsStyle(keypoint_names=names).as_kwargs()
     assert kwargs["face_color"] == "keypoint" and kwargs["face_color_cycle"] == colours
-
-
-def test_layers_module_does_not_import_napari_or_qt() -> None:
-    import subprocess
-
-    code = (
-        "import sys, napari_lightning_pose.layers, napari_lightning_pose.frames, "
-        "napari_lightning_pose.project; "
-        "bad = [m for m in sys.modules if m.split('.')[0] in ('napari', 'qtpy', 'PyQt5')]; "
-        "print(bad); sys.exit(bool(bad))"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr

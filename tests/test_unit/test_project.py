@@ -23,6 +23,7 @@ from napari_lightning_pose.project import (
     add_video,
     config_from_file,
     init_project,
+    parse_skeleton,
 )
 
 KEYPOINTS = ["nose", "ear_l", "ear_r"]
@@ -187,3 +188,13 @@ def test_config_from_a_lightning_pose_config(bundled_sample: Path, tmp_path: Pat
     assert cfg["data"]["data_dir"] == str((tmp_path / "new").resolve())
     with pytest.raises(ConfigError, match="not found"):
         config_from_file(tmp_path / "absent.yaml")
+
+
+def test_parse_skeleton_splits_dashed_names_at_a_colon_without_the_names() -> None:
+    assert parse_skeleton("ear-left:ear-right, nose > tail-base") == [
+        ("ear-left", "ear-right"),
+        ("nose", "tail-base"),
+    ]
+    assert parse_skeleton("nose-tail") == [("nose", "tail")]
+    with pytest.raises(ValueError, match="a:b:c"):
+        parse_skeleton("a:b:c")

@@ -18,13 +18,12 @@ import pandas as pd
 from napari_lightning_pose.errors import LabelsError
 from napari_lightning_pose.io.pose_csv import (
     HEADER_NAMES,
+    PREDICTION_COORDS,
     coords_array,
     keypoint_names,
     read_pose_csv,
     require_coords,
 )
-
-PREDICTION_COORDS = ("x", "y", "likelihood")
 
 Member = str | Path | pd.DataFrame
 

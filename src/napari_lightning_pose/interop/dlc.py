@@ -24,9 +24,9 @@ from napari_lightning_pose.io import labels as labels_io
 from napari_lightning_pose.io import pose_csv
 from napari_lightning_pose.io.atomic import atomic_path, atomic_write_text
 from napari_lightning_pose.io.video import VIDEO_SUFFIXES
+from napari_lightning_pose.io.yaml_reading import read_yaml_mapping
 from napari_lightning_pose.project import Project, init_project
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 H5_KEY = "df_with_missing"  # the key DeepLabCut reads and writes
 
 
@@ -63,11 +63,8 @@ def read_dlc_config(path: str | Path) -> dict[str, Any]:
         path = path / "config.yaml"
     if not path.is_file():
         raise ConfigError(path, "DeepLabCut config not found.", "Pass the project's config.yaml.")
-    try:
-        cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(path, f"is not valid YAML: {err}") from err
-    if not isinstance(cfg, dict) or "bodyparts" not in cfg:
+    cfg = read_yaml_mapping(path)
+    if "bodyparts" not in cfg:
         raise ConfigError(path, "has no 'bodyparts': it is not a DeepLabCut project config.", "")
     if cfg.get("multianimalproject") or cfg["bodyparts"] == "MULTI!":
         raise ConfigError(
@@ -213,7 +210,10 @@ def _copy_images(src_root: Path, dst_root: Path, images: Sequence[str], notes: l
         dst = dst_root / folder
         dst.mkdir(parents=True, exist_ok=True)
         for image in sorted((src_root / folder).glob("*")):
-            if image.suffix.lower() in IMAGE_SUFFIXES and not (dst / image.name).exists():
+            if (
+                image.suffix.lower() in labels_io.IMAGE_SUFFIXES
+                and not (dst / image.name).exists()
+            ):
                 shutil.copy2(image, dst / image.name)
     if absent:
         notes.append(

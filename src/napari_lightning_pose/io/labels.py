@@ -37,6 +37,8 @@ from napari_lightning_pose.io.pose_csv import (
 LABELED_DATA_DIR = "labeled-data"
 DEFAULT_SCORER = "napari-lightning-pose"
 FRAME_DIGITS = 5
+#: Suffixes of labeled-frame images (compared lower-case).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 _IMAGE_NAME = re.compile(r"^img(\d+)\.(png|jpg|jpeg)$", re.IGNORECASE)
 

@@ -19,6 +19,8 @@ from napari_lightning_pose.errors import LabelsError
 from napari_lightning_pose.io.atomic import atomic_write, rotate_backups
 
 HEADER_NAMES = ["scorer", "bodyparts", "coords"]
+#: The coords of a prediction file, per keypoint and in this order.
+PREDICTION_COORDS = ("x", "y", "likelihood")
 
 
 def read_pose_csv(path: str | Path, required_coords: Sequence[str] = ("x", "y")) -> pd.DataFrame:

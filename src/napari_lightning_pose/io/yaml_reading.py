@@ -35,13 +35,11 @@ _Loader.add_implicit_resolver(
 )
 
 
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a config file as Lightning Pose does: OmegaConf numbers and ``${...}`` references.
+def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """Parse a YAML file that holds a mapping (any config file), references left as text.
 
-    ``${data.data_dir}``-style references to other keys and ``${oc.env:NAME,default}`` are
-    resolved in every section we use (``data``, ``training``, ``model``, ``losses``);
-    ``${LP_ROOT_PATH:}`` (Lightning Pose's install folder) is the ``LP_ROOT_PATH`` environment
-    variable, else empty. Sections only Lightning Pose uses (``hydra`` ...) are left as read.
+    Numbers as OmegaConf reads them (``1e-3`` is a float). An empty file is ``{}``. Raises
+    ``ConfigError`` naming the file when it cannot be read, is not YAML or is not a mapping.
     """
     path = Path(path)
     try:
@@ -52,6 +50,19 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(path, f"cannot be read: {err}") from err
     if not isinstance(raw, dict):
         raise ConfigError(path, "the config must be a YAML mapping of sections.")
+    return raw
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a config file as Lightning Pose does: OmegaConf numbers and ``${...}`` references.
+
+    ``${data.data_dir}``-style references to other keys and ``${oc.env:NAME,default}`` are
+    resolved in every section we use (``data``, ``training``, ``model``, ``losses``);
+    ``${LP_ROOT_PATH:}`` (Lightning Pose's install folder) is the ``LP_ROOT_PATH`` environment
+    variable, else empty. Sections only Lightning Pose uses (``hydra`` ...) are left as read.
+    """
+    path = Path(path)
+    raw = read_yaml_mapping(path)
     for key, value in raw.items():
         if key not in PASSTHROUGH_SECTIONS:
             raw[key] = _resolve(value, raw, path, ())

@@ -25,6 +25,7 @@ from napari_lightning_pose.io.atomic import atomic_path
 from napari_lightning_pose.io.video import VideoReader
 from napari_lightning_pose.layer_styles import heat_rgba
 from napari_lightning_pose.prediction_layers import PoseTrack, pose_track_from_frame
+from napari_lightning_pose.progress import run_to_end
 
 #: Width of the colour bar and its margin, px.
 BAR_WIDTH = 12
@@ -199,9 +200,4 @@ def export_video(
     video: str | Path, predictions: pd.DataFrame | PoseTrack, out: str | Path, **kw
 ) -> Path:
     """:func:`iter_export_video` run to the end (same arguments); returns the mp4's path."""
-    gen = iter_export_video(video, predictions, out, **kw)
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
+    return run_to_end(iter_export_video(video, predictions, out, **kw))

@@ -37,6 +37,7 @@ from napari_lightning_pose.io.atomic import atomic_write, rotate_backups
 from napari_lightning_pose.io.labels import image_path
 from napari_lightning_pose.io.lock import hold_lock
 from napari_lightning_pose.io.pose_csv import coords_array, keypoint_names, write_pose_csv
+from napari_lightning_pose.progress import run_to_end
 from napari_lightning_pose.project import Project
 
 PREFILL_SUFFIX = ".prefill.csv"
@@ -223,12 +224,7 @@ def refine_frames(
     context : int
         Neighbour frames written on each side.
     """
-    gen = iter_refine_frames(project, video, frames, smoothed, context)
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
+    return run_to_end(iter_refine_frames(project, video, frames, smoothed, context))
 
 
 def confirm_points(

@@ -29,6 +29,7 @@ from napari_lightning_pose.io.labels import LABELED_DATA_DIR, image_path, parse_
 from napari_lightning_pose.io.lock import hold_lock
 from napari_lightning_pose.io.pose_csv import read_pose_csv
 from napari_lightning_pose.io.video import VideoReader
+from napari_lightning_pose.progress import run_to_end
 from napari_lightning_pose.project import Project
 from napari_lightning_pose.qc.refine import LOCK_WAIT_SECONDS, append_label_rows
 from napari_lightning_pose.qc.suggest import diverse_uncertain
@@ -202,9 +203,4 @@ def suggest_frames(
     LightningPoseInputError
         More frames asked for than the videos have left to suggest.
     """
-    gen = iter_suggest_frames(project, n, smoothed, min_gap, context, seed)
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
+    return run_to_end(iter_suggest_frames(project, n, smoothed, min_gap, context, seed))

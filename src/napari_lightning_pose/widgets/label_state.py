@@ -23,14 +23,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from napari_lightning_pose.data.context import CONTEXT_RADIUS
 from napari_lightning_pose.io.label_merge import SAME_PX
-from napari_lightning_pose.io.labels import DEFAULT_SCORER, LABELED_DATA_DIR, parse_image_path
+from napari_lightning_pose.io.labels import (
+    DEFAULT_SCORER,
+    IMAGE_SUFFIXES,
+    LABELED_DATA_DIR,
+    parse_image_path,
+)
 from napari_lightning_pose.io.pose_csv import make_pose_frame, scorer_name
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-#: Frames on each side of a labeled frame that Lightning Pose's context model reads; images of
-#: those neighbours are exported beside the frames to label but are not labeled themselves.
-CONTEXT_FRAMES = 2
 
 
 class KeypointStatus(str, Enum):
@@ -296,7 +297,7 @@ def find_label_images(data_dir: str | Path) -> list[str]:
 
 
 def frames_to_label(
-    images: Sequence[str], csv_rows: Sequence[str] = (), context: int = CONTEXT_FRAMES
+    images: Sequence[str], csv_rows: Sequence[str] = (), context: int = CONTEXT_RADIUS
 ) -> list[str]:
     """The images to show for labeling: the CSV's rows plus the other images, except the
     context neighbours of a row.

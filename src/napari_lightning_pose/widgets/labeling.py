@@ -19,6 +19,7 @@ What to click next, the counts and the skeleton segments come from the pure ``La
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ from napari_lightning_pose.layers import (
     labels_to_points,
     skeleton_lines,
 )
+from napari_lightning_pose.widgets.hooks import ViewerHooks, release_when_destroyed
 from napari_lightning_pose.widgets.label_state import (
     KeypointStatus,
     LabelState,
@@ -118,7 +120,8 @@ class LabelingWidget(QWidget):
         self._syncing = False
         self._restore_defaults = False
         self._window_filter: _CloseFilter | None = None
-        self._bound_keys: list[str] = []
+        self._viewer_hooks = ViewerHooks()  # for the widget's life
+        self._project_hooks = ViewerHooks()  # for the open project's layers
 
         self._build_ui()
         self.prefill = PrefillOverlay(self)
@@ -126,8 +129,10 @@ class LabelingWidget(QWidget):
         self._autosave.timeout.connect(self._on_autosave)
         self.set_autosave_interval(autosave_seconds)
         self._autosave.start()
-        self.viewer.dims.events.current_step.connect(self._on_frame_changed)
-        self.viewer.layers.events.removing.connect(self._on_layer_removing)
+        self._viewer_hooks.connect(self.viewer.dims.events.current_step, self._on_frame_changed)
+        self._viewer_hooks.connect(self.viewer.layers.events.removing, self._on_layer_removing)
+        # deleted with its window while the viewer lives on: let go of the viewer
+        release_when_destroyed(self, self._viewer_hooks, self._project_hooks)
 
     # ------------------------------------------------------------------ UI
     def _build_ui(self) -> None:
@@ -337,8 +342,6 @@ class LabelingWidget(QWidget):
         self.skeleton_layer.editable = False
         self.viewer.layers.selection.active = self.points_layer
         self.points_layer.mode = "add"
-        self.points_layer.events.data.connect(self._on_points_data)
-        self.points_layer.events.features.connect(self._on_points_features)
         self._bind_keys()
         self._update_feature_defaults()
 
@@ -367,12 +370,15 @@ class LabelingWidget(QWidget):
 
     # ------------------------------------------------------------------ keys
     def _bind_keys(self) -> None:
+        """Shortcuts on the viewer, Delete and the edit callbacks on the labels layer."""
+        hooks, layer = self._project_hooks, self.points_layer
+        assert layer is not None
         for key, (_, method) in SHORTCUTS.items():
-            self.viewer.bind_key(key, self._key_handler(method), overwrite=True)
-            self._bound_keys.append(key)
-        assert self.points_layer is not None
+            hooks.bind_key(self.viewer, key, self._key_handler(method))
         for key in DELETE_KEYS:
-            self.points_layer.bind_key(key, lambda _layer: self.delete_point(), overwrite=True)
+            hooks.bind_key(layer, key, lambda _layer: self.delete_point())
+        hooks.connect(layer.events.data, self._on_points_data)
+        hooks.connect(layer.events.features, self._on_points_features)
 
     def _key_handler(self, method: str) -> Callable[[Any], None]:
         def handler(_viewer: Any) -> None:
@@ -381,9 +387,7 @@ class LabelingWidget(QWidget):
         return handler
 
     def _unbind_keys(self) -> None:
-        for key in self._bound_keys:
-            self.viewer.bind_key(key, None, overwrite=True)
-        self._bound_keys = []
+        self._project_hooks.release()
 
     # ------------------------------------------------------------------ public actions
     @property
@@ -803,8 +807,8 @@ class LabelingWidget(QWidget):
         super().showEvent(event)
         window = self.window()
         if window is not self and self._window_filter is None:
-            self._window_filter = _CloseFilter(self._save_on_close)
-            window.installEventFilter(self._window_filter)
+            self._window_filter = _CloseFilter(self._save_on_close, window)
+            self._viewer_hooks.on_release(self._window_filter.detach)
 
     def hideEvent(self, event: Any) -> None:
         """Save when the dock widget is hidden or closed."""
@@ -812,21 +816,51 @@ class LabelingWidget(QWidget):
         super().hideEvent(event)
 
     def closeEvent(self, event: Any) -> None:
-        """Save when the widget is closed."""
+        """Save when the widget is closed, then let go of the viewer."""
         self._save_on_close()
+        self._release_viewer()
         super().closeEvent(event)
+
+    def event(self, event: QEvent) -> bool:
+        """Let go of the viewer when napari takes the widget out of its dock (the dock's
+        close button; hiding it first saved the labels)."""
+        if event.type() == QEvent.Type.ParentChange and self.parent() is None:
+            self._release_viewer()
+        return super().event(event)
 
     def _save_on_close(self) -> None:
         if self.state is not None:
             self.save(only_if_dirty=True)
 
+    def _release_viewer(self) -> None:
+        """Undo every hook into the viewer and its window: the widget is done with them.
+
+        The layers stay in the viewer; nothing the viewer does reaches this widget again.
+        """
+        self._autosave.stop()
+        self._viewer_hooks.release()  # also takes the event filter off the main window
+        self._project_hooks.release()
+        self._window_filter = None
+
 
 class _CloseFilter(QObject):
     """Calls ``on_close`` when the watched window gets a Close event (before it closes)."""
 
-    def __init__(self, on_close: Callable[[], None]) -> None:
+    def __init__(self, on_close: Callable[[], None], window: QObject) -> None:
         super().__init__()
         self._on_close = on_close
+        self._window = weakref.ref(window)  # the filter does not keep the window
+        window.installEventFilter(self)
+
+    def detach(self) -> None:
+        """Stop watching the window (it may be gone already)."""
+        window = self._window()
+        if window is None:
+            return
+        try:
+            window.removeEventFilter(self)
+        except RuntimeError:  # the window's Qt object was deleted first
+            pass
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.Close:

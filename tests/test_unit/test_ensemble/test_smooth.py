@@ -40,8 +40,8 @@ def test_singleview_agrees_with_the_reference_package(single_s10, eks_fixture, e
     ours = single_s10.frame
     assert ours.columns.equals(ref.columns)  # same scorer, keypoints, coords, order
     assert list(ours.index) == list(ref.index)
-    for c in ("x", "y"):
-        assert np.abs(coords(ours, c) - coords(ref, c)).max() < 0.01
+    for c in ("x", "y"):  # the README and docs/eks.md claim 2e-5 px (measured 1.7e-5)
+        assert np.abs(coords(ours, c) - coords(ref, c)).max() < 2e-5
     for c in ("likelihood", "x_ens_median", "y_ens_median"):
         np.testing.assert_allclose(coords(ours, c), coords(ref, c), atol=1e-5)
     for c in ("x_ens_var", "y_ens_var", "x_posterior_var", "y_posterior_var"):
@@ -53,8 +53,8 @@ def test_multiview_agrees_with_the_reference_package(eks_members, eks_fixture, e
     ref = eks_tools.read_reference(eks_fixture / "reference_multiview_s10.csv.gz")
     ours = smooth_ensemble(eks_members, smoothing=10.0, views=VIEWS).frame
     assert ours.columns.equals(ref.columns)
-    for c in ("x", "y"):
-        assert np.abs(coords(ours, c) - coords(ref, c)).max() < 0.01
+    for c in ("x", "y"):  # the README and docs/eks.md claim 5e-4 px (measured 4.6e-4)
+        assert np.abs(coords(ours, c) - coords(ref, c)).max() < 5e-4
     # the reference adds the ensemble variance to its multi-view posterior variance
     for c in ("x", "y"):
         np.testing.assert_allclose(

@@ -50,6 +50,21 @@ def test_train_with_a_dlc_config_says_to_import_it(dlc_project, capsys) -> None:
     assert f"init PROJECT --from-dlc {dlc_project.config}" in err
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("bodyparts: [a, b\n", "is not valid YAML"), ("- a\n- b\n", "must be a YAML mapping")],
+)
+def test_a_broken_dlc_config_is_refused_naming_it(
+    dlc_project, tmp_path: Path, text: str, message: str
+) -> None:
+    """The same reader (and messages) as our own configs: the file and what is wrong."""
+    dlc_project.config.write_text(text)
+    with pytest.raises(ConfigError, match=message) as err:
+        import_dlc_project(dlc_project.config, tmp_path / "ours")
+    assert str(dlc_project.config) in str(err.value)
+    assert not (tmp_path / "ours").exists()
+
+
 def test_multi_animal_dlc_project_is_refused(dlc_project, tmp_path: Path) -> None:
     cfg = yaml.safe_load(dlc_project.config.read_text())
     cfg["multianimalproject"] = True

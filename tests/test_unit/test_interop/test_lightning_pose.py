@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,20 +13,6 @@ from napari_lightning_pose.cli import main
 from napari_lightning_pose.interop.lightning_pose import training_plan
 from napari_lightning_pose.io.config import ConfigNote, load_config
 
-LP_CONFIG = (
-    Path(__file__).resolve().parents[2]
-    / "fixtures"
-    / "lightning_pose"
-    / "config_mirror-mouse-example.yaml"
-)
-
-
-def lp_project(data: Path, tmp_path: Path) -> Path:
-    """``data`` (a mirror-mouse folder) copied with Lightning Pose's example config beside it."""
-    root = Path(shutil.copytree(data, tmp_path / "lp-project"))
-    shutil.copy(LP_CONFIG, root / "config.yaml")
-    return root / "config.yaml"
-
 
 def _load(config: Path) -> dict:
     with warnings.catch_warnings():
@@ -35,8 +20,8 @@ def _load(config: Path) -> dict:
         return load_config(config)
 
 
-def test_epochs_become_steps(bundled_sample: Path, tmp_path: Path) -> None:
-    plan = training_plan(_load(lp_project(bundled_sample, tmp_path)))
+def test_epochs_become_steps(lp_example, bundled_sample: Path, tmp_path: Path) -> None:
+    plan = training_plan(_load(lp_example.project(bundled_sample, tmp_path)))
     tcfg = plan.cfg["training"]
     # 20 labeled frames, train_prob 0.8 -> 16 training frames = one batch of 16 per epoch
     assert plan.steps_per_epoch == 1 and tcfg["steps_per_epoch"] == 1
@@ -48,8 +33,8 @@ def test_epochs_become_steps(bundled_sample: Path, tmp_path: Path) -> None:
     assert any("resnet50_animal_ap10k" in n for n in plan.notes)
 
 
-def test_steps_given_win_over_max_epochs(bundled_sample: Path, tmp_path: Path) -> None:
-    cfg = _load(lp_project(bundled_sample, tmp_path))
+def test_steps_given_win_over_max_epochs(lp_example, bundled_sample: Path, tmp_path: Path) -> None:
+    cfg = _load(lp_example.project(bundled_sample, tmp_path))
     cfg["training"]["train_batch_size"] = 4  # 16 frames -> 4 steps per epoch
     plan = training_plan(cfg, steps_given=True)
     assert plan.steps_per_epoch == 4
@@ -124,11 +109,11 @@ def _train_as_is(config: Path, tmp_path: Path, monkeypatch, capsys) -> str:
 
 @pytest.mark.slow
 def test_example_config_on_the_sample(
-    bundled_sample: Path, tmp_path: Path, monkeypatch, capsys
+    lp_example, bundled_sample: Path, tmp_path: Path, monkeypatch, capsys
 ) -> None:
     """The sample's 20 frames are too few for the example's PCA loss: a clear message; the
     same config without that loss trains."""
-    config = lp_project(bundled_sample, tmp_path)
+    config = lp_example.project(bundled_sample, tmp_path)
     _offline_resnet50(monkeypatch)
     args = ["train", "--config", str(config), "--steps", "2", "--out", str(tmp_path / "m")]
     assert main(args) == 2
@@ -145,17 +130,19 @@ def test_example_config_on_the_sample(
 @pytest.mark.slow
 @pytest.mark.shared_data
 def test_example_config_trains_as_it_is_on_mirror_mouse(
-    mirror_mouse: Path, tmp_path: Path, monkeypatch, capsys
+    lp_example, mirror_mouse: Path, tmp_path: Path, monkeypatch, capsys
 ) -> None:
-    err = _train_as_is(lp_project(mirror_mouse, tmp_path), tmp_path, monkeypatch, capsys)
+    err = _train_as_is(lp_example.project(mirror_mouse, tmp_path), tmp_path, monkeypatch, capsys)
     assert "early stopping: after 3 validations" in err
 
 
-def test_file_open_of_a_lightning_pose_project_csv(bundled_sample: Path, tmp_path: Path) -> None:
+def test_file_open_of_a_lightning_pose_project_csv(
+    lp_example, bundled_sample: Path, tmp_path: Path
+) -> None:
     from napari_lightning_pose._reader import get_labels_reader
     from napari_lightning_pose.io import labels as labels_io
 
-    config = lp_project(bundled_sample, tmp_path)
+    config = lp_example.project(bundled_sample, tmp_path)
     csv = config.parent / "CollectedData.csv"
     names = _load(config)["data"]["keypoint_names"]
     df = labels_io.read_labels(csv)

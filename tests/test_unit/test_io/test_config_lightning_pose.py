@@ -11,20 +11,6 @@ import yaml
 from napari_lightning_pose.errors import ConfigError
 from napari_lightning_pose.io.config import ConfigNote, load_config, read_yaml, validate_config
 
-LP_CONFIG = (
-    Path(__file__).resolve().parents[2]
-    / "fixtures"
-    / "lightning_pose"
-    / "config_mirror-mouse-example.yaml"
-)
-
-
-def _lp_project(bundled_sample: Path, tmp_path: Path) -> Path:
-    """The bundled sample folder with Lightning Pose's example config as its config.yaml."""
-    root = Path(shutil.copytree(bundled_sample, tmp_path / "mirror-mouse"))
-    shutil.copy(LP_CONFIG, root / "config.yaml")
-    return root / "config.yaml"
-
 
 def test_numbers_are_read_as_omegaconf_reads_them(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
@@ -34,8 +20,10 @@ def test_numbers_are_read_as_omegaconf_reads_them(tmp_path: Path) -> None:
     assert yaml.safe_load(path.read_text())["a"] == "1e-3"  # what PyYAML alone gives
 
 
-def test_example_config_opens_in_a_moved_project(bundled_sample: Path, tmp_path: Path) -> None:
-    config = _lp_project(bundled_sample, tmp_path)
+def test_example_config_opens_in_a_moved_project(
+    lp_example, bundled_sample: Path, tmp_path: Path
+) -> None:
+    config = lp_example.project(bundled_sample, tmp_path)
     with pytest.warns(ConfigNote, match="using the config's folder"):
         cfg = load_config(config)
     root = config.parent.resolve()
@@ -49,13 +37,13 @@ def test_example_config_opens_in_a_moved_project(bundled_sample: Path, tmp_path:
 
 
 def test_lp_root_path_is_the_environment_variable(
-    bundled_sample: Path, tmp_path: Path, monkeypatch, recwarn
+    lp_example, bundled_sample: Path, tmp_path: Path, monkeypatch, recwarn
 ) -> None:
     lp_root = tmp_path / "lightning-pose"
     (lp_root / "data").mkdir(parents=True)
     shutil.copytree(bundled_sample, lp_root / "data" / "mirror-mouse-example")
     monkeypatch.setenv("LP_ROOT_PATH", str(lp_root))
-    cfg = load_config(LP_CONFIG)
+    cfg = load_config(lp_example.config)
     data_dir = lp_root / "data" / "mirror-mouse-example"
     assert Path(cfg["data"]["data_dir"]) == data_dir
     assert Path(cfg["data"]["video_dir"]) == data_dir / "videos"
