@@ -358,11 +358,11 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     if args.out:
         print(f"per-frame errors: {args.out}")
     for video in args.video or []:
-        _evaluate_video(args, video)
+        _evaluate_video(args, video, cfg)
     return 0
 
 
-def _evaluate_video(args: argparse.Namespace, video: str) -> None:
+def _evaluate_video(args: argparse.Namespace, video: str, cfg: dict | None) -> None:
     """Predict ``video`` (or reuse its predictions), write and summarise its video metrics."""
     from napari_lightning_pose.evaluate import (
         evaluate_video_predictions,
@@ -380,7 +380,7 @@ def _evaluate_video(args: argparse.Namespace, video: str) -> None:
         options = InferenceOptions(device=args.device, metrics=False)
         run_with_tqdm(predict_video(args.checkpoint, video, pred, options=options), "predict")
         print(f"\n{video}: predictions {pred}")
-    paths, summary = evaluate_video_predictions(pred, args.checkpoint)
+    paths, summary = evaluate_video_predictions(pred, args.checkpoint, cfg)
     print(format_video_summary(summary))
     print("video metrics: " + ", ".join(str(p) for p in paths.values()))
 

@@ -255,7 +255,7 @@ def predictions_are_current(
 
 
 def evaluate_video_predictions(
-    pred_csv: str | Path, checkpoint: str | Path
+    pred_csv: str | Path, checkpoint: str | Path, cfg: Mapping[str, Any] | None = None
 ) -> tuple[dict[str, Path], pd.DataFrame]:
     """Write the video metrics of a prediction CSV beside it and summarise them.
 
@@ -266,6 +266,10 @@ def evaluate_video_predictions(
     checkpoint
         The checkpoint (file or training folder): its PCA fits (or, for a model trained
         without PCA losses, fits to its project's labels) give the PCA errors.
+    cfg
+        The project config, for where the labels are now (only used to fit the PCAs of a
+        checkpoint that has none); default: the checkpoint's. The training split is the
+        checkpoint's either way.
 
     Returns
     -------
@@ -289,7 +293,10 @@ def evaluate_video_predictions(
             f"{names}.",
             "Evaluate the predictions with the checkpoint that made them (or predict again).",
         )
-    fits = fits_for_model(ckpt["config"], dict(ckpt.get("pca") or {}))
+    fit_cfg = copy.deepcopy(dict(cfg)) if cfg is not None else ckpt["config"]
+    for key in SPLIT_KEYS:
+        fit_cfg["training"][key] = ckpt["config"]["training"][key]
+    fits = fits_for_model(fit_cfg, dict(ckpt.get("pca") or {}))
     xy = coords_array(df, ("x", "y"))
     paths = write_video_metrics(pred_csv, xy, names, fits, np.asarray(df.index))
     tables = {name: read_video_metric(p) for name, p in paths.items()}
