@@ -318,13 +318,27 @@ def _run_predict(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------- evaluate (issue 4)
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="pixel error on held-out labeled frames")
+    p = sub.add_parser(
+        "evaluate", help="pixel error on held-out labeled frames (and metrics on video)"
+    )
     p.add_argument("--checkpoint", required=True, help="a .ckpt file or training folder")
     p.add_argument(
         "--config", help="project config (where the labels are; default: the checkpoint's)"
     )
     p.add_argument("--out", help="CSV for per-frame, per-keypoint errors")
     p.add_argument("--device", help="cpu, cuda ... (default: CUDA if available)")
+    p.add_argument(
+        "--video",
+        nargs="+",
+        help="also evaluate on unlabeled video(s): predict them (or reuse predictions newer "
+        "than the checkpoint and the video), write the video metrics beside the predictions "
+        "and print their per-keypoint summary",
+    )
+    p.add_argument(
+        "--video-out",
+        help="folder for the videos' predictions and metrics (default: video_preds/ beside "
+        "the checkpoint)",
+    )
     p.set_defaults(func=_run_evaluate)
 
 
@@ -349,7 +363,32 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     print(format_summary(result.summary))
     if args.out:
         print(f"per-frame errors: {args.out}")
+    for video in args.video or []:
+        _evaluate_video(args, video, cfg)
     return 0
+
+
+def _evaluate_video(args: argparse.Namespace, video: str, cfg: dict | None) -> None:
+    """Predict ``video`` (or reuse its predictions), write and summarise its video metrics."""
+    from napari_lightning_pose.evaluate import (
+        evaluate_video_predictions,
+        predictions_are_current,
+        video_predictions_path,
+    )
+    from napari_lightning_pose.predict import InferenceOptions, predict_video
+    from napari_lightning_pose.progress import run_with_tqdm
+    from napari_lightning_pose.video_metrics import format_video_summary
+
+    pred = video_predictions_path(args.checkpoint, video, args.video_out)
+    if predictions_are_current(pred, args.checkpoint, video):
+        print(f"\n{video}: reusing predictions {pred}")
+    else:
+        options = InferenceOptions(device=args.device, metrics=False)
+        run_with_tqdm(predict_video(args.checkpoint, video, pred, options=options), "predict")
+        print(f"\n{video}: predictions {pred}")
+    paths, summary = evaluate_video_predictions(pred, args.checkpoint, cfg)
+    print(format_video_summary(summary))
+    print("video metrics: " + ", ".join(str(p) for p in paths.values()))
 
 
 # ------------------------------------------------------------------------- smooth (issue 5)

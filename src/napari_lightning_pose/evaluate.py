@@ -10,6 +10,11 @@ Results: a per-frame table (rows = image path, a ``split`` column, then one colu
 keypoint, NaN where the label is missing) written as CSV, and a summary table (mean,
 median, 95th percentile and count per split and keypoint, plus ``all`` pooling every
 keypoint) returned and printed by the CLI.
+
+On unlabeled video (``evaluate --video``): the model's predictions of the video (made by
+``predict``, or reused when they are newer than the checkpoint and the video) give the
+video metrics of ``video_metrics`` (temporal norm, PCA errors), written beside the
+predictions and summarised per keypoint (:func:`evaluate_video_predictions`).
 """
 
 from __future__ import annotations
@@ -29,10 +34,27 @@ from napari_lightning_pose import distributed
 from napari_lightning_pose.data.labeled import LabeledFramesDataset, build_datasets
 from napari_lightning_pose.errors import LabelsError
 from napari_lightning_pose.io.atomic import atomic_write
-from napari_lightning_pose.io.pose_csv import make_pose_frame
-from napari_lightning_pose.training.checkpoints import CheckpointError, load_checkpoint
+from napari_lightning_pose.io.pose_csv import (
+    coords_array,
+    keypoint_names,
+    make_pose_frame,
+    read_pose_csv,
+)
+from napari_lightning_pose.training.checkpoints import (
+    BEST_CKPT,
+    CheckpointError,
+    load_checkpoint,
+    read_checkpoint,
+)
 from napari_lightning_pose.training.evaluation import batch_errors
+from napari_lightning_pose.video_metrics import (
+    fits_for_model,
+    read_video_metric,
+    summarize_video_metrics,
+    write_video_metrics,
+)
 
+VIDEO_PREDS_DIR = "video_preds"  # beside the checkpoint, as Lightning Pose names it
 SPLIT_KEYS = ("train_prob", "val_prob", "rng_seed_data_pt", "train_frames")
 STATS = ("mean", "median", "p95", "n")
 
@@ -208,3 +230,79 @@ def format_summary(summary: pd.DataFrame) -> str:
             f"{row['p95']:.2f} | {int(row['n'])} |"
         )
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- unlabeled video
+def video_predictions_path(
+    checkpoint: str | Path, video: str | Path, out_dir: str | Path | None = None
+) -> Path:
+    """Where the predictions of ``video`` go: ``out_dir/<video stem>.csv``, by default in
+    ``video_preds/`` beside the checkpoint file."""
+    ckpt = Path(checkpoint)
+    folder = Path(out_dir) if out_dir is not None else _ckpt_file(ckpt).parent / VIDEO_PREDS_DIR
+    return folder / f"{Path(video).stem}.csv"
+
+
+def predictions_are_current(
+    pred_csv: str | Path, checkpoint: str | Path, video: str | Path
+) -> bool:
+    """Whether ``pred_csv`` exists and was written after the checkpoint and the video."""
+    pred = Path(pred_csv)
+    if not pred.is_file():
+        return False
+    sources = [_ckpt_file(Path(checkpoint)), Path(video)]
+    return all(pred.stat().st_mtime >= s.stat().st_mtime for s in sources if s.exists())
+
+
+def evaluate_video_predictions(
+    pred_csv: str | Path, checkpoint: str | Path, cfg: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Path], pd.DataFrame]:
+    """Write the video metrics of a prediction CSV beside it and summarise them.
+
+    Parameters
+    ----------
+    pred_csv
+        Predictions of the checkpoint's model on a video (``predict``).
+    checkpoint
+        The checkpoint (file or training folder): its PCA fits (or, for a model trained
+        without PCA losses, fits to its project's labels) give the PCA errors.
+    cfg
+        The project config, for where the labels are now (only used to fit the PCAs of a
+        checkpoint that has none); default: the checkpoint's. The training split is the
+        checkpoint's either way.
+
+    Returns
+    -------
+    paths : dict[str, Path]
+        The metric CSVs written, by metric name.
+    summary : pd.DataFrame
+        Per keypoint and ``"all"`` (``video_metrics.summarize_video_metrics``).
+
+    Raises
+    ------
+    CheckpointError
+        The predictions name other keypoints than the checkpoint's model.
+    """
+    ckpt, path = read_checkpoint(checkpoint)
+    df = read_pose_csv(pred_csv, required_coords=("x", "y"))
+    names = keypoint_names(df)
+    if names != list(ckpt["keypoint_names"]):
+        raise CheckpointError(
+            path,
+            f"was trained on keypoints {list(ckpt['keypoint_names'])}, but {pred_csv} holds "
+            f"{names}.",
+            "Evaluate the predictions with the checkpoint that made them (or predict again).",
+        )
+    fit_cfg = copy.deepcopy(dict(cfg)) if cfg is not None else ckpt["config"]
+    for key in SPLIT_KEYS:
+        fit_cfg["training"][key] = ckpt["config"]["training"][key]
+    fits = fits_for_model(fit_cfg, dict(ckpt.get("pca") or {}))
+    xy = coords_array(df, ("x", "y"))
+    paths = write_video_metrics(pred_csv, xy, names, fits, np.asarray(df.index))
+    tables = {name: read_video_metric(p) for name, p in paths.items()}
+    return paths, summarize_video_metrics(tables)
+
+
+def _ckpt_file(path: Path) -> Path:
+    """A training folder means its ``best.ckpt`` (as ``read_checkpoint`` reads it)."""
+    return path / BEST_CKPT if path.is_dir() else path

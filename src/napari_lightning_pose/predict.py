@@ -1,10 +1,9 @@
 """Batched inference over whole videos, with decoding overlapped with the network.
 
-``predict_video`` reads a video front to back in a producer thread
-(``io.video.VideoReader.iter_frames``: one forward decode, no seeks), batches and
-preprocesses the frames there (``data.transforms.to_model_input``, the same code the
-training dataset uses) and hands them through a small bounded queue to the network, so
-decoding the next batch overlaps inference on the current one. Each batch yields a
+``predict_video`` reads a video front to back in a producer thread that batches and
+preprocesses the frames (``video_batches``), so decoding the next batch overlaps inference
+on the current one; a context model computes each frame's backbone features once
+(``models.context.SlidingWindows``). Each batch yields a
 :class:`PredictEvent`, like training does, so the napari widget and the CLI drive the same
 code.
 
@@ -14,8 +13,8 @@ number as index, coordinates in ORIGINAL video pixels. It is written atomically 
 ``io.pose_csv.write_pose_csv`` and loads in Lightning Pose, DeepLabCut and ``movement``.
 
 A video that stops decoding partway: the frames predicted before the bad one are written to
-``<out>.partial.csv`` (the requested output path is left untouched, so a complete earlier
-result is never replaced by a partial one) and a ``VideoError`` names the frame and that file.
+``<out>.partial.csv`` and a ``VideoError`` names the frame and that file
+(``partial_predictions``; the requested output path is left untouched).
 A video cut short (fewer frames than its header says) is treated the same way, unless
 ``InferenceOptions.allow_partial``: then the output is written, the file it replaces kept as
 ``<out>.bak1`` and the events' message says "PARTIAL". ``InferenceOptions.start/stop``
@@ -27,10 +26,7 @@ predict a frame range only (the CSV rows are those frame numbers).
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import queue
-import threading
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -53,8 +49,14 @@ from napari_lightning_pose.io.pose_csv import PREDICTION_COORDS, make_pose_frame
 from napari_lightning_pose.io.video import VideoReader, VideoWarning
 from napari_lightning_pose.models.context import SlidingWindows
 from napari_lightning_pose.models.pose_model import best_head
+from napari_lightning_pose.partial_predictions import (
+    PREDICTION_COORDS,
+    partial_failure,
+    partial_path,
+)
 from napari_lightning_pose.training.checkpoints import load_checkpoint
 from napari_lightning_pose.training.precision import autocast
+from napari_lightning_pose.video_batches import End, Failure, decoded_batches
 from napari_lightning_pose.video_metrics import fits_for_model, write_video_metrics
 
 ModelSource = str | Path | tuple[nn.Module, dict[str, Any]]
@@ -160,17 +162,6 @@ def cpu_has_bf16() -> bool:
     return bool({"avx512_bf16", "amx_bf16"} & set(text.split()))
 
 
-class _End:
-    """Queue marker: the producer read the last frame."""
-
-
-@dataclass
-class _Failure:
-    """Queue marker: decoding failed; ``error`` is what the reader raised."""
-
-    error: BaseException
-
-
 # --------------------------------------------------------------------------- public API
 def predict_video(
     model: ModelSource,
@@ -257,12 +248,6 @@ def predict_videos(
         yield from _predict_one(net, cfg, Path(video), out, dev, opts)
 
 
-def partial_path(out_csv: str | Path) -> Path:
-    """Where predictions of a video that failed partway go: ``<stem>.partial.csv``."""
-    out_csv = Path(out_csv)
-    return out_csv.with_name(f"{out_csv.stem}.partial.csv")
-
-
 # --------------------------------------------------------------------------- internals
 def _load(model: ModelSource, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
     """The network in eval mode and its config; ``cfg["_pca"]`` holds the checkpoint's PCA
@@ -327,23 +312,18 @@ def _predict_one(
         on_gpu = device.type == "cuda"
         done = 0
         start = time.perf_counter()
-        stop = threading.Event()
-        batches: queue.Queue = queue.Queue(maxsize=max(1, opts.queue_batches))
-        producer = threading.Thread(
-            target=_produce,
-            args=(reader, opts.batch_size, resize_hw, not on_gpu, batches, stop, rows),
-            name=f"decode-{video.name}",
-            daemon=True,
-        )
-        producer.start()
-        try:
+        decoding = decoded_batches(
+            reader, opts.batch_size, resize_hw, not on_gpu, rows, opts.queue_batches,
+            f"decode-{video.name}",
+        )  # fmt: skip
+        with decoding as batches:
             while True:
                 item = batches.get()
-                if isinstance(item, _End):
+                if isinstance(item, End):
                     break
-                if isinstance(item, _Failure):
+                if isinstance(item, Failure):
                     kept = values[rows.start : max(done, rows.start)]
-                    raise _partial_failure(item.error, kept, names, scorer, out_csv, rows.start)
+                    raise partial_failure(item.error, kept, names, scorer, out_csv, rows.start)
                 indices, frames = item
                 images = to_model_input(frames, resize_hw, device) if on_gpu else frames
                 if channels_last:
@@ -361,13 +341,9 @@ def _predict_one(
                 predicted = max(done - rows.start, 0)
                 rate = predicted / max(time.perf_counter() - start, 1e-9)
                 yield PredictEvent("batch", video, predicted, len(rows), rate)
-        finally:
-            stop.set()
-            _drain(batches)
-            producer.join(timeout=10)
         df = make_pose_frame(values[rows.start :], names, PREDICTION_COORDS, rows, scorer)
         if cut_short and not opts.allow_partial:
-            raise _partial_failure(
+            raise partial_failure(
                 VideoError(
                     video,
                     " ".join(n.split(": ", 1)[-1] for n in notes),
@@ -397,80 +373,12 @@ def done_after(indices: np.ndarray, n_frames: int) -> bool:
     return int(indices[-1]) + 1 >= n_frames
 
 
-def _produce(
-    reader: VideoReader,
-    batch_size: int,
-    resize_hw: tuple[int, int],
-    preprocess: bool,
-    out: queue.Queue,
-    stop: threading.Event,
-    rows: range | None = None,
-) -> None:
-    """Decode frames in order, batch them (preprocessed on the CPU path) and queue them.
-
-    Frames decoded before a failure are queued first, then a ``_Failure``.
-    """
-    frames: list[np.ndarray] = []
-    indices: list[int] = []
-
-    def flush() -> bool:
-        if not frames:
-            return True
-        batch: Any = np.stack(frames)
-        batch = to_model_input(batch, resize_hw) if preprocess else torch.from_numpy(batch)
-        ok = _put(out, (np.asarray(indices), batch), stop)
-        frames.clear()
-        indices.clear()
-        return ok
-
-    try:
-        span = () if rows is None else (rows.start, rows.stop)
-        for i, frame in reader.iter_frames(*span):
-            frames.append(frame)
-            indices.append(i)
-            if len(frames) == batch_size and not flush():
-                return
-        if flush():
-            _put(out, _End(), stop)
-    except Exception as err:  # a decode error: pass on what we have, then the error
-        if flush():
-            _put(out, _Failure(err), stop)
-
-
-def _put(out: queue.Queue, item: Any, stop: threading.Event) -> bool:
-    """Put ``item`` unless the consumer stopped; False when it did."""
-    while not stop.is_set():
-        try:
-            out.put(item, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False
-
-
-def _drain(q: queue.Queue) -> None:
-    with contextlib.suppress(queue.Empty):
-        while True:
-            q.get_nowait()
-
-
-def _partial_failure(
-    error: BaseException,
-    done: np.ndarray,
-    names: list[str],
-    scorer: str,
-    out_csv: Path,
-    first: int = 0,
-) -> BaseException:
-    """Write the frames predicted so far to the partial CSV and build the error to raise."""
-    if not isinstance(error, VideoError):
-        return error
-    partial = partial_path(out_csv)
-    if len(done):
-        index = np.arange(first, first + len(done))
-        df = make_pose_frame(done, names, PREDICTION_COORDS, index, scorer)
-        write_pose_csv(df, partial)
-        kept = f"The {len(done)} frames before it were predicted and saved to {partial}."
-    else:
-        kept = "No frame before it could be predicted."
-    return VideoError(error.path, f"{error.problem} Prediction stopped. {kept}", error.fix)
+__all__ = [
+    "PREDICTION_COORDS",
+    "InferenceOptions",
+    "PredictEvent",
+    "cpu_has_bf16",
+    "partial_path",
+    "predict_video",
+    "predict_videos",
+]

@@ -33,6 +33,8 @@ from napari_lightning_pose.errors import LightningPoseInputError
 from napari_lightning_pose.io.atomic import atomic_write
 from napari_lightning_pose.losses.pca import PCAFit
 
+JUMP_PX = 20.0  # a keypoint moving further between two frames counts as a jump
+
 METRIC_SUFFIXES = {
     "temporal_norm": "_temporal_norm.csv",
     "pca_singleview": "_pca_singleview_error.csv",
@@ -86,6 +88,55 @@ def write_video_metrics(
         df = pd.DataFrame(table, index=frames, columns=names)
         written[name] = atomic_write(paths[name], lambda tmp, df=df: df.to_csv(tmp))
     return written
+
+
+def summarize_video_metrics(metrics: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per keypoint, and pooled as ``"all"``: the median of each metric and how often a
+    keypoint jumps.
+
+    Parameters
+    ----------
+    metrics
+        Tables by metric name (``temporal_norm``, ``pca_singleview``, ``pca_multiview``),
+        each frames x keypoints as written by :func:`write_video_metrics`.
+
+    Returns
+    -------
+    pd.DataFrame
+        Index keypoint (then ``"all"``); columns ``<metric>_median`` (px, NaN-aware) per
+        metric and ``jump_frac``: the fraction of frame pairs where the keypoint moved more
+        than ``JUMP_PX`` (``"all"``: where any keypoint did).
+    """
+    temporal = metrics["temporal_norm"]
+    names = list(temporal.columns)
+    table = pd.DataFrame(index=pd.Index([*names, "all"], name="keypoint"))
+    with warnings.catch_warnings():  # all-NaN columns (keypoints outside a PCA) give NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for metric, df in metrics.items():
+            values = df[names].to_numpy(dtype=float)
+            medians = [*np.nanmedian(values, axis=0), np.nanmedian(values)]
+            table[f"{metric}_median"] = medians
+    pairs = temporal[names].to_numpy(dtype=float)[1:]
+    if len(pairs):
+        jumps = pairs > JUMP_PX
+        table["jump_frac"] = [*jumps.mean(axis=0), jumps.any(axis=1).mean()]
+    else:
+        table["jump_frac"] = np.nan
+    return table
+
+
+def format_video_summary(summary: pd.DataFrame) -> str:
+    """:func:`summarize_video_metrics`'s table as markdown (pixels, two decimals)."""
+    metrics = [c for c in summary.columns if c.endswith("_median")]
+    head = ["keypoint", *[f"median {c.removesuffix('_median')} px" for c in metrics]]
+    lines = [
+        "| " + " | ".join([*head, f"frames with jump > {JUMP_PX:g} px"]) + " |",
+        "|" + "---|" * (len(head) + 1),
+    ]
+    for name, row in summary.iterrows():
+        cells = [str(name), *[f"{row[c]:.2f}" for c in metrics], f"{100 * row['jump_frac']:.1f} %"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def read_video_metric(path: str | Path) -> pd.DataFrame:

@@ -144,3 +144,72 @@ def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path: Path, blob_tools
     two = torch.load(tmp_path / "shorter" / "last.ckpt", weights_only=True)["state_dict"]
     step_change = max((one["state_dict"][k] - two[k]).abs().max().item() for k in two)
     assert step_change > 5e-4  # Adam moves weights by about the learning rate (1e-3)
+
+
+@pytest.mark.slow
+def test_ddp_with_unlabeled_clips_matches_one_process(tmp_path: Path, blob_tools) -> None:
+    """torchrun with 2 gloo processes and the unsupervised losses: both finish and the
+    weights equal a one-process run that takes the same 2 clips per step.
+
+    Each rank decodes 1 of the step's 2 clips (``clip_keys``: clip c goes to rank c % 2) and
+    half the labeled batch. The unsupervised losses are means over equally many terms per
+    clip (``prob_threshold`` 0: no pair is left out), so DDP's average of the two ranks'
+    gradients is the one-process gradient; BatchNorm is frozen as in the test above.
+    """
+    config = blob_tools.make_project(
+        tmp_path / "proj",
+        n_frames=16,
+        height=40,
+        width=48,
+        resize=32,
+        n_video_frames=20,
+        **{
+            "training.train_batch_size": 4,
+            "training.freeze_batchnorm": True,
+            "training.unlabeled_clips_per_step": 2,
+            "model.losses_to_use": ["temporal", "pca_singleview"],
+            "dali.base.train.sequence_length": 6,
+            "callbacks.anneal_weight.init_val": 1.0,
+            "losses.temporal.log_weight": -1.0,
+            "losses.temporal.epsilon": 0.0,
+            "losses.temporal.prob_threshold": 0.0,
+            "losses.pca_singleview.log_weight": -1.0,
+            "losses.pca_singleview.epsilon": 0.0,
+            "losses.pca_singleview.components_to_keep": 2,
+        },
+    )
+    driver = tmp_path / "driver.py"
+    driver.write_text(_DRIVER, encoding="utf-8")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    env = {**os.environ, "SAVE_LOG_DIR": str(logs), "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
+        str(driver), "train", "--config", str(config), "--steps", "3", "--seed", "4",
+        "--out", str(tmp_path / "ddp"),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "2 processes" in proc.stderr and "2 clip(s) of 6 frames" in proc.stderr
+    assert sorted(p.name for p in logs.iterdir()) == ["saves_rank0.txt"]
+
+    cfg = load_config(config)
+    events = list(train(cfg, tmp_path / "single", steps=3, seed=4))
+    assert all(e.losses["temporal"] > 0 for e in events if e.kind == "step")
+    ddp = torch.load(tmp_path / "ddp" / "last.ckpt", weights_only=True)
+    one = torch.load(tmp_path / "single" / "last.ckpt", weights_only=True)
+    assert ddp["step"] == one["step"] == 3
+    for key, value in one["state_dict"].items():
+        if key == "head.final.bias":
+            # the spatial softmax ignores a per-heatmap constant, so this bias's gradient is
+            # zero up to rounding, and Adam turns rounding noise into lr-sized steps (seen:
+            # 5e-4 apart here); it changes no output
+            continue
+        torch.testing.assert_close(ddp["state_dict"][key], value, atol=1e-5, rtol=1e-4, msg=key)
+    for name, fit in one["pca"].items():  # rank 0 saved the same PCA fit
+        torch.testing.assert_close(ddp["pca"][name]["components"], fit["components"])
+    # the unsupervised losses move the weights by more than the tolerance
+    sup = {**cfg, "model": {**cfg["model"], "losses_to_use": []}}
+    list(train(sup, tmp_path / "supervised", steps=3, seed=4))
+    other = torch.load(tmp_path / "supervised" / "last.ckpt", weights_only=True)["state_dict"]
+    assert max((other[k] - v).abs().max().item() for k, v in one["state_dict"].items()) > 1e-3

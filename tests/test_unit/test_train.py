@@ -24,7 +24,7 @@ from napari_lightning_pose.training import (
     load_checkpoint,
     train,
 )
-from napari_lightning_pose.training import loop as loop_mod
+from napari_lightning_pose.training import setup as setup_mod
 from napari_lightning_pose.training.checkpoints import seed_everything
 from napari_lightning_pose.training.evaluation import pixel_errors
 from napari_lightning_pose.training.sampling import StepBatchSampler
@@ -215,8 +215,8 @@ class _NaNAfter(Loss):
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
     tiny_cfg: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = loop_mod.build_losses
-    monkeypatch.setattr(loop_mod, "build_losses", lambda cfg: [*real(cfg), _NaNAfter(3)])
+    real = setup_mod.build_losses
+    monkeypatch.setattr(setup_mod, "build_losses", lambda cfg: [*real(cfg), _NaNAfter(3)])
     out = tmp_path / "run"
     events = []
     with pytest.raises(TrainingDivergedError, match=r"step 4") as info:

@@ -27,6 +27,8 @@ An epoch is ``training.steps_per_epoch`` steps, or one pass over the training fr
 that is unset. Modules:
 
 - ``loop``: :func:`train` and the run's state;
+- ``setup``: datasets, model, losses, optimizer and loaders a run is built from;
+- ``resume``: restoring a run from ``last.ckpt``;
 - ``step``: forward and the total loss by name;
 - ``semi``: the unlabeled clips, unsupervised losses and anneal schedule of a run;
 - ``checkpoints``: writing, reading and loading checkpoints (prediction imports this);

@@ -12,6 +12,7 @@ training loop.
 from __future__ import annotations
 
 import copy
+import csv
 import os
 import random
 import shutil
@@ -224,3 +225,16 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
         cuda_states = state["cuda"]
         if len(cuda_states) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(cuda_states)
+
+
+def append_metrics(out_dir: Path, row: Mapping[str, Any]) -> Path:
+    """Append one epoch's row (step, lr, every loss by name, validation error) to
+    ``out_dir/metrics.csv``, writing the header first when the file is new."""
+    path = out_dir / METRICS_CSV
+    new = not path.exists()
+    with open(path, "a", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+    return path

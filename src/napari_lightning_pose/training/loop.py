@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import csv
 import os
 import time
 from collections.abc import Iterator, Mapping
@@ -15,25 +14,23 @@ import torch
 from torch import nn
 
 from napari_lightning_pose import distributed
-from napari_lightning_pose.data.labeled import build_datasets
 from napari_lightning_pose.errors import ConfigError, LightningPoseInputError
 from napari_lightning_pose.io.config import save_config, validate_config
-from napari_lightning_pose.losses.factory import build_losses
-from napari_lightning_pose.models.pose_model import build_model, head_prefixes
 from napari_lightning_pose.training import checkpoints as ck
-from napari_lightning_pose.training import setup, step
+from napari_lightning_pose.training import step
 from napari_lightning_pose.training.evaluation import pixel_errors
 from napari_lightning_pose.training.events import EventKind, StopSignal, TrainEvent, stop_checker
 from napari_lightning_pose.training.precision import amp_dtype_for
+from napari_lightning_pose.training.resume import restore_run
 from napari_lightning_pose.training.sampling import StepBatchSampler
 from napari_lightning_pose.training.schedules import (
     backbone_lr_ratio,
     backbone_parameters,
     freeze_batchnorm,
     learning_rate_at,
-    resolve_milestones,
 )
-from napari_lightning_pose.training.semi import SemiSupervised, build_semi
+from napari_lightning_pose.training.semi import SemiSupervised
+from napari_lightning_pose.training.setup import build_parts, labeled_loaders
 
 
 class TrainingDivergedError(LightningPoseInputError):
@@ -143,43 +140,20 @@ class _Run:
             torch.set_num_threads(int(tcfg["num_threads"]))
         elif info.is_distributed and self.device.type == "cpu":
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // info.world_size))
-        ck.seed_everything(self.seed)
-
-        datasets = build_datasets(cfg)
-        self.keypoint_names = datasets["train"].keypoint_names
-        if not cfg["data"]["keypoint_names"]:
-            cfg["data"]["keypoint_names"] = list(self.keypoint_names)
-            cfg["data"]["num_keypoints"] = len(self.keypoint_names)
-        n_train = len(datasets["train"])
-        global_batch = setup.global_batch_size(cfg, n_train, info.world_size)
-        self.steps_per_epoch = int(tcfg["steps_per_epoch"] or n_train // global_batch)
-        if self.steps_per_epoch < 1:
-            raise ConfigError(None, "training.steps_per_epoch must be >= 1.")
-
-        self.model = build_model(cfg).to(self.device)
-        self.prefixes = head_prefixes(self.model)
-        self.losses = nn.ModuleList(build_losses(cfg)).to(self.device)
-        context = cfg["model"]["model_type"] == "heatmap_mhcrnn"
-        self.semi = build_semi(cfg, datasets["train"], info, self.seed, context)
-        # channels-last convolutions are faster on GPUs and, with oneDNN, on CPUs too
-        # (EfficientNet-Lite0 training step -28 % on 2 CPU cores)
-        self.model.to(memory_format=torch.channels_last)
-        self.optimizer = setup.make_optimizer(cfg, self.model)
-        self.unfreeze_step = int(tcfg["unfreezing_epoch"]) * self.steps_per_epoch
-        if self.unfreeze_step < 0:
-            raise ConfigError(None, "training.unfreezing_epoch must be >= 0.")
-        sched = tcfg["lr_scheduler_params"]["multisteplr"]
-        if tcfg["lr_scheduler"].lower() not in ("multisteplr", "multistep"):
-            raise ConfigError(
-                None, f"training.lr_scheduler {tcfg['lr_scheduler']!r}.", "Use 'multisteplr'."
-            )
-        self.base_lr = float(tcfg["optimizer_params"]["learning_rate"])
-        self.milestones = resolve_milestones(list(sched["milestones"]), self.max_steps)
-        self.gamma = float(sched["gamma"])
+        parts = build_parts(cfg, info, self.seed, self.max_steps)
+        self.keypoint_names = parts.keypoint_names
+        self.steps_per_epoch, self.unfreeze_step = parts.steps_per_epoch, parts.unfreeze_step
+        self.model, self.prefixes, self.losses = parts.model, parts.prefixes, parts.losses
+        self.semi, self.optimizer = parts.semi, parts.optimizer
+        self.base_lr, self.milestones, self.gamma = parts.base_lr, parts.milestones, parts.gamma
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
 
         if self.resume:
-            self._restore()
+            point = restore_run(
+                self.out_dir, cfg, self.keypoint_names, self.model, self.optimizer, self.scaler
+            )
+            self.step, self.best_val, self.last_val = point.step, point.best_val, point.last_val
+            self.saved_step = self.step
         self.backbone_frozen = self.step < self.unfreeze_step  # set before DDP is built
         for param in backbone_parameters(self.model):
             param.requires_grad_(not self.backbone_frozen)
@@ -188,22 +162,16 @@ class _Run:
         self.net = self._wrap()
 
         sampler = StepBatchSampler(
-            n_train, global_batch, self.seed, info.rank, info.world_size, self.step,
-            self.total_steps,
+            parts.n_train, parts.global_batch, self.seed, info.rank, info.world_size,
+            self.step, self.total_steps,
         )  # fmt: skip
-        self.train_loader, self.val_loader = setup.labeled_loaders(
-            cfg, datasets, sampler, self.device
+        self.train_loader, self.val_loader = labeled_loaders(
+            cfg, parts.datasets, sampler, self.device
         )
         if info.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             save_config(cfg, self.out_dir / "config.yaml")
-        semi_note = self.semi.describe() if self.semi is not None else ""
-        return (
-            f"{n_train} training / {len(datasets['val'])} validation frames, batch "
-            f"{global_batch}, {self.steps_per_epoch} steps per epoch, device {self.device}"
-            + (f", {info.world_size} processes" if info.is_distributed else "")
-            + (f"; {semi_note}" if semi_note else "")
-        )
+        return parts.describe(self.device, info)
 
     def _wrap(self) -> nn.Module:
         """The module the step calls: the model, or DDP around it (rebuilt when the set of
@@ -220,42 +188,6 @@ class _Run:
             param.requires_grad_(not frozen)
         self.backbone_frozen = frozen
         self.net = self._wrap()
-
-    def _restore(self) -> None:
-        ckpt, path = ck.read_checkpoint(
-            self.out_dir / ck.LAST_CKPT, ck.REQUIRED_KEYS + ck.RESUME_KEYS
-        )
-        mine, theirs = self.cfg, ckpt["config"]
-        for section, key in (("model", "backbone"), ("model", "model_type")):
-            if mine[section][key] != theirs[section][key]:
-                raise ck.CheckpointError(
-                    path,
-                    f"was trained with {section}.{key} = {theirs[section][key]!r}, the config "
-                    f"says {mine[section][key]!r}.",
-                    "Resume with the same config, or train into a new --out folder.",
-                )
-        if list(ckpt["keypoint_names"]) != list(self.keypoint_names):
-            raise ck.CheckpointError(
-                path,
-                "was trained on other keypoints than the project's labels.",
-                "Train into a new --out folder.",
-            )
-        self.model.load_state_dict(ckpt["state_dict"])
-        try:
-            self.optimizer.load_state_dict(ckpt["optimizer"])
-        except ValueError as err:  # e.g. written before the backbone / head groups existed
-            raise ck.CheckpointError(
-                path,
-                f"its optimizer state does not fit this version's optimizer ({err}).",
-                "Train into a new --out folder.",
-            ) from err
-        if ckpt.get("scaler"):
-            self.scaler.load_state_dict(ckpt["scaler"])
-        self.step = int(ckpt["step"])
-        self.best_val = ckpt.get("best_val_pixel_error")
-        self.last_val = ckpt.get("val_pixel_error")
-        self.saved_step = self.step
-        ck.set_rng_state(ckpt["rng"])
 
     # ----------------------------------------------------------------- loop
     def events(self) -> Iterator[TrainEvent]:
@@ -362,7 +294,10 @@ class _Run:
             self.best_val = self.last_val
         path = self._save(best=improved or self.val_loader is None)
         if self.info.is_main:
-            self._log_metrics(epoch, epoch_losses, lr)
+            row = {"epoch": epoch, "step": self.step, "lr": lr}
+            row.update({name: float(np.mean(v)) for name, v in epoch_losses.items()})
+            row["val_pixel_error"] = self.last_val if self.last_val is not None else ""
+            ck.append_metrics(self.out_dir, row)
             yield self._event("checkpoint", checkpoint=path, val_pixel_error=self.last_val)
 
     def _stopped(self) -> TrainEvent:
@@ -428,15 +363,3 @@ class _Run:
             "pca": self.semi.pca_state() if self.semi is not None else {},
         }
         return ck.write_checkpoint(ckpt, self.out_dir, best=best)
-
-    def _log_metrics(self, epoch: int, epoch_losses: dict[str, list[float]], lr: float) -> None:
-        path = self.out_dir / ck.METRICS_CSV
-        row = {"epoch": epoch, "step": self.step, "lr": lr}
-        row.update({name: float(np.mean(v)) for name, v in epoch_losses.items()})
-        row["val_pixel_error"] = self.last_val if self.last_val is not None else ""
-        new = not path.exists()
-        with open(path, "a", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=list(row))
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
