@@ -12,9 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_lightning_pose.errors import VideoError
-from napari_lightning_pose.io.pose_csv import make_pose_frame, write_pose_csv
-
-PREDICTION_COORDS = ("x", "y", "likelihood")
+from napari_lightning_pose.io.pose_csv import PREDICTION_COORDS, make_pose_frame, write_pose_csv
 
 
 def partial_path(out_csv: str | Path) -> Path:

@@ -50,7 +50,6 @@ from napari_lightning_pose.io.video import VideoReader, VideoWarning
 from napari_lightning_pose.models.context import SlidingWindows
 from napari_lightning_pose.models.pose_model import best_head
 from napari_lightning_pose.partial_predictions import (
-    PREDICTION_COORDS,
     partial_failure,
     partial_path,
 )
