@@ -49,6 +49,7 @@ from napari_lightning_pose.io.lock import LockBusyError, hold_lock, wait_until_f
 from napari_lightning_pose.io.pose_csv import make_pose_frame
 from napari_lightning_pose.layer_styles import KeypointsStyle, SkeletonStyle, keypoint_colors
 from napari_lightning_pose.layers import FrameStack, labels_to_points, skeleton_lines
+from napari_lightning_pose.widgets.dims import fit_slider_labels
 from napari_lightning_pose.widgets.label_state import (
     KeypointStatus,
     LabelState,
@@ -122,6 +123,7 @@ class LabelingWidget(QWidget):
         self._autosave.start()
         self.viewer.dims.events.current_step.connect(self._on_frame_changed)
         self.viewer.layers.events.removing.connect(self._on_layer_removing)
+        fit_slider_labels(self.viewer)  # the "frame" slider label, not "fran"
 
     # ------------------------------------------------------------------ UI
     def _build_ui(self) -> None:
