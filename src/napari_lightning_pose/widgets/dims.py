@@ -9,6 +9,7 @@ napari to size the boxes again after every change of the axis labels.
 
 from __future__ import annotations
 
+import warnings
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -20,9 +21,11 @@ _WATCHED: weakref.WeakSet[Any] = weakref.WeakSet()  # viewers whose labels are k
 
 def _resizer(viewer: Any) -> Callable[[], None] | None:
     """napari's own re-sizing of the slider labels of ``viewer``, or None without a window."""
-    qt_viewer = getattr(getattr(viewer, "window", None), "_qt_viewer", None)
-    qt_dims = getattr(qt_viewer, "dims", None)
-    resize = getattr(qt_dims, "_resize_axis_labels", None)
+    with warnings.catch_warnings():  # private on purpose: the fix napari itself misses
+        warnings.simplefilter("ignore", FutureWarning)
+        qt_viewer = getattr(getattr(viewer, "window", None), "_qt_viewer", None)
+        qt_dims = getattr(qt_viewer, "dims", None)
+        resize = getattr(qt_dims, "_resize_axis_labels", None)
     if resize is None:
         return None
 

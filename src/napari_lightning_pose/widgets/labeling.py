@@ -20,6 +20,7 @@ What to click next, the counts and the skeleton segments come from the pure ``La
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ import numpy as np
 import pandas as pd
 from napari.layers import Points, Shapes
 from napari.layers.base import ActionType
+from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QEvent, QObject, Qt, QTimer
 from qtpy.QtGui import QColor, QIcon, QPixmap
@@ -113,6 +115,7 @@ class LabelingWidget(QWidget):
         self._syncing = False
         self._restore_defaults = False
         self._window_filter: _CloseFilter | None = None
+        self.loading = False  # a project is being read in a worker
         self._bound_keys: list[str] = []
 
         self._build_ui()
@@ -195,7 +198,7 @@ class LabelingWidget(QWidget):
             self, "Open a project's config", "", "Project config (*.yaml *.yml)"
         )
         if path:
-            self.load_project(path)
+            self.load_project_in_background(path)
 
     # ------------------------------------------------------------------ project
     def load_project(self, config_path: str | Path) -> bool:
@@ -203,63 +206,81 @@ class LabelingWidget(QWidget):
 
         Unsaved labels of the project already open are saved first; if that fails, or the new
         project cannot be read, the error is shown and the open project stays as it was.
+        Reads the files on the calling thread; the Open button and the Project dock use
+        ``load_project_in_background``.
 
         Returns
         -------
         bool
             True when the project was opened.
         """
-        if self.state is not None and not self.save(only_if_dirty=True):
+        if self.loading or (self.state is not None and not self.save(only_if_dirty=True)):
             return False
         try:
-            config = load_config(config_path)
-            keypoints = list(config["data"]["keypoint_names"])
-            if not keypoints:
-                raise LightningPoseInputError(
-                    config_path,
-                    "lists no keypoints (data.keypoint_names).",
-                    "Add the keypoint names to the config (the Project widget does this).",
-                )
-            data_dir = Path(config["data"]["data_dir"])
-            labels_path = data_dir / config["data"]["csv_file"]
-            # a frame selection writing now: its PNGs would be listed without their rows
-            wait_until_free(labels_path, SAVE_WAIT_SECONDS)
-            labels = read_labels(labels_path, keypoints) if labels_path.exists() else None
-            rows = [] if labels is None else [str(i) for i in labels.index]
-            images = frames_to_label(
-                find_label_images(data_dir), [r for r in rows if (data_dir / r).is_file()]
-            )
-            stack = FrameStack([data_dir / p for p in images])
+            opened = read_project(config_path)
         except (LightningPoseInputError, OSError) as err:
             show_error(f"Could not open the project: {err}")
             return False
-        if not images:
+        return self._show_project(opened)
+
+    def load_project_in_background(self, config_path: str | Path) -> Any:
+        """Open a project like ``load_project``, reading its files in a worker thread.
+
+        The dock says it is busy and its Open button is off until the layers are shown.
+        Returns the started worker, or None when nothing was started (a load is running, or
+        saving the open project's labels failed).
+        """
+        if self.loading or (self.state is not None and not self.save(only_if_dirty=True)):
+            return None
+        worker = create_worker(
+            read_project,
+            config_path,
+            _connect={"errored": lambda err: show_error(f"Could not open the project: {err}")},
+            _start_thread=False,
+        )
+        worker.returned.connect(self._show_project)
+        worker.finished.connect(self._loading_finished)
+        self.loading = True
+        self.open_button.setEnabled(False)
+        self._set_status(f"busy: reading {Path(config_path).name}…")
+        worker.start()
+        return worker
+
+    def _loading_finished(self) -> None:
+        self.loading = False
+        self.open_button.setEnabled(True)
+        if self.status_label.text().startswith("busy:"):
+            self._set_status("")
+
+    def _show_project(self, opened: OpenedProject) -> bool:
+        """Show a project read by ``read_project`` (GUI thread): layers, list, counts."""
+        if not opened.images:
             show_info(
-                f"{data_dir / 'labeled-data'} holds no frames to label yet: select frames of "
-                "a video with the Project widget first."
+                f"{opened.data_dir / 'labeled-data'} holds no frames to label yet: select "
+                "frames of a video with the Project widget first."
             )
             return False
-
-        self.close_project(save=False)  # saved above
-        cfg_file = Path(config_path)
-        self.config_path = cfg_file / "config.yaml" if cfg_file.is_dir() else cfg_file
-        self.config = config
-        self.labels_path = labels_path
-        self.edges = [(str(a), str(b)) for a, b in config["data"]["skeleton"]]
+        if self.state is not None and not self.close_project(save=True):
+            return False  # unsaved labels could not be written: keep them on screen
+        images, keypoints, labels = opened.images, opened.keypoints, opened.labels
+        self.config_path = opened.config_path
+        self.config = opened.config
+        self.labels_path = opened.labels_path
+        self.edges = [(str(a), str(b)) for a, b in opened.config["data"]["skeleton"]]
         if labels is None:
             self.state = LabelState.empty(images, keypoints)
             self._base = empty_labels(keypoints)
         else:
             self.state = LabelState.from_labels(labels, images, keypoints)
             self._base = labels
-        self._add_layers(stack)
+        self._add_layers(opened.stack)
         self.prefill.refresh()  # unconfirmed pre-filled points (qc.refine), if any
         self._fill_keypoint_list()
         self._dirty = False
         self._set_enabled(True)
         self.project_label.setText(
             f"<b>{self.config_path.parent.name}</b>: {len(images)} frames, "
-            f"{len(keypoints)} keypoints<br>labels: {labels_path}"
+            f"{len(keypoints)} keypoints<br>labels: {self.labels_path}"
         )
         self.viewer.dims.axis_labels = ("frame", "y", "x")
         self.viewer.dims.set_current_step(0, 0)
@@ -808,6 +829,49 @@ class LabelingWidget(QWidget):
     def _save_on_close(self) -> None:
         if self.state is not None:
             self.save(only_if_dirty=True)
+
+
+@dataclass(frozen=True)
+class OpenedProject:
+    """What ``read_project`` read from a project's files, ready to be shown."""
+
+    config_path: Path
+    config: dict[str, Any]
+    keypoints: list[str]
+    data_dir: Path
+    labels_path: Path
+    labels: pd.DataFrame | None
+    images: list[str]
+    stack: FrameStack
+
+
+def read_project(config_path: str | Path) -> OpenedProject:
+    """Read a project's config, labels and frame list, and the frames' image headers.
+
+    File work only (no Qt), so it can run in a worker. Waits up to ``SAVE_WAIT_SECONDS``
+    for a frame selection that is writing the labels (its PNGs would be listed without their
+    rows). Raises ``LightningPoseInputError`` naming the file when the project is unusable.
+    """
+    config = load_config(config_path)
+    keypoints = list(config["data"]["keypoint_names"])
+    if not keypoints:
+        raise LightningPoseInputError(
+            config_path,
+            "lists no keypoints (data.keypoint_names).",
+            "Add the keypoint names to the config (the Project widget does this).",
+        )
+    data_dir = Path(config["data"]["data_dir"])
+    labels_path = data_dir / config["data"]["csv_file"]
+    wait_until_free(labels_path, SAVE_WAIT_SECONDS)
+    labels = read_labels(labels_path, keypoints) if labels_path.exists() else None
+    rows = [] if labels is None else [str(i) for i in labels.index]
+    images = frames_to_label(
+        find_label_images(data_dir), [r for r in rows if (data_dir / r).is_file()]
+    )
+    stack = FrameStack([data_dir / p for p in images])
+    cfg_file = Path(config_path)
+    cfg_file = cfg_file / "config.yaml" if cfg_file.is_dir() else cfg_file
+    return OpenedProject(cfg_file, config, keypoints, data_dir, labels_path, labels, images, stack)
 
 
 class _CloseFilter(QObject):

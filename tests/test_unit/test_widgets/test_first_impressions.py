@@ -19,7 +19,7 @@ def test_the_sample_opens_on_a_labeled_frame(make_napari_viewer) -> None:
 
 
 def test_adding_the_same_video_twice_makes_one_layer_and_says_so(
-    make_napari_viewer, tmp_path, bundled_sample, errors
+    make_napari_viewer, tmp_path, bundled_sample, errors, qtbot
 ) -> None:
     from napari_lightning_pose.widgets.project import ProjectWidget
 
@@ -27,8 +27,9 @@ def test_adding_the_same_video_twice_makes_one_layer_and_says_so(
     widget = ProjectWidget(viewer)
     widget.create_project(tmp_path / "mouse", ["nose", "tail"])
     video = bundled_sample / "videos" / "test_vid.mp4"
-    widget.add_video(video)
-    widget.add_video(video)
+    for _ in range(2):
+        widget.add_video(video)
+        qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
     assert [layer.name for layer in viewer.layers] == ["test_vid"]
     assert any("already" in m and "test_vid" in m for m in errors)
     assert widget.video_combo.count() == 1
