@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from napari.layers import Points, Shapes
+from napari.layers import Points, Vectors
 from napari.layers.base import ActionType
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info, show_warning
@@ -49,8 +49,12 @@ from napari_lightning_pose.io.label_merge import MergeResult, merge_edits
 from napari_lightning_pose.io.labels import empty_labels, read_labels, write_labels
 from napari_lightning_pose.io.lock import LockBusyError, hold_lock, wait_until_free
 from napari_lightning_pose.io.pose_csv import make_pose_frame
-from napari_lightning_pose.layer_styles import KeypointsStyle, SkeletonStyle, keypoint_colors
-from napari_lightning_pose.layers import FrameStack, labels_to_points, skeleton_lines
+from napari_lightning_pose.layer_styles import (
+    KeypointsStyle,
+    PredictionSkeletonStyle,
+    keypoint_colors,
+)
+from napari_lightning_pose.layers import FrameStack, labels_to_points, xy_skeleton_vectors
 from napari_lightning_pose.widgets.dims import fit_slider_labels
 from napari_lightning_pose.widgets.label_state import (
     KeypointStatus,
@@ -109,7 +113,7 @@ class LabelingWidget(QWidget):
         self.edges: list[tuple[str, str]] = []
         self.frames_layer = None
         self.points_layer: Points | None = None
-        self.skeleton_layer: Shapes | None = None
+        self.skeleton_layer: Vectors | None = None
         self._current_kp = 0
         self._dirty = False
         self._syncing = False
@@ -274,6 +278,7 @@ class LabelingWidget(QWidget):
             self.state = LabelState.from_labels(labels, images, keypoints)
             self._base = labels
         self._add_layers(opened.stack)
+        self._draw_skeleton()
         self.prefill.refresh()  # unconfirmed pre-filled points (qc.refine), if any
         self._fill_keypoint_list()
         self._dirty = False
@@ -347,9 +352,13 @@ class LabelingWidget(QWidget):
                 "skeleton": [list(edge) for edge in self.edges],
             }
         )
-        skel = SkeletonStyle(name=f"{name} skeleton")
+        # Vectors of every frame, not one frame's Shapes: napari slices them at no cost when
+        # the frame changes, where rebuilding a Shapes layer took most of a frame step
+        skel = PredictionSkeletonStyle(name=f"{name} skeleton", opacity=0.6)
         skel.edge_width = max(1.0, size / 4)
-        self.skeleton_layer = self.viewer.add_shapes(ndim=3, **skel.as_kwargs())
+        self.skeleton_layer = self.viewer.add_vectors(
+            np.empty((0, 2, 3)), ndim=3, **skel.as_kwargs()
+        )
         self.skeleton_layer.editable = False
         self.viewer.layers.selection.active = self.points_layer
         self.points_layer.mode = "add"
@@ -662,7 +671,7 @@ class LabelingWidget(QWidget):
             if first is not None:
                 self.set_current_keypoint(first)
         self._update_feature_defaults()
-        self._refresh_views()
+        self._refresh_views(labels_changed=False)
 
     def _on_row_changed(self, row: int) -> None:
         if self.state is not None and row >= 0 and row != self._current_kp:
@@ -766,8 +775,9 @@ class LabelingWidget(QWidget):
         self.keypoint_list.setCurrentRow(self._current_kp)
         self.keypoint_list.blockSignals(False)
 
-    def _refresh_views(self) -> None:
-        """Update the keypoint list, the counts and the skeleton for the current frame."""
+    def _refresh_views(self, labels_changed: bool = True) -> None:
+        """Update the keypoint list and the counts for the current frame, and the skeleton
+        when ``labels_changed`` (a frame step leaves it: every frame's lines are in it)."""
         state = self.state
         if state is None:
             return
@@ -782,27 +792,28 @@ class LabelingWidget(QWidget):
                 KeypointStatus.NOT_VISIBLE: "  (not visible)",
                 KeypointStatus.UNLABELED: "",
             }[status]
-            item.setText(name + suffix)
+            if item.text() != name + suffix:
+                item.setText(name + suffix)
         if state.n_frames:
             self.counts_label.setText(state.counts(frame).text())
             self.frame_label.setText(f"frame {frame + 1}/{state.n_frames}: {state.images[frame]}")
         else:
             self.counts_label.setText("no frames to label")
             self.frame_label.setText("")
-        self._draw_skeleton()
+        if labels_changed:
+            self._draw_skeleton()
 
     def _draw_skeleton(self) -> None:
-        """Draw the skeleton lines between the current frame's points."""
-        layer, points = self.skeleton_layer, self.points_layer
-        if layer is None or points is None or self.state is None or not self.state.n_frames:
+        """Put the skeleton of every frame into its Vectors layer (after the labels changed).
+
+        napari shows the current frame's lines, so a frame step costs no skeleton work.
+        """
+        layer, state = self.skeleton_layer, self.state
+        if layer is None or state is None:
             return
-        on_frame = np.rint(points.data[:, 0]).astype(int) == self.current_frame
-        lines = skeleton_lines(
-            points.data[on_frame], points.features.loc[on_frame].reset_index(), self.edges
-        )
-        layer.data = []
-        if len(lines):
-            layer.add_lines(list(lines), edge_color=layer.current_edge_color)
+        vectors = xy_skeleton_vectors(state.xy, state.keypoints, self.edges)
+        if not np.array_equal(vectors, layer.data):
+            layer.data = vectors
 
     def _set_status(self, text: str) -> None:
         self.status_label.setText(text)
