@@ -261,38 +261,14 @@ def measure_viewer(
     our video layer with and without prefetch and for the same frames as an in-memory
     array. Between two steps the event loop runs for ``pause_ms`` (a user holding an arrow
     key steps about every 30-50 ms), which is when the
-    prefetch thread works. CPU is the GUI thread's own CPU time per step (decoding there,
-    napari's Python; not OpenGL's drawing threads nor the prefetch thread); on a loaded
-    machine it is steadier than the wall time. ``async_slicing`` turns on napari's
-    experimental asynchronous slicing for this viewer.
+    prefetch thread works. CPU is the process time per step (all threads, the prefetch
+    thread's too); on a loaded machine it is steadier than the wall time.
+    ``async_slicing`` turns on napari's experimental asynchronous slicing for this viewer.
     """
-    import napari
-    from qtpy.QtWidgets import QApplication
+    from viewer_clock import ViewerClock
 
-    app = QApplication.instance() or QApplication([])
-    from napari.settings import get_settings
-
-    get_settings().experimental.async_ = async_slicing
-    viewer = napari.Viewer(show=True)
-    viewer.window._qt_window.resize(*size)
-    draws = [0]
-    viewer.window._qt_viewer.canvas._scene_canvas.events.draw.connect(
-        lambda _e: draws.__setitem__(0, draws[0] + 1)
-    )
-
-    def idle(ms: float) -> None:
-        end = time.perf_counter() + ms / 1e3
-        while time.perf_counter() < end:
-            app.processEvents()
-            time.sleep(0.002)
-
-    def step_to(i: int) -> tuple[float, float]:
-        before = draws[0]
-        start, cpu = time.perf_counter(), time.thread_time()
-        viewer.dims.set_current_step(0, i)
-        while draws[0] == before and time.perf_counter() - start < 10:
-            app.processEvents()
-        return (time.perf_counter() - start) * 1e3, (time.thread_time() - cpu) * 1e3
+    clock = ViewerClock(size, async_slicing)
+    viewer, idle, step_to = clock.viewer, clock.idle, clock.step_to
 
     n_memory = int(max(picks.max(), forward_from + n_steps, backward_from)) + 1
     results = []
@@ -328,7 +304,7 @@ def measure_viewer(
                 },
             )
         )
-    viewer.close()
+    clock.close()
     return results
 
 
@@ -343,7 +319,7 @@ def format_viewer_table(
         f"{_cpu_model()}, {os.cpu_count()} CPUs:",
         "",
         "| layer | random jump p50 / p90 / max (ms) | step +1 p50 / p90 / max | "
-        "step -1 p50 / p90 / max | GUI-thread CPU p50 jump / step +1 / step -1 (ms) |",
+        "step -1 p50 / p90 / max | process CPU p50 jump / step +1 / step -1 (ms) |",
         "|---|---:|---:|---:|---:|",
     ]
     for r in results:
