@@ -219,6 +219,7 @@ class ViewerResult:
 
     name: str
     rows: dict[str, tuple[float, float, float, float]]
+    waited_decodes: dict[str, int]  # frames decoded while the viewer waited (video layers)
 
 
 def _viewer_layers(video: Path, n_memory: int) -> list[tuple[str, Callable[[], tuple]]]:
@@ -260,8 +261,10 @@ def measure_viewer(
     ``forward_from`` and backwards from ``backward_from`` (each reached by a jump first), for
     our video layer with and without prefetch and for the same frames as an in-memory
     array. Between two steps the event loop runs for ``pause_ms`` (a user holding an arrow
-    key steps about every 30-50 ms), which is when the
-    prefetch thread works. CPU is the process time per step (all threads, the prefetch
+    key steps about every 30-50 ms), which is when the prefetch thread works. For the video
+    layers it also counts the frames the reader decoded while the viewer waited for a step
+    (the reader's own decoder; the prefetch thread's are not counted): a number that does
+    not depend on the machine's load. CPU is the process time per step (all threads, the prefetch
     thread's too); on a loaded machine it is steadier than the wall time.
     ``async_slicing`` turns on napari's experimental asynchronous slicing for this viewer.
     """
@@ -281,12 +284,16 @@ def measure_viewer(
         for i in map(int, picks):
             rows["random jump"].append(step_to(i))
             idle(300)
+        waited: dict[str, int] = {}
         for start, sign, key in ((forward_from, 1, "step +1"), (backward_from, -1, "step -1")):
             step_to(start)
             idle(300)
+            before = data.stats.frames_decoded if isinstance(data, VideoReader) else 0
             for k in range(1, n_steps + 1):
                 rows[key].append(step_to(start + sign * k))
                 idle(pause_ms)
+            if isinstance(data, VideoReader):
+                waited[key] = data.stats.frames_decoded - before
         viewer.layers.remove(layer)
         if isinstance(data, VideoReader):
             data.close()
@@ -302,10 +309,18 @@ def measure_viewer(
                     )
                     for key, v in rows.items()
                 },
+                waited,
             )
         )
     clock.close()
     return results
+
+
+def waited_text(waited: dict[str, int]) -> str:
+    """'a / b' frames decoded on the reading thread during the forward / backward steps."""
+    if not waited:
+        return "-"
+    return f"{waited.get('step +1', 0)} / {waited.get('step -1', 0)}"
 
 
 def format_viewer_table(
@@ -319,15 +334,16 @@ def format_viewer_table(
         f"{_cpu_model()}, {os.cpu_count()} CPUs:",
         "",
         "| layer | random jump p50 / p90 / max (ms) | step +1 p50 / p90 / max | "
-        "step -1 p50 / p90 / max | process CPU p50 jump / step +1 / step -1 (ms) |",
-        "|---|---:|---:|---:|---:|",
+        "step -1 p50 / p90 / max | process CPU p50 jump / step +1 / step -1 (ms) | "
+        "frames decoded while the viewer waited, steps +1 / -1 |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         j, f, b = (r.rows[k] for k in ("random jump", "step +1", "step -1"))
         lines.append(
             f"| {r.name} | {j[0]:.0f} / {j[1]:.0f} / {j[2]:.0f} | {f[0]:.0f} / {f[1]:.0f} / "
             f"{f[2]:.0f} | {b[0]:.0f} / {b[1]:.0f} / {b[2]:.0f} | {j[3]:.0f} / {f[3]:.0f} / "
-            f"{b[3]:.0f} |"
+            f"{b[3]:.0f} | {waited_text(r.waited_decodes)} |"
         )
     return "\n".join(lines)
 

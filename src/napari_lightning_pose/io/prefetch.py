@@ -11,10 +11,12 @@ cache already converted to RGB.
 
 It never holds the reader's lock while decoding: the lock is taken only to look at the cache
 and to put a finished frame, so a read on the GUI thread waits at most for one frame to be
-stored. When the cursor moves while it works, it drops the old plan after the current frame
-and starts on the new one. The thread ends when the reader is closed or garbage collected,
-and at interpreter exit. On Linux the thread runs at a lower priority (nice + 10) than
-the viewer, so on a busy machine it takes the cores the viewer leaves free.
+stored. When the cursor moves while it works it finishes the run if the run still lies near
+the cursor (small steps), and drops it after the current frame when the user jumped away.
+The thread ends when the reader is closed or garbage collected, and at interpreter exit.
+On Linux the thread runs at a lower priority (nice + 5) than the
+viewer, so the viewer gets the cores first; at +10 it starved on a busy machine and the
+viewer ended up decoding the frames itself.
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ class Prefetcher:
         self._path, self._index = reader.path, reader._index
         self._n = reader.n_frames
         self._cond = threading.Condition()
-        self._cursor: int | None = None
+        self._cursor: int | None = None  # a frame read since the thread last looked
+        self._latest: int | None = None  # the frame read last
         self._forward = True
         self._generation = 0
         self._stopped = False
@@ -82,10 +85,11 @@ class Prefetcher:
     def point_at(self, i: int) -> None:
         """The viewer shows frame ``i`` now: fill the frames around it (cheap, never blocks)."""
         with self._cond:
-            if i == self._cursor or self._stopped:
+            if i == self._latest or self._stopped:
                 return
-            if self._cursor is not None:
-                self._forward = i >= self._cursor
+            if self._latest is not None:
+                self._forward = i >= self._latest
+            self._latest = i
             self._cursor = i
             self._generation += 1
             self._idle.clear()
@@ -121,12 +125,12 @@ class Prefetcher:
                         self._cond.wait(self.delay)
                     if self._stopped:
                         return
-                    cursor, forward, generation = self._cursor, self._forward, self._generation
+                    cursor, forward = self._cursor, self._forward
                     self._cursor = None  # taken; a new point_at sets it again
                 if decoder is None:
                     decoder = _Decoder(self._path, self._index, threads=False)
                 for start, stop in self._plan(cursor, forward):
-                    if not self._fill(decoder, start, stop, generation):
+                    if not self._fill(decoder, start, stop):
                         break
                 with self._cond:
                     if self._cursor is None and not self._stopped:
@@ -161,26 +165,37 @@ class Prefetcher:
             plan.insert(0 if not forward else len(plan), (start, last_behind + 1))
         return plan
 
-    def _fill(self, decoder: _Decoder, start: int, stop: int, generation: int) -> bool:
-        """Decode frames ``start..stop-1`` into the cache; False when the plan went stale."""
+    def _wanted(self, start: int, stop: int) -> bool:
+        """True while frames ``start..stop-1`` overlap the window around the frame read last.
+
+        Small steps keep a run going (restarting it at every step would seek to its keyframe
+        again and never finish); a jump elsewhere ends it.
+        """
+        latest = self._latest
+        if self._stopped or latest is None:
+            return False
+        return latest - self.behind < stop and start <= latest + self.ahead
+
+    def _fill(self, decoder: _Decoder, start: int, stop: int) -> bool:
+        """Decode frames ``start..stop-1`` into the cache; False when they are not wanted."""
         last = decoder.last
         kf = self._index.keyframe_before(start)
         item = decoder.next() if last is not None and kf - 1 <= last < start else None
         if item is None:
             item = decoder.seek(start)
         while item is not None and item[0] < stop:
+            if not self._wanted(start, stop):
+                return False
             k, frame = item
             self.frames_decoded += 1
-            if k >= start and not self._put(k, frame, generation):
-                return False
-            if self._generation != generation:
+            if k >= start and self._wanted(k, k + 1) and not self._put(k, frame):
                 return False
             item = decoder.next()
         return True
 
-    def _put(self, k: int, frame: av.VideoFrame, generation: int) -> bool:
+    def _put(self, k: int, frame: av.VideoFrame) -> bool:
         reader = self._reader()
-        if reader is None or self._generation != generation:
+        if reader is None:
             return False
         _, height, width, _ = reader.shape
         with reader._lock:
@@ -197,7 +212,7 @@ class Prefetcher:
 
 
 def _lower_priority() -> None:
-    """Run the calling thread at a lower CPU priority than the viewer (Linux: its own nice).
+    """Run the calling thread at a lower CPU priority (nice + 5) than the viewer (Linux).
 
     On Linux a thread is a task with its own nice value, so the GUI thread and the OpenGL
     drawing threads get the cores first when they are scarce. Elsewhere nothing changes.
@@ -206,7 +221,7 @@ def _lower_priority() -> None:
         return
     try:
         tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(os.getpriority(os.PRIO_PROCESS, tid) + 10, 19))
+        os.setpriority(os.PRIO_PROCESS, tid, min(os.getpriority(os.PRIO_PROCESS, tid) + 5, 19))
     except OSError:
         pass
 
