@@ -411,11 +411,12 @@ class ProjectWidget(QWidget):
             if self.worker is worker:  # not replaced by a follow-up job (labeling)
                 self.worker = None
                 self._cancellable = False
-                self.busy_label.setText("")
                 if self._cancelled:
                     self.progress.setRange(0, 1)
                     self.progress.setValue(0)
                     self.progress_label.setText("cancelled")
+            if self.worker is None:  # also when the follow-up did not start
+                self.busy_label.setText("")
             self._update_enabled()
 
         return finished
