@@ -11,6 +11,12 @@ reader that returns a neighbouring frame after a seek shows up as ``no``.
 Run from the repository root (OpenCV is the ``bench`` extra: ``pip install -e .[bench]``)::
 
     python benchmarks/bench_video.py --video path/to/video.mp4 --n-random 100
+
+``--viewer`` adds what a user feels: frame changes (random jumps, one-frame steps forwards
+and backwards) timed through a shown napari viewer until the canvas has drawn the new frame,
+for our video layer with and without background prefetch and for an in-memory array::
+
+    xvfb-run -a -s "-screen 0 1920x1080x24" python benchmarks/bench_video.py --viewer
 """
 
 from __future__ import annotations
@@ -206,6 +212,142 @@ def format_table(results: list[Result], video: Path, info: str) -> str:
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------------ through the viewer
+@dataclass
+class ViewerResult:
+    """Per-step times through a shown napari viewer (ms): wall p50, p90 and max, CPU p50."""
+
+    name: str
+    rows: dict[str, tuple[float, float, float, float]]
+    waited_decodes: dict[str, int]  # frames decoded while the viewer waited (video layers)
+
+
+def _viewer_layers(video: Path, n_memory: int) -> list[tuple[str, Callable[[], tuple]]]:
+    """(name, factory of (data, kwargs)) for the layers compared through the viewer."""
+    from napari_lightning_pose._reader import video_layer_data
+
+    def ours(prefetch: bool) -> tuple:
+        data, kwargs, _ = video_layer_data(video)
+        if not prefetch:
+            data.close()
+            data = VideoReader(video)
+        return data, kwargs
+
+    def memory() -> tuple:
+        with VideoReader(video) as reader:
+            frames = np.stack([f for _, f in reader.iter_frames(0, n_memory)])
+        return frames, {"rgb": True, "name": "in memory"}
+
+    return [
+        ("video layer, prefetch (default)", lambda: ours(True)),
+        ("video layer, no prefetch", lambda: ours(False)),
+        (f"in-memory array ({n_memory} frames)", memory),
+    ]
+
+
+def measure_viewer(
+    video: Path,
+    picks: np.ndarray,
+    n_steps: int,
+    pause_ms: float,
+    size: tuple[int, int],
+    forward_from: int,
+    backward_from: int,
+    async_slicing: bool = False,
+) -> list[ViewerResult]:
+    """Time frame changes through a shown napari viewer, until the canvas has drawn them.
+
+    Random jumps to ``picks``, then ``n_steps`` one-frame steps forwards from
+    ``forward_from`` and backwards from ``backward_from`` (each reached by a jump first), for
+    our video layer with and without prefetch and for the same frames as an in-memory
+    array. Between two steps the event loop runs for ``pause_ms`` (a user holding an arrow
+    key steps about every 30-50 ms), which is when the prefetch thread works. For the video
+    layers it also counts the frames the reader decoded while the viewer waited for a step
+    (the reader's own decoder; the prefetch thread's are not counted): a number that does
+    not depend on the machine's load. CPU is the process time per step (all threads, the prefetch
+    thread's too); on a loaded machine it is steadier than the wall time.
+    ``async_slicing`` turns on napari's experimental asynchronous slicing for this viewer.
+    """
+    from viewer_clock import ViewerClock
+
+    clock = ViewerClock(size, async_slicing)
+    viewer, idle, step_to = clock.viewer, clock.idle, clock.step_to
+
+    n_memory = int(max(picks.max(), forward_from + n_steps, backward_from)) + 1
+    results = []
+    for name, make in _viewer_layers(video, n_memory):
+        data, kwargs = make()
+        layer = viewer.add_image(data, **kwargs)
+        idle(500)
+        rows: dict[str, list[tuple[float, float]]] = {"random jump": [], "step +1": []}
+        rows["step -1"] = []
+        for i in map(int, picks):
+            rows["random jump"].append(step_to(i))
+            idle(300)
+        waited: dict[str, int] = {}
+        for start, sign, key in ((forward_from, 1, "step +1"), (backward_from, -1, "step -1")):
+            step_to(start)
+            idle(300)
+            before = data.stats.frames_decoded if isinstance(data, VideoReader) else 0
+            for k in range(1, n_steps + 1):
+                rows[key].append(step_to(start + sign * k))
+                idle(pause_ms)
+            if isinstance(data, VideoReader):
+                waited[key] = data.stats.frames_decoded - before
+        viewer.layers.remove(layer)
+        if isinstance(data, VideoReader):
+            data.close()
+        results.append(
+            ViewerResult(
+                name,
+                {
+                    key: (
+                        float(np.percentile([w for w, _ in v], 50)),
+                        float(np.percentile([w for w, _ in v], 90)),
+                        float(np.max([w for w, _ in v])),
+                        float(np.percentile([c for _, c in v], 50)),
+                    )
+                    for key, v in rows.items()
+                },
+                waited,
+            )
+        )
+    clock.close()
+    return results
+
+
+def waited_text(waited: dict[str, int]) -> str:
+    """'a / b' frames decoded on the reading thread during the forward / backward steps."""
+    if not waited:
+        return "-"
+    return f"{waited.get('step +1', 0)} / {waited.get('step -1', 0)}"
+
+
+def format_viewer_table(
+    results: list[ViewerResult], size: tuple[int, int], pause: float, async_slicing: bool
+) -> str:
+    """The viewer results as a markdown table (wall p50 / p90 and CPU per frame change)."""
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    lines = [
+        f"Through a shown napari viewer ({size[0]} x {size[1]} window, {pause:g} ms between "
+        f"steps{', async slicing' if async_slicing else ''}), load average {load}, "
+        f"{_cpu_model()}, {os.cpu_count()} CPUs:",
+        "",
+        "| layer | random jump p50 / p90 / max (ms) | step +1 p50 / p90 / max | "
+        "step -1 p50 / p90 / max | process CPU p50 jump / step +1 / step -1 (ms) | "
+        "frames decoded while the viewer waited, steps +1 / -1 |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        j, f, b = (r.rows[k] for k in ("random jump", "step +1", "step -1"))
+        lines.append(
+            f"| {r.name} | {j[0]:.0f} / {j[1]:.0f} / {j[2]:.0f} | {f[0]:.0f} / {f[1]:.0f} / "
+            f"{f[2]:.0f} | {b[0]:.0f} / {b[1]:.0f} / {b[2]:.0f} | {j[3]:.0f} / {f[3]:.0f} / "
+            f"{b[3]:.0f} | {waited_text(r.waited_decodes)} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -214,6 +356,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed for the random frame picks")
     parser.add_argument(
         "--only", nargs="*", default=None, help="substrings of reader names to run (default all)"
+    )
+    parser.add_argument(
+        "--viewer",
+        action="store_true",
+        help="also time frame changes through a shown napari viewer (needs a display or xvfb-run)",
+    )
+    parser.add_argument("--n-steps", type=int, default=80, help="viewer: one-frame steps")
+    parser.add_argument(
+        "--pause-ms", type=float, default=40, help="viewer: event loop time between steps"
+    )
+    parser.add_argument(
+        "--async-slicing", action="store_true", help="viewer: napari's experimental async slicing"
     )
     args = parser.parse_args(argv)
 
@@ -231,6 +385,22 @@ def main(argv: list[str] | None = None) -> int:
     desc = f"{info.n_frames} frames, {info.width} x {info.height}, {info.fps:g} fps, {info.codec}"
     print()
     print(format_table(results, args.video, desc))
+    if args.viewer:
+        size = (1400, 900)
+        span = min(info.n_frames, 500)  # the in-memory copy holds frames 0..span-1
+        jumps = rng.choice(span, size=min(20, span), replace=False)
+        viewer_results = measure_viewer(
+            args.video,
+            jumps,
+            args.n_steps,
+            args.pause_ms,
+            size,
+            forward_from=span // 10,
+            backward_from=span - 1 - span // 10,
+            async_slicing=args.async_slicing,
+        )
+        print()
+        print(format_viewer_table(viewer_results, size, args.pause_ms, args.async_slicing))
     return 0
 
 

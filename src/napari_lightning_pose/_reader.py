@@ -74,6 +74,7 @@ def _read_labels(path: PathOrPaths) -> list[LayerData]:
     layers: list[LayerData] = []
     for p in paths:
         layers.extend(labels_layer_data(p, **_project_options(Path(p))))
+    fit_slider_labels_of_current_viewer()
     return layers
 
 
@@ -134,6 +135,24 @@ def _read_predictions(path: PathOrPaths) -> list[LayerData]:
         skeleton = _project_skeleton(Path(p), track.keypoints)
         layers.extend(prediction_layer_data(track, skeleton=skeleton, n_video_frames=n_frames))
     return layers
+
+
+def fit_slider_labels_of_current_viewer() -> None:
+    """Have the current viewer's slider labels fit their text ("frame", not "fran").
+
+    Our layers name their time axis "frame"; see ``widgets.dims`` for why napari would cut it.
+    Nothing happens without a napari window (scripts, tests with a ``ViewerModel``).
+    """
+    try:
+        import napari
+
+        from napari_lightning_pose.widgets.dims import fit_slider_labels
+
+        viewer = napari.current_viewer()
+    except Exception:  # no napari / no Qt application
+        return
+    if viewer is not None:
+        fit_slider_labels(viewer)
 
 
 def open_video_frames() -> int | None:
@@ -198,7 +217,7 @@ def video_layer_data(path: str | Path) -> LayerData:
     """The Image layer-data tuple ``(VideoReader, kwargs, "image")`` for one video file."""
     from napari_lightning_pose.io.video import VideoReader
 
-    reader = VideoReader(path)
+    reader = VideoReader(path, prefetch=True)  # decodes around the slider in the background
     metadata = {
         "fps": reader.fps,
         "n_frames": reader.n_frames,
@@ -217,4 +236,6 @@ def video_layer_data(path: str | Path) -> LayerData:
 
 def _read_videos(path: PathOrPaths) -> list[LayerData]:
     paths = [path] if isinstance(path, str | Path) else list(path)
-    return [video_layer_data(p) for p in paths]
+    layers = [video_layer_data(p) for p in paths]
+    fit_slider_labels_of_current_viewer()
+    return layers

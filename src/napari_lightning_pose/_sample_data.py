@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from napari_lightning_pose._reader import video_layer_data
+from napari_lightning_pose._reader import fit_slider_labels_of_current_viewer, video_layer_data
 from napari_lightning_pose.layers import LayerData, labels_layer_data
 from napari_lightning_pose.project import Project
 
@@ -31,4 +31,5 @@ def mirror_mouse_sample() -> list[LayerData]:
     # the labeled frames first: napari puts the slider in the middle of the first layer's
     # time axis (frame 10 of 20, labeled); added first, the hidden video put it at frame 496,
     # beyond the labeled frames, on a black canvas
+    fit_slider_labels_of_current_viewer()
     return [*labels, video_layer]

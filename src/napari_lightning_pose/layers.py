@@ -190,6 +190,28 @@ def skeleton_lines(
     return np.asarray(lines, dtype=float).reshape(-1, 2, 3)
 
 
+def xy_skeleton_vectors(
+    xy: np.ndarray, keypoint_names: Sequence[str], skeleton: Sequence[Sequence[str]]
+) -> np.ndarray:
+    """Vectors layer data of the skeleton on every frame, from a (frames, keypoints, 2) array.
+
+    ``xy`` holds x, y per frame and keypoint (NaN: not placed). Returns shape (M, 2, 3): for
+    every frame and edge with both ends placed, the start ``frame, y, x`` and the step
+    ``0, dy, dx`` to the other end. napari shows the current frame's, so stepping through
+    frames never rebuilds the skeleton.
+    """
+    index = {name: i for i, name in enumerate(keypoint_names)}
+    edges = [(index[a], index[b]) for a, b in skeleton if a in index and b in index]
+    if not edges or not len(xy):
+        return np.empty((0, 2, 3))
+    a, b = np.array(edges).T
+    start, end = xy[:, a], xy[:, b]  # (frames, edges, 2)
+    frame, e = np.nonzero(np.isfinite(start).all(axis=2) & np.isfinite(end).all(axis=2))
+    step = end[frame, e] - start[frame, e]
+    pos = np.column_stack([frame, start[frame, e, 1], start[frame, e, 0]])
+    return np.stack([pos, np.column_stack([np.zeros(len(frame)), step[:, 1], step[:, 0]])], 1)
+
+
 # ------------------------------------------------------------------------- labeled frames
 _GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N"}
 

@@ -86,6 +86,18 @@ def test_skeleton_lines_join_labeled_ends_only(labels: pd.DataFrame) -> None:
     assert layers.skeleton_lines(data, features, []).shape == (0, 2, 3)
 
 
+def test_xy_skeleton_vectors_match_the_lines_on_every_frame(labels: pd.DataFrame) -> None:
+    edges = [("nose", "ear_l"), ("ear_l", "ear_r"), ("nose", "tail")]  # tail: not a keypoint
+    xy = pose_csv.coords_array(labels)  # (frames, keypoints, 2) x, y
+    vectors = layers.xy_skeleton_vectors(xy, KEYPOINTS, edges)
+    data, features = layers.labels_to_points(labels)
+    lines = layers.skeleton_lines(data, features, edges[:2])
+    np.testing.assert_allclose(vectors[:, 0], lines[:, 0])  # start: frame, y, x
+    np.testing.assert_allclose(vectors[:, 0] + vectors[:, 1], lines[:, 1])  # start + step
+    assert np.all(vectors[:, 1, 0] == 0)  # a line stays on its frame
+    assert layers.xy_skeleton_vectors(xy, KEYPOINTS, []).shape == (0, 2, 3)
+
+
 def test_frame_stack_reads_lazily_and_pads(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     big = rng.integers(0, 255, (12, 10), dtype=np.uint8)

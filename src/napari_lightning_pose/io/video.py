@@ -13,7 +13,10 @@ and does not seek.
 A small LRU cache keeps recently read frames, a few frames before the target that the decoder
 passed through anyway (so stepping backwards is cheap), and ``read_ahead`` frames after a
 random access (so scrubbing forwards is smooth). One lock guards the decoder and the cache,
-which makes a reader safe to share with napari's asynchronous slicing threads.
+which makes a reader safe to share with napari's asynchronous slicing threads. A reader made
+with ``prefetch=True`` (napari's video layers) also keeps the frames around the last one read
+decoded, from a background thread with its own decoder (``io.prefetch``), so stepping back
+and forth in a viewer rarely waits for a decode.
 
 Damaged files
 -------------
@@ -35,12 +38,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import av
 import numpy as np
 
 from napari_lightning_pose.errors import VideoError
+
+if TYPE_CHECKING:
+    from napari_lightning_pose.io.prefetch import Prefetcher
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
 """File name endings the napari reader opens as videos (case-insensitive)."""
@@ -279,10 +285,11 @@ class _Decoder:
     file, ``None`` right after a seek or at the end of the stream).
     """
 
-    def __init__(self, path: Path, index: _FrameIndex) -> None:
+    def __init__(self, path: Path, index: _FrameIndex, threads: bool = True) -> None:
         _LIVE_DECODERS.add(self)
         self.path = path
         self.index = index
+        self.threads = threads
         self._pts_to_index = index.pts_to_index()
         self.container, self.stream = self._open()
         self.errors: deque[str] = deque(maxlen=3)
@@ -293,7 +300,9 @@ class _Decoder:
         container, stream = _open_container(self.path)
         # Frame and slice threads, one per core: long runs of frames from a keyframe to the
         # target decode several times faster on a multi-core machine, and frames stay exact.
-        stream.thread_type = "AUTO"
+        # A background decoder (prefetch) uses one thread, leaving the cores to the viewer.
+        if self.threads:
+            stream.thread_type = "AUTO"
         return container, stream
 
     def _decode(self) -> Iterator[av.VideoFrame]:
@@ -375,8 +384,13 @@ class VideoReader:
         (64 for a 396 x 406 video, about 31 MB).
     read_ahead : int, optional
         Frames decoded (not converted) after the target on a random access, so stepping
-        forwards afterwards is immediate. Default ``min(8, cache_size // 4)``; must be
-        smaller than ``cache_size // 2``.
+        forwards afterwards is immediate. Default ``min(8, cache_size // 4)`` (0 with
+        ``prefetch``); must be smaller than ``cache_size // 2``.
+    prefetch : bool, optional
+        Keep the frames around the last one read decoded in the cache, from a background
+        thread (``io.prefetch.Prefetcher``: ``cache_size // 4`` ahead, ``cache_size // 2``
+        behind), so a viewer stepping either way finds them ready. The default cache is
+        then up to 128 frames (still within 256 MiB). For viewers; off by default.
 
     Raises
     ------
@@ -395,7 +409,11 @@ class VideoReader:
     """``np.asarray(reader)`` decodes the whole video only below this size (bytes)."""
 
     def __init__(
-        self, path: str | Path, cache_size: int | None = None, read_ahead: int | None = None
+        self,
+        path: str | Path,
+        cache_size: int | None = None,
+        read_ahead: int | None = None,
+        prefetch: bool = False,
     ) -> None:
         self.path = Path(path)
         container, stream = _open_container(self.path)
@@ -409,9 +427,10 @@ class VideoReader:
             container.close()
         if cache_size is None:
             frame_bytes = max(height * width * 3, 1)
-            cache_size = int(np.clip(_CACHE_BUDGET_BYTES // frame_bytes, 8, 64))
-        if read_ahead is None:
-            read_ahead = min(8, cache_size // 4)
+            most = 128 if prefetch else 64
+            cache_size = int(np.clip(_CACHE_BUDGET_BYTES // frame_bytes, 8, most))
+        if read_ahead is None:  # with prefetch, the frames ahead are decoded in the background
+            read_ahead = 0 if prefetch else min(8, cache_size // 4)
         if cache_size < 2 or not 0 <= read_ahead < cache_size // 2:
             raise ValueError(
                 f"need cache_size >= 2 and 0 <= read_ahead < cache_size // 2, got "
@@ -424,6 +443,8 @@ class VideoReader:
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._closed = False
+        self._cursor: int | None = None  # the frame read last (eviction keeps its neighbours)
+        self.prefetcher: Prefetcher | None = None
         self.stats = ReaderStats()
 
         self._decoder = _Decoder(self.path, self._index)
@@ -436,6 +457,10 @@ class VideoReader:
         self._shape = (self._index.n_frames, int(height), int(width), 3)
         self.stats.frames_decoded += 1
         self._put(*first)
+        if prefetch:
+            from napari_lightning_pose.io.prefetch import Prefetcher
+
+            self.prefetcher = Prefetcher(self, behind=cache_size // 2, ahead=cache_size // 4)
 
     # ------------------------------------------------------------------ array-like interface
     @property
@@ -586,6 +611,8 @@ class VideoReader:
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
         """Close the file and drop the cache; reading afterwards raises ``ValueError``."""
+        if self.prefetcher is not None:
+            self.prefetcher.stop()
         with self._lock:
             if not self._closed:
                 self._closed = True
@@ -616,10 +643,15 @@ class VideoReader:
             self._after_fork()
         with self._lock:
             self._check_open()
+            self._cursor = i
             if i in self._cache:
                 self.stats.cache_hits += 1
-                return self._cached_rgb(i)
-            return self._decode_frame(i)
+                frame = self._cached_rgb(i)
+            else:
+                frame = self._decode_frame(i)
+        if self.prefetcher is not None:
+            self.prefetcher.point_at(i)  # after the read: it does not compete with it
+        return frame
 
     def _after_fork(self) -> None:
         """In a forked child (e.g. a DataLoader worker), stop sharing the parent's file.
@@ -630,6 +662,7 @@ class VideoReader:
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._cache = OrderedDict()
+        self.prefetcher = None  # its thread stayed in the parent
         if not self._closed:
             self._decoder = _Decoder(self.path, self._index)
 
@@ -670,7 +703,15 @@ class VideoReader:
             self._cache[k] = frame
         self._cache.move_to_end(k)
         while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+            if self.prefetcher is None or self._cursor is None:
+                self._cache.popitem(last=False)  # least recently used
+            else:  # the frame farthest from the cursor: the prefetched window stays
+                cursor = self._cursor
+                del self._cache[max(self._cache, key=lambda j: abs(j - cursor))]
+
+    def _has_rgb(self, k: int) -> bool:
+        """True when frame ``k`` is cached already converted to RGB (call with the lock)."""
+        return isinstance(self._cache.get(k), np.ndarray)
 
     def _cached_rgb(self, k: int) -> np.ndarray:
         entry = self._cache[k]

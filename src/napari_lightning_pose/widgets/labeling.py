@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from napari.layers import Points, Shapes
+from napari.layers import Points, Vectors
 from napari.layers.base import ActionType
+from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QEvent, QObject, Qt, QTimer
 from qtpy.QtGui import QColor, QIcon, QPixmap
@@ -48,14 +50,19 @@ from napari_lightning_pose.io.label_merge import MergeResult, merge_into_file
 from napari_lightning_pose.io.labels import empty_labels, read_labels
 from napari_lightning_pose.io.lock import LockBusyError, hold_lock, wait_until_free
 from napari_lightning_pose.io.pose_csv import make_pose_frame
-from napari_lightning_pose.layer_styles import KeypointsStyle, SkeletonStyle, keypoint_colors
+from napari_lightning_pose.layer_styles import (
+    KeypointsStyle,
+    PredictionSkeletonStyle,
+    keypoint_colors,
+)
 from napari_lightning_pose.layers import (
     LABELS_BASE,
     FrameStack,
     labels_base,
     labels_to_points,
-    skeleton_lines,
+    xy_skeleton_vectors,
 )
+from napari_lightning_pose.widgets.dims import fit_slider_labels
 from napari_lightning_pose.widgets.hooks import ViewerHooks, release_when_destroyed
 from napari_lightning_pose.widgets.label_state import (
     KeypointStatus,
@@ -114,7 +121,7 @@ class LabelingWidget(QWidget):
         self.edges: list[tuple[str, str]] = []
         self.frames_layer = None
         self.points_layer: Points | None = None
-        self.skeleton_layer: Shapes | None = None
+        self.skeleton_layer: Vectors | None = None
         self._current_kp = 0
         self._dirty = False
         self._syncing = False
@@ -122,6 +129,7 @@ class LabelingWidget(QWidget):
         self._window_filter: _CloseFilter | None = None
         self._viewer_hooks = ViewerHooks()  # for the widget's life
         self._project_hooks = ViewerHooks()  # for the open project's layers
+        self.loading = False  # a project is being read in a worker
 
         self._build_ui()
         self.prefill = PrefillOverlay(self)
@@ -133,6 +141,7 @@ class LabelingWidget(QWidget):
         self._viewer_hooks.connect(self.viewer.layers.events.removing, self._on_layer_removing)
         # deleted with its window while the viewer lives on: let go of the viewer
         release_when_destroyed(self, self._viewer_hooks, self._project_hooks)
+        fit_slider_labels(self.viewer)  # the "frame" slider label, not "fran"
 
     # ------------------------------------------------------------------ UI
     def _build_ui(self) -> None:
@@ -204,7 +213,7 @@ class LabelingWidget(QWidget):
             self, "Open a project's config", "", "Project config (*.yaml *.yml)"
         )
         if path:
-            self.load_project(path)
+            self.load_project_in_background(path)
 
     # ------------------------------------------------------------------ project
     def load_project(self, config_path: str | Path) -> bool:
@@ -212,63 +221,82 @@ class LabelingWidget(QWidget):
 
         Unsaved labels of the project already open are saved first; if that fails, or the new
         project cannot be read, the error is shown and the open project stays as it was.
+        Reads the files on the calling thread; the Open button and the Project dock use
+        ``load_project_in_background``.
 
         Returns
         -------
         bool
             True when the project was opened.
         """
-        if self.state is not None and not self.save(only_if_dirty=True):
+        if self.loading or (self.state is not None and not self.save(only_if_dirty=True)):
             return False
         try:
-            config = load_config(config_path)
-            keypoints = list(config["data"]["keypoint_names"])
-            if not keypoints:
-                raise LightningPoseInputError(
-                    config_path,
-                    "lists no keypoints (data.keypoint_names).",
-                    "Add the keypoint names to the config (the Project widget does this).",
-                )
-            data_dir = Path(config["data"]["data_dir"])
-            labels_path = data_dir / config["data"]["csv_file"]
-            # a frame selection writing now: its PNGs would be listed without their rows
-            wait_until_free(labels_path, SAVE_WAIT_SECONDS)
-            labels = read_labels(labels_path, keypoints) if labels_path.exists() else None
-            rows = [] if labels is None else [str(i) for i in labels.index]
-            images = frames_to_label(
-                find_label_images(data_dir), [r for r in rows if (data_dir / r).is_file()]
-            )
-            stack = FrameStack([data_dir / p for p in images])
+            opened = read_project(config_path)
         except (LightningPoseInputError, OSError) as err:
             show_error(f"Could not open the project: {err}")
             return False
-        if not images:
+        return self._show_project(opened)
+
+    def load_project_in_background(self, config_path: str | Path) -> Any:
+        """Open a project like ``load_project``, reading its files in a worker thread.
+
+        The dock says it is busy and its Open button is off until the layers are shown.
+        Returns the started worker, or None when nothing was started (a load is running, or
+        saving the open project's labels failed).
+        """
+        if self.loading or (self.state is not None and not self.save(only_if_dirty=True)):
+            return None
+        worker = create_worker(
+            read_project,
+            config_path,
+            _connect={"errored": lambda err: show_error(f"Could not open the project: {err}")},
+            _start_thread=False,
+        )
+        worker.returned.connect(self._show_project)
+        worker.finished.connect(self._loading_finished)
+        self.loading = True
+        self.open_button.setEnabled(False)
+        self._set_status(f"busy: reading {Path(config_path).name}…")
+        worker.start()
+        return worker
+
+    def _loading_finished(self) -> None:
+        self.loading = False
+        self.open_button.setEnabled(True)
+        if self.status_label.text().startswith("busy:"):
+            self._set_status("")
+
+    def _show_project(self, opened: OpenedProject) -> bool:
+        """Show a project read by ``read_project`` (GUI thread): layers, list, counts."""
+        if not opened.images:
             show_info(
-                f"{data_dir / 'labeled-data'} holds no frames to label yet: select frames of "
-                "a video with the Project widget first."
+                f"{opened.data_dir / 'labeled-data'} holds no frames to label yet: select "
+                "frames of a video with the Project widget first."
             )
             return False
-
-        self.close_project(save=False)  # saved above
-        cfg_file = Path(config_path)
-        self.config_path = cfg_file / "config.yaml" if cfg_file.is_dir() else cfg_file
-        self.config = config
-        self.labels_path = labels_path
-        self.edges = [(str(a), str(b)) for a, b in config["data"]["skeleton"]]
+        if self.state is not None and not self.close_project(save=True):
+            return False  # unsaved labels could not be written: keep them on screen
+        images, keypoints, labels = opened.images, opened.keypoints, opened.labels
+        self.config_path = opened.config_path
+        self.config = opened.config
+        self.labels_path = opened.labels_path
+        self.edges = [(str(a), str(b)) for a, b in opened.config["data"]["skeleton"]]
         if labels is None:
             self.state = LabelState.empty(images, keypoints)
             self._base = empty_labels(keypoints)
         else:
             self.state = LabelState.from_labels(labels, images, keypoints)
             self._base = labels
-        self._add_layers(stack)
+        self._add_layers(opened.stack)
+        self._draw_skeleton()
         self.prefill.refresh()  # unconfirmed pre-filled points (qc.refine), if any
         self._fill_keypoint_list()
         self._dirty = False
         self._set_enabled(True)
         self.project_label.setText(
             f"<b>{self.config_path.parent.name}</b>: {len(images)} frames, "
-            f"{len(keypoints)} keypoints<br>labels: {labels_path}"
+            f"{len(keypoints)} keypoints<br>labels: {self.labels_path}"
         )
         self.viewer.dims.axis_labels = ("frame", "y", "x")
         self.viewer.dims.set_current_step(0, 0)
@@ -336,9 +364,13 @@ class LabelingWidget(QWidget):
             }
         )
         self._store_base()
-        skel = SkeletonStyle(name=f"{name} skeleton")
+        # Vectors of every frame, not one frame's Shapes: napari slices them at no cost when
+        # the frame changes, where rebuilding a Shapes layer took most of a frame step
+        skel = PredictionSkeletonStyle(name=f"{name} skeleton", opacity=0.6)
         skel.edge_width = max(1.0, size / 4)
-        self.skeleton_layer = self.viewer.add_shapes(ndim=3, **skel.as_kwargs())
+        self.skeleton_layer = self.viewer.add_vectors(
+            np.empty((0, 2, 3)), ndim=3, **skel.as_kwargs()
+        )
         self.skeleton_layer.editable = False
         self.viewer.layers.selection.active = self.points_layer
         self.points_layer.mode = "add"
@@ -656,7 +688,7 @@ class LabelingWidget(QWidget):
             if first is not None:
                 self.set_current_keypoint(first)
         self._update_feature_defaults()
-        self._refresh_views()
+        self._refresh_views(labels_changed=False)
 
     def _on_row_changed(self, row: int) -> None:
         if self.state is not None and row >= 0 and row != self._current_kp:
@@ -760,8 +792,9 @@ class LabelingWidget(QWidget):
         self.keypoint_list.setCurrentRow(self._current_kp)
         self.keypoint_list.blockSignals(False)
 
-    def _refresh_views(self) -> None:
-        """Update the keypoint list, the counts and the skeleton for the current frame."""
+    def _refresh_views(self, labels_changed: bool = True) -> None:
+        """Update the keypoint list and the counts for the current frame, and the skeleton
+        when ``labels_changed`` (a frame step leaves it: every frame's lines are in it)."""
         state = self.state
         if state is None:
             return
@@ -776,27 +809,28 @@ class LabelingWidget(QWidget):
                 KeypointStatus.NOT_VISIBLE: "  (not visible)",
                 KeypointStatus.UNLABELED: "",
             }[status]
-            item.setText(name + suffix)
+            if item.text() != name + suffix:
+                item.setText(name + suffix)
         if state.n_frames:
             self.counts_label.setText(state.counts(frame).text())
             self.frame_label.setText(f"frame {frame + 1}/{state.n_frames}: {state.images[frame]}")
         else:
             self.counts_label.setText("no frames to label")
             self.frame_label.setText("")
-        self._draw_skeleton()
+        if labels_changed:
+            self._draw_skeleton()
 
     def _draw_skeleton(self) -> None:
-        """Draw the skeleton lines between the current frame's points."""
-        layer, points = self.skeleton_layer, self.points_layer
-        if layer is None or points is None or self.state is None or not self.state.n_frames:
+        """Put the skeleton of every frame into its Vectors layer (after the labels changed).
+
+        napari shows the current frame's lines, so a frame step costs no skeleton work.
+        """
+        layer, state = self.skeleton_layer, self.state
+        if layer is None or state is None:
             return
-        on_frame = np.rint(points.data[:, 0]).astype(int) == self.current_frame
-        lines = skeleton_lines(
-            points.data[on_frame], points.features.loc[on_frame].reset_index(), self.edges
-        )
-        layer.data = []
-        if len(lines):
-            layer.add_lines(list(lines), edge_color=layer.current_edge_color)
+        vectors = xy_skeleton_vectors(state.xy, state.keypoints, self.edges)
+        if not np.array_equal(vectors, layer.data):
+            layer.data = vectors
 
     def _set_status(self, text: str) -> None:
         self.status_label.setText(text)
@@ -841,6 +875,49 @@ class LabelingWidget(QWidget):
         self._viewer_hooks.release()  # also takes the event filter off the main window
         self._project_hooks.release()
         self._window_filter = None
+
+
+@dataclass(frozen=True)
+class OpenedProject:
+    """What ``read_project`` read from a project's files, ready to be shown."""
+
+    config_path: Path
+    config: dict[str, Any]
+    keypoints: list[str]
+    data_dir: Path
+    labels_path: Path
+    labels: pd.DataFrame | None
+    images: list[str]
+    stack: FrameStack
+
+
+def read_project(config_path: str | Path) -> OpenedProject:
+    """Read a project's config, labels and frame list, and the frames' image headers.
+
+    File work only (no Qt), so it can run in a worker. Waits up to ``SAVE_WAIT_SECONDS``
+    for a frame selection that is writing the labels (its PNGs would be listed without their
+    rows). Raises ``LightningPoseInputError`` naming the file when the project is unusable.
+    """
+    config = load_config(config_path)
+    keypoints = list(config["data"]["keypoint_names"])
+    if not keypoints:
+        raise LightningPoseInputError(
+            config_path,
+            "lists no keypoints (data.keypoint_names).",
+            "Add the keypoint names to the config (the Project widget does this).",
+        )
+    data_dir = Path(config["data"]["data_dir"])
+    labels_path = data_dir / config["data"]["csv_file"]
+    wait_until_free(labels_path, SAVE_WAIT_SECONDS)
+    labels = read_labels(labels_path, keypoints) if labels_path.exists() else None
+    rows = [] if labels is None else [str(i) for i in labels.index]
+    images = frames_to_label(
+        find_label_images(data_dir), [r for r in rows if (data_dir / r).is_file()]
+    )
+    stack = FrameStack([data_dir / p for p in images])
+    cfg_file = Path(config_path)
+    cfg_file = cfg_file / "config.yaml" if cfg_file.is_dir() else cfg_file
+    return OpenedProject(cfg_file, config, keypoints, data_dir, labels_path, labels, images, stack)
 
 
 class _CloseFilter(QObject):

@@ -3,15 +3,17 @@
 A thin dock widget over the core: ``project.init_project`` / ``add_video`` create the folder
 (``config.yaml``, ``labeled-data/``, ``videos/``) and copy videos in; ``frames.iter_pick_frames``
 selects frames (k-means on thumbnails, or uniform), writes their PNGs (plus context
-neighbours) and adds them to the labels CSV. Frame selection runs in a napari
-``thread_worker``: the progress bar follows its events and the window stays responsive. When
-it is done the labeling widget is docked (or reused) with the project open.
+neighbours) and adds them to the labels CSV. Nothing slow runs on the GUI thread: adding a
+video (copy, check, packet scan), frame selection and reading the project for the labeling
+dock run in napari workers, one at a time; meanwhile the buttons are disabled and a busy line
+says what runs, and the results are applied on the GUI thread. When frame selection is done
+the labeling widget is docked (or reused) with the project open.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +34,30 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_lightning_pose._reader import video_layer_data
 from napari_lightning_pose.errors import LightningPoseInputError
 from napari_lightning_pose.frames import METHODS, FrameProgress, iter_pick_frames
+from napari_lightning_pose.layers import LayerData
 from napari_lightning_pose.project import Project, add_video, init_project, parse_skeleton
+from napari_lightning_pose.widgets.dims import fit_slider_labels
 
 PLUGIN = "napari-lightning-pose"
 LABELING_WIDGET = "Label keypoints"  # display name in napari.yaml
 CONTEXT_FRAMES = 2  # neighbours exported on each side, for Lightning Pose's context model
+
+
+def copy_and_open_video(
+    project: Project, path: Path, shown: set[str]
+) -> tuple[Path, LayerData | None]:
+    """Put ``path`` into the project (worker side) and open it, unless it is ``shown`` already.
+
+    Returns the video's path in the project and its layer data (None when a layer of it is
+    shown). Raises ``LightningPoseInputError`` naming the file when it is not a video.
+    """
+    dest = add_video(project, path)
+    if str(dest.resolve()) in shown:
+        return dest, None
+    return dest, video_layer_data(dest)
 
 
 def parse_keypoints(text: str) -> list[str]:
@@ -63,10 +82,13 @@ class ProjectWidget(QWidget):
         super().__init__()
         self.viewer = napari_viewer
         self.project: Project | None = None
-        self.worker = None
+        self.worker = None  # the job running now (one at a time)
+        self.last_video: Path | None = None  # the video the last Add video put in the project
         self._cancelled = False
+        self._cancellable = False  # the job running now stops at Cancel (frame selection)
         self._build_ui()
         self._update_enabled()
+        fit_slider_labels(self.viewer)
 
     # ------------------------------------------------------------------ UI
     def _build_ui(self) -> None:
@@ -149,19 +171,29 @@ class ProjectWidget(QWidget):
         self.label_button.setToolTip("Open the project in the labeling widget.")
         self.label_button.clicked.connect(self.open_labeling)
 
+        self.busy_label = QLabel("")
+        self.busy_label.setWordWrap(True)
+        self.busy_label.setToolTip("What the dock is doing in the background.")
+
         layout = QVBoxLayout(self)
         layout.addWidget(new_box)
         layout.addWidget(video_box)
         layout.addWidget(frames_box)
         layout.addWidget(self.label_button)
+        layout.addWidget(self.busy_label)
         layout.addStretch(1)
+
+    @property
+    def busy(self) -> bool:
+        """True while a job runs (adding a video, picking frames, opening the labeling dock)."""
+        return self.worker is not None
 
     def _update_enabled(self) -> None:
         has_project = self.project is not None
         running = self.worker is not None
         self.add_video_button.setEnabled(has_project and not running)
         self.select_button.setEnabled(has_project and self.video_combo.count() > 0 and not running)
-        self.cancel_button.setEnabled(running)
+        self.cancel_button.setEnabled(running and self._cancellable)
         self.label_button.setEnabled(has_project and not running)
         self.create_button.setEnabled(not running)
         self.open_button.setEnabled(not running)
@@ -232,28 +264,46 @@ class ProjectWidget(QWidget):
         self._refresh_videos()
         return True
 
-    def add_video(self, path: str | Path) -> Path | None:
-        """Copy a video into the project's videos/ and show it as a layer."""
+    def add_video(self, path: str | Path) -> Any:
+        """Copy a video into the project's videos/ and show it as a layer, in a worker.
+
+        The copy, the check that it decodes and the packet scan run in the background; the
+        layer is added when they are done (``busy`` is False again, ``last_video`` names the
+        video). Returns the worker, or None when nothing was started (no project, busy).
+        """
         if self.project is None:
             show_error("Create or open a project first.")
             return None
-        try:
-            dest = add_video(self.project, path)
-            shown = [
+        if self.busy:
+            return None
+        path = Path(path)
+        shown = {str(layer.metadata.get("video_path")) for layer in self.viewer.layers}
+        worker = create_worker(
+            copy_and_open_video,
+            self.project,
+            path,
+            shown,
+            _connect={"errored": lambda err: show_error(f"Could not add the video: {err}")},
+            _start_thread=False,
+        )
+        worker.returned.connect(self._on_video_added)
+        return self._start(worker, f"adding {path.name}…")
+
+    def _on_video_added(self, result: tuple[Path, LayerData | None]) -> None:
+        dest, layer_data = result
+        if layer_data is None:  # a second layer of the same video would only confuse
+            shown = next(
                 layer
                 for layer in self.viewer.layers
                 if layer.metadata.get("video_path") == str(dest.resolve())
-            ]
-            if shown:  # a second layer of the same video would only confuse ("name [1]")
-                self.viewer.layers.selection.active = shown[0]
-                show_info(f"{dest.name} is already in the project and shown as '{shown[0].name}'.")
-            else:
-                self.viewer.open(str(dest), plugin=PLUGIN)
-        except LightningPoseInputError as err:
-            show_error(f"Could not add the video: {err}")
-            return None
+            )
+            self.viewer.layers.selection.active = shown
+            show_info(f"{dest.name} is already in the project and shown as '{shown.name}'.")
+        else:
+            data, kwargs, _ = layer_data
+            self.viewer.add_image(data, **kwargs)
+        self.last_video = dest
         self._refresh_videos(select=dest)
-        return dest
 
     def select_frames(self) -> None:
         """Pick frames of the chosen video in a worker thread (see the module docstring)."""
@@ -263,7 +313,7 @@ class ProjectWidget(QWidget):
         if video is None:
             show_error("Add a video to the project first.")
             return
-        self.worker = create_worker(
+        worker = create_worker(
             iter_pick_frames,
             self.project,
             video,
@@ -271,31 +321,31 @@ class ProjectWidget(QWidget):
             self.method_combo.currentText(),
             0,
             CONTEXT_FRAMES,
+            _connect={"errored": self._on_error},  # reported here, not raised again
+            _start_thread=False,
         )
-        self.worker.yielded.connect(self._on_progress)
-        self.worker.returned.connect(self._on_frames_picked)
-        self.worker.errored.connect(self._on_error)
-        self.worker.finished.connect(self._on_finished)
-        self._cancelled = False
+        worker.yielded.connect(self._on_progress)
+        worker.returned.connect(self._on_frames_picked)
         self.progress.setRange(0, 0)  # busy until the first event says how far
         self.progress_label.setText(f"reading {Path(video).name}…")
-        self._update_enabled()
-        self.worker.start()
+        self._start(worker, f"picking frames of {Path(video).name}…", cancellable=True)
 
     def cancel(self) -> None:
         """Stop frame selection at its next step (frames already written stay on disk)."""
-        if self.worker is not None:
+        if self.worker is not None and self._cancellable:
             self._cancelled = True
             self.worker.quit()
             self.progress_label.setText("cancelling…")
 
     def open_labeling(self) -> Any:
-        """Dock the labeling widget (or reuse the docked one) with this project open.
+        """Dock the labeling widget (or reuse the docked one) and open this project in it.
 
         Video layers of the project are removed first: they share the frame slider with the
-        frames to label and would stretch it to the video's length.
+        frames to label and would stretch it to the video's length. The project's files are
+        read in a worker (``LabelingWidget.load_project_in_background``); this dock stays
+        busy until the labeling dock shows them. Returns the labeling widget.
         """
-        if self.project is None:
+        if self.project is None or self.busy:
             return None
         videos = {str(p.resolve()) for p in self.project.video_paths()}
         for layer in list(self.viewer.layers):
@@ -306,7 +356,9 @@ class ProjectWidget(QWidget):
         )
         dock.show()
         dock.raise_()  # its tab in front: labeling is the next step
-        widget.load_project(self.project.config_path)
+        worker = widget.load_project_in_background(self.project.config_path)
+        if worker is not None:  # started by the labeling dock, which reports its errors
+            self._start(worker, "opening the frames to label…", started=True)
         return widget
 
     # ------------------------------------------------------------------ worker events
@@ -327,8 +379,7 @@ class ProjectWidget(QWidget):
         self.progress.setValue(1)
         self.progress_label.setText(f"added {len(images)} frames to label")
         show_info(f"Added {len(images)} frames to {self.project.csv_path.name}.")
-        self.worker = None
-        self._update_enabled()
+        self.worker = None  # done: the labeling dock's reading is the next job
         self.open_labeling()
 
     def _on_error(self, err: Exception) -> None:
@@ -337,14 +388,38 @@ class ProjectWidget(QWidget):
         self.progress_label.setText("failed")
         show_error(f"Frame selection failed: {err}")
 
-    def _on_finished(self) -> None:
-        if self.worker is not None:  # cancelled or failed: nothing was returned
-            self.worker = None
-            if self._cancelled:
-                self.progress.setRange(0, 1)
-                self.progress.setValue(0)
-                self.progress_label.setText("cancelled")
+    # ------------------------------------------------------------------ jobs
+    def _start(
+        self, worker: Any, doing: str, cancellable: bool = False, started: bool = False
+    ) -> Any:
+        """Run ``worker`` as this dock's job: busy line, buttons off until it has finished.
+
+        ``cancellable`` enables Cancel; ``started`` when its owner started it already.
+        """
+        self.worker = worker
+        self._cancelled = False
+        self._cancellable = cancellable
+        worker.finished.connect(self._finisher(worker))
+        self.busy_label.setText(f"busy: {doing}")
         self._update_enabled()
+        if not started:
+            worker.start()
+        return worker
+
+    def _finisher(self, worker: Any) -> Callable[[], None]:
+        def finished() -> None:
+            if self.worker is worker:  # not replaced by a follow-up job (labeling)
+                self.worker = None
+                self._cancellable = False
+                if self._cancelled:
+                    self.progress.setRange(0, 1)
+                    self.progress.setValue(0)
+                    self.progress_label.setText("cancelled")
+            if self.worker is None:  # also when the follow-up did not start
+                self.busy_label.setText("")
+            self._update_enabled()
+
+        return finished
 
     # ------------------------------------------------------------------ helpers
     def _refresh_videos(self, select: Path | None = None) -> None:
