@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,16 @@ from napari_lightning_pose.io.pose_csv import make_pose_frame, write_pose_csv
 from napari_lightning_pose.project import Project
 
 DOCS = Path(__file__).resolve().parents[3] / "docs"
+
+
+def _save_docs_picture(shot: np.ndarray, name: str) -> None:
+    """Refresh ``docs/<name>`` from the test's screenshot when NLP_UPDATE_DOCS=1 (a checkout
+    must not change by running its tests)."""
+    if os.environ.get("NLP_UPDATE_DOCS") == "1":
+        from PIL import Image
+
+        DOCS.mkdir(exist_ok=True)
+        Image.fromarray(shot).save(DOCS / name)
 
 
 @pytest.fixture
@@ -88,17 +99,12 @@ def test_threshold_counts_frames_and_rows_jump(queue, qtbot, tmp_path):
     widget.next()
     assert viewer.dims.current_step[0] == int(widget.table.item(1, 1).text())
     qtbot.wait(50)
-    DOCS.mkdir(exist_ok=True)
     from qtpy.QtWidgets import QApplication
 
     QApplication.processEvents()
     widget.window().resize(1400, 900)
     qtbot.wait(100)
-    from PIL import Image
-
-    Image.fromarray(viewer.screenshot(canvas_only=False, flash=False)).save(
-        DOCS / "outlier_queue.png"
-    )
+    _save_docs_picture(viewer.screenshot(canvas_only=False, flash=False), "outlier_queue.png")
 
 
 def test_label_these_appends_prefilled_rows_and_opens_labeling(queue, qtbot):
@@ -127,11 +133,7 @@ def test_label_these_appends_prefilled_rows_and_opens_labeling(queue, qtbot):
     dock.go_to_frame(dock.state.images.index(image_path("blobs", 12)))
     widget.window().resize(1400, 900)
     qtbot.wait(100)
-    shot = viewer.screenshot(canvas_only=False, flash=False)
-    from PIL import Image
-
-    DOCS.mkdir(exist_ok=True)
-    Image.fromarray(shot).save(DOCS / "refine_flow.png")
+    _save_docs_picture(viewer.screenshot(canvas_only=False, flash=False), "refine_flow.png")
     # accepting the current frame's pre-filled points makes them labels
     image = dock.current_image
     assert dock.prefill.accept_current()
