@@ -185,7 +185,8 @@ class PredictWidget(JobDock):
         have = {type(w) for w in self.window().findChildren(QWidget)}
         if UncertaintyLegend not in have:
             legend = UncertaintyLegend(self.viewer)
-            window.add_dock_widget(legend, name="Uncertainty legend", area="bottom")
+            # beside the dock (a short bar), leaving the bottom to the trace panel's width
+            window.add_dock_widget(legend, name="Uncertainty legend", area="right")
         if TracePanel not in have:
             window.add_dock_widget(TracePanel(self.viewer), name="Traces", area="bottom")
         for widget in self.window().findChildren(QWidget):
