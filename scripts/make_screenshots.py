@@ -6,8 +6,9 @@ lacks)::
     xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python scripts/make_screenshots.py
 
 Writes ``docs/training.png`` (the training dock after a short run: progress, loss and
-validation curves), with ``--demo DIR`` ``docs/predict.png`` (the predict + smooth dock with
-the demo's smoothed keypoints over the video, legend and traces) plus copies of the demo's
+validation curves), with ``--demo DIR`` ``docs/predict.png`` (the predict + smooth dock after
+it ran the demo's trained members on the sample video: smoothed keypoints over the video,
+legend and traces) plus copies of the demo's
 ``qc.png`` and ``traces.png``, and ``docs/labeling.png`` (the labeling widget docked, a
 frame half labeled: keypoints,
 skeleton, the keypoint list with the next keypoint highlighted) and ``docs/project.png`` (the
@@ -148,35 +149,40 @@ def training_screenshot(out: Path, work: Path, steps: int = 40) -> Path:
     return _save(viewer.screenshot(canvas_only=False, flash=False), out, viewer)
 
 
-def predict_screenshot(out: Path, demo: Path) -> Path:
-    """The predict + smooth dock with the demo's result shown: video, keypoints and tails
-    coloured by posterior SD (px), skeleton, legend and trace panel."""
+def predict_screenshot(out: Path, demo: Path, work: Path) -> Path:
+    """The predict + smooth dock after a real run: the demo's trained members predict the
+    sample video in the dock's worker, EKS fuses them, and the result is shown (video,
+    keypoints and tails coloured by posterior SD in px, skeleton, legend, trace panel) at
+    the frame with the least certain keypoint."""
     from qtpy.QtWidgets import QApplication
 
     from napari_lightning_pose.project import Project
 
-    project = Project.open(demo / "project")
+    # a copy of the demo's project, so its predictions/ stay the demo's own
+    project = Project.open(shutil.copytree(demo / "project", work / "predict-mouse"))
     video = project.video_paths()[0]
-    pred = demo / "predictions" / video.stem
     viewer = _new_viewer()
     _, widget = _dock(viewer, "Predict + smooth")
     _close_toasts(viewer)
     widget.project_edit.setText(str(project.root))
-    widget._fill_defaults()
-    widget.project, widget.video = project, video
-    members = sorted(pred.glob("member*.csv"))
-    widget.show_results(pred / f"{video.stem}.eks.csv", members)
-    widget.progress.setMaximum(1)
-    widget.progress.setValue(1)
-    widget.status.setText(
-        f"Saved {pred / (video.stem + '.eks.csv')} (+ {len(members)} member CSVs)."
-    )
+    widget.models_edit.setText(str(demo / "models"))
+    widget._fill_defaults()  # the video, as when the user picks the project
+    widget.device_combo.setCurrentText("cpu")
+    if not widget.start():
+        raise SystemExit(widget.status.text())
     app = QApplication.instance()
+    while widget.running:  # let the worker have the CPU: no busy loop
+        app.processEvents()
+        time.sleep(0.05)
     _settle(app, 10)
+    from napari_lightning_pose.widgets.traces import TracePanel
+
     points = viewer.layers[f"{video.stem}.eks"]
     worst = int(points.features["posterior_sd"].idxmax())
     viewer.dims.set_current_step(0, int(points.features["frame"][worst]))
     viewer.layers.selection.active = points
+    for panel in viewer.window._qt_window.findChildren(TracePanel):
+        panel.set_keypoint(str(points.features["keypoint"][worst]))
     _settle(app, 10)
     viewer.reset_view()
     return _save(viewer.screenshot(canvas_only=False, flash=False), out, viewer)
@@ -213,8 +219,9 @@ def main(argv: list[str] | None = None) -> int:
             project_screenshot(args.out / "project.png", Path(tmp))
         if "training" in want:
             training_screenshot(args.out / "training.png", Path(tmp))
+        if "predict" in want and args.demo is not None:
+            predict_screenshot(args.out / "predict.png", args.demo, Path(tmp))
     if "predict" in want and args.demo is not None:
-        predict_screenshot(args.out / "predict.png", args.demo)
         for name in ("qc.png", "traces.png"):
             shutil.copyfile(args.demo / name, args.out / name)
             print(f"copied {args.demo / name}")

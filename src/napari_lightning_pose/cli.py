@@ -19,17 +19,50 @@ from napari_lightning_pose.errors import LightningPoseInputError
 
 # --------------------------------------------------------------------------- demo (issue 3)
 def _add_demo(sub: argparse._SubParsersAction) -> None:
+    from napari_lightning_pose.demo import (
+        DEMO_CLIP_FRAMES,
+        DEMO_MEMBERS,
+        DEMO_RESIZE,
+        DEMO_STEPS,
+    )
+
     p = sub.add_parser(
         "demo",
         help="end-to-end demo on the bundled sample data",
         description="Copy the mirror-mouse sample into a project, pick frames to label, train "
-        "an ensemble, predict the video, smooth it with EKS and list the least certain frames.",
+        "a semi-supervised ensemble, predict the video, smooth it with EKS and list the least "
+        "certain frames.",
     )
     p.add_argument("--out", default="demo-output", help="folder for the demo's results")
-    p.add_argument("--members", type=int, default=2, help="ensemble size (>= 2)")
-    p.add_argument("--steps", type=int, default=300, help="training steps per member")
-    p.add_argument("--resize", type=int, default=128, help="network input size in px")
-    p.add_argument("--semi", action="store_true", help="semi-supervised losses")
+    p.add_argument(
+        "--members",
+        type=int,
+        default=DEMO_MEMBERS,
+        help="ensemble size, >= 2 (default %(default)s)",
+    )
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=DEMO_STEPS,
+        help="training steps per member (default %(default)s)",
+    )
+    p.add_argument(
+        "--resize",
+        type=int,
+        default=DEMO_RESIZE,
+        help="network input size in px (default %(default)s)",
+    )
+    p.add_argument(
+        "--clip-frames",
+        type=int,
+        default=DEMO_CLIP_FRAMES,
+        help="frames per unlabeled clip of a semi-supervised step (default %(default)s)",
+    )
+    p.add_argument(
+        "--supervised",
+        action="store_true",
+        help="train on the labeled frames only (default: semi-supervised, also unlabeled clips)",
+    )
     p.add_argument("--no-qc", action="store_true", help="skip traces.png and qc.png")
     p.add_argument("--open", action="store_true", help="open the result in napari")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
@@ -44,7 +77,8 @@ def _run_demo(args: argparse.Namespace) -> int:
         members=args.members,
         steps=args.steps,
         resize=args.resize,
-        semi=args.semi,
+        semi=not args.supervised,
+        clip_frames=args.clip_frames,
         device=args.device,
         qc=not args.no_qc,
     )

@@ -15,24 +15,40 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from napari_lightning_pose.errors import LightningPoseInputError
+
+if TYPE_CHECKING:  # pandas is imported when the demo runs: `--help` stays fast
+    import pandas as pd
 
 SAMPLE_DIR = Path(__file__).parent / "resources" / "mirror-mouse"
 MARKER = ".napari-lightning-pose-demo"
 
 
-#: Demo defaults, chosen so the whole demo takes about 5 minutes on a 2-core CPU without
-#: AVX-512 (README "The demo"): 128 x 128 px network input (the sample config trains at
-#: 256 x 256, 4x the pixels per step and per predicted frame) and 2 members x 300 steps.
-#: On this sample the validation error was ~38 px after 150 steps and ~23 px after 300,
-#: so two longer-trained members beat three short ones for the same time.
-DEMO_RESIZE = 128
-DEMO_STEPS = 300
+#: Demo defaults, chosen so the whole demo takes at most 5 minutes on a 2-core CPU without
+#: AVX-512 (README "What the demo does", ``benchmarks/bench_demo.py --no-avx512``).
+DEMO_RESIZE = 96
+DEMO_STEPS = 190
 DEMO_MEMBERS = 2
+#: Frames per unlabeled clip of a semi-supervised step (``dali.base.train.sequence_length``;
+#: Lightning Pose's default is 16).
+DEMO_CLIP_FRAMES = 4
+#: Steps per "epoch" (``training.steps_per_epoch``): a checkpoint is written at the end of
+#: each, and the sample's 16 training frames would otherwise make 2-step epochs.
+DEMO_STEPS_PER_EPOCH = 10
+#: The unsupervised losses the 20-frame sample supports. ``pca_singleview`` fits a PCA to
+#: whole poses (14 keypoints = 28 coordinates) and needs at least 28 labeled training frames
+#: with all of them; the sample has 16 training frames, so it is left out (the core refuses
+#: it with that message). ``pca_multiview`` fits the two views of each body part (4
+#: coordinates) on every labeled (frame, body part) row: 16 x 7 = 112 rows, plenty.
+DEMO_SEMI_LOSSES = ("temporal", "pca_multiview")
+SEMI_NOTE = (
+    "pca_singleview is left out: its PCA of whole poses (28 coordinates) needs at least 28 "
+    "labeled training frames and the sample has 16"
+)
 
 
 @dataclass
@@ -47,8 +63,9 @@ class DemoResult:
     test_errors: list[float]
     train_errors: list[float]
     uncertain_frames: pd.DataFrame
-    posterior_std: pd.Series = field(default_factory=pd.Series)
+    posterior_std: pd.Series
     seconds: dict[str, float] = field(default_factory=dict)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
     traces_png: Path | None = None
     qc_png: Path | None = None
     qc_note: str = ""
@@ -83,7 +100,8 @@ def run_demo(
     steps: int = DEMO_STEPS,
     resize: int = DEMO_RESIZE,
     n_pick: int = 5,
-    semi: bool = False,
+    semi: bool = True,
+    clip_frames: int = DEMO_CLIP_FRAMES,
     device: str | None = None,
     qc: bool = True,
     max_frames: int | None = None,
@@ -106,8 +124,11 @@ def run_demo(
     n_pick
         New frames of the video to pick for labeling (k-means on thumbnails).
     semi
-        Train semi-supervised (temporal + pose PCA + multi-view PCA losses on unlabeled
-        clips); fails with the core's ConfigError where this version cannot train them.
+        Train semi-supervised (default): the temporal and multi-view PCA losses on unlabeled
+        clips of the video besides the labeled frames (``DEMO_SEMI_LOSSES``); False trains
+        supervised only.
+    clip_frames
+        Frames per unlabeled clip of a semi-supervised step.
     device
         ``"cpu"``, ``"cuda"``...; default: CUDA when available.
     qc
@@ -133,13 +154,14 @@ def run_demo(
         raise LightningPoseInputError(None, "the ensemble needs at least 2 members.")
     out_dir = Path(out_dir).resolve()
     seconds: dict[str, float] = {}
-    clock = time.perf_counter()
+    cpu: dict[str, float] = {}
+    clock, cpu_clock = time.perf_counter(), cpu_seconds()
 
     def lap(stage: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        seconds[stage] = now - clock
-        clock = now
+        nonlocal clock, cpu_clock
+        now, cpu_now = time.perf_counter(), cpu_seconds()
+        seconds[stage], cpu[stage] = now - clock, cpu_now - cpu_clock
+        clock, cpu_clock = now, cpu_now
 
     log(f"1/7 project: copying the mirror-mouse sample to {out_dir / 'project'}")
     project = Project.open(prepare_project(out_dir))
@@ -151,14 +173,12 @@ def run_demo(
     log(f"    wrote {', '.join(picked)}")
     lap("project + frame selection")
 
-    cfg = copy.deepcopy(project.config)
-    # 16 training frames make a 2-step epoch; validating every 2 steps would cost ~30 %
-    cfg["training"]["check_val_every_n_epoch"] = 10
-    cfg["data"]["image_resize_dims"] = {"height": int(resize), "width": int(resize)}
-    if semi:
-        cfg["model"]["losses_to_use"] = ["temporal", "pca_singleview", "pca_multiview"]
+    cfg = demo_config(project.config, resize, semi, clip_frames)
     kind = "semi-supervised" if semi else "supervised"
     log(f"3/7 training {members} {kind} members ({steps} steps each, {resize} x {resize} px)")
+    if semi:
+        log(f"    losses: supervised heatmap + {' + '.join(DEMO_SEMI_LOSSES)} on unlabeled")
+        log(f"    {clip_frames}-frame clips of the video; {SEMI_NOTE}")
     models = out_dir / "models"
     events = train_ensemble(cfg, models, members, steps=steps, device=device)
     notable = run_with_tqdm(events, "ensemble", disable=not progress)
@@ -222,6 +242,7 @@ def run_demo(
             out_dir,
             shown,
             frame=int(worst["frame"].iloc[0]),
+            keypoint=str(worst["keypoint"].iloc[0]),
         )
         for path in (traces_png, qc_png):
             if path is not None:
@@ -240,10 +261,52 @@ def run_demo(
         uncertain_frames=worst,
         posterior_std=per_keypoint,
         seconds=seconds,
+        cpu_seconds=cpu,
         traces_png=traces_png,
         qc_png=qc_png,
         qc_note=note,
     )
+
+
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of its children that ended (data-loader workers,
+    Xvfb): what a stage costs on a shared machine, whatever the others run."""
+    import os
+
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def demo_config(
+    config: dict, resize: int, semi: bool, clip_frames: int = DEMO_CLIP_FRAMES
+) -> dict:
+    """The sample project's config as the demo trains it (a copy; the project's file is not
+    changed): ``resize`` px square input, 10-step epochs, and the semi-supervised losses."""
+    cfg = copy.deepcopy(config)
+    cfg["data"]["image_resize_dims"] = {"height": int(resize), "width": int(resize)}
+    train_cfg = cfg["training"]
+    train_cfg["steps_per_epoch"] = DEMO_STEPS_PER_EPOCH
+    # head only for the first 10 steps; validation (2 frames) every 20 steps
+    train_cfg["unfreezing_epoch"] = 1
+    train_cfg["check_val_every_n_epoch"] = 2
+    # no data-loader processes: on 2 cores they only add their start-up (each imports torch,
+    # ~1 GB of memory) to the same work, decoding clips, done here between steps
+    train_cfg["num_workers"] = 0
+    if semi:
+        cfg["model"]["losses_to_use"] = list(DEMO_SEMI_LOSSES)
+        dali = cfg.setdefault("dali", {}) or {}
+        cfg["dali"] = dali
+        dali.setdefault("base", {}).setdefault("train", {})["sequence_length"] = clip_frames
+        # Lightning Pose's anneal (weight 0 -> 1 by 0.01 per epoch) spread over 100 of its
+        # 2-step epochs here; with 10-step epochs the same 200 steps need 0.05 per epoch
+        callbacks = cfg.setdefault("callbacks", {}) or {}
+        cfg["callbacks"] = callbacks
+        callbacks["anneal_weight"] = {
+            "init_val": 0.0, "increase_factor": 0.05, "final_val": 1.0, "freeze_until_epoch": 0
+        }  # fmt: skip
+    else:
+        cfg["model"]["losses_to_use"] = []
+    return cfg
 
 
 def _cut_clip(video: Path, out: Path, n: int) -> Path:

@@ -44,9 +44,10 @@ def build_viewer(
     skeleton: Sequence[Sequence[str]],
     show: bool = True,
     frame: int = 0,
+    keypoint: str | None = None,
 ) -> Any:
     """A napari viewer with the video, the members (hidden), the smoothed overlay, the legend
-    and the trace panel docked, at ``frame``."""
+    and the trace panel docked, at ``frame``, the panel showing ``keypoint``."""
     import napari
 
     from napari_lightning_pose._reader import video_layer_data
@@ -74,6 +75,8 @@ def build_viewer(
         smoothed_csv, skeleton, n_video_frames=n_frames, member_csvs=member_csvs
     ):
         getattr(viewer, f"add_{kind}")(data, **kwargs)
+    if keypoint is not None:
+        panel.set_keypoint(keypoint)
     viewer.dims.set_current_step(0, frame)
     return viewer
 
@@ -123,9 +126,10 @@ def render_qc(
     out_dir: Path,
     keypoints: Sequence[str],
     frame: int = 0,
+    keypoint: str | None = None,
 ) -> tuple[Path | None, Path | None, str]:
-    """Write ``out_dir/traces.png`` and ``out_dir/qc.png``; returns them and a note (why a
-    picture is missing, or "")."""
+    """Write ``out_dir/traces.png`` and ``out_dir/qc.png`` (at ``frame``, the trace panel
+    on ``keypoint``); returns them and a note (why a picture is missing, or "")."""
     import numpy as np
     from PIL import Image
 
@@ -133,7 +137,7 @@ def render_qc(
     if why:
         return None, None, why
     try:
-        viewer = build_viewer(video, smoothed_csv, member_csvs, skeleton, True, frame)
+        viewer = build_viewer(video, smoothed_csv, member_csvs, skeleton, True, frame, keypoint)
         traces = traces_picture(smoothed_csv, member_csvs, keypoints, out_dir / "traces.png")
         from qtpy.QtWidgets import QApplication
 
@@ -161,5 +165,7 @@ def open_in_napari(result: Any) -> None:
     clip = result.smoothed_csv.parent.name
     if video.stem != clip:  # a shortened clip (tests)
         video = result.smoothed_csv.parents[2] / "clip" / f"{clip}{video.suffix}"
-    build_viewer(video, result.smoothed_csv, result.member_csvs, skeleton)
+    worst = result.uncertain_frames  # opens where checking starts: the least certain point
+    frame, keypoint = (int(worst["frame"].iloc[0]), str(worst["keypoint"].iloc[0]))
+    build_viewer(video, result.smoothed_csv, result.member_csvs, skeleton, True, frame, keypoint)
     napari.run()

@@ -45,6 +45,10 @@ def preload_torch() -> None:
     fault, torch 2.x, PyQt6), on any thread. Without a GPU triton has no use (it only
     compiles GPU kernels), so there it is hidden from torch. The docks call this on the GUI
     thread when they are created (about 1 s), the jobs again (then it costs nothing).
+
+    It also imports what a job would otherwise import on its first run: torchvision (its C
+    ops load and register themselves, ~0.2 s holding the GIL, which froze the GUI that
+    long at the start of a training run) and the training and prediction modules.
     """
     import sys
 
@@ -53,6 +57,10 @@ def preload_torch() -> None:
     if not torch.cuda.is_available() and "triton" not in sys.modules:
         sys.modules["triton"] = None  # `import triton` raises ImportError: torch skips it
     import torch._dynamo
+    import torchvision  # noqa: F401
+
+    import napari_lightning_pose.predict
+    import napari_lightning_pose.training  # noqa: F401
 
 
 # ------------------------------------------------------------------------------ training

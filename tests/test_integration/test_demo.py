@@ -1,34 +1,56 @@
 """Smoke test of `napari-lightning-pose demo` with tiny settings: every stage runs and writes
-what the README promises (smoothed CSV, traces.png, qc.png with the coloured overlay)."""
+what the README promises (smoothed CSV, traces.png, qc.png with the coloured overlay), with
+the semi-supervised losses it trains by default; and the demo's config choices."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+import yaml
 from PIL import Image
 
-from napari_lightning_pose.demo import run_demo
-from napari_lightning_pose.errors import LightningPoseInputError
-from napari_lightning_pose.io.pose_csv import read_pose_csv
+from napari_lightning_pose.demo import (
+    DEMO_CLIP_FRAMES,
+    DEMO_SEMI_LOSSES,
+    SAMPLE_DIR,
+    demo_config,
+    run_demo,
+)
+from napari_lightning_pose.errors import ConfigError, LightningPoseInputError
+from napari_lightning_pose.io.pose_csv import coords_array, read_pose_csv
+from napari_lightning_pose.training import read_checkpoint
 
-pytestmark = pytest.mark.slow
 
-
-def test_demo_runs_end_to_end_with_tiny_settings(tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_demo_runs_end_to_end_semi_supervised_with_tiny_settings(tmp_path: Path) -> None:
     out = tmp_path / "demo"
+    lines: list[str] = []
     result = run_demo(
         out,
         members=2,
-        steps=3,
+        steps=12,  # past the 10 head-only steps: the whole network and the clips train
         resize=64,
+        clip_frames=4,
         n_pick=2,
         max_frames=24,
         device="cpu",
         progress=False,
-        log=lambda _: None,
+        log=lines.append,
     )
+    # semi-supervised by default: both members trained the unsupervised losses on clips
+    for ckpt_path in result.checkpoints:
+        ckpt, _ = read_checkpoint(ckpt_path)
+        assert ckpt["step"] == 12
+        assert ckpt["config"]["model"]["losses_to_use"] == list(DEMO_SEMI_LOSSES)
+        metrics = pd.read_csv(ckpt_path.parent / "metrics.csv")
+        for loss in DEMO_SEMI_LOSSES:
+            assert np.isfinite(metrics[loss]).all()
+        assert (metrics["anneal"] > 0).any()  # the unsupervised terms were switched on
+    said = "\n".join(lines)
+    assert "semi-supervised" in said and "pca_singleview is left out" in said
     assert result.smoothed_csv == out / "predictions" / "test_vid" / "test_vid.eks.csv"
     table = read_pose_csv(result.smoothed_csv, ("x", "y", "x_posterior_var", "y_posterior_var"))
     assert len(table) == 24
@@ -46,6 +68,7 @@ def test_demo_runs_end_to_end_with_tiny_settings(tmp_path: Path) -> None:
     assert red.sum() > 30 and pale.sum() > 30
 
 
+@pytest.mark.slow
 def test_demo_refuses_a_one_member_ensemble_and_a_foreign_folder(tmp_path: Path) -> None:
     with pytest.raises(LightningPoseInputError, match="at least 2"):
         run_demo(tmp_path, members=1, log=lambda _: None)
@@ -53,3 +76,40 @@ def test_demo_refuses_a_one_member_ensemble_and_a_foreign_folder(tmp_path: Path)
     with pytest.raises(LightningPoseInputError, match="not made by the demo"):
         run_demo(tmp_path, members=2, log=lambda _: None)
     assert (tmp_path / "mine.txt").read_text() == "keep me"
+
+
+def test_demo_config_semi_and_supervised() -> None:
+    project = yaml.safe_load((SAMPLE_DIR / "config.yaml").read_text())
+    semi = demo_config(project, 96, semi=True, clip_frames=6)
+    assert semi["model"]["losses_to_use"] == ["temporal", "pca_multiview"]
+    assert semi["dali"]["base"]["train"]["sequence_length"] == 6
+    assert semi["data"]["image_resize_dims"] == {"height": 96, "width": 96}
+    supervised = demo_config(project, 96, semi=False)
+    assert supervised["model"]["losses_to_use"] == []
+    assert project["model"]["losses_to_use"] == []  # the project's own config is untouched
+    assert "dali" not in project
+
+
+def test_pca_singleview_needs_more_labeled_frames_than_the_sample_has() -> None:
+    """Why the demo leaves pca_singleview out: the core refuses to fit it to the sample."""
+    from napari_lightning_pose.io.config import load_config
+    from napari_lightning_pose.io.labels import read_labels
+    from napari_lightning_pose.losses.factory import build_unsupervised_losses
+
+    cfg = load_config(SAMPLE_DIR / "config.yaml")
+    keypoints = coords_array(read_labels(SAMPLE_DIR / "CollectedData.csv"))
+    assert len(keypoints) == 20  # all of them; training sees 16
+    cfg["model"]["losses_to_use"] = ["pca_singleview"]
+    with pytest.raises(ConfigError, match="too few labeled poses"):
+        build_unsupervised_losses(cfg, keypoints)
+    cfg["model"]["losses_to_use"] = list(DEMO_SEMI_LOSSES)
+    losses, fits = build_unsupervised_losses(cfg, keypoints)
+    assert [loss.name for loss in losses] == list(DEMO_SEMI_LOSSES) and "pca_multiview" in fits
+
+
+def test_demo_command_is_semi_supervised_unless_told_otherwise() -> None:
+    from napari_lightning_pose.cli import build_parser
+
+    args = build_parser().parse_args(["demo"])
+    assert not args.supervised and args.clip_frames == DEMO_CLIP_FRAMES
+    assert build_parser().parse_args(["demo", "--supervised"]).supervised

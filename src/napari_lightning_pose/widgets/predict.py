@@ -9,17 +9,14 @@ and the colour legend docked beside them.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
-from qtpy.QtCore import QThreadPool
 from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
@@ -34,25 +31,18 @@ from napari_lightning_pose.jobs import (
     models_dir,
     predict_and_smooth,
     predictions_dir,
-    preload_torch,
 )
-from napari_lightning_pose.widgets.training import (
-    CLOSE_WAIT_MS,
-    CloseWatcher,
-    device_choices,
-)
+from napari_lightning_pose.widgets.job_dock import JobDock, device_choices
 
 
-class PredictWidget(QWidget):
+class PredictWidget(JobDock):
     """Pick a project, a video and trained members; predict, smooth, and show the result."""
 
+    job_name = "Prediction"
+
     def __init__(self, napari_viewer: Any = None) -> None:
-        super().__init__()
-        self.viewer = napari_viewer
-        self.worker: Any = None
-        self.stop_event = threading.Event()
+        super().__init__(napari_viewer)
         self.result: PredictSmoothEvent | None = None
-        preload_torch()
         self.project_edit = QLineEdit()
         self.project_edit.setPlaceholderText("project folder or its config.yaml")
         self.project_edit.editingFinished.connect(self._fill_defaults)
@@ -74,8 +64,7 @@ class PredictWidget(QWidget):
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.cancel_button)
         self.progress = QProgressBar()
-        self.status = QLabel("Pick a project: its newest video and models are filled in.")
-        self.status.setWordWrap(True)
+        self.status.setText("Pick a project: its newest video and models are filled in.")
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addLayout(buttons)
@@ -83,14 +72,8 @@ class PredictWidget(QWidget):
         layout.addWidget(self.status)
         layout.addStretch(1)
         self._set_running(False)
-        self._watcher = CloseWatcher(self)
 
     # ------------------------------------------------------------------ public
-    @property
-    def running(self) -> bool:
-        """True while a job runs."""
-        return self.worker is not None
-
     def start(self) -> bool:
         """Start predicting and smoothing; False with a message when the input is not usable."""
         if self.running:
@@ -101,46 +84,21 @@ class PredictWidget(QWidget):
         except LightningPoseInputError as err:
             self._say(str(err), error=True)
             return False
-        from napari.qt.threading import create_worker
-
         self.project = project
         self.video = video
         self.out_dir = predictions_dir(project.config, video)
-        self.stop_event = threading.Event()
         self.result = None
         device = self.device_combo.currentText()
-        self.worker = create_worker(
+        self._say(f"Predicting {video.name} with {len(members)} members...")
+        # Cancel stops after the current batch; CSVs already written stay as they are
+        self.run_job(
             predict_and_smooth,
             members,
             video,
             self.out_dir,
             device=None if device == "auto" else device,
-            stop=self.stop_event,
-            _start_thread=False,
-            _ignore_errors=True,  # shown in the dock by _on_error, not re-raised
         )
-        self.worker.yielded.connect(self._on_event)
-        self.worker.errored.connect(lambda err: self._say(f"Prediction failed: {err}", True))
-        self.worker.finished.connect(self._on_finished)
-        self._set_running(True)
-        self._say(f"Predicting {video.name} with {len(members)} members...")
-        self.worker.start()
         return True
-
-    def showEvent(self, event: Any) -> None:  # Qt's name
-        self._watcher.watch()
-        super().showEvent(event)
-
-    def cancel(self) -> None:
-        """Stop after the current batch; CSVs already written stay as they are."""
-        if self.running:
-            self.stop_event.set()
-
-    def stop_and_wait(self, timeout_ms: int = CLOSE_WAIT_MS) -> None:
-        """Stop the job and block until its thread is done (the window is closing)."""
-        if self.worker is not None:
-            self.stop_event.set()
-            QThreadPool.globalInstance().waitForDone(timeout_ms)
 
     def show_results(self, smoothed_csv: Path | None, member_csvs: list[Path]) -> None:
         """Add the video (if not open), the members (hidden) and the smoothed layers."""
@@ -206,8 +164,6 @@ class PredictWidget(QWidget):
             self.result = ev
 
     def _on_finished(self) -> None:
-        self.worker = None
-        self._set_running(False)
         ev = self.result
         if ev is None:
             return
@@ -229,7 +185,8 @@ class PredictWidget(QWidget):
         have = {type(w) for w in self.window().findChildren(QWidget)}
         if UncertaintyLegend not in have:
             legend = UncertaintyLegend(self.viewer)
-            window.add_dock_widget(legend, name="Uncertainty legend", area="bottom")
+            # beside the dock (a short bar), leaving the bottom to the trace panel's width
+            window.add_dock_widget(legend, name="Uncertainty legend", area="right")
         if TracePanel not in have:
             window.add_dock_widget(TracePanel(self.viewer), name="Traces", area="bottom")
         for widget in self.window().findChildren(QWidget):
@@ -239,14 +196,6 @@ class PredictWidget(QWidget):
     def _set_running(self, running: bool) -> None:
         self.run_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
-
-    def _say(self, text: str, error: bool = False) -> None:
-        self.status.setText(text)
-        self.status.setStyleSheet("color: #ff6b6b;" if error else "")
-        if error:
-            from napari.utils.notifications import show_error
-
-            show_error(text)
 
     def _with_browse(self, edit: QLineEdit, dir_: bool = False) -> QHBoxLayout:
         def browse() -> None:

@@ -9,13 +9,11 @@ the viewer and the other docks stay usable while it trains.
 from __future__ import annotations
 
 import copy
-import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from qtpy.QtCore import QEvent, QObject, QThreadPool
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -27,21 +25,15 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QMainWindow,
     QProgressBar,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
-    QWidget,
 )
 
 from napari_lightning_pose.errors import LightningPoseInputError
-from napari_lightning_pose.jobs import (
-    EnsembleTrainEvent,
-    models_dir,
-    preload_torch,
-    train_ensemble,
-)
+from napari_lightning_pose.jobs import EnsembleTrainEvent, models_dir, train_ensemble
+from napari_lightning_pose.widgets.job_dock import JobDock, device_choices
 
 #: Dock choice -> (model.model_type, unsupervised losses on?)
 MODEL_TYPES = {
@@ -52,7 +44,6 @@ MODEL_TYPES = {
 }
 #: Lightning Pose's unsupervised losses (model.losses_to_use) and their default log_weight.
 UNSUPERVISED_LOSSES = {"temporal": 5.0, "pca_singleview": 5.0, "pca_multiview": 5.0}
-CLOSE_WAIT_MS = 60_000
 LOSS_COLOURS = [(255, 190, 60), (90, 200, 255), (130, 230, 120), (240, 120, 220), (250, 90, 90)]
 
 
@@ -64,34 +55,7 @@ def format_eta(seconds: float | None) -> str:
     return f"ETA {minutes} min {secs:02d} s" if minutes else f"ETA {secs} s"
 
 
-class CloseWatcher(QObject):
-    """Calls ``dock.stop_and_wait()`` when the window the dock sits in closes.
-
-    The dock installs it on its top-level window when first shown (docked in napari, that
-    is the viewer's main window), so closing the viewer stops the job before Qt tears the
-    window down and every file the job writes is complete. A floating dock's own window is
-    not watched: closing it only hides the dock.
-    """
-
-    def __init__(self, dock: Any) -> None:
-        super().__init__(dock)
-        self.dock = dock
-        self._watched: int | None = None  # id only: a reference would keep the window alive
-
-    def watch(self) -> None:
-        """Watch the dock's current top-level window (again if it changed)."""
-        window = self.dock.window()
-        if isinstance(window, QMainWindow) and id(window) != self._watched:
-            window.installEventFilter(self)
-            self._watched = id(window)
-
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # Qt's name
-        if event.type() == QEvent.Type.Close:
-            self.dock.stop_and_wait()
-        return False
-
-
-class TrainingWidget(QWidget):
+class TrainingWidget(JobDock):
     """Train N ensemble members (different seeds) of a project's model in a worker.
 
     Parameters
@@ -101,17 +65,14 @@ class TrainingWidget(QWidget):
         every checkpoint on disk is complete.
     """
 
+    job_name = "Training"
+
     def __init__(self, napari_viewer: Any = None) -> None:
-        super().__init__()
-        self.viewer = napari_viewer
-        self.worker: Any = None
-        self.stop_event = threading.Event()
+        super().__init__(napari_viewer)
         self.last_event: EnsembleTrainEvent | None = None
         self.history: dict[str, list[tuple[float, float]]] = {}
         self.curves: dict[str, pg.PlotDataItem] = {}
-        preload_torch()
         self._build()
-        self._watcher = CloseWatcher(self)
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -164,8 +125,7 @@ class TrainingWidget(QWidget):
             buttons.addWidget(b)
         self.progress = QProgressBar()
         self.eta_label = QLabel("ETA -")
-        self.status = QLabel("Pick a project, then Train.")
-        self.status.setWordWrap(True)
+        self.status.setText("Pick a project, then Train.")
         self.plot_widget = pg.GraphicsLayoutWidget()
         self.plot_widget.setMinimumHeight(260)
         self.loss_plot = self.plot_widget.addPlot(row=0, col=0, title="losses (weighted)")
@@ -190,11 +150,6 @@ class TrainingWidget(QWidget):
         self._set_running(False)
 
     # ------------------------------------------------------------------ public
-    @property
-    def running(self) -> bool:
-        """True while a training job runs."""
-        return self.worker is not None
-
     def config_for_run(self) -> dict[str, Any]:
         """The project's config with the dock's model type and losses filled in."""
         from napari_lightning_pose.project import Project
@@ -223,9 +178,6 @@ class TrainingWidget(QWidget):
         except LightningPoseInputError as err:
             self._say(str(err), error=True)
             return False
-        from napari.qt.threading import create_worker
-
-        self.stop_event = threading.Event()
         self.history, self.last_event = {}, None
         for curve in self.curves.values():
             self.loss_plot.removeItem(curve)
@@ -233,7 +185,8 @@ class TrainingWidget(QWidget):
         self.val_curve.setData([], [])
         self.out_dir = models_dir(cfg)
         device = self.device_combo.currentText()
-        self.worker = create_worker(
+        self._say(f"{'Resuming' if resume else 'Training'} into {self.out_dir} ...")
+        self.run_job(
             train_ensemble,
             cfg,
             self.out_dir,
@@ -241,34 +194,15 @@ class TrainingWidget(QWidget):
             steps=self.steps_spin.value(),
             resume=resume,
             device=None if device == "auto" else device,
-            stop=self.stop_event,
-            _start_thread=False,
-            _ignore_errors=True,  # shown in the dock by _on_error, not re-raised
         )
-        self.worker.yielded.connect(self._on_event)
-        self.worker.errored.connect(self._on_error)
-        self.worker.finished.connect(self._on_finished)
-        self._set_running(True)
-        self._say(f"{'Resuming' if resume else 'Training'} into {self.out_dir} ...")
-        self.worker.start()
         return True
 
-    def showEvent(self, event: Any) -> None:  # Qt's name
-        self._watcher.watch()
-        super().showEvent(event)
-
-    def cancel(self) -> None:
+    def cancel(self) -> bool:
         """Ask the run to stop: the member in training saves ``last.ckpt`` within one step."""
-        if self.running:
-            self.stop_event.set()
-            self._say("Stopping after this step (the checkpoint is being saved)...")
-
-    def stop_and_wait(self, timeout_ms: int = CLOSE_WAIT_MS) -> None:
-        """Stop the run and block until its thread is done (the window is closing)."""
-        if self.worker is None:
-            return
-        self.stop_event.set()
-        QThreadPool.globalInstance().waitForDone(timeout_ms)
+        if not super().cancel():
+            return False
+        self._say("Stopping after this step (the checkpoint is being saved)...")
+        return True
 
     # ---------------------------------------------------------------- internals
     def _on_event(self, ev: EnsembleTrainEvent) -> None:
@@ -307,13 +241,8 @@ class TrainingWidget(QWidget):
             xs, ys = zip(*points, strict=True)
             self.curves[name].setData(np.asarray(xs), np.asarray(ys))
 
-    def _on_error(self, err: Exception) -> None:
-        self._say(f"Training failed: {err}", error=True)
-
     def _on_finished(self) -> None:
         self._redraw()
-        self.worker = None
-        self._set_running(False)
         ev = self.last_event
         if ev is not None and ev.event.kind == "done" and ev.member == ev.n_members - 1:
             self.eta_label.setText("done")
@@ -327,22 +256,7 @@ class TrainingWidget(QWidget):
     def _model_changed(self, text: str) -> None:
         self.loss_group.setEnabled(MODEL_TYPES[text][1])
 
-    def _say(self, text: str, error: bool = False) -> None:
-        self.status.setText(text)
-        self.status.setStyleSheet("color: #ff6b6b;" if error else "")
-        if error:
-            from napari.utils.notifications import show_error
-
-            show_error(text)
-
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Project config", "", "config (*.yaml)")
         if path:
             self.project_edit.setText(str(Path(path)))
-
-
-def device_choices() -> list[str]:
-    """ "auto", "cpu" and "cuda" when a GPU is there."""
-    import torch
-
-    return ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
