@@ -497,6 +497,10 @@ class VideoReader:
         """Number of readable frames."""
         return self._shape[0]
 
+    def keyframe_before(self, i: int) -> int:
+        """Index of the last keyframe at or before frame ``i``: where decoding ``i`` starts."""
+        return self._index.keyframe_before(int(i))
+
     @property
     def fps(self) -> float:
         """Average frame rate (frames per second); ``nan`` if unknown."""

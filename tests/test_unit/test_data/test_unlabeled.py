@@ -39,6 +39,40 @@ def test_clip_frames_are_the_videos_frames_prepared_like_labeled_ones(video: Pat
     assert clips.starts == [15]
 
 
+def test_clips_from_the_frame_cache_equal_freshly_decoded_ones_and_decode_nothing(
+    tmp_path: Path, blob_tools, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # keyframes every ~10 frames: a clip decodes from the keyframe before it, and the frames
+    # passed on the way serve later clips of that stretch without decoding again
+    frames = blob_tools.frames(blob_tools.positions(40, 40, 48, seed=3), 40, 48)
+    path = blob_tools.write_video(tmp_path / "gop.mp4", frames)
+    with VideoReader(path) as reader:
+        seen: set[int] = set()
+        expected_decodes = 0
+        for first in (25, 21, 22, 34, 5, 23):
+            if not set(range(first, first + 4)) <= seen:
+                expected_decodes += 1
+                seen |= set(range(reader.keyframe_before(first), first + 4))
+    assert expected_decodes < 6  # the clips share stretches of video
+    cached = UnlabeledClips([path], 4, (32, 32))
+    uncached = UnlabeledClips([path], 4, (32, 32), cache_bytes=0)
+    decoded: list[slice] = []
+    real_getitem = VideoReader.__getitem__
+
+    def counting(self, key):
+        if isinstance(key, slice):  # a decode of frames (ints: the reader's own lookups)
+            decoded.append(key)
+        return real_getitem(self, key)
+
+    monkeypatch.setattr(VideoReader, "__getitem__", counting)
+    for first in (25, 21, 22, 34, 5, 23):
+        torch.testing.assert_close(
+            cached[(0, first, 0)]["images"], uncached[(0, first, 0)]["images"], rtol=0, atol=0
+        )
+    # the uncached dataset decoded each of the 6 clips; the cached one only what was new
+    assert len(decoded) == 6 + expected_decodes
+
+
 def test_one_augmentation_draw_for_the_whole_clip(tmp_path: Path, blob_tools) -> None:
     still = blob_tools.frames(np.repeat(blob_tools.positions(1, 40, 48), 8, axis=0), 40, 48)
     path = blob_tools.write_video(tmp_path / "still.mp4", still)
