@@ -39,6 +39,12 @@ Run from the repository root::
     python benchmarks/ablation_mirror_mouse.py --steps 450 --resize 128 --jobs 2
     python benchmarks/ablation_mirror_mouse.py --cpu-minutes 8 --jobs 4
     python benchmarks/ablation_mirror_mouse.py --steps 20 --variants supervised semi
+    python benchmarks/ablation_mirror_mouse.py --balance runs/x/supervised/run/best.ckpt
+
+``--balance CKPT`` trains nothing: it prints the gradient norm of each weighted loss term
+(head and backbone, anneal 1) on a trained checkpoint, with the bundled config's
+``heatmap_kl`` and with Lightning Pose's ``heatmap_mse``, i.e. what ``log_weight`` means in
+practice.
 
 Writes ``--out``/<variant>/ (config, checkpoints with ``metrics.csv`` learning curves,
 predictions, video metrics, result.json) and ``--out``/result.md (the table).
@@ -250,6 +256,66 @@ def table(rows: list[dict], args: argparse.Namespace) -> str:
     return "\n".join(lines) + note
 
 
+def loss_balance(ckpt: Path, args: argparse.Namespace, batches: int = 2) -> str:
+    """Gradient norms of each weighted loss term (anneal 1) on a trained checkpoint.
+
+    The semi-supervised config with the checkpoint's weights, once with the bundled config's
+    ``heatmap_kl`` and once with Lightning Pose's ``heatmap_mse``: the unsupervised terms'
+    share of the gradient is what their ``log_weight`` means in practice.
+    """
+    import torch
+    from torch.utils.data import DataLoader
+
+    from napari_lightning_pose import distributed
+    from napari_lightning_pose.data.labeled import build_datasets
+    from napari_lightning_pose.io.config import validate_config
+    from napari_lightning_pose.losses.factory import build_losses
+    from napari_lightning_pose.models.pose_model import head_prefixes
+    from napari_lightning_pose.training import step
+    from napari_lightning_pose.training.checkpoints import load_checkpoint
+    from napari_lightning_pose.training.sampling import SeededDataset
+    from napari_lightning_pose.training.schedules import backbone_parameters, freeze_batchnorm
+    from napari_lightning_pose.training.semi import build_semi
+
+    torch.set_num_threads(args.threads)
+    model, trained_cfg, _ = load_checkpoint(ckpt)
+    model.train()
+    freeze_batchnorm(model)
+    groups = {"head": [p for n, p in model.named_parameters() if not n.startswith("backbone.")],
+              "backbone": backbone_parameters(model)}  # fmt: skip
+    lines = [
+        "| term | batch | value | grad norm head | grad norm backbone |",
+        "|---|---|---|---|---|",
+    ]
+    info = distributed.init_distributed("cpu", "cpu")
+    for kind in ("kl", "mse"):
+        raw = variant_config("semi", args)
+        raw["model"]["heatmap_loss_type"] = kind
+        raw["data"]["image_resize_dims"] = trained_cfg["data"]["image_resize_dims"]
+        raw["data"]["video_dir"] = str(Path(args.data).resolve() / raw["data"]["video_dir"])
+        cfg = validate_config(raw)
+        train_set = build_datasets(cfg)["train"]
+        semi = build_semi(cfg, train_set, info, args.seed, context=False)
+        keys = [[(j, j) for j in range(b * 8, b * 8 + 8)] for b in range(batches)]
+        loader = DataLoader(SeededDataset(train_set), batch_sampler=keys)
+        for b, (batch, clip) in enumerate(zip(loader, semi.clips(0, batches), strict=False)):
+            out = step.forward(model, batch, clip["images"], None, torch.device("cpu"))
+            terms = step.loss_terms(out, batch, build_losses(cfg), list(semi.losses), 1.0,
+                                    head_prefixes(model), clip)  # fmt: skip
+            for name, value in terms.items():
+                if kind == "mse" and name != "heatmap_mse":
+                    continue  # the unsupervised terms do not depend on the heatmap loss
+                model.zero_grad(set_to_none=True)
+                value.backward(retain_graph=True)
+                norms = [
+                    float(sum((p.grad**2).sum() for p in ps if p.grad is not None) ** 0.5)
+                    for ps in groups.values()
+                ]
+                lines.append(f"| {name} | {b} | {float(value.detach()):.4g} | {norms[0]:.3g} | "
+                             f"{norms[1]:.3g} |")  # fmt: skip
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cpu-minutes", type=float, default=None, help="training CPU budget")
@@ -263,9 +329,13 @@ def main() -> None:
     parser.add_argument("--log-weight", type=float, default=None, help="all unsup. losses")
     parser.add_argument("--parallel", action="store_true", help="run the variants at once")
     parser.add_argument("--jobs", type=int, default=1, help="variants run at once")
+    parser.add_argument("--balance", metavar="CKPT", help="only print the loss balance")
     parser.add_argument("--one", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--out", default="outputs/ablation-mirror-mouse")
     args = parser.parse_args()
+    if args.balance:
+        print(loss_balance(Path(args.balance), args))
+        return
     if (args.steps is None) == (args.cpu_minutes is None):
         parser.error("give exactly one of --steps and --cpu-minutes")
     if args.one:
