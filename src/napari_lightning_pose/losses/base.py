@@ -5,6 +5,12 @@ returns one weighted scalar. ``weight = 1 / (2 exp(log_weight))`` (1.0 when ``lo
 None) as in Lightning Pose configs, and ``epsilon`` makes a loss insensitive to values below it
 (``relu(value - epsilon)`` elementwise, before averaging). The training loop sums the list that
 ``losses.factory.build_losses`` returns and logs each loss under its ``name``.
+
+A weight only means something next to the supervised loss. Lightning Pose's ``log_weight: 5``
+(0.0034) was set against ``heatmap_mse``; ``heatmap_kl`` has 45-75x larger gradients, so under
+KL the same weight gives the unsupervised losses 1-9 % of the gradient instead of about as
+much as the supervised loss, and ``log_weight`` ~1 restores the balance (measured on the
+mirror-mouse example: ``benchmarks/ablation_mirror_mouse.py --balance``).
 """
 
 from __future__ import annotations
