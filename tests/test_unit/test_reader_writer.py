@@ -188,6 +188,15 @@ def _cell(df, image: str, keypoint: str) -> np.ndarray:
     return L.frame_labels(df, image)[names.index(keypoint)]
 
 
+def _move_on_first_frame(points: Points, keypoint: str, x: float, y: float) -> None:
+    """Move ``keypoint``'s point of frame 0 in the layer, as a drag would."""
+    feats = points.features
+    i = int(np.flatnonzero((feats["frame"] == 0) & (feats["keypoint"] == keypoint))[0])
+    data = points.data.copy()
+    data[i, 1:] = (y, x)  # napari order: frame, y, x
+    points.data = data
+
+
 def test_writer_keeps_cells_another_writer_changed_in_rows_the_layer_shows(
     sample_copy: Path,
 ) -> None:
@@ -201,11 +210,7 @@ def test_writer_keeps_cells_another_writer_changed_in_rows_the_layer_shows(
     elsewhere, moved = names[0], names[1]
     L.write_labels(L.set_frame_labels(df, image, {elsewhere: (11.0, 12.0)}), csv)
 
-    feats = points.features
-    i = int(np.flatnonzero((feats["frame"] == 0) & (feats["keypoint"] == moved))[0])
-    data = points.data.copy()
-    data[i, 1:] = (40.0, 30.0)  # napari order: frame, y, x
-    points.data = data
+    _move_on_first_frame(points, moved, 30.0, 40.0)
     save(points, csv)
 
     saved = L.read_labels(csv)
@@ -220,12 +225,8 @@ def test_writer_reports_a_cell_both_sides_changed_and_keeps_the_layers(
     _, points, _ = open_layers(csv)
     df = L.read_labels(csv)
     image, names = str(df.index[0]), pose_csv.keypoint_names(df)
-    feats = points.features
-    i = int(np.flatnonzero((feats["frame"] == 0) & (feats["keypoint"] == names[1]))[0])
     L.write_labels(L.set_frame_labels(df, image, {names[1]: (5.0, 6.0)}), csv)
-    data = points.data.copy()
-    data[i, 1:] = (40.0, 30.0)
-    points.data = data
+    _move_on_first_frame(points, names[1], 30.0, 40.0)
     with pytest.warns(UserWarning, match=r"conflict.*" + names[1]):
         save(points, csv)
     np.testing.assert_allclose(_cell(L.read_labels(csv), image, names[1]), [30.0, 40.0])
@@ -240,11 +241,7 @@ def test_a_second_save_takes_a_later_outside_change_of_a_label_saved_before(
     _, points, _ = open_layers(csv)
     df = L.read_labels(csv)
     image, names = str(df.index[0]), pose_csv.keypoint_names(df)
-    feats = points.features
-    i = int(np.flatnonzero((feats["frame"] == 0) & (feats["keypoint"] == names[1]))[0])
-    data = points.data.copy()
-    data[i, 1:] = (40.0, 30.0)
-    points.data = data
+    _move_on_first_frame(points, names[1], 30.0, 40.0)
     save(points, csv)
     L.write_labels(L.set_frame_labels(L.read_labels(csv), image, {names[1]: (5.0, 6.0)}), csv)
     save(points, csv)
