@@ -71,6 +71,7 @@ from napari_lightning_pose.widgets.label_state import (
     frames_to_label,
 )
 from napari_lightning_pose.widgets.prefill import PrefillOverlay
+from napari_lightning_pose.widgets.warmup import warm_first_image_layer
 
 AUTOSAVE_SECONDS = 30.0
 BACKUPS = 3
@@ -316,9 +317,11 @@ class LabelingWidget(QWidget):
         self.prefill.remove()
         points = self.points_layer
         self.points_layer = None  # so that _on_layer_removing does not save again
-        for layer in (self.skeleton_layer, points, self.frames_layer):
-            if layer is not None and layer in self.viewer.layers:
-                self.viewer.layers.remove(layer)
+        # One batch: napari garbage-collects once per batch, not once per removed layer.
+        with self.viewer.layers.batched_update():
+            for layer in (self.skeleton_layer, points, self.frames_layer):
+                if layer is not None and layer in self.viewer.layers:
+                    self.viewer.layers.remove(layer)
         self.frames_layer = self.skeleton_layer = None
         self.state = None
         self._base = None
@@ -915,6 +918,7 @@ def read_project(config_path: str | Path) -> OpenedProject:
         find_label_images(data_dir), [r for r in rows if (data_dir / r).is_file()]
     )
     stack = FrameStack([data_dir / p for p in images])
+    warm_first_image_layer()
     cfg_file = Path(config_path)
     cfg_file = cfg_file / "config.yaml" if cfg_file.is_dir() else cfg_file
     return OpenedProject(cfg_file, config, keypoints, data_dir, labels_path, labels, images, stack)

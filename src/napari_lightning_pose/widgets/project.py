@@ -40,6 +40,7 @@ from napari_lightning_pose.frames import METHODS, FrameProgress, iter_pick_frame
 from napari_lightning_pose.layers import LayerData
 from napari_lightning_pose.project import Project, add_video, init_project, parse_skeleton
 from napari_lightning_pose.widgets.dims import fit_slider_labels
+from napari_lightning_pose.widgets.warmup import warm_first_image_layer
 
 PLUGIN = "napari-lightning-pose"
 LABELING_WIDGET = "Label keypoints"  # display name in napari.yaml
@@ -57,6 +58,7 @@ def copy_and_open_video(
     dest = add_video(project, path)
     if str(dest.resolve()) in shown:
         return dest, None
+    warm_first_image_layer()
     return dest, video_layer_data(dest)
 
 
