@@ -191,12 +191,16 @@ def skeleton_lines(
 
 
 def xy_skeleton_vectors(
-    xy: np.ndarray, keypoint_names: Sequence[str], skeleton: Sequence[Sequence[str]]
+    xy: np.ndarray,
+    keypoint_names: Sequence[str],
+    skeleton: Sequence[Sequence[str]],
+    frames: np.ndarray | None = None,
 ) -> np.ndarray:
     """Vectors layer data of the skeleton on every frame, from a (frames, keypoints, 2) array.
 
-    ``xy`` holds x, y per frame and keypoint (NaN: not placed). Returns shape (M, 2, 3): for
-    every frame and edge with both ends placed, the start ``frame, y, x`` and the step
+    ``xy`` holds x, y per frame and keypoint (NaN: not placed or not predicted); ``frames``
+    the frame number of each row (default 0, 1, ...). Returns shape (M, 2, 3): for every
+    frame and edge with both ends present, the start ``frame, y, x`` and the step
     ``0, dy, dx`` to the other end. napari shows the current frame's, so stepping through
     frames never rebuilds the skeleton.
     """
@@ -206,10 +210,12 @@ def xy_skeleton_vectors(
         return np.empty((0, 2, 3))
     a, b = np.array(edges).T
     start, end = xy[:, a], xy[:, b]  # (frames, edges, 2)
-    frame, e = np.nonzero(np.isfinite(start).all(axis=2) & np.isfinite(end).all(axis=2))
-    step = end[frame, e] - start[frame, e]
-    pos = np.column_stack([frame, start[frame, e, 1], start[frame, e, 0]])
-    return np.stack([pos, np.column_stack([np.zeros(len(frame)), step[:, 1], step[:, 0]])], 1)
+    row, e = np.nonzero(np.isfinite(start).all(axis=2) & np.isfinite(end).all(axis=2))
+    frame = row if frames is None else np.asarray(frames)[row]
+    step = end[row, e] - start[row, e]
+    pos = np.column_stack([frame, start[row, e, 1], start[row, e, 0]])
+    zeros = np.zeros(len(row))
+    return np.stack([pos, np.column_stack([zeros, step[:, 1], step[:, 0]])], 1).astype(float)
 
 
 # ------------------------------------------------------------------------- labeled frames

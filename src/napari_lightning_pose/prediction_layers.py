@@ -38,7 +38,7 @@ from napari_lightning_pose.layer_styles import (
     UncertaintyPointsStyle,
     UncertaintyTracksStyle,
 )
-from napari_lightning_pose.layers import LayerData
+from napari_lightning_pose.layers import LayerData, xy_skeleton_vectors
 
 PREDICTION_FEATURES = ("keypoint", "frame", "likelihood", "posterior_sd", "ensemble_sd")
 SMOOTHED_MARK = "x_posterior_var"
@@ -218,22 +218,6 @@ def prediction_to_tracks(track: PoseTrack) -> tuple[np.ndarray, pd.DataFrame]:
     return data.astype(float).reshape(-1, 4), features
 
 
-def skeleton_vectors(track: PoseTrack, skeleton: Sequence[Sequence[str]]) -> np.ndarray:
-    """Vectors layer data ``(M, 2, 3)``: for every frame and skeleton edge with both ends
-    predicted, the start ``frame, y, x`` and the step ``0, dy, dx`` to the other end."""
-    index = {name: i for i, name in enumerate(track.keypoints)}
-    edges = [(index[a], index[b]) for a, b in skeleton if a in index and b in index]
-    if not edges:
-        return np.empty((0, 2, 3))
-    a, b = np.array(edges).T
-    start, end = track.xy[:, a], track.xy[:, b]  # (T, E, 2)
-    ok = np.isfinite(start).all(axis=2) & np.isfinite(end).all(axis=2)
-    t, e = np.nonzero(ok)
-    pos = np.column_stack([track.frames[t], start[t, e, 1], start[t, e, 0]])
-    step = np.column_stack([np.zeros(len(t)), (end - start)[t, e, 1], (end - start)[t, e, 0]])
-    return np.stack([pos, step], axis=1).astype(float)
-
-
 def prediction_layer_data(
     track: PoseTrack | str | Path,
     skeleton: Sequence[Sequence[str]] = (),
@@ -298,7 +282,7 @@ def prediction_layer_data(
                     "tracks",
                 )
             )
-    vectors = skeleton_vectors(track, skeleton)
+    vectors = xy_skeleton_vectors(track.xy, track.keypoints, skeleton, track.frames)
     if len(vectors):
         style = PredictionSkeletonStyle(name=f"{stem} skeleton")
         layers.append((vectors, {**style.as_kwargs(), "ndim": 3, "metadata": metadata}, "vectors"))

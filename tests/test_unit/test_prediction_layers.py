@@ -15,13 +15,13 @@ from napari_lightning_pose.layer_styles import (
     POSTERIOR_SD_LIMITS_PX,
     heat_rgba,
 )
+from napari_lightning_pose.layers import xy_skeleton_vectors
 from napari_lightning_pose.prediction_layers import (
     check_frame_count,
     prediction_layer_data,
     prediction_to_points,
     prediction_to_tracks,
     read_pose_track,
-    skeleton_vectors,
 )
 
 KEYPOINTS = ["nose", "paw", "tail"]
@@ -119,8 +119,13 @@ def test_plain_predictions_colour_by_likelihood(tmp_path: Path) -> None:
 
 def test_skeleton_vectors_join_the_two_ends(tmp_path: Path) -> None:
     track = read_pose_track(prediction_csv(tmp_path / "pred.csv"))
-    vec = skeleton_vectors(track, [("nose", "tail"), ("nose", "ghost")])
+    edges = [("nose", "tail"), ("nose", "ghost")]
+    vec = xy_skeleton_vectors(track.xy, track.keypoints, edges)
     assert vec.shape == (11, 2, 3)  # frame 5 has no nose; the unknown edge is skipped
+    assert 5 not in vec[:, 0, 0]
+    # a prediction of a frame range: the vectors sit on the range's frame numbers
+    shifted = xy_skeleton_vectors(track.xy, track.keypoints, edges, track.frames + 100)
+    np.testing.assert_array_equal(shifted[:, 0, 0], vec[:, 0, 0] + 100)
     np.testing.assert_allclose(vec[:, 1], 0.0)  # all keypoints sit at one place here
 
 
