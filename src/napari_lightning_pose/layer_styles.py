@@ -44,6 +44,16 @@ class _PlainStyle:
         return {**asdict(self), **self.FIXED}
 
 
+#: napari text of a keypoints layer: each point's ``keypoint`` feature beside it.
+KEYPOINT_NAME_TEXT: dict[str, Any] = {
+    "string": "{keypoint}",
+    "size": 8,
+    "color": "white",
+    "anchor": "upper_left",
+    "translation": [-4, 4],
+}
+
+
 @dataclass
 class KeypointsStyle:
     """Style of a Points layer of keypoints, coloured by the ``keypoint`` feature."""
@@ -66,15 +76,7 @@ class KeypointsStyle:
         kwargs["face_color"] = "keypoint"
         kwargs["face_color_cycle"] = keypoint_colors(names)
         kwargs["border_width_is_relative"] = True
-        kwargs["text"] = {
-            "string": "{keypoint}",
-            "visible": show,
-            "size": 8,
-            "color": "white",
-            "anchor": "upper_left",
-            "translation": [-4, 4],
-            **self.text,
-        }
+        kwargs["text"] = {**KEYPOINT_NAME_TEXT, "visible": show, **self.text}
         return kwargs
 
 
@@ -171,6 +173,8 @@ class UncertaintyPointsStyle:
             "face_color": self.color_by,
             "face_colormap": heat_colormap_kwargs(reverse),
             "face_contrast_limits": tuple(self.contrast_limits),
+            # names off by default; the layer's "display text" box shows them
+            "text": {**KEYPOINT_NAME_TEXT, "visible": False},
         }
 
 

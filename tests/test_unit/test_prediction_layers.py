@@ -91,6 +91,9 @@ def test_napari_points_layer_maps_the_same_colours(tmp_path: Path) -> None:
     np.testing.assert_allclose(layer.face_color, expected, atol=0.02)
     greenness = layer.face_color[:, 1]
     assert int(np.argmin(greenness)) == hot
+    # keypoint names are off at first; the layer's "display text" box shows them
+    assert not layer.text.visible
+    assert list(layer.text.view_text(np.arange(3))) == list(feats["keypoint"][:3])
 
 
 def test_tracks_share_the_scale_and_order(tmp_path: Path) -> None:
