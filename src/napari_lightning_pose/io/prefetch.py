@@ -29,7 +29,8 @@ import weakref
 
 import av
 
-from napari_lightning_pose.io.video import VideoReader, _Decoder, _to_rgb
+from napari_lightning_pose.io.video import VideoReader
+from napari_lightning_pose.io.video_decoder import _Decoder, _to_rgb
 
 _LIVE: weakref.WeakSet[Prefetcher] = weakref.WeakSet()
 

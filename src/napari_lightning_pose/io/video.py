@@ -1,14 +1,7 @@
 """Lazy video reading: a numpy-like ``(frames, height, width, 3)`` uint8 array decoded on demand.
 
-How frames are found
---------------------
-Opening a video scans its packets once (a demux pass, no decoding: a few ms per thousand
-frames). Each frame's presentation timestamp (PTS) is recorded and sorted, so frame ``i`` is
-the ``i``-th frame in display order, exactly as a full sequential decode would produce it,
-also for B-frames and variable frame rates. Keyframes are recorded too. Reading frame ``i``
-seeks to the last keyframe at or before it and decodes forward until the frame whose PTS is
-frame ``i``'s. The decoder stays where it stopped, so reading ``i + 1`` next decodes one frame
-and does not seek.
+How ``VideoReader`` finds frame ``i`` (one packet scan at opening, then a seek to the keyframe
+before ``i`` and a forward decode) is told in ``io.video_index`` and ``io.video_decoder``.
 
 A small LRU cache keeps recently read frames, a few frames before the target that the decoder
 passed through anyway (so stepping backwards is cheap), and ``read_ahead`` frames after a
@@ -18,21 +11,14 @@ with ``prefetch=True`` (napari's video layers) also keeps the frames around the 
 decoded, from a background thread with its own decoder (``io.prefetch``), so stepping back
 and forth in a viewer rarely waits for a decode.
 
-Damaged files
--------------
-``n_frames`` counts the complete video packets in the file. For a file cut short that is the
-frames before the cut (a ``VideoWarning`` says so when the header promised more); every one
-of them can be read. A frame whose data is present but does not decode raises ``VideoError``
-naming the frame. A file that cannot be opened at all (not a video, no video stream, an MP4
-whose index is missing) raises ``VideoError`` when the reader is created.
+A frame whose data is present but does not decode raises ``VideoError`` naming the frame;
+for files cut short or that cannot be opened at all, see ``io.video_index``.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-import warnings
-import weakref
 from collections import OrderedDict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,46 +30,34 @@ import av
 import numpy as np
 
 from napari_lightning_pose.errors import VideoError
+from napari_lightning_pose.io.video_decoder import _Decoder, _to_rgb
+from napari_lightning_pose.io.video_index import (
+    _REENCODE,
+    VideoInfo,
+    VideoWarning,
+    _fps,
+    _open_container,
+    _scan,
+    probe_video,
+)
 
 if TYPE_CHECKING:
     from napari_lightning_pose.io.prefetch import Prefetcher
 
+# VideoInfo, VideoWarning and probe_video live in io.video_index; importable from here too
+__all__ = [
+    "VIDEO_SUFFIXES",
+    "ReaderStats",
+    "VideoError",
+    "VideoInfo",
+    "VideoReader",
+    "VideoWarning",
+    "probe_video",
+]
+
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
 """File name endings the napari reader opens as videos (case-insensitive)."""
-
-_REENCODE_HOW = "`ffmpeg -i in.mp4 -c:v libx264 -crf 18 -pix_fmt yuv420p out.mp4`."
-_REENCODE = "Re-encode it with ffmpeg and open the new file: " + _REENCODE_HOW
 _CACHE_BUDGET_BYTES = 256 * 2**20
-
-
-class VideoWarning(UserWarning):
-    """A video is readable but not as its header describes it (e.g. a file cut short)."""
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    """What a video holds: exact frame count, frame rate, frame size and codec.
-
-    Attributes
-    ----------
-    path : Path
-        The video file.
-    n_frames : int
-        Number of readable frames (from a packet scan, not the header).
-    fps : float
-        Average frame rate in frames per second (``nan`` if the file does not say).
-    height, width : int
-        Frame size in pixels.
-    codec : str
-        Codec name as FFmpeg spells it, e.g. ``"h264"``.
-    """
-
-    path: Path
-    n_frames: int
-    fps: float
-    height: int
-    width: int
-    codec: str
 
 
 @dataclass
@@ -103,268 +77,6 @@ class ReaderStats:
     seeks: int = 0
     frames_decoded: int = 0
     cache_hits: int = 0
-
-
-@dataclass(frozen=True)
-class _FrameIndex:
-    """Display-order timestamps and keyframes of a video stream, from one packet scan.
-
-    ``pts`` has shape (n_frames,), sorted; it is ``None`` when the stream has no usable
-    timestamps, and then frames are counted from the start of the file instead.
-    ``keyframes`` holds the display indices of keyframes, sorted, shape (n_keyframes,).
-    """
-
-    n_frames: int
-    pts: np.ndarray | None
-    keyframes: np.ndarray
-
-    def pts_to_index(self) -> dict[int, int]:
-        """Map each timestamp to its frame index."""
-        if self.pts is None:
-            return {}
-        return {int(p): i for i, p in enumerate(self.pts)}
-
-    def keyframe_before(self, i: int) -> int:
-        """Index of the last keyframe at or before frame ``i`` (0 if there is none)."""
-        pos = int(np.searchsorted(self.keyframes, i, side="right")) - 1
-        return int(self.keyframes[pos]) if pos >= 0 else 0
-
-
-def _open_container(path: Path) -> tuple[av.container.InputContainer, av.video.VideoStream]:
-    """Open ``path`` and return it with its first video stream; ``VideoError`` if impossible."""
-    if not path.exists():
-        raise VideoError(path, "video file not found.", "Check the path and the file name.")
-    if path.is_dir():
-        raise VideoError(path, "is a folder, not a video file.", "Choose a video file in it.")
-    try:
-        container = av.open(str(path), mode="r")
-    except PermissionError as err:
-        raise VideoError(
-            path, "cannot be read (permission denied).", "Check its permissions."
-        ) from err
-    except av.FFmpegError as err:
-        with open(path, "rb") as f:
-            head = f.read(12)
-        if head[4:8] == b"ftyp":
-            raise VideoError(
-                path,
-                "is an MP4/MOV file whose index (moov atom) is missing, so no frame can be found; "
-                "this happens when a recording is cut short.",
-                "Recover it from the camera software or with a repair tool such as `untrunc`, "
-                "or record it again.",
-            ) from err
-        raise VideoError(
-            path,
-            f"cannot be opened as a video ({err.strerror or err}); it is probably not a video "
-            "file, or it is damaged.",
-            "Check that it is the video you meant; if it plays in other software, re-encode it: "
-            + _REENCODE_HOW,
-        ) from err
-    if not container.streams.video:
-        kinds = sorted({s.type for s in container.streams}) or ["none"]
-        container.close()
-        raise VideoError(
-            path,
-            f"has no video stream (streams: {', '.join(kinds)}).",
-            "Open the video file itself, not an audio or data file.",
-        )
-    stream = container.streams.video[0]
-    return container, stream
-
-
-def _scan(
-    container: av.container.InputContainer, stream: av.video.VideoStream, path: Path
-) -> _FrameIndex:
-    """Demux every packet of ``stream`` (no decoding) and build the frame index."""
-    pts: list[int | None] = []
-    key_pts: list[int | None] = []
-    started = False  # nothing before the first keyframe can be decoded
-    n_trimmed = 0
-    try:
-        for packet in container.demux(stream):
-            if packet.size == 0 or packet.is_corrupt:
-                continue  # the flush packet, or one cut short
-            started = started or packet.is_keyframe
-            if packet.is_discard:  # decoded as a reference, but an edit list hides it
-                n_trimmed += 1
-                continue
-            if started:
-                pts.append(packet.pts)
-                if packet.is_keyframe:
-                    key_pts.append(packet.pts)
-    except av.FFmpegError:
-        pass  # a read error ends the scan: the packets before it are the readable frames
-    header = int(stream.frames or 0)
-    n = len(pts)
-    if n == 0:
-        raise VideoError(path, "has a video stream but no readable frames.", _REENCODE)
-    if header > n + n_trimmed:
-        warnings.warn(
-            f"{path}: the header says {header} frames but only {n} are in the file (was it cut "
-            f"short?); frames 0..{n - 1} can be read.",
-            VideoWarning,
-            stacklevel=3,
-        )
-    if any(p is None for p in pts) or len(set(pts)) != n:
-        # No usable timestamps: frames are counted from the start, so every seek restarts there.
-        return _FrameIndex(n, None, np.zeros(1, dtype=np.int64))
-    sorted_pts = np.sort(np.asarray(pts, dtype=np.int64))
-    keyframes = np.searchsorted(sorted_pts, np.asarray(key_pts, dtype=np.int64))
-    return _FrameIndex(n, sorted_pts, np.unique(keyframes))
-
-
-def _fps(stream: av.video.VideoStream, index: _FrameIndex) -> float:
-    """Average frame rate from the container, else from the timestamps, else ``nan``."""
-    for rate in (stream.average_rate, stream.guessed_rate):
-        if rate:
-            return float(rate)
-    if index.pts is not None and index.n_frames > 1 and stream.time_base:
-        span = float((index.pts[-1] - index.pts[0]) * stream.time_base)
-        if span > 0:
-            return (index.n_frames - 1) / span
-    return float("nan")
-
-
-def probe_video(path: str | Path) -> VideoInfo:
-    """Describe a video (exact frame count, fps, size, codec) without decoding it.
-
-    Parameters
-    ----------
-    path : str or Path
-        The video file.
-
-    Returns
-    -------
-    VideoInfo
-        ``n_frames`` comes from a packet scan, so it is exact even when the header is wrong.
-
-    Raises
-    ------
-    VideoError
-        If the file is missing, not a video, or has no readable frames.
-    """
-    path = Path(path)
-    container, stream = _open_container(path)
-    try:
-        index = _scan(container, stream, path)
-        cc = stream.codec_context
-        return VideoInfo(path, index.n_frames, _fps(stream, index), cc.height, cc.width, cc.name)
-    finally:
-        container.close()
-
-
-def _to_rgb(frame: av.VideoFrame, height: int, width: int) -> np.ndarray:
-    """Convert a decoded frame to a read-only RGB array of shape (height, width, 3), uint8."""
-    rgb = frame.to_ndarray(format="rgb24", height=height, width=width)
-    rgb = np.ascontiguousarray(rgb)
-    rgb.flags.writeable = False
-    return rgb
-
-
-_LIVE_DECODERS: weakref.WeakSet[_Decoder] = weakref.WeakSet()
-_INHERITED: list[_Decoder] = []  # in a forked child: the parent's decoders, never freed
-
-
-def _keep_inherited_decoders() -> None:
-    """After a fork, keep the parent's decoders alive in the child for good.
-
-    Freeing one joins FFmpeg's decoding threads, which a forked child does not have: the
-    child would hang (e.g. at exit, when the garbage collector finds a dropped reader).
-    """
-    _INHERITED.extend(_LIVE_DECODERS)
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_keep_inherited_decoders)
-
-
-class _Decoder:
-    """One open container decoding forward from a seek point, labelling frames by index.
-
-    ``last`` is the index of the frame most recently returned (``-1`` at the start of the
-    file, ``None`` right after a seek or at the end of the stream).
-    """
-
-    def __init__(self, path: Path, index: _FrameIndex, threads: bool = True) -> None:
-        _LIVE_DECODERS.add(self)
-        self.path = path
-        self.index = index
-        self.threads = threads
-        self._pts_to_index = index.pts_to_index()
-        self.container, self.stream = self._open()
-        self.errors: deque[str] = deque(maxlen=3)
-        self.last: int | None = -1
-        self._frames: Iterator[av.VideoFrame] | None = self._decode()
-
-    def _open(self) -> tuple[av.container.InputContainer, av.video.VideoStream]:
-        container, stream = _open_container(self.path)
-        # Frame and slice threads, one per core: long runs of frames from a keyframe to the
-        # target decode several times faster on a multi-core machine, and frames stay exact.
-        # A background decoder (prefetch) uses one thread, leaving the cores to the viewer.
-        if self.threads:
-            stream.thread_type = "AUTO"
-        return container, stream
-
-    def _decode(self) -> Iterator[av.VideoFrame]:
-        codec = self.stream.codec_context
-        try:
-            for packet in self.container.demux(self.stream):
-                if packet.size and packet.is_corrupt:
-                    continue  # cut short: the scan left it out of the index too
-                try:
-                    yield from codec.decode(packet)
-                except av.FFmpegError as err:  # this packet's frame will be missing
-                    self.errors.append(err.strerror or str(err))
-        except av.FFmpegError as err:
-            self.errors.append(err.strerror or str(err))
-
-    def seek(self, i: int) -> tuple[int, av.VideoFrame] | None:
-        """Seek to a keyframe at or before frame ``i``; return the first frame decoded there."""
-        self.errors.clear()
-        if self.index.pts is None:
-            return self._restart()
-        kf = self.index.keyframe_before(i)
-        while True:
-            self.container.seek(int(self.index.pts[kf]), stream=self.stream, backward=True)
-            self.last = None
-            self._frames = self._decode()
-            first = self.next()
-            if first is None or first[0] <= i or kf == 0:
-                return first
-            # The container landed after the target: start from the keyframe before.
-            kf = self.index.keyframe_before(kf - 1)
-
-    def _restart(self) -> tuple[int, av.VideoFrame] | None:
-        """Reopen the file at its start (for streams without timestamps)."""
-        self.container.close()
-        self.container, self.stream = self._open()
-        self.last = -1
-        self._frames = self._decode()
-        return self.next()
-
-    def next(self) -> tuple[int, av.VideoFrame] | None:
-        """The next decoded frame and its index, or ``None`` at the end of the stream."""
-        while self._frames is not None:
-            frame = next(self._frames, None)
-            if frame is None:
-                break
-            if self.index.pts is not None and frame.pts is not None:
-                k = self._pts_to_index.get(frame.pts)
-                if k is None:
-                    continue  # not a frame of the index (e.g. trimmed by an edit list)
-            elif self.last is not None:
-                k = self.last + 1  # no timestamps: count
-            else:
-                continue  # no timestamp right after a seek: the frame cannot be placed
-            self.last = k
-            return k, frame
-        self._frames = None
-        self.last = None
-        return None
-
-    def close(self) -> None:
-        self._frames = None
-        self.container.close()
 
 
 class VideoReader:
