@@ -109,7 +109,8 @@ def make_slp(
 
     xy = blob_tools.positions(12, H, W)
     video_path = blob_tools.write_video(path.with_suffix(".mp4"), blob_tools.frames(xy, H, W))
-    skeleton = sio.Skeleton(nodes=KEYPOINTS, edges=[("red", "green")])
+    # a copy: sio.Skeleton turns the names of the list it gets into Nodes, in place
+    skeleton = sio.Skeleton(nodes=list(KEYPOINTS), edges=[("red", "green")])
     video = sio.Video.from_filename(str(video_path))
     tracks = [sio.Track(name=f"mouse{i}") for i in range(n_animals)]
     frames = range(12) if predictions else (1, 4, 7)
