@@ -11,8 +11,8 @@ from typing import Any
 
 _LAZY = {
     "VideoReader": "napari_lightning_pose.io.video",
-    "VideoInfo": "napari_lightning_pose.io.video",
-    "probe_video": "napari_lightning_pose.io.video",
+    "VideoInfo": "napari_lightning_pose.io.video_index",
+    "probe_video": "napari_lightning_pose.io.video_index",
 }
 
 __all__ = sorted(_LAZY)

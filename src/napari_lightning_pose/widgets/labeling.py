@@ -46,14 +46,8 @@ from napari_lightning_pose.layer_styles import KeypointsStyle, PredictionSkeleto
 from napari_lightning_pose.layers import FrameStack
 from napari_lightning_pose.widgets.dims import fit_slider_labels
 from napari_lightning_pose.widgets.hooks import ViewerHooks, release_when_destroyed
-from napari_lightning_pose.widgets.label_editing import (
-    DELETE_KEYS,
-    SHORTCUTS,
-    PointEditingMixin,
-)
+from napari_lightning_pose.widgets.label_editing import PointEditingMixin
 from napari_lightning_pose.widgets.label_files import (
-    BACKUPS,
-    SAVE_WAIT_SECONDS,
     LabelSavingMixin,
     OpenedProject,
     _CloseFilter,
@@ -61,19 +55,6 @@ from napari_lightning_pose.widgets.label_files import (
 )
 from napari_lightning_pose.widgets.label_state import LabelState
 from napari_lightning_pose.widgets.prefill import PrefillOverlay
-
-#: Names importers know from here; those defined in label_editing / label_files are re-exported.
-__all__ = [
-    "AUTOSAVE_SECONDS",
-    "BACKUPS",
-    "DELETE_KEYS",
-    "HELP_TEXT",
-    "SAVE_WAIT_SECONDS",
-    "SHORTCUTS",
-    "LabelingWidget",
-    "OpenedProject",
-    "read_project",
-]
 
 AUTOSAVE_SECONDS = 30.0
 

@@ -350,9 +350,10 @@ class ProjectWidget(QWidget):
         if self.project is None or self.busy:
             return None
         videos = {str(p.resolve()) for p in self.project.video_paths()}
-        for layer in list(self.viewer.layers):
-            if layer.metadata.get("video_path") in videos:
-                self.viewer.layers.remove(layer)
+        with self.viewer.layers.batched_update():  # one garbage collection, not one per layer
+            for layer in list(self.viewer.layers):
+                if layer.metadata.get("video_path") in videos:
+                    self.viewer.layers.remove(layer)
         dock, widget = self.viewer.window.add_plugin_dock_widget(
             PLUGIN, LABELING_WIDGET, tabify=True
         )
