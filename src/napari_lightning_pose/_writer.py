@@ -22,7 +22,7 @@ import pandas as pd
 from napari_lightning_pose.errors import LabelsError
 from napari_lightning_pose.io import labels as labels_io
 from napari_lightning_pose.io.label_merge import merge_into_file
-from napari_lightning_pose.io.lock import hold_lock
+from napari_lightning_pose.io.lock import LockBusyError, hold_lock
 from napari_lightning_pose.io.pose_csv import make_pose_frame
 from napari_lightning_pose.layers import (
     LABELS_BASE,
@@ -32,7 +32,9 @@ from napari_lightning_pose.layers import (
 )
 
 #: How long a save waits for another writer (frame selection, the labeling dock) to finish.
-LOCK_SECONDS = 30.0
+#: napari calls the writer on the GUI thread, so it waits briefly and then says to save again;
+#: it never writes without the lock.
+LOCK_SECONDS = 1.0
 
 
 def write_labels(path: str, data: Any, attributes: Mapping[str, Any]) -> list[str]:
@@ -79,20 +81,41 @@ def write_labels(path: str, data: Any, attributes: Mapping[str, Any]) -> list[st
     if metadata.get("root"):
         sizes = image_sizes(images, metadata["root"])
         labels_io.check_labels_in_bounds(df, sizes, target)
+    try:
+        with hold_lock(target, "saving a keypoints layer", timeout=LOCK_SECONDS):
+            _merge_or_write(target, df, names, images, scorer, attributes)
+    except LockBusyError as busy:
+        raise LabelsError(
+            target,
+            f"is being written by {busy.owner} (it holds the labels lock); nothing was saved.",
+            "Save the layer again when that has finished.",
+        ) from None
+    return [str(target)]
+
+
+def _merge_or_write(
+    target: Path,
+    df: pd.DataFrame,
+    names: list[str],
+    images: list[str],
+    scorer: str,
+    attributes: Mapping[str, Any],
+) -> None:
+    """Write ``df`` to ``target`` (the caller holds the labels lock): a three-way merge when
+    the layer was opened from it, else a merge of rows into it, else a new file."""
+    metadata = attributes.get("metadata") or {}
     base = metadata.get(LABELS_BASE)
     if base is not None and target.exists() and _same_file(metadata.get("csv_path"), target):
         base_df = make_pose_frame(base, names, index=pd.Index(images, dtype=str), scorer=scorer)
-        with hold_lock(target, "saving a keypoints layer", timeout=LOCK_SECONDS):
-            result = merge_into_file(target, base_df, df, names)
+        result = merge_into_file(target, base_df, df, names)
         # the layer's own metadata dict (napari passes it, not a copy): the next save's base
-        (attributes.get("metadata") or {})[LABELS_BASE] = labels_base(result.labels, images, names)
+        metadata[LABELS_BASE] = labels_base(result.labels, images, names)
         if result.conflicts:
-            warnings.warn(result.report(), UserWarning, stacklevel=2)
+            warnings.warn(result.report(), UserWarning, stacklevel=3)
     elif target.exists():
         labels_io.update_labels_file(target, df, keypoint_names=names)
     else:
         labels_io.write_labels(df, target)
-    return [str(target)]
 
 
 def _same_file(opened: Any, target: Path) -> bool:

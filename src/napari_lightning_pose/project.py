@@ -37,6 +37,10 @@ from napari_lightning_pose.io.lock import hold_lock
 from napari_lightning_pose.io.video import VIDEO_SUFFIXES
 from napari_lightning_pose.layers import image_sizes
 
+#: How long a project's writers (frame selection, imports; all in workers or terminals) wait
+#: for another writer of the labels before they give up, naming it.
+LOCK_WAIT_SECONDS = 30.0
+
 
 @dataclass(frozen=True)
 class Project:
@@ -127,9 +131,11 @@ class Project:
         return df
 
     def write_labels(self, df: pd.DataFrame, backups: int = 3) -> Path:
-        """Save ``df`` (the project's keypoints, any order) as the labels CSV, atomically."""
+        """Save ``df`` (the project's keypoints, any order) as the labels CSV, atomically,
+        under the labels lock (``io.lock``)."""
         df = labels_io.match_keypoints(df, self.keypoint_names, self.csv_path)
-        return labels_io.write_labels(df, self.csv_path, backups=backups)
+        with hold_lock(self.csv_path, "writing labels", timeout=LOCK_WAIT_SECONDS):
+            return labels_io.write_labels(df, self.csv_path, backups=backups)
 
     def add_frames(self, images: Sequence[str], backups: int = 3) -> pd.DataFrame:
         """Add all-NaN rows for ``images`` to the labels CSV (existing rows are untouched).
@@ -137,7 +143,7 @@ class Project:
         Read and write happen under the labels lock (``io.lock``), so a labeling dock's
         save cannot interleave with them.
         """
-        with hold_lock(self.csv_path, "adding frames", timeout=30.0):
+        with hold_lock(self.csv_path, "adding frames", timeout=LOCK_WAIT_SECONDS):
             df = self.read_labels()
             out = labels_io.add_frames(df, images)
             if len(out) != len(df) or not self.csv_path.exists():

@@ -3,12 +3,16 @@
 ``read_project`` (no Qt) reads a project's config, labels and frame list for the dock, in a
 worker thread. ``LabelSavingMixin`` is the part of ``LabelingWidget`` that writes the labels:
 Save, the autosave, before the labels layer is deleted and when the window closes
-(``_CloseFilter``), each a merge with the CSV as it is on disk now. Kept apart from the dock
+(``_CloseFilter``), each a merge with the CSV as it is on disk now, written only under the
+labels lock; a save that finds the lock taken waits for it in a worker, never on the GUI
+thread (except when the window closes, see ``save_on_close``). Kept apart from the dock
 so that each file holds one concern (the house's ~400-line rule).
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,13 +21,15 @@ from typing import Any
 
 import pandas as pd
 from napari.layers import Points
+from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QEvent, QObject, QTimer
+from qtpy.QtWidgets import QPushButton
 
 from napari_lightning_pose.errors import LightningPoseInputError
 from napari_lightning_pose.io.config import load_config
 from napari_lightning_pose.io.label_merge import MergeResult, merge_into_file
-from napari_lightning_pose.io.labels import read_labels
+from napari_lightning_pose.io.labels import read_labels, write_labels
 from napari_lightning_pose.io.lock import LockBusyError, hold_lock, wait_until_free
 from napari_lightning_pose.layers import LABELS_BASE, FrameStack, labels_base
 from napari_lightning_pose.widgets.label_state import (
@@ -34,7 +40,8 @@ from napari_lightning_pose.widgets.label_state import (
 from napari_lightning_pose.widgets.warmup import warm_first_image_layer
 
 BACKUPS = 3
-#: How long Save, closing and opening wait for a frame selection writing the labels.
+#: How long closing the window (the one save that cannot wait in a worker) and opening a
+#: project (in a worker) wait for a frame selection writing the labels.
 SAVE_WAIT_SECONDS = 10.0
 
 
@@ -96,6 +103,8 @@ class LabelSavingMixin:
     _base: pd.DataFrame | None
     _dirty: bool
     _autosave: QTimer
+    save_button: QPushButton
+    _lock_waiter: tuple[Any, threading.Event] | None = None
     _set_status: Callable[[str], None]
     _sync_from_layer: Callable[[], None]
     _layer_differs: Callable[[], bool]
@@ -106,14 +115,19 @@ class LabelSavingMixin:
         """True while there are changes not yet written to the labels CSV."""
         return self._dirty
 
-    def save(self, only_if_dirty: bool = False, wait: float = SAVE_WAIT_SECONDS) -> bool:
+    def save(self, only_if_dirty: bool = False, wait: bool = True) -> bool:
         """Merge the labels into the CSV as it is on disk now and write it atomically.
 
         The merge (``io.label_merge.merge_edits``) keeps what other writers added or changed
         since the last save; the user's edits win for the cells they changed, and a cell
-        both changed differently is reported. The file is written under the labels lock
-        (waiting up to ``wait`` seconds for frame selection; ``wait=0``, the autosave, skips
-        this round instead) with the previous file kept as ``.bak1``.
+        both changed differently is reported. The file is only ever written under the labels
+        lock (``io.lock``), with the previous file kept as ``.bak1``.
+
+        The lock is tried once, without waiting: the GUI thread never waits for it. When
+        another writer (frame selection, Label these, a terminal) holds it, ``wait`` (Save,
+        closing a project) starts a worker that waits for the lock to be free, the dock shows
+        whom it waits for, and the save runs again then; the autosave (``wait=False``) tries
+        again at its next tick.
 
         The labels are taken from the layer at this moment, so an edit that napari has not
         announced yet (a drag in progress) is saved too. On failure the error is shown with
@@ -122,7 +136,7 @@ class LabelSavingMixin:
         Returns
         -------
         bool
-            True when the file was written (or nothing needed saving).
+            True when the file was written (or nothing needed saving) now.
         """
         if self.state is None or self.labels_path is None:
             return True
@@ -130,15 +144,14 @@ class LabelSavingMixin:
         if only_if_dirty and not self._dirty:
             return True
         try:
-            try:
-                with hold_lock(self.labels_path, "the labeling dock", timeout=wait):
-                    result = self._merge_and_write()
-            except LockBusyError as busy:
-                if wait <= 0:  # autosave: another writer is busy, try at the next tick
-                    self._set_status(f"unsaved: autosave waits while {busy.owner} writes")
-                    return False
-                # still busy: write anyway; the merge keeps whatever the other wrote so far
+            with hold_lock(self.labels_path, "the labeling dock", timeout=0):
                 result = self._merge_and_write()
+        except LockBusyError as busy:
+            if wait is False:  # the autosave: try again at the next tick
+                self._set_status(f"unsaved: autosave waits while {busy.owner} writes")
+            else:
+                self._wait_for_lock(busy.owner)
+            return False
         except (LightningPoseInputError, OSError, ValueError) as err:
             self._set_status(f"NOT saved: {err}")
             show_error(
@@ -146,12 +159,91 @@ class LabelSavingMixin:
                 "They are kept in memory; fix the problem and press Save."
             )
             return False
+        self._saved(result)
+        return True
+
+    @property
+    def waiting_for_lock(self) -> bool:
+        """True while a worker waits for another writer to let go of the labels file."""
+        return self._lock_waiter is not None
+
+    def _wait_for_lock(self, owner: str) -> None:
+        """Wait in a worker until the labels lock is free, then save again (on this thread)."""
+        assert self.labels_path is not None
+        name = self.labels_path.name
+        self._set_status(f"waiting: {owner} is writing {name}; your labels are saved after it")
+        self.save_button.setText("Save (waiting…)")
+        if self.waiting_for_lock:
+            return
+        stop = threading.Event()
+        worker = create_worker(
+            wait_until_free, self.labels_path, None, stop.is_set, _start_thread=False
+        )
+        worker.returned.connect(self._lock_free)
+        self._lock_waiter = (worker, stop)
+        worker.start()
+
+    def _lock_free(self, free: bool) -> None:
+        self._lock_waiter = None
+        with contextlib.suppress(RuntimeError):  # the dock's Qt object may be gone
+            self.save_button.setText("Save")
+        if free and self.state is not None:
+            self.save(only_if_dirty=True)  # may find it taken again, and wait again
+
+    def _stop_waiting_for_lock(self) -> None:
+        """Let the waiting worker end (the dock goes away, or saves on its own)."""
+        waiter = self._lock_waiter
+        if waiter is not None:
+            waiter[1].set()
+            self._lock_waiter = None
+            self.save_button.setText("Save")
+
+    def _saved(self, result: MergeResult) -> None:
+        """Take what was written as the new base and tell the user."""
+        assert self.state is not None
         self._base = result.labels
         self._store_base()
         if self.state.adopt(result.labels):  # another writer moved points we show
             self._redraw_points()
         self._dirty = False
         self._report_merge(result)
+
+    def save_on_close(self) -> bool:
+        """Save before the window closes: the one save that may not wait in a worker.
+
+        Nothing stays to finish the save later, so this waits for the lock on the closing
+        thread, up to ``SAVE_WAIT_SECONDS``. If another writer still holds it, the labels
+        are not written into the CSV without the lock: they go to ``<csv>.unsaved.csv``
+        beside it (a labels CSV of the dock's rows, e.g. ``CollectedData.unsaved.csv``) and
+        the user is told to merge it.
+        Returns True when the labels reached the CSV.
+        """
+        if self.state is None or self.labels_path is None:
+            return True
+        self._stop_waiting_for_lock()
+        self._sync_from_layer()
+        if not self._dirty:
+            return True
+        try:
+            with hold_lock(self.labels_path, "the labeling dock", timeout=SAVE_WAIT_SECONDS):
+                result = self._merge_and_write()
+        except LockBusyError as busy:
+            keep = self.labels_path.with_name(f"{self.labels_path.stem}.unsaved.csv")
+            try:
+                write_labels(self.state.to_labels(), keep)
+            except (LightningPoseInputError, OSError, ValueError) as err:
+                show_error(f"Could not save the labels to {keep}: {err}.")
+                return False
+            show_error(
+                f"{busy.owner} kept {self.labels_path} locked while the window closed, so "
+                f"your labels were written to {keep} instead (a labels CSV in the same "
+                f"format): copy its rows into {self.labels_path.name} to keep them."
+            )
+            return False
+        except (LightningPoseInputError, OSError, ValueError) as err:
+            show_error(f"Could not save the labels to {self.labels_path}: {err}.")
+            return False
+        self._saved(result)
         return True
 
     def _merge_and_write(self) -> MergeResult:
@@ -211,12 +303,14 @@ class LabelSavingMixin:
             return None
 
     def _on_autosave(self) -> None:
+        if self.waiting_for_lock:
+            return  # a save is already waiting for the lock and runs when it is free
         if self.state is not None and (self._dirty or self._layer_differs()):
-            self.save(wait=0)  # paused while frame selection holds the labels lock
+            self.save(wait=False)  # paused while frame selection holds the labels lock
 
     def _save_on_close(self) -> None:
         if self.state is not None:
-            self.save(only_if_dirty=True)
+            self.save_on_close()
 
 
 class _CloseFilter(QObject):

@@ -362,8 +362,9 @@ class LabelingWidget(PointEditingMixin, LabelSavingMixin, QWidget):
             self._viewer_hooks.on_release(self._window_filter.detach)
 
     def hideEvent(self, event: Any) -> None:
-        """Save when the dock widget is hidden or closed."""
-        self._save_on_close()
+        """Save when the dock widget is hidden (waiting in a worker if the lock is taken)."""
+        if self.state is not None:
+            self.save(only_if_dirty=True)
         super().hideEvent(event)
 
     def closeEvent(self, event: Any) -> None:

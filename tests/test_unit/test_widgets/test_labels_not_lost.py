@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
-from qtpy.QtCore import Qt
+from qtpy.QtCore import Qt, QTimer
 
 from napari_lightning_pose.io.labels import read_labels, set_frame_labels, write_labels
 from napari_lightning_pose.io.lock import hold_lock
@@ -25,14 +25,37 @@ LEFT = Qt.MouseButton.LeftButton
 FIRST = "labeled-data/img00.png"  # frame 0 of the sample project, to label
 
 
+# frame selection in a terminal, stopped while it holds the labels lock (until stdin closes)
+_HOLDER = """
+import sys
+from napari_lightning_pose.io.lock import hold_lock
+with hold_lock(sys.argv[1], "select-frames"):
+    print("holding", flush=True)
+    sys.stdin.read()
+"""
+
+
+def _src_env() -> dict[str, str]:
+    """The environment with this checkout's ``src`` first, for a subprocess."""
+    env = dict(os.environ)
+    src = str(Path(__file__).resolve().parents[3] / "src")
+    env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
+    return env
+
+
+def _hold_in_another_process(csv: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(csv)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=_src_env(),
+    )  # fmt: skip
+
+
 def _xy(labels, image: str, keypoint: str) -> np.ndarray:
     return labels.loc[image].xs(keypoint, level="bodyparts").to_numpy(dtype=float)
 
 
 def _select_frames_in_a_terminal(config: Path, n: int = 3) -> None:
-    env = dict(os.environ)
-    src = str(Path(__file__).resolve().parents[3] / "src")
-    env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
+    env = _src_env()
     video = config.parent / "videos" / "test_vid.mp4"
     cmd = [sys.executable, "-m", "napari_lightning_pose.cli", "select-frames"]
     cmd += ["--config", str(config), "--video", str(video), "-n", str(n), "--method", "uniform"]
@@ -131,6 +154,66 @@ def test_autosave_pauses_while_a_frame_selection_writes(labeling, click, qtbot):
         thread.join()
     qtbot.waitUntil(lambda: not widget.dirty, timeout=5000)
     np.testing.assert_allclose(_xy(read_labels(csv), FIRST, "paw1LH_top"), [60, 50], atol=1.0)
+
+
+def test_save_waits_for_the_lock_in_a_worker_and_never_writes_without_it(labeling, click, qtbot):
+    """Save pressed while frame selection (here another process) holds the lock: the GUI
+    thread does not wait, the dock says whom it waits for, nothing is written meanwhile,
+    and the labels are saved once the lock is free."""
+    viewer, widget = labeling
+    csv = widget.labels_path
+    before = csv.read_bytes()
+    click(viewer, 50, 60)
+    holder = _hold_in_another_process(csv)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        ticks: list[int] = []
+        timer = QTimer()
+        timer.timeout.connect(lambda: ticks.append(1))
+        timer.start(10)
+        qtbot.mouseClick(widget.save_button, LEFT)  # returns at once: the wait is a worker's
+        assert widget.waiting_for_lock and widget.dirty
+        assert "Save (waiting" in widget.save_button.text()
+        status = widget.status_label.text()
+        assert status.startswith("waiting") and f"select-frames (pid {holder.pid})" in status
+        qtbot.wait(500)
+        timer.stop()
+        assert len(ticks) > 5  # the event loop turned while the save waited
+        assert csv.read_bytes() == before and widget.dirty  # never written without the lock
+    finally:
+        holder.stdin.close()
+        holder.wait(10)
+    qtbot.waitUntil(lambda: not widget.dirty, timeout=10_000)
+    assert not widget.waiting_for_lock and widget.save_button.text() == "Save"
+    np.testing.assert_allclose(_xy(read_labels(csv), FIRST, "paw1LH_top"), [60, 50], atol=1.0)
+
+
+def test_closing_while_the_lock_is_held_keeps_the_labels_beside_the_csv(
+    labeling, click, monkeypatch
+):
+    """The window closes while another writer holds the lock past the wait: the CSV is not
+    written without the lock; the labels go to CollectedData.unsaved.csv and the user is
+    told."""
+    from napari_lightning_pose.widgets import label_files
+
+    monkeypatch.setattr(label_files, "SAVE_WAIT_SECONDS", 0.2)
+    viewer, widget = labeling
+    csv = widget.labels_path
+    before = csv.read_bytes()
+    click(viewer, 50, 60)
+    shown: list[str] = []
+    monkeypatch.setattr(label_files, "show_error", shown.append)
+    holder = _hold_in_another_process(csv)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        viewer.close()
+        assert csv.read_bytes() == before
+    finally:
+        holder.stdin.close()
+        holder.wait(10)
+    kept = csv.with_name("CollectedData.unsaved.csv")
+    np.testing.assert_allclose(_xy(read_labels(kept), FIRST, "paw1LH_top"), [60, 50], atol=1.0)
+    assert any(kept.name in message for message in shown)
 
 
 def test_save_on_close_after_an_outside_change(labeling, click):
