@@ -3,10 +3,14 @@
 ``render_qc`` writes ``traces.png`` (x and y of two keypoints over the clip: members faint,
 smoothed with a band of +-2 posterior SD, and the posterior SD below) and ``qc.png`` (a
 screenshot of the real napari window: video, keypoints and tails coloured by posterior SD in
-px, skeleton, the colour legend and the trace panel). napari's canvas needs OpenGL and a
-display: without one (a server, CI) a virtual X server is started with PyVirtualDisplay
-(Xvfb), as pytest-xvfb does; when that is impossible the reason is returned and no picture
-is written. ``open_in_napari`` shows the same window for ``demo --open``.
+px, skeleton, the colour legend and the trace panel).
+
+The trace plot is pyqtgraph, which Qt's ``offscreen`` platform draws without any display, so
+``traces.png`` is written on every machine. napari's canvas needs OpenGL and an X display:
+without one (a server, CI) a virtual X server is started with PyVirtualDisplay (Xvfb), as
+pytest-xvfb does; where that is impossible (no Xvfb installed, or the user chose
+``QT_QPA_PLATFORM=offscreen``) ``qc.png`` is left out and the note says why and how to get
+it. ``open_in_napari`` shows the same window for ``demo --open``.
 """
 
 from __future__ import annotations
@@ -20,8 +24,25 @@ from typing import Any
 WINDOW_SIZE = (1500, 1000)
 
 
+#: What a user without a display does to get ``qc.png``.
+HOW_TO_GET_QC = (
+    "install a virtual X server (scripts/install_system_deps.sh, or: sudo apt install xvfb) "
+    "or run the demo under xvfb-run to get qc.png"
+)
+
+
 def ensure_display() -> tuple[Any, str]:
-    """Make sure Qt can open windows; returns (virtual display or None, why not or "")."""
+    """Make sure Qt can open napari's window; returns (virtual display or None, why not or "").
+
+    Uses the display there is; else starts a virtual X server (Xvfb). Leaves the choice of
+    the ``offscreen`` platform (no windows, no OpenGL canvas) to the user.
+    """
+    if os.environ.get("QT_QPA_PLATFORM", "") == "offscreen":
+        return (
+            None,
+            "QT_QPA_PLATFORM=offscreen draws no napari canvas, so no qc.png; unset it and "
+            + HOW_TO_GET_QC,
+        )
     if not sys.platform.startswith("linux") or os.environ.get("DISPLAY"):
         return None, ""
     try:
@@ -31,10 +52,23 @@ def ensure_display() -> tuple[Any, str]:
         display.start()
     except Exception as err:  # no Xvfb binary, no pyvirtualdisplay
         return None, (
-            f"no display and no virtual X server ({type(err).__name__}: {err}); "
-            "install Xvfb (apt install xvfb) or run under xvfb-run to get traces.png and qc.png"
+            f"no display and no virtual X server ({type(err).__name__}: {err}), so no qc.png; "
+            f"{HOW_TO_GET_QC}"
         )
     return display, ""
+
+
+def _qt_app() -> Any:
+    """The QApplication, made if there is none (with the offscreen platform if there is no
+    display to draw on, so that the trace plot still renders)."""
+    from qtpy.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+            os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        app = QApplication([])
+    return app
 
 
 def build_viewer(
@@ -85,13 +119,14 @@ def traces_picture(
     smoothed_csv: Path, member_csvs: Sequence[Path], keypoints: Sequence[str], out: Path
 ) -> Path:
     """Save the trace panels of ``keypoints`` (whole clip) stacked in one PNG."""
-    from qtpy.QtWidgets import QApplication, QLabel, QVBoxLayout, QWidget
+    from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
 
     from napari_lightning_pose.prediction_layers import read_pose_track
     from napari_lightning_pose.widgets.traces import TracePanel
 
     track = read_pose_track(smoothed_csv)
     members = [read_pose_track(m) for m in member_csvs]
+    app = _qt_app()
     box = QWidget()
     box.setStyleSheet("background: #262930; color: #eeeeee;")
     layout = QVBoxLayout(box)
@@ -109,7 +144,6 @@ def traces_picture(
         layout.addWidget(panel)
     box.resize(1400, 520 * len(keypoints))
     box.show()
-    app = QApplication.instance()
     for _ in range(5):
         app.processEvents()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -129,14 +163,18 @@ def render_qc(
     keypoint: str | None = None,
 ) -> tuple[Path | None, Path | None, str]:
     """Write ``out_dir/traces.png`` and ``out_dir/qc.png`` (at ``frame``, the trace panel
-    on ``keypoint``); returns them and a note (why a picture is missing, or "")."""
+    on ``keypoint``); returns them and a note (why ``qc.png`` is missing, or "").
+
+    ``traces.png`` is always written (without a display, through Qt's offscreen platform).
+    """
     import numpy as np
     from PIL import Image
 
     display, why = ensure_display()
-    if why:
-        return None, None, why
     try:
+        if why:  # no X display: the plot alone, drawn offscreen
+            traces = traces_picture(smoothed_csv, member_csvs, keypoints, out_dir / "traces.png")
+            return traces, None, why
         viewer = build_viewer(video, smoothed_csv, member_csvs, skeleton, True, frame, keypoint)
         traces = traces_picture(smoothed_csv, member_csvs, keypoints, out_dir / "traces.png")
         from qtpy.QtWidgets import QApplication
