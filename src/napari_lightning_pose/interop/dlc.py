@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from napari_lightning_pose.errors import ConfigError, LabelsError
+from napari_lightning_pose.errors import ConfigError, LabelsError, import_optional
 from napari_lightning_pose.io import labels as labels_io
 from napari_lightning_pose.io import pose_csv
 from napari_lightning_pose.io.atomic import atomic_path, atomic_write_text
@@ -83,6 +83,7 @@ def read_dlc_table(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     if path.suffix.lower() == ".h5":
+        import_optional("tables", "Reading a DeepLabCut .h5 table")
         try:
             df = pd.read_hdf(path)
         except (OSError, KeyError, ValueError, TypeError, ImportError) as err:
@@ -280,6 +281,7 @@ def export_dlc_labels(
         h5_path = csv_path.with_suffix(".h5")
         with atomic_path(csv_path) as tmp:
             table.to_csv(tmp)
+        import_optional("tables", "Writing DeepLabCut's .h5 table")
         with atomic_path(h5_path) as tmp:
             table.to_hdf(tmp, key=H5_KEY, mode="w")
         written += [csv_path, h5_path]
