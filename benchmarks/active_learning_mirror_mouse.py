@@ -36,9 +36,9 @@ import yaml
 from torch.utils.data import DataLoader
 
 from napari_lightning_pose.data.labeled import LabeledFrames, LabeledFramesDataset
-from napari_lightning_pose.frames import thumbnail
 from napari_lightning_pose.io.config import load_config, save_config
 from napari_lightning_pose.io.labels import read_labels, write_labels
+from napari_lightning_pose.labeling.frames import thumbnail
 from napari_lightning_pose.qc.suggest import diverse_uncertain, kmeans_labels
 from napari_lightning_pose.training import load_checkpoint, train
 from napari_lightning_pose.training.evaluation import batch_errors

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from napari_lightning_pose.demo import (
+from napari_lightning_pose.cli.demo import (
     DEMO_CLIP_FRAMES,
     DEMO_SEMI_LOSSES,
     SAMPLE_DIR,

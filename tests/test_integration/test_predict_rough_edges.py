@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from napari_lightning_pose import predict
 from napari_lightning_pose.cli import main
+from napari_lightning_pose.inference import predict
 from napari_lightning_pose.io.config import load_config
 from napari_lightning_pose.io.pose_csv import read_pose_csv
 

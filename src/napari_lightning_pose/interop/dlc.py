@@ -25,7 +25,7 @@ from napari_lightning_pose.io import pose_csv
 from napari_lightning_pose.io.atomic import atomic_path, atomic_write_text
 from napari_lightning_pose.io.video import VIDEO_SUFFIXES
 from napari_lightning_pose.io.yaml_reading import read_yaml_mapping
-from napari_lightning_pose.project import Project, init_project
+from napari_lightning_pose.labeling.project import Project, init_project
 
 H5_KEY = "df_with_missing"  # the key DeepLabCut reads and writes
 

@@ -3,7 +3,7 @@
 :func:`iter_export_video` decodes the video once, draws on each frame (PIL) and encodes an
 H.264 mp4 with PyAV, yielding :class:`ExportProgress` events (a napari worker or a tqdm bar
 shows them). Colours are the QC view's: the heat colormap of
-:mod:`napari_lightning_pose.layer_styles` on the posterior SD in px with the same fixed
+:mod:`napari_lightning_pose.viewer.layer_styles` on the posterior SD in px with the same fixed
 limits (or on the likelihood, reversed, for plain predictions), so a frame in the file looks
 like the viewer. The file appears only when complete (written beside it, then renamed).
 """
@@ -23,9 +23,9 @@ from PIL import Image, ImageDraw
 from napari_lightning_pose.errors import LabelsError, VideoError
 from napari_lightning_pose.io.atomic import atomic_path
 from napari_lightning_pose.io.video import VideoReader
-from napari_lightning_pose.layer_styles import heat_rgba
-from napari_lightning_pose.prediction_layers import PoseTrack, pose_track_from_frame
 from napari_lightning_pose.progress import run_to_end
+from napari_lightning_pose.viewer.layer_styles import heat_rgba
+from napari_lightning_pose.viewer.prediction_layers import PoseTrack, pose_track_from_frame
 
 #: Width of the colour bar and its margin, px.
 BAR_WIDTH = 12

@@ -23,14 +23,14 @@ import pandas as pd
 from napari_lightning_pose.data.context import CONTEXT_RADIUS
 from napari_lightning_pose.ensemble.uncertainty import posterior_std
 from napari_lightning_pose.errors import ConfigError
-from napari_lightning_pose.frames import FrameProgress, iter_export_frames, thumbnail
 from napari_lightning_pose.io.atomic import atomic_write
 from napari_lightning_pose.io.labels import LABELED_DATA_DIR, image_path, parse_image_path
 from napari_lightning_pose.io.lock import hold_lock
 from napari_lightning_pose.io.pose_csv import read_pose_csv
 from napari_lightning_pose.io.video import VideoReader
+from napari_lightning_pose.labeling.frames import FrameProgress, iter_export_frames, thumbnail
+from napari_lightning_pose.labeling.project import Project
 from napari_lightning_pose.progress import run_to_end
-from napari_lightning_pose.project import Project
 from napari_lightning_pose.qc.refine import LOCK_WAIT_SECONDS, append_label_rows
 from napari_lightning_pose.qc.suggest import diverse_uncertain
 
