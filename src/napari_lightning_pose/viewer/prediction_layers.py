@@ -144,13 +144,23 @@ def check_frame_count(track: PoseTrack, n_video_frames: int, video: str | Path =
     A mismatch means the file is of another video (or a cut of it): drawn over this one its
     keypoints would sit on the wrong frames.
     """
-    if track.n_frames != n_video_frames or (
-        track.n_frames and int(track.frames.max()) >= n_video_frames
-    ):
+    last = int(track.frames.max(initial=-1))
+    check_frames_cover_video(track.path, track.n_frames, last, n_video_frames, video)
+
+
+def check_frames_cover_video(
+    csv_path: str | Path | None,
+    n_frames: int,
+    last_frame: int,
+    n_video_frames: int,
+    video: str | Path = "",
+) -> None:
+    """:func:`check_frame_count` from a layer's metadata (``track_frames``, ``last_frame``)."""
+    if n_frames != n_video_frames or (n_frames and last_frame >= n_video_frames):
         name = Path(video).name if video else "the open video"
         raise LabelsError(
-            track.path,
-            f"has {track.n_frames} frames (last {int(track.frames.max(initial=-1))}) but "
+            csv_path,
+            f"has {n_frames} frames (last {last_frame}) but "
             f"{name} has {n_video_frames}; its keypoints would land on the wrong frames.",
             "Open the predictions made for this video, or predict it again.",
         )
@@ -265,6 +275,9 @@ def prediction_layer_data(
         "kind": "smoothed" if track.smoothed else "prediction",
         "skeleton": [list(edge) for edge in skeleton],
         "member_csvs": [str(m) for m in member_csvs],
+        # what the viewer checks against the open video when the layers are added
+        "track_frames": track.n_frames,
+        "last_frame": int(track.frames.max(initial=-1)),
     }
     layers: list[LayerData] = []
     if tails:

@@ -1,7 +1,12 @@
-"""napari readers (npe2 contributions): labels CSVs, prediction / smoothed CSVs and videos.
+"""Readers: labels CSVs, prediction / smoothed CSVs and videos as napari layer data.
 
 Each ``get_*_reader(path)`` returns a function that turns ``path`` into layer-data tuples,
-or None when the file is not for it, so napari can try the next reader.
+or None when the file is not for it, so napari can try the next reader. A reader is a pure
+function of its file and the files beside it (the project config): it never looks at the
+viewer, so a file opens as the same layers whatever else is open, with or without napari and
+Qt. Lining the layers up with an open video (and refusing a file of another length) happens
+where napari adds them: ``widgets.layer_watch``, which the plugin's npe2 entry points
+(``contributions``) register on the viewer.
 """
 
 from __future__ import annotations
@@ -74,7 +79,6 @@ def _read_labels(path: PathOrPaths) -> list[LayerData]:
     layers: list[LayerData] = []
     for p in paths:
         layers.extend(labels_layer_data(p, **_project_options(Path(p))))
-    fit_slider_labels_of_current_viewer()
     return layers
 
 
@@ -105,9 +109,9 @@ def get_predictions_reader(path: PathOrPaths) -> ReaderFunction | None:
 
     Each file becomes tails (Tracks), skeleton (Vectors, when a project config above the file
     names one) and keypoints (Points) coloured by posterior SD in px (smoothed) or by
-    likelihood (predictions), on the video's time axis (``prediction_layers``). When a video
-    is open in the viewer the file's frame count must match it; without a video the layers
-    still open, with a warning saying to open the video too.
+    likelihood (predictions), on the video's time axis (``prediction_layers``). Their
+    metadata carries the file's frame count (``track_frames``, ``last_frame``), which the
+    viewer checks against the open video when it adds them (``widgets.layer_watch``).
     """
     paths = [path] if isinstance(path, str | Path) else list(path)
     if not paths or not all(is_prediction_csv(p) for p in paths):
@@ -116,63 +120,18 @@ def get_predictions_reader(path: PathOrPaths) -> ReaderFunction | None:
 
 
 def _read_predictions(path: PathOrPaths) -> list[LayerData]:
-    import warnings
-
     from napari_lightning_pose.viewer.prediction_layers import (
         prediction_layer_data,
         read_pose_track,
     )
 
     paths = [path] if isinstance(path, str | Path) else list(path)
-    n_frames = open_video_frames()
     layers: list[LayerData] = []
     for p in paths:
         track = read_pose_track(p)
-        if n_frames is None:
-            warnings.warn(
-                f"{Path(p).name} opened without its video: the keypoints are drawn on an empty "
-                "canvas. Open the video too (drag it in) to see them over the frames.",
-                UserWarning,
-                stacklevel=2,
-            )
         skeleton = _project_skeleton(Path(p), track.keypoints)
-        layers.extend(prediction_layer_data(track, skeleton=skeleton, n_video_frames=n_frames))
+        layers.extend(prediction_layer_data(track, skeleton=skeleton))
     return layers
-
-
-def fit_slider_labels_of_current_viewer() -> None:
-    """Have the current viewer's slider labels fit their text ("frame", not "fran").
-
-    Our layers name their time axis "frame"; see ``widgets.dims`` for why napari would cut it.
-    Nothing happens without a napari window (scripts, tests with a ``ViewerModel``).
-    """
-    try:
-        import napari
-
-        from napari_lightning_pose.viewer.widgets.dims import fit_slider_labels
-
-        viewer = napari.current_viewer()
-    except Exception:  # no napari / no Qt application
-        return
-    if viewer is not None:
-        fit_slider_labels(viewer)
-
-
-def open_video_frames() -> int | None:
-    """Frames of the video open in the current napari viewer (its ``n_frames``), or None."""
-    try:
-        import napari
-
-        viewer = napari.current_viewer()
-    except Exception:  # no napari / no Qt application: nothing to line up with
-        return None
-    if viewer is None:
-        return None
-    for layer in viewer.layers:
-        n = layer.metadata.get("n_frames") if hasattr(layer, "metadata") else None
-        if n:
-            return int(n)
-    return None
 
 
 def _project_skeleton(csv_path: Path, keypoints: Sequence[str]) -> list[tuple[str, str]]:
@@ -239,6 +198,4 @@ def video_layer_data(path: str | Path) -> LayerData:
 
 def _read_videos(path: PathOrPaths) -> list[LayerData]:
     paths = [path] if isinstance(path, str | Path) else list(path)
-    layers = [video_layer_data(p) for p in paths]
-    fit_slider_labels_of_current_viewer()
-    return layers
+    return [video_layer_data(p) for p in paths]

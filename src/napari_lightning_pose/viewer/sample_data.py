@@ -1,4 +1,5 @@
-"""napari sample data (npe2 contribution): the bundled mirror-mouse project."""
+"""Sample data: the bundled mirror-mouse project as layer data (pure; ``contributions``
+hands it to napari)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,7 @@ from pathlib import Path
 
 from napari_lightning_pose.labeling.project import Project
 from napari_lightning_pose.viewer.layers import LayerData, labels_layer_data
-from napari_lightning_pose.viewer.reader import (
-    fit_slider_labels_of_current_viewer,
-    video_layer_data,
-)
+from napari_lightning_pose.viewer.reader import video_layer_data
 
 SAMPLE_DIR = Path(__file__).parents[1] / "resources" / "mirror-mouse"
 
@@ -34,5 +32,4 @@ def mirror_mouse_sample() -> list[LayerData]:
     # the labeled frames first: napari puts the slider in the middle of the first layer's
     # time axis (frame 10 of 20, labeled); added first, the hidden video put it at frame 496,
     # beyond the labeled frames, on a black canvas
-    fit_slider_labels_of_current_viewer()
     return [*labels, video_layer]

@@ -45,7 +45,6 @@ from napari_lightning_pose.io.labels import empty_labels
 from napari_lightning_pose.labeling.state import LabelState
 from napari_lightning_pose.viewer.layer_styles import KeypointsStyle, PredictionSkeletonStyle
 from napari_lightning_pose.viewer.layers import FrameStack
-from napari_lightning_pose.viewer.widgets.dims import fit_slider_labels
 from napari_lightning_pose.viewer.widgets.hooks import ViewerHooks, release_when_destroyed
 from napari_lightning_pose.viewer.widgets.label_editing import PointEditingMixin
 from napari_lightning_pose.viewer.widgets.label_files import (
@@ -54,6 +53,7 @@ from napari_lightning_pose.viewer.widgets.label_files import (
     _CloseFilter,
     read_project,
 )
+from napari_lightning_pose.viewer.widgets.layer_watch import watch_layers
 from napari_lightning_pose.viewer.widgets.prefill import PrefillOverlay
 
 AUTOSAVE_SECONDS = 30.0
@@ -111,7 +111,7 @@ class LabelingWidget(PointEditingMixin, LabelSavingMixin, QWidget):
         self._viewer_hooks.connect(self.viewer.layers.events.removing, self._on_layer_removing)
         # deleted with its window while the viewer lives on: let go of the viewer
         release_when_destroyed(self, self._viewer_hooks, self._project_hooks)
-        fit_slider_labels(self.viewer)  # the "frame" slider label, not "fran"
+        watch_layers(self.viewer)  # lines up prediction layers; "frame" slider, not "fran"
 
     # ------------------------------------------------------------------ UI
     def _build_ui(self) -> None:

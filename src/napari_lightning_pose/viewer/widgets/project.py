@@ -39,7 +39,7 @@ from napari_lightning_pose.labeling.frames import METHODS, FrameProgress, iter_p
 from napari_lightning_pose.labeling.project import Project, add_video, init_project, parse_skeleton
 from napari_lightning_pose.viewer.layers import LayerData
 from napari_lightning_pose.viewer.reader import video_layer_data
-from napari_lightning_pose.viewer.widgets.dims import fit_slider_labels
+from napari_lightning_pose.viewer.widgets.layer_watch import watch_layers
 from napari_lightning_pose.viewer.widgets.warmup import warm_first_image_layer
 
 PLUGIN = "napari-lightning-pose"
@@ -90,7 +90,7 @@ class ProjectWidget(QWidget):
         self._cancellable = False  # the job running now stops at Cancel (frame selection)
         self._build_ui()
         self._update_enabled()
-        fit_slider_labels(self.viewer)
+        watch_layers(self.viewer)  # lines up prediction layers; "frame" slider, not "fran"
 
     # ------------------------------------------------------------------ UI
     def _build_ui(self) -> None:
