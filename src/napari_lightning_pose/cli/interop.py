@@ -115,7 +115,7 @@ def _fps(args: argparse.Namespace) -> float | None:
     if args.fps:
         return float(args.fps)
     if args.video:
-        from napari_lightning_pose.io.video import probe_video
+        from napari_lightning_pose.io.video_index import probe_video
 
         return float(probe_video(args.video).fps)
     return None

@@ -39,7 +39,8 @@ from napari_lightning_pose.data.augment import Augmenter, pipeline_params
 from napari_lightning_pose.data.context import CONTEXT_FRAMES
 from napari_lightning_pose.data.transforms import normalize, resize_frames, resize_scale
 from napari_lightning_pose.errors import ConfigError, VideoError
-from napari_lightning_pose.io.video import VIDEO_SUFFIXES, VideoReader, probe_video
+from napari_lightning_pose.io.video import VIDEO_SUFFIXES, VideoReader
+from napari_lightning_pose.io.video_index import probe_video
 
 #: How clip workers start: "spawn", as a forked child's FFmpeg decoder crashed (segfault)
 #: when the parent had already run torch and PyAV work.

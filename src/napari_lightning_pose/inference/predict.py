@@ -52,7 +52,8 @@ from napari_lightning_pose.inference.partial_predictions import (
 from napari_lightning_pose.inference.video_batches import End, Failure, decoded_batches
 from napari_lightning_pose.inference.video_metrics import fits_for_model, write_video_metrics
 from napari_lightning_pose.io.pose_csv import PREDICTION_COORDS, make_pose_frame, write_pose_csv
-from napari_lightning_pose.io.video import VideoReader, VideoWarning
+from napari_lightning_pose.io.video import VideoReader
+from napari_lightning_pose.io.video_index import VideoWarning
 from napari_lightning_pose.models.context import SlidingWindows
 from napari_lightning_pose.models.pose_model import best_head
 from napari_lightning_pose.training.checkpoints import load_checkpoint

@@ -307,7 +307,7 @@ def _write_dlc_config(path: Path, proj: Project, scorer: str) -> None:
 
 def _crop(video: Path) -> str:
     from napari_lightning_pose.errors import VideoError
-    from napari_lightning_pose.io.video import probe_video
+    from napari_lightning_pose.io.video_index import probe_video
 
     try:
         info = probe_video(video)

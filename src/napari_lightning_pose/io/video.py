@@ -30,30 +30,20 @@ import av
 import numpy as np
 
 from napari_lightning_pose.errors import VideoError
-from napari_lightning_pose.io.video_decoder import _Decoder, _to_rgb
+from napari_lightning_pose.io.video_decoder import Decoder, to_rgb
 from napari_lightning_pose.io.video_index import (
-    _REENCODE,
+    REENCODE,
+    FrameIndex,
     VideoInfo,
-    VideoWarning,
-    _fps,
-    _open_container,
-    _scan,
-    probe_video,
+    open_container,
+    scan_frames,
+    stream_fps,
 )
 
 if TYPE_CHECKING:
     from napari_lightning_pose.io.prefetch import Prefetcher
 
-# VideoInfo, VideoWarning and probe_video live in io.video_index; importable from here too
-__all__ = [
-    "VIDEO_SUFFIXES",
-    "ReaderStats",
-    "VideoError",
-    "VideoInfo",
-    "VideoReader",
-    "VideoWarning",
-    "probe_video",
-]
+__all__ = ["VIDEO_SUFFIXES", "ReaderStats", "VideoReader"]
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
 """File name endings the napari reader opens as videos (case-insensitive)."""
@@ -128,10 +118,10 @@ class VideoReader:
         prefetch: bool = False,
     ) -> None:
         self.path = Path(path)
-        container, stream = _open_container(self.path)
+        container, stream = open_container(self.path)
         try:
-            self._index = _scan(container, stream, self.path)
-            self._fps = _fps(stream, self._index)
+            self._index = scan_frames(container, stream, self.path)
+            self._fps = stream_fps(stream, self._index)
             self._codec = stream.codec_context.name
             self._time_base = stream.time_base
             height, width = stream.codec_context.height, stream.codec_context.width
@@ -159,11 +149,11 @@ class VideoReader:
         self.prefetcher: Prefetcher | None = None
         self.stats = ReaderStats()
 
-        self._decoder = _Decoder(self.path, self._index)
+        self._decoder = Decoder(self.path, self._index)
         first = self._decoder.next()  # proves the video decodes, and is cached for napari
         if first is None:
             self._decoder.close()
-            raise VideoError(self.path, "no frame of this video can be decoded.", _REENCODE)
+            raise VideoError(self.path, "no frame of this video can be decoded.", REENCODE)
         if not (height and width):  # some containers only say once a frame is decoded
             height, width = first[1].height, first[1].width
         self._shape = (self._index.n_frames, int(height), int(width), 3)
@@ -307,7 +297,7 @@ class VideoReader:
         wanted = range(*slice(start, stop, step).indices(self.n_frames))
         if not wanted:
             return
-        decoder = _Decoder(self.path, self._index)
+        decoder = Decoder(self.path, self._index)
         _, height, width, _ = self._shape
         try:
             item = decoder.next() if wanted[0] == 0 else decoder.seek(wanted[0])
@@ -380,7 +370,7 @@ class VideoReader:
         self._cache = OrderedDict()
         self.prefetcher = None  # its thread stayed in the parent
         if not self._closed:
-            self._decoder = _Decoder(self.path, self._index)
+            self._decoder = Decoder(self.path, self._index)
 
     def _decode_frame(self, i: int, force_seek: bool = False) -> np.ndarray:
         decoder = self._decoder
@@ -425,6 +415,35 @@ class VideoReader:
                 cursor = self._cursor
                 del self._cache[max(self._cache, key=lambda j: abs(j - cursor))]
 
+    # ------------------------------------------------------------------ for io.prefetch
+    @property
+    def frame_index(self) -> FrameIndex:
+        """Where each frame and keyframe is in the file (read once, at opening)."""
+        return self._index
+
+    def cached_frames(self) -> set[int]:
+        """The frames held in the cache now (any thread)."""
+        with self._lock:
+            return set(self._cache)
+
+    def offer(self, k: int, frame: av.VideoFrame) -> bool:
+        """Cache frame ``k`` decoded by another thread; False once the reader is closed.
+
+        The RGB conversion runs on the calling thread (the prefetcher's), not the viewer's.
+        """
+        _, height, width, _ = self._shape
+        with self._lock:
+            if self._closed:
+                return False
+            if self._has_rgb(k):
+                return True
+        rgb = to_rgb(frame, height, width)
+        with self._lock:
+            if self._closed:
+                return False
+            self._put(k, rgb)
+        return True
+
     def _has_rgb(self, k: int) -> bool:
         """True when frame ``k`` is cached already converted to RGB (call with the lock)."""
         return isinstance(self._cache.get(k), np.ndarray)
@@ -433,7 +452,7 @@ class VideoReader:
         entry = self._cache[k]
         if not isinstance(entry, np.ndarray):
             _, height, width, _ = self._shape
-            entry = self._cache[k] = _to_rgb(entry, height, width)
+            entry = self._cache[k] = to_rgb(entry, height, width)
         self._cache.move_to_end(k)
         return entry
 
@@ -442,7 +461,7 @@ class VideoReader:
         return VideoError(
             self.path,
             f"frame {i} cannot be decoded (file truncated or corrupt?){detail}.",
-            "Other frames may still be readable. " + _REENCODE,
+            "Other frames may still be readable. " + REENCODE,
         )
 
 

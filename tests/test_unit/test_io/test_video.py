@@ -11,7 +11,8 @@ import pytest
 
 from napari_lightning_pose.errors import VideoError
 from napari_lightning_pose.io import VideoReader as ReExported
-from napari_lightning_pose.io.video import VideoReader, VideoWarning, probe_video
+from napari_lightning_pose.io.video import VideoReader
+from napari_lightning_pose.io.video_index import VideoWarning, probe_video
 
 
 def _digest(frame: np.ndarray) -> bytes:
