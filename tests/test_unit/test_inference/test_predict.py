@@ -18,7 +18,7 @@ from napari_lightning_pose.inference.predict import (
 )
 from napari_lightning_pose.io.config import load_config
 from napari_lightning_pose.io.pose_csv import coords_array, keypoint_names, read_pose_csv
-from napari_lightning_pose.models.pose_model import build_model
+from napari_lightning_pose.models.factory import build_model
 
 COORDS = ("x", "y", "likelihood")
 

@@ -20,7 +20,8 @@ from napari_lightning_pose.inference.predict import InferenceOptions, predict_vi
 from napari_lightning_pose.io.config import load_config
 from napari_lightning_pose.io.pose_csv import coords_array, read_pose_csv
 from napari_lightning_pose.io.video import VideoReader
-from napari_lightning_pose.models.pose_model import best_head, build_model
+from napari_lightning_pose.models.factory import build_model
+from napari_lightning_pose.models.pose_model import best_head
 
 SMALL = {"n_frames": 6, "height": 40, "width": 48, "resize": 32, "n_video_frames": 13}
 

@@ -14,7 +14,7 @@ from napari_lightning_pose.data.labeled import build_datasets
 from napari_lightning_pose.errors import ConfigError, LabelsError
 from napari_lightning_pose.io.config import load_config, validate_config
 from napari_lightning_pose.losses.base import Loss
-from napari_lightning_pose.models.pose_model import build_model
+from napari_lightning_pose.models.factory import build_model
 from napari_lightning_pose.training import (
     BEST_CKPT,
     LAST_CKPT,

@@ -159,7 +159,7 @@ def test_model_types_reach_the_config_or_fail_plainly(dock, qtbot, blob_project)
 def test_context_model_trains_or_says_plainly_why_not(dock, qtbot, blob_project) -> None:
     """The context model (model_type heatmap_mhcrnn): trained where the core has it, and
     until then a plain message naming the key, with no checkpoint written."""
-    from napari_lightning_pose.models.pose_model import PLANNED_MODEL_TYPES
+    from napari_lightning_pose.models.factory import PLANNED_MODEL_TYPES
 
     _viewer, widget = dock
     widget.model_combo.setCurrentText("context")
