@@ -29,8 +29,8 @@ from __future__ import annotations
 import functools
 import time
 import warnings
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -202,8 +202,8 @@ def predict_video(
     """
     opts = options or InferenceOptions(batch_size=batch_size, device=device)
     dev = distributed.resolve_device(opts.device, "auto")
-    net, cfg = _load(model, dev)
-    yield from _predict_one(net, cfg, Path(video_path), Path(out_csv), dev, opts)
+    loaded = _load(model, dev)
+    yield from _predict_one(loaded, Path(video_path), Path(out_csv), dev, opts)
 
 
 def predict_videos(
@@ -241,22 +241,35 @@ def predict_videos(
     mine = distributed.shard(list(videos), rank, world_size)
     if not mine:
         return
-    net, cfg = _load(model, dev)
+    loaded = _load(model, dev)
     out_dir = Path(out_dir)
     for video in mine:
         out = out_dir / f"{Path(video).stem}.csv"
-        yield from _predict_one(net, cfg, Path(video), out, dev, opts)
+        yield from _predict_one(loaded, Path(video), out, dev, opts)
 
 
 # --------------------------------------------------------------------------- internals
-def _load(model: ModelSource, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
-    """The network in eval mode and its config; ``cfg["_pca"]`` holds the checkpoint's PCA
-    fits (as saved) for the video metrics."""
+@dataclass(frozen=True)
+class LoadedModel:
+    """A network in eval mode, its config, and the PCA fits saved beside it.
+
+    ``pca_states`` is the checkpoint's ``pca`` entry as saved (``PCAFit.to_state`` per loss
+    name), read by the video metrics; empty for a ``(model, cfg)`` pair, whose metrics then
+    fit the PCA from the project's labels. It travels here, not inside the config dict.
+    """
+
+    net: nn.Module
+    cfg: dict[str, Any]
+    pca_states: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _load(model: ModelSource, device: torch.device) -> LoadedModel:
+    """The network in eval mode with its config and saved PCA fits."""
     if isinstance(model, tuple):
         net, cfg = model
-        return net.to(device).eval(), cfg
+        return LoadedModel(net.to(device).eval(), cfg)
     net, cfg, meta = load_checkpoint(model, device)
-    return net, {**cfg, "_pca": meta["pca"]}
+    return LoadedModel(net, cfg, meta["pca"])
 
 
 def _prepare(net: nn.Module, device: torch.device, opts: InferenceOptions) -> nn.Module:
@@ -268,13 +281,13 @@ def _prepare(net: nn.Module, device: torch.device, opts: InferenceOptions) -> nn
 
 
 def _predict_one(
-    net: nn.Module,
-    cfg: dict[str, Any],
+    loaded: LoadedModel,
     video: Path,
     out_csv: Path,
     device: torch.device,
     opts: InferenceOptions,
 ) -> Iterator[PredictEvent]:
+    net, cfg = loaded.net, loaded.cfg
     resize_hw = (
         int(cfg["data"]["image_resize_dims"]["height"]),
         int(cfg["data"]["image_resize_dims"]["width"]),
@@ -358,7 +371,7 @@ def _predict_one(
         # a partial result (allow_partial) keeps the file it replaces as <out>.bak1
         write_pose_csv(df, out_csv, backups=1 if cut_short else 0)
         if opts.metrics:
-            fits = fits_for_model(cfg, cfg.get("_pca") or {})
+            fits = fits_for_model(cfg, loaded.pca_states)
             write_video_metrics(
                 out_csv, values[rows.start :, :, :2], names, fits, np.asarray(rows)
             )
