@@ -33,7 +33,7 @@ from napari_lightning_pose.io.labels import (
 from napari_lightning_pose.io.lock import hold_lock
 from napari_lightning_pose.io.video import VideoReader
 from napari_lightning_pose.labeling.project import Project
-from napari_lightning_pose.progress import run_to_end
+from napari_lightning_pose.progress import blocking
 
 METHODS = ("kmeans", "uniform")
 #: How long frame selection waits for a labeling dock that is saving.
@@ -102,7 +102,34 @@ def iter_select_frames(
     exclude: Iterable[int] = (),
     max_candidates: int = 2000,
 ) -> Generator[FrameProgress, None, np.ndarray]:
-    """Generator form of ``select_frames``: yields progress, returns the frame indices."""
+    """Pick ``n`` frames of ``video`` to label.
+
+    Yields :class:`FrameProgress` as it reads, clusters or writes;
+    what Returns lists is the generator's return value.
+
+    Parameters
+    ----------
+    video
+        A video file or an open ``VideoReader``.
+    n
+        Number of frames wanted. Fewer come back only when fewer frames are available.
+    method
+        ``"kmeans"``: cluster greyscale thumbnails into ``n`` groups and take the frame
+        nearest each centre (diverse frames). ``"uniform"``: evenly spaced frames.
+    seed
+        Seed of k-means; the same seed and video give the same frames.
+    thumb_size
+        (height, width) of the thumbnails k-means compares.
+    exclude
+        Frame indices never to pick (e.g. frames already labeled).
+    max_candidates
+        Longer videos are subsampled to about this many evenly spaced candidate frames.
+
+    Returns
+    -------
+    numpy.ndarray
+        Sorted frame indices, shape (min(n, available),), int.
+    """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if n < 1:
@@ -132,43 +159,7 @@ def iter_select_frames(
     return np.sort(np.asarray(indices, dtype=int)[picked])
 
 
-def select_frames(
-    video: str | Path | VideoReader,
-    n: int,
-    method: str = "kmeans",
-    seed: int = 0,
-    thumb_size: tuple[int, int] = (32, 32),
-    exclude: Iterable[int] = (),
-    max_candidates: int = 2000,
-) -> np.ndarray:
-    """Pick ``n`` frames of ``video`` to label.
-
-    Parameters
-    ----------
-    video
-        A video file or an open ``VideoReader``.
-    n
-        Number of frames wanted. Fewer come back only when fewer frames are available.
-    method
-        ``"kmeans"``: cluster greyscale thumbnails into ``n`` groups and take the frame
-        nearest each centre (diverse frames). ``"uniform"``: evenly spaced frames.
-    seed
-        Seed of k-means; the same seed and video give the same frames.
-    thumb_size
-        (height, width) of the thumbnails k-means compares.
-    exclude
-        Frame indices never to pick (e.g. frames already labeled).
-    max_candidates
-        Longer videos are subsampled to about this many evenly spaced candidate frames.
-
-    Returns
-    -------
-    numpy.ndarray
-        Sorted frame indices, shape (min(n, available),), int.
-    """
-    return run_to_end(
-        iter_select_frames(video, n, method, seed, thumb_size, exclude, max_candidates)
-    )
+select_frames = blocking(iter_select_frames)
 
 
 def _uniform(available: np.ndarray, n: int) -> np.ndarray:
@@ -218,34 +209,12 @@ def iter_export_frames(
     context: int = 0,
     digits: int = FRAME_DIGITS,
 ) -> Generator[FrameProgress, None, list[Path]]:
-    """Generator form of ``export_frames``: yields progress, returns the written PNG paths.
+    """Write ``frames`` of ``video`` as PNGs to ``project_dir/labeled-data/<video stem>/``.
+
+    Yields :class:`FrameProgress` as it reads, clusters or writes;
+    what Returns lists is the generator's return value.
 
     ``digits`` is the zero-padding of the frame number in the file names.
-    """
-    project_dir = Path(project_dir)
-    with ExitStack() as stack:
-        reader = _reader(video, stack)
-        stem = Path(reader.path).stem
-        wanted = with_context(frames, context, len(reader))
-        main = {int(f) for f in frames}
-        written: list[Path] = []
-        for done, i in enumerate(wanted):
-            frame = reader[int(i)]
-            path = project_dir / image_path(stem, int(i), digits)
-            atomic_write(path, lambda tmp, frame=frame: Image.fromarray(frame).save(tmp, "PNG"))
-            if int(i) in main:
-                written.append(path)
-            yield FrameProgress("export", done + 1, len(wanted))
-    return written
-
-
-def export_frames(
-    video: str | Path | VideoReader,
-    frames: Sequence[int],
-    project_dir: str | Path,
-    context: int = 0,
-) -> list[Path]:
-    """Write ``frames`` of ``video`` as PNGs to ``project_dir/labeled-data/<video stem>/``.
 
     Parameters
     ----------
@@ -269,7 +238,24 @@ def export_frames(
     -----
     This writes images only; ``pick_frames`` also adds the frames to the labels CSV.
     """
-    return run_to_end(iter_export_frames(video, frames, project_dir, context))
+    project_dir = Path(project_dir)
+    with ExitStack() as stack:
+        reader = _reader(video, stack)
+        stem = Path(reader.path).stem
+        wanted = with_context(frames, context, len(reader))
+        main = {int(f) for f in frames}
+        written: list[Path] = []
+        for done, i in enumerate(wanted):
+            frame = reader[int(i)]
+            path = project_dir / image_path(stem, int(i), digits)
+            atomic_write(path, lambda tmp, frame=frame: Image.fromarray(frame).save(tmp, "PNG"))
+            if int(i) in main:
+                written.append(path)
+            yield FrameProgress("export", done + 1, len(wanted))
+    return written
+
+
+export_frames = blocking(iter_export_frames)
 
 
 # ------------------------------------------------------------------- whole project step
@@ -281,7 +267,25 @@ def iter_pick_frames(
     seed: int = 0,
     context: int = CONTEXT_RADIUS,
 ) -> Generator[FrameProgress, None, list[str]]:
-    """Generator form of ``pick_frames``: yields progress, returns the new CSV image paths."""
+    """Select ``n`` new frames of ``video``, write them, and add them to the project's CSV.
+
+    Yields :class:`FrameProgress` as it reads, clusters or writes;
+    what Returns lists is the generator's return value.
+
+    Frames of ``video`` already in the CSV are never picked again. The new rows are all-NaN
+    (to be labeled); existing rows are kept. Returns the new rows' image paths.
+
+    Parameters
+    ----------
+    project
+        A ``Project`` or its folder/config path.
+    video
+        The video to pick from (usually one of ``project.video_paths()``).
+    n, method, seed
+        As for ``select_frames``.
+    context
+        Neighbours written on each side of every frame for the context model.
+    """
     proj = project if isinstance(project, Project) else Project.open(project)
     labels = proj.read_labels()
     stem = Path(video).stem
@@ -299,28 +303,4 @@ def iter_pick_frames(
     return images
 
 
-def pick_frames(
-    project: Project | str | Path,
-    video: str | Path,
-    n: int,
-    method: str = "kmeans",
-    seed: int = 0,
-    context: int = CONTEXT_RADIUS,
-) -> list[str]:
-    """Select ``n`` new frames of ``video``, write them, and add them to the project's CSV.
-
-    Frames of ``video`` already in the CSV are never picked again. The new rows are all-NaN
-    (to be labeled); existing rows are kept. Returns the new rows' image paths.
-
-    Parameters
-    ----------
-    project
-        A ``Project`` or its folder/config path.
-    video
-        The video to pick from (usually one of ``project.video_paths()``).
-    n, method, seed
-        As for ``select_frames``.
-    context
-        Neighbours written on each side of every frame for the context model.
-    """
-    return run_to_end(iter_pick_frames(project, video, n, method, seed, context))
+pick_frames = blocking(iter_pick_frames)

@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw
 from napari_lightning_pose.errors import LabelsError, VideoError
 from napari_lightning_pose.io.atomic import atomic_path
 from napari_lightning_pose.io.video import VideoReader
-from napari_lightning_pose.progress import run_to_end
+from napari_lightning_pose.progress import blocking
 from napari_lightning_pose.viewer.layer_styles import heat_rgba
 from napari_lightning_pose.viewer.prediction_layers import PoseTrack, pose_track_from_frame
 
@@ -146,6 +146,7 @@ def iter_export_video(
     Returns
     -------
     Path
+        The mp4 written (the generator's return value).
 
     Raises
     ------
@@ -196,8 +197,4 @@ def iter_export_video(
     return out
 
 
-def export_video(
-    video: str | Path, predictions: pd.DataFrame | PoseTrack, out: str | Path, **kw
-) -> Path:
-    """:func:`iter_export_video` run to the end (same arguments); returns the mp4's path."""
-    return run_to_end(iter_export_video(video, predictions, out, **kw))
+export_video = blocking(iter_export_video)
