@@ -32,6 +32,7 @@ from napari_lightning_pose.io.labels import (
 )
 from napari_lightning_pose.io.lock import hold_lock
 from napari_lightning_pose.io.video import VideoReader
+from napari_lightning_pose.labeling.appearance import cluster_by_appearance, thumbnail
 from napari_lightning_pose.labeling.project import Project
 from napari_lightning_pose.progress import blocking
 
@@ -69,30 +70,6 @@ def _reader(video: str | Path | VideoReader, stack: ExitStack) -> VideoReader:
 
 
 # ------------------------------------------------------------------------------ selection
-def thumbnail(frame: np.ndarray, size: tuple[int, int] = (32, 32)) -> np.ndarray:
-    """A small greyscale copy of ``frame`` by block averaging.
-
-    Parameters
-    ----------
-    frame
-        Shape (H, W) or (H, W, C).
-    size
-        (height, width) of the thumbnail; clipped to the frame size.
-
-    Returns
-    -------
-    numpy.ndarray
-        Shape ``size`` (clipped), float32 in the frame's value range.
-    """
-    frame = frame if frame.ndim == 3 else frame[..., None]
-    th, tw = min(size[0], frame.shape[0]), min(size[1], frame.shape[1])
-    bh, bw = frame.shape[0] // th, frame.shape[1] // tw
-    blocks = frame[: th * bh, : tw * bw].reshape(th, bh, tw, bw, frame.shape[2])
-    # integer sums are ~10x faster than a float mean over a full-size frame
-    total = blocks.sum(axis=(1, 3, 4), dtype=np.uint64 if frame.dtype.itemsize > 1 else np.uint32)
-    return total.astype(np.float32) / np.float32(bh * bw * frame.shape[2])
-
-
 def iter_select_frames(
     video: str | Path | VideoReader,
     n: int,
@@ -154,7 +131,7 @@ def iter_select_frames(
     if n >= len(indices):
         return np.array(indices, dtype=int)
     yield FrameProgress("cluster", 0, 1)
-    picked = _kmeans_pick(np.stack(thumbs).reshape(len(thumbs), -1), n, seed)
+    picked = cluster_by_appearance(np.stack(thumbs), n, seed).nearest_to_centres()
     yield FrameProgress("cluster", 1, 1)
     return np.sort(np.asarray(indices, dtype=int)[picked])
 
@@ -168,29 +145,6 @@ def _uniform(available: np.ndarray, n: int) -> np.ndarray:
         return available
     positions = np.round(np.linspace(0, len(available) - 1, n)).astype(int)
     return available[np.unique(positions)]
-
-
-def _kmeans_pick(features: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """Row indices of ``features`` (shape (m, d)) nearest each of ``n`` k-means centres."""
-    from sklearn.cluster import KMeans
-    from sklearn.decomposition import PCA
-    from threadpoolctl import threadpool_limits
-
-    x = features.astype(np.float32)
-    x -= x.mean(axis=0)
-    n_components = min(32, x.shape[0] - 1, x.shape[1])
-    # one thread: the problem is small (<= max_candidates x 32) and threads only contend
-    with threadpool_limits(limits=1):
-        if n_components >= 2:
-            x = PCA(n_components=n_components, random_state=seed).fit_transform(x)
-        km = KMeans(n_clusters=n, n_init=3, random_state=seed).fit(x)
-    dist = np.linalg.norm(x - km.cluster_centers_[km.labels_], axis=1)
-    picked = []
-    for c in range(n):
-        members = np.flatnonzero(km.labels_ == c)
-        if len(members):
-            picked.append(members[np.argmin(dist[members])])
-    return np.asarray(picked, dtype=int)
 
 
 # --------------------------------------------------------------------------------- export

@@ -28,7 +28,8 @@ from napari_lightning_pose.io.labels import LABELED_DATA_DIR, image_path, parse_
 from napari_lightning_pose.io.lock import hold_lock
 from napari_lightning_pose.io.pose_csv import read_pose_csv
 from napari_lightning_pose.io.video import VideoReader
-from napari_lightning_pose.labeling.frames import FrameProgress, iter_export_frames, thumbnail
+from napari_lightning_pose.labeling.appearance import thumbnail
+from napari_lightning_pose.labeling.frames import FrameProgress, iter_export_frames
 from napari_lightning_pose.labeling.project import Project
 from napari_lightning_pose.progress import blocking
 from napari_lightning_pose.qc.refine import LOCK_WAIT_SECONDS, append_label_rows

@@ -11,6 +11,7 @@ from PIL import Image
 from napari_lightning_pose.io import labels as L
 from napari_lightning_pose.io.video import VideoReader
 from napari_lightning_pose.labeling import frames as F
+from napari_lightning_pose.labeling.appearance import thumbnail
 from napari_lightning_pose.labeling.project import Project, init_project
 
 SCENE_LENGTH = 25
@@ -97,9 +98,9 @@ def test_selection_yields_progress_then_returns(scenes_video: Path) -> None:
 def test_thumbnail_averages_blocks() -> None:
     frame = np.zeros((8, 12, 3), dtype=np.uint8)
     frame[:4, :6] = 90
-    thumb = F.thumbnail(frame, (2, 2))
+    thumb = thumbnail(frame, (2, 2))
     np.testing.assert_array_equal(thumb, [[90, 0], [0, 0]])
-    assert F.thumbnail(frame[..., 0], (100, 100)).shape == (8, 12)
+    assert thumbnail(frame[..., 0], (100, 100)).shape == (8, 12)
 
 
 def test_exported_pngs_equal_the_video_frames(scenes_video: Path, tmp_path: Path) -> None:
