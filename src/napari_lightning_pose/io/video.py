@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import OrderedDict, deque
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import av
 import numpy as np
 
+from napari_lightning_pose.cache import LRUCache
 from napari_lightning_pose.errors import VideoError
 from napari_lightning_pose.io.video_decoder import Decoder, to_rgb
 from napari_lightning_pose.io.video_index import (
@@ -141,7 +142,7 @@ class VideoReader:
         self.cache_size = cache_size
         self.read_ahead = read_ahead
         self._look_behind = (cache_size - read_ahead - 1) // 2
-        self._cache: OrderedDict[int, av.VideoFrame | np.ndarray] = OrderedDict()
+        self._cache: LRUCache[int, av.VideoFrame | np.ndarray] = LRUCache(cache_size)
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._closed = False
@@ -367,7 +368,7 @@ class VideoReader:
         """
         self._lock = threading.Lock()
         self._pid = os.getpid()
-        self._cache = OrderedDict()
+        self._cache = LRUCache(self.cache_size)
         self.prefetcher = None  # its thread stayed in the parent
         if not self._closed:
             self._decoder = Decoder(self.path, self._index)
@@ -405,15 +406,18 @@ class VideoReader:
 
     def _put(self, k: int, frame: av.VideoFrame | np.ndarray) -> None:
         """Cache frame ``k`` (decoded but unconverted, or RGB) as the most recent entry."""
-        if not isinstance(self._cache.get(k), np.ndarray):
-            self._cache[k] = frame
-        self._cache.move_to_end(k)
-        while len(self._cache) > self.cache_size:
-            if self.prefetcher is None or self._cursor is None:
-                self._cache.popitem(last=False)  # least recently used
-            else:  # the frame farthest from the cursor: the prefetched window stays
-                cursor = self._cursor
-                del self._cache[max(self._cache, key=lambda j: abs(j - cursor))]
+        if isinstance(self._cache.peek(k), np.ndarray):
+            self._cache.touch(k)
+        else:
+            self._cache.put(k, frame, victim=self._farthest_from_cursor)
+
+    def _farthest_from_cursor(self, frames: Sequence[int]) -> int | None:
+        """With a prefetcher, the cached frame farthest from the cursor is evicted first, so
+        the prefetched window stays; None (least recently used) otherwise."""
+        cursor = self._cursor
+        if self.prefetcher is None or cursor is None:
+            return None
+        return max(frames, key=lambda j: abs(j - cursor))
 
     # ------------------------------------------------------------------ for io.prefetch
     @property
@@ -446,14 +450,14 @@ class VideoReader:
 
     def _has_rgb(self, k: int) -> bool:
         """True when frame ``k`` is cached already converted to RGB (call with the lock)."""
-        return isinstance(self._cache.get(k), np.ndarray)
+        return isinstance(self._cache.peek(k), np.ndarray)
 
     def _cached_rgb(self, k: int) -> np.ndarray:
-        entry = self._cache[k]
+        entry = self._cache.get(k)
         if not isinstance(entry, np.ndarray):
             _, height, width, _ = self._shape
-            entry = self._cache[k] = to_rgb(entry, height, width)
-        self._cache.move_to_end(k)
+            entry = to_rgb(entry, height, width)
+            self._cache.put(k, entry)
         return entry
 
     def _undecodable(self, i: int, errors: deque[str]) -> VideoError:

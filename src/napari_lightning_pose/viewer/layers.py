@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from napari_lightning_pose.cache import LRUCache
 from napari_lightning_pose.errors import LabelsError
 from napari_lightning_pose.io import pose_csv
 from napari_lightning_pose.io.labels import (
@@ -241,9 +241,8 @@ class FrameStack:
 
     def __init__(self, paths: Sequence[str | Path], cache_size: int = 16) -> None:
         self.paths = [Path(p) for p in paths]
-        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._cache: LRUCache[int, np.ndarray] = LRUCache(cache_size)
         self._lock = threading.Lock()
-        self._cache_size = cache_size
         sizes, modes = [], []
         for p in self.paths:
             try:
@@ -280,14 +279,12 @@ class FrameStack:
     def frame(self, i: int) -> np.ndarray:
         """Decode frame ``i``: shape (H, W) or (H, W, 3), padded to the stack's size."""
         with self._lock:  # napari may slice from several threads
-            if i in self._cache:
-                self._cache.move_to_end(i)
-                return self._cache[i]
+            cached = self._cache.get(i)
+        if cached is not None:
+            return cached
         arr = self._decode(i)
         with self._lock:
-            self._cache[i] = arr
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+            self._cache.put(i, arr)
         return arr
 
     def _decode(self, i: int) -> np.ndarray:
