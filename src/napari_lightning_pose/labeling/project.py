@@ -33,9 +33,9 @@ from napari_lightning_pose.io.config import (
     save_config,
     validate_config,
 )
+from napari_lightning_pose.io.images import image_sizes
 from napari_lightning_pose.io.lock import hold_lock
 from napari_lightning_pose.io.video import VIDEO_SUFFIXES
-from napari_lightning_pose.viewer.layers import image_sizes
 
 
 @dataclass(frozen=True)

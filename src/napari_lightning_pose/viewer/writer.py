@@ -21,15 +21,11 @@ import pandas as pd
 
 from napari_lightning_pose.errors import LabelsError
 from napari_lightning_pose.io import labels as labels_io
+from napari_lightning_pose.io.images import image_sizes
 from napari_lightning_pose.io.lock import hold_lock
 from napari_lightning_pose.io.pose_csv import make_pose_frame
 from napari_lightning_pose.labeling.merge import merge_into_file
-from napari_lightning_pose.viewer.layers import (
-    LABELS_BASE,
-    image_sizes,
-    labels_base,
-    points_to_labels,
-)
+from napari_lightning_pose.viewer.layers import LABELS_BASE, labels_base, points_to_labels
 
 #: How long a save waits for another writer (frame selection, the labeling dock) to finish.
 LOCK_SECONDS = 30.0

@@ -22,6 +22,7 @@ from qtpy.QtCore import QEvent, QObject, QTimer
 
 from napari_lightning_pose.errors import LightningPoseInputError
 from napari_lightning_pose.io.config import load_config
+from napari_lightning_pose.io.images import FrameStack
 from napari_lightning_pose.io.labels import read_labels
 from napari_lightning_pose.io.lock import LockBusyError, hold_lock, wait_until_free
 from napari_lightning_pose.labeling.merge import MergeResult, merge_into_file
@@ -30,7 +31,7 @@ from napari_lightning_pose.labeling.state import (
     find_label_images,
     frames_to_label,
 )
-from napari_lightning_pose.viewer.layers import LABELS_BASE, FrameStack, labels_base
+from napari_lightning_pose.viewer.layers import LABELS_BASE, labels_base
 from napari_lightning_pose.viewer.widgets.warmup import warm_first_image_layer
 
 BACKUPS = 3

@@ -41,10 +41,10 @@ from qtpy.QtWidgets import (
 )
 
 from napari_lightning_pose.errors import LightningPoseInputError
+from napari_lightning_pose.io.images import FrameStack
 from napari_lightning_pose.io.labels import empty_labels
 from napari_lightning_pose.labeling.state import LabelState
 from napari_lightning_pose.viewer.layer_styles import KeypointsStyle, PredictionSkeletonStyle
-from napari_lightning_pose.viewer.layers import FrameStack
 from napari_lightning_pose.viewer.widgets.hooks import ViewerHooks, release_when_destroyed
 from napari_lightning_pose.viewer.widgets.label_editing import PointEditingMixin
 from napari_lightning_pose.viewer.widgets.label_files import (
