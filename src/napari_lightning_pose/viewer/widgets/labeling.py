@@ -2,21 +2,23 @@
 
 The widget opens a project (its ``config.yaml``): the frames to label (the labels CSV's rows
 and the other images under ``labeled-data/``, both layouts, without the context neighbours
-that frame selection exports beside each frame, see ``label_state.frames_to_label``) become
+that frame selection exports beside each frame, see ``labeling.state.frames_to_label``) become
 one lazily read image stack with a frame slider, the labels a Points layer (features
 ``keypoint``, ``frame``, ``image``) and the config's skeleton a Vectors layer of lines (napari
 shows the current frame's). A click in add mode places the current keypoint on the current
 frame, replacing its earlier position there, and moves on to the next keypoint still to do.
-Every save is a merge with the CSV as it is on disk now (``io.label_merge``: rows and cells
+Every save is a merge with the CSV as it is on disk now (``labeling.merge``: rows and cells
 other writers added survive, a cell both changed is reported) under the labels lock
 (``io.lock``: the autosave pauses while frame selection writes), written atomically with
 rotated backups (``io.labels.write_labels``) on Save, every 30 s while there are unsaved
 changes, when the window closes and before another project is opened; a failed save is
 reported with the file name and the labels stay in memory.
 
-What to click next, the counts and the skeleton segments come from the pure ``LabelState``.
-Clicks, keys and point edits are in ``label_editing``; reading the project and saving in
-``label_files`` (both mixed into ``LabelingWidget``).
+The dock is composed of parts with one owner each: the open project's labels and their file
+(``labeling.session.LabelSession``, pure: state, merge base, unsaved flag, save), the editor
+bound to the labels layer (``label_editing.LabelEditor``: clicks, keys, point edits), the
+saving schedule (``label_files.LabelSaver``: Save, autosave, on close) and, here, the Qt
+widgets that show the keypoint list, the counts and the status, and open and close projects.
 """
 
 from __future__ import annotations
@@ -25,36 +27,41 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from napari.layers import Points, Vectors
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import QEvent, Qt, QTimer
+from qtpy.QtCore import QEvent, Qt
+from qtpy.QtGui import QColor, QIcon, QPixmap
 from qtpy.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
     QListWidget,
+    QListWidgetItem,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
 from napari_lightning_pose.errors import LightningPoseInputError
-from napari_lightning_pose.io.images import FrameStack
-from napari_lightning_pose.io.labels import empty_labels
-from napari_lightning_pose.labeling.state import LabelState
-from napari_lightning_pose.viewer.layer_styles import KeypointsStyle, PredictionSkeletonStyle
-from napari_lightning_pose.viewer.widgets.hooks import ViewerHooks, release_when_destroyed
-from napari_lightning_pose.viewer.widgets.label_editing import PointEditingMixin
-from napari_lightning_pose.viewer.widgets.label_files import (
-    LabelSavingMixin,
+from napari_lightning_pose.labeling.session import (
+    SAVE_WAIT_SECONDS,
+    LabelSession,
     OpenedProject,
-    _CloseFilter,
     read_project,
 )
+from napari_lightning_pose.labeling.state import KeypointStatus, LabelState
+from napari_lightning_pose.viewer.layer_styles import (
+    KeypointsStyle,
+    PredictionSkeletonStyle,
+    keypoint_colors,
+)
+from napari_lightning_pose.viewer.widgets.hooks import ViewerHooks, release_when_destroyed
+from napari_lightning_pose.viewer.widgets.label_editing import LabelEditor, points_from_state
+from napari_lightning_pose.viewer.widgets.label_files import CloseFilter, LabelSaver
 from napari_lightning_pose.viewer.widgets.layer_watch import watch_layers
 from napari_lightning_pose.viewer.widgets.prefill import PrefillOverlay
+from napari_lightning_pose.viewer.widgets.warmup import warm_first_image_layer
 
 AUTOSAVE_SECONDS = 30.0
 
@@ -69,7 +76,14 @@ HELP_TEXT = (
 )
 
 
-class LabelingWidget(PointEditingMixin, LabelSavingMixin, QWidget):
+def _read_project_warm(config_path: str | Path) -> OpenedProject:
+    """``read_project`` in a worker, with napari's first-Image-layer imports done there too."""
+    opened = read_project(config_path)
+    warm_first_image_layer()
+    return opened
+
+
+class LabelingWidget(QWidget):
     """Dock widget to label keypoints of a project; see the module docstring.
 
     Parameters
@@ -83,34 +97,20 @@ class LabelingWidget(PointEditingMixin, LabelSavingMixin, QWidget):
     def __init__(self, napari_viewer: Any, autosave_seconds: float = AUTOSAVE_SECONDS) -> None:
         super().__init__()
         self.viewer = napari_viewer
-        self.config: dict[str, Any] | None = None
-        self.config_path: Path | None = None
-        self.labels_path: Path | None = None
-        self.state: LabelState | None = None
-        self._base: pd.DataFrame | None = None  # the labels as last read or written
-        self.edges: list[tuple[str, str]] = []
+        self.session: LabelSession | None = None  # the open project's labels and file
+        self.editor: LabelEditor | None = None  # edits through the open project's layers
         self.frames_layer = None
-        self.points_layer: Points | None = None
-        self.skeleton_layer: Vectors | None = None
-        self._current_kp = 0
-        self._dirty = False
-        self._syncing = False
-        self._restore_defaults = False
-        self._window_filter: _CloseFilter | None = None
+        self._window_filter: CloseFilter | None = None
         self._viewer_hooks = ViewerHooks()  # for the widget's life
-        self._project_hooks = ViewerHooks()  # for the open project's layers
         self.loading = False  # a project is being read in a worker
 
         self._build_ui()
+        self.saver = LabelSaver(self, self.set_status, autosave_seconds)
         self.prefill = PrefillOverlay(self)
-        self._autosave = QTimer(self)
-        self._autosave.timeout.connect(self._on_autosave)
-        self.set_autosave_interval(autosave_seconds)
-        self._autosave.start()
         self._viewer_hooks.connect(self.viewer.dims.events.current_step, self._on_frame_changed)
         self._viewer_hooks.connect(self.viewer.layers.events.removing, self._on_layer_removing)
         # deleted with its window while the viewer lives on: let go of the viewer
-        release_when_destroyed(self, self._viewer_hooks, self._project_hooks)
+        release_when_destroyed(self, self._viewer_hooks)
         watch_layers(self.viewer)  # lines up prediction layers; "frame" slider, not "fran"
 
     # ------------------------------------------------------------------ UI
@@ -123,7 +123,7 @@ class LabelingWidget(PointEditingMixin, LabelSavingMixin, QWidget):
             "Write the labels CSV now (atomic, old file kept as .bak1). "
             "Labels are also saved every 30 s and when the window closes."
         )
-        self.save_button.clicked.connect(self.save)
+        self.save_button.clicked.connect(lambda: self.save())
         buttons = QHBoxLayout()
         buttons.addWidget(self.open_button)
         buttons.addWidget(self.save_button)
@@ -199,7 +199,7 @@ class LabelingWidget(PointEditingMixin, LabelSavingMixin, QWidget):
         bool
             True when the project was opened.
         """
-        if self.loading or (self.state is not None and not self.save(only_if_dirty=True)):
+        if self.loading or not self.save(only_if_dirty=True):
             return False
         try:
             opened = read_project(config_path)
@@ -215,10 +215,10 @@ class LabelingWidget(PointEditingMixin, LabelSavingMixin, QWidget):
         Returns the started worker, or None when nothing was started (a load is running, or
         saving the open project's labels failed).
         """
-        if self.loading or (self.state is not None and not self.save(only_if_dirty=True)):
+        if self.loading or not self.save(only_if_dirty=True):
             return None
         worker = create_worker(
-            read_project,
+            _read_project_warm,
             config_path,
             _connect={"errored": lambda err: show_error(f"Could not open the project: {err}")},
             _start_thread=False,
@@ -227,7 +227,7 @@ class LabelingWidget(PointEditingMixin, LabelSavingMixin, QWidget):
         worker.finished.connect(self._loading_finished)
         self.loading = True
         self.open_button.setEnabled(False)
-        self._set_status(f"busy: reading {Path(config_path).name}…")
+        self.set_status(f"busy: reading {Path(config_path).name}…")
         worker.start()
         return worker
 
@@ -235,7 +235,7 @@ class LabelingWidget(PointEditingMixin, LabelSavingMixin, QWidget):
         self.loading = False
         self.open_button.setEnabled(True)
         if self.status_label.text().startswith("busy:"):
-            self._set_status("")
+            self.set_status("")
 
     def _show_project(self, opened: OpenedProject) -> bool:
         """Show a project read by ``read_project`` (GUI thread): layers, list, counts."""
@@ -245,33 +245,26 @@ class LabelingWidget(PointEditingMixin, LabelSavingMixin, QWidget):
                 "frames of a video with the Project widget first."
             )
             return False
-        if self.state is not None and not self.close_project(save=True):
+        if not self.close_project(save=True):
             return False  # unsaved labels could not be written: keep them on screen
-        images, keypoints, labels = opened.images, opened.keypoints, opened.labels
-        self.config_path = opened.config_path
-        self.config = opened.config
-        self.labels_path = opened.labels_path
-        self.edges = [(str(a), str(b)) for a, b in opened.config["data"]["skeleton"]]
-        if labels is None:
-            self.state = LabelState.empty(images, keypoints)
-            self._base = empty_labels(keypoints)
-        else:
-            self.state = LabelState.from_labels(labels, images, keypoints)
-            self._base = labels
-        self._add_layers(opened.stack)
-        self._draw_skeleton()
+        session = LabelSession(opened)
+        points, skeleton = self._add_layers(session, opened)
+        self.session = session
+        self.editor = LabelEditor(self.viewer, session, points, skeleton, view=self)
+        self.editor.store_base()
+        self.saver.attach(session, self.editor)
+        self.editor.draw_skeleton()
         self.prefill.refresh()  # unconfirmed pre-filled points (qc.refine), if any
         self._fill_keypoint_list()
-        self._dirty = False
         self._set_enabled(True)
         self.project_label.setText(
-            f"<b>{self.config_path.parent.name}</b>: {len(images)} frames, "
-            f"{len(keypoints)} keypoints<br>labels: {self.labels_path}"
+            f"<b>{opened.config_path.parent.name}</b>: {len(opened.images)} frames, "
+            f"{len(opened.keypoints)} keypoints<br>labels: {opened.labels_path}"
         )
         self.viewer.dims.axis_labels = ("frame", "y", "x")
         self.viewer.dims.set_current_step(0, 0)
         self._on_frame_changed()
-        self._set_status("opened")
+        self.set_status("opened")
         return True
 
     def close_project(self, save: bool = True) -> bool:
@@ -279,33 +272,36 @@ class LabelingWidget(PointEditingMixin, LabelSavingMixin, QWidget):
 
         Returns False, keeping everything, when the save fails.
         """
-        if self.state is None:
+        if self.session is None:
             return True
         if save and not self.save(only_if_dirty=True):
             return False
         self.prefill.remove()
-        points = self.points_layer
-        self.points_layer = None  # so that _on_layer_removing does not save again
+        editor = self.editor
+        layers = [self.frames_layer]
+        if editor is not None:
+            editor.release()
+            layers += [editor.points_layer, editor.skeleton_layer]
+            editor.points_layer = None  # so that the layer removal does not save again
         # One batch: napari garbage-collects once per batch, not once per removed layer.
         with self.viewer.layers.batched_update():
-            for layer in (self.skeleton_layer, points, self.frames_layer):
+            for layer in layers[::-1]:
                 if layer is not None and layer in self.viewer.layers:
                     self.viewer.layers.remove(layer)
-        self.frames_layer = self.skeleton_layer = None
-        self.state = None
-        self._base = None
-        self._unbind_keys()
+        self.frames_layer = None
+        self.session = self.editor = None
+        self.saver.attach(None, None)
         self.keypoint_list.clear()
         self._set_enabled(False)
         self.project_label.setText("No project open.")
         self.counts_label.setText("")
         self.frame_label.setText("")
-        self._dirty = False
         return True
 
-    def _add_layers(self, stack: FrameStack) -> None:
-        assert self.state is not None
-        name = self.config_path.parent.name if self.config_path else "project"
+    def _add_layers(self, session: LabelSession, opened: OpenedProject) -> tuple[Points, Vectors]:
+        """Add the frames, labels and skeleton layers of ``session``'s project."""
+        state, stack = session.state, opened.stack
+        name = opened.config_path.parent.name
         self.frames_layer = self.viewer.add_image(
             stack,
             name=f"{name} frames",
@@ -313,44 +309,174 @@ class LabelingWidget(PointEditingMixin, LabelSavingMixin, QWidget):
             contrast_limits=(0, 255),
             multiscale=False,
         )
-        self.frames_layer.metadata["images"] = list(self.state.images)
+        self.frames_layer.metadata["images"] = list(state.images)
         size = max(4.0, max(stack.shape[1:3], default=400) / 60)
-        style = KeypointsStyle(name=f"{name} labels", keypoint_names=self.state.keypoints)
+        style = KeypointsStyle(name=f"{name} labels", keypoint_names=state.keypoints)
         style.size = size
-        data, features = self._points_from_state()
-        self.points_layer = self.viewer.add_points(
-            data,
-            ndim=3,
-            features=features,
-            **style.as_kwargs(),
-        )
+        data, features = points_from_state(state)
+        points = self.viewer.add_points(data, ndim=3, features=features, **style.as_kwargs())
         # the same metadata as the labels reader's layer, so File > Save Layers works too
-        self.points_layer.metadata.update(
+        points.metadata.update(
             {
-                "csv_path": str(self.labels_path),
-                "root": str(Path(self.config["data"]["data_dir"])),
-                "images": list(self.state.images),
-                "keypoint_names": list(self.state.keypoints),
-                "scorer": self.state.scorer,
-                "skeleton": [list(edge) for edge in self.edges],
+                "csv_path": str(session.labels_path),
+                "root": str(opened.data_dir),
+                "images": list(state.images),
+                "keypoint_names": list(state.keypoints),
+                "scorer": state.scorer,
+                "skeleton": [list(edge) for edge in session.edges],
             }
         )
-        self._store_base()
         # Vectors of every frame, not one frame's Shapes: napari slices them at no cost when
         # the frame changes, where rebuilding a Shapes layer took most of a frame step
         skel = PredictionSkeletonStyle(name=f"{name} skeleton", opacity=0.6)
         skel.edge_width = max(1.0, size / 4)
-        self.skeleton_layer = self.viewer.add_vectors(
-            np.empty((0, 2, 3)), ndim=3, **skel.as_kwargs()
-        )
-        self.skeleton_layer.editable = False
-        self.viewer.layers.selection.active = self.points_layer
-        self.points_layer.mode = "add"
-        self._bind_keys()
-        self._update_feature_defaults()
+        skeleton = self.viewer.add_vectors(np.empty((0, 2, 3)), ndim=3, **skel.as_kwargs())
+        skeleton.editable = False
+        self.viewer.layers.selection.active = points
+        points.mode = "add"
+        return points, skeleton
 
-    def _set_status(self, text: str) -> None:
+    # ------------------------------------------------------------------ what the user reads
+    def set_status(self, text: str) -> None:
+        """Show one line of status under the keypoint list."""
         self.status_label.setText(text)
+
+    def show_current_keypoint(self, keypoint: int) -> None:
+        """Select and embolden ``keypoint``'s row of the keypoint list."""
+        if self.keypoint_list.currentRow() != keypoint:
+            self.keypoint_list.setCurrentRow(keypoint)
+        for row in range(self.keypoint_list.count()):
+            item = self.keypoint_list.item(row)
+            font = item.font()
+            font.setBold(row == keypoint)
+            item.setFont(font)
+
+    def show_progress(self, frame: int) -> None:
+        """Each keypoint's status on ``frame`` in the list; the counts and the frame's name."""
+        state = self.state
+        if state is None:
+            return
+        for k, name in enumerate(state.keypoints):
+            item = self.keypoint_list.item(k)
+            if item is None:
+                continue
+            status = state.status(frame, k) if state.n_frames else KeypointStatus.UNLABELED
+            suffix = {
+                KeypointStatus.LABELED: "  ✓",
+                KeypointStatus.NOT_VISIBLE: "  (not visible)",
+                KeypointStatus.UNLABELED: "",
+            }[status]
+            if item.text() != name + suffix:
+                item.setText(name + suffix)
+        if state.n_frames:
+            self.counts_label.setText(state.counts(frame).text())
+            self.frame_label.setText(f"frame {frame + 1}/{state.n_frames}: {state.images[frame]}")
+        else:
+            self.counts_label.setText("no frames to label")
+            self.frame_label.setText("")
+
+    def _fill_keypoint_list(self) -> None:
+        assert self.state is not None and self.editor is not None
+        self.keypoint_list.blockSignals(True)
+        self.keypoint_list.clear()
+        colors = keypoint_colors(self.state.keypoints)
+        for name in self.state.keypoints:
+            pix = QPixmap(12, 12)
+            pix.fill(QColor.fromRgbF(*colors[name]))
+            self.keypoint_list.addItem(QListWidgetItem(QIcon(pix), name))
+        self.keypoint_list.setCurrentRow(self.editor.current_kp)
+        self.keypoint_list.blockSignals(False)
+
+    # ------------------------------------------------------------------ the open project
+    @property
+    def state(self) -> LabelState | None:
+        """The labels being edited, or None without a project."""
+        return self.session.state if self.session else None
+
+    @property
+    def config_path(self) -> Path | None:
+        """The open project's ``config.yaml``."""
+        return self.session.config_path if self.session else None
+
+    @property
+    def labels_path(self) -> Path | None:
+        """The open project's labels CSV."""
+        return self.session.labels_path if self.session else None
+
+    @property
+    def points_layer(self) -> Points | None:
+        """The labels layer (None without a project, or once the user deleted it)."""
+        return self.editor.points_layer if self.editor else None
+
+    @property
+    def skeleton_layer(self) -> Vectors | None:
+        """The skeleton layer of the open project."""
+        return self.editor.skeleton_layer if self.editor else None
+
+    @property
+    def dirty(self) -> bool:
+        """True while there are changes not yet written to the labels CSV."""
+        return self.saver.dirty
+
+    @property
+    def keypoints(self) -> list[str]:
+        """Keypoint names of the open project (config order)."""
+        return list(self.state.keypoints) if self.state else []
+
+    @property
+    def current_keypoint(self) -> str | None:
+        """The keypoint the next click places."""
+        return self.editor.current_keypoint if self.editor else None
+
+    @property
+    def current_frame(self) -> int:
+        """Index of the frame shown (into the project's images), clamped to the stack."""
+        return self.editor.current_frame if self.editor else 0
+
+    @property
+    def current_image(self) -> str | None:
+        """Image path (CSV index) of the frame shown."""
+        return self.editor.current_image if self.editor else None
+
+    # ------------------------------------------------------------------ actions
+    def save(self, only_if_dirty: bool = False, wait: float = SAVE_WAIT_SECONDS) -> bool:
+        """Merge the labels into the CSV as it is on disk now (``LabelSaver.save``)."""
+        return self.saver.save(only_if_dirty, wait)
+
+    def set_autosave_interval(self, seconds: float) -> None:
+        """Save unsaved labels every ``seconds`` seconds."""
+        self.saver.set_autosave_interval(seconds)
+
+    def set_current_keypoint(self, keypoint: str | int) -> None:
+        """Make ``keypoint`` (name or index) the one the next click places."""
+        if self.editor is not None:
+            self.editor.set_current_keypoint(keypoint)
+
+    def go_to_frame(self, frame: int) -> None:
+        """Show frame ``frame`` of the project's images."""
+        if self.editor is not None:
+            self.editor.go_to_frame(frame)
+
+    def next_missing_frame(self, step: int = 1) -> int | None:
+        """Jump to the next frame (in direction ``step``) with keypoints still to label."""
+        return self.editor.next_missing_frame(step) if self.editor else None
+
+    def mark_not_visible(self) -> None:
+        """Mark the current keypoint not visible on this frame and move to the next one."""
+        if self.editor is not None:
+            self.editor.mark_not_visible()
+
+    # ------------------------------------------------------------------ viewer events
+    def _on_frame_changed(self, _event: Any = None) -> None:
+        if self.editor is not None:
+            self.editor.on_frame_changed()
+
+    def _on_layer_removing(self, event: Any) -> None:
+        self.saver.on_layer_removing(event)
+
+    def _on_row_changed(self, row: int) -> None:
+        if self.editor is not None and row >= 0 and row != self.editor.current_kp:
+            self.editor.set_current_keypoint(row)
 
     # ------------------------------------------------------------------ closing
     def showEvent(self, event: Any) -> None:
@@ -358,17 +484,17 @@ class LabelingWidget(PointEditingMixin, LabelSavingMixin, QWidget):
         super().showEvent(event)
         window = self.window()
         if window is not self and self._window_filter is None:
-            self._window_filter = _CloseFilter(self._save_on_close, window)
+            self._window_filter = CloseFilter(self.saver.save_on_close, window)
             self._viewer_hooks.on_release(self._window_filter.detach)
 
     def hideEvent(self, event: Any) -> None:
         """Save when the dock widget is hidden or closed."""
-        self._save_on_close()
+        self.saver.save_on_close()
         super().hideEvent(event)
 
     def closeEvent(self, event: Any) -> None:
         """Save when the widget is closed, then let go of the viewer."""
-        self._save_on_close()
+        self.saver.save_on_close()
         self._release_viewer()
         super().closeEvent(event)
 
@@ -384,7 +510,8 @@ class LabelingWidget(PointEditingMixin, LabelSavingMixin, QWidget):
 
         The layers stay in the viewer; nothing the viewer does reaches this widget again.
         """
-        self._autosave.stop()
+        self.saver.stop()
         self._viewer_hooks.release()  # also takes the event filter off the main window
-        self._project_hooks.release()
+        if self.editor is not None:
+            self.editor.release()
         self._window_filter = None

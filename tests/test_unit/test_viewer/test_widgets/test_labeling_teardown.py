@@ -14,21 +14,22 @@ from qtpy.QtWidgets import QApplication
 
 from napari_lightning_pose.io.labels import read_labels
 
-#: Everything the viewer, its layers, its keys or its window could call on the dock.
-ENTRY_POINTS = (
-    "_on_frame_changed",
-    "_on_layer_removing",
-    "_on_points_data",
-    "_on_points_features",
-    "_on_autosave",
-    "save",
-    "next_keypoint",
-    "previous_keypoint",
-    "next_missing_frame",
-    "previous_missing_frame",
-    "mark_not_visible",
-    "delete_point",
-)
+#: Everything the viewer, its layers, its keys or its window could call on the dock's parts:
+#: the dock itself, its editor (keys and the labels layer's callbacks) and its saver.
+ENTRY_POINTS = {
+    "dock": ("_on_frame_changed", "_on_layer_removing", "save"),
+    "editor": (
+        "_on_points_data",
+        "_on_points_features",
+        "next_keypoint",
+        "previous_keypoint",
+        "next_missing_frame",
+        "previous_missing_frame",
+        "mark_not_visible",
+        "delete_point",
+    ),
+    "saver": ("_on_autosave", "save", "save_on_close", "on_layer_removing"),
+}
 
 
 def _close_and_delete(viewer, widget) -> None:
@@ -52,8 +53,11 @@ def test_nothing_reaches_the_dock_after_it_is_closed(labeling, click, press, mon
     click(viewer, 50, 60)  # an unsaved label: the close saves it, nothing saves it again
     calls: list[str] = []
     _close_and_delete(viewer, widget)
-    for name in ENTRY_POINTS:  # napari looks bound callbacks up by name on the object
-        monkeypatch.setattr(widget, name, lambda *a, name=name, **k: calls.append(name))
+    parts = {"dock": widget, "editor": widget.editor, "saver": widget.saver}
+    for part, names in ENTRY_POINTS.items():
+        for name in names:  # napari looks bound callbacks up by name on the object
+            fake = lambda *a, name=f"{part}.{name}", **k: calls.append(name)  # noqa: E731
+            monkeypatch.setattr(parts[part], name, fake)
     _use_the_viewer(viewer, press)
     viewer.close()
     assert calls == []
