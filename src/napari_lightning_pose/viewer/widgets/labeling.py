@@ -17,8 +17,9 @@ reported with the file name and the labels stay in memory.
 The dock is composed of parts with one owner each: the open project's labels and their file
 (``labeling.session.LabelSession``, pure: state, merge base, unsaved flag, save), the editor
 bound to the labels layer (``label_editing.LabelEditor``: clicks, keys, point edits), the
-saving schedule (``label_files.LabelSaver``: Save, autosave, on close) and, here, the Qt
-widgets that show the keypoint list, the counts and the status, and open and close projects.
+saving schedule (``label_files.LabelSaver``: Save, autosave, on close), the Qt widgets
+(``label_panel.LabelingPanel``: buttons, keypoint list, counts, status) and, here, opening
+and closing projects and the dock's public face, each action handed to its owner.
 """
 
 from __future__ import annotations
@@ -30,18 +31,8 @@ import numpy as np
 from napari.layers import Points, Vectors
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import QEvent, Qt
-from qtpy.QtGui import QColor, QIcon, QPixmap
-from qtpy.QtWidgets import (
-    QFileDialog,
-    QHBoxLayout,
-    QLabel,
-    QListWidget,
-    QListWidgetItem,
-    QPushButton,
-    QVBoxLayout,
-    QWidget,
-)
+from qtpy.QtCore import QEvent
+from qtpy.QtWidgets import QFileDialog
 
 from napari_lightning_pose.errors import LightningPoseInputError
 from napari_lightning_pose.labeling.session import (
@@ -50,30 +41,17 @@ from napari_lightning_pose.labeling.session import (
     OpenedProject,
     read_project,
 )
-from napari_lightning_pose.labeling.state import KeypointStatus, LabelState
-from napari_lightning_pose.viewer.layer_styles import (
-    KeypointsStyle,
-    PredictionSkeletonStyle,
-    keypoint_colors,
-)
+from napari_lightning_pose.labeling.state import LabelState
+from napari_lightning_pose.viewer.layer_styles import KeypointsStyle, PredictionSkeletonStyle
 from napari_lightning_pose.viewer.widgets.hooks import ViewerHooks, release_when_destroyed
 from napari_lightning_pose.viewer.widgets.label_editing import LabelEditor, points_from_state
 from napari_lightning_pose.viewer.widgets.label_files import CloseFilter, LabelSaver
+from napari_lightning_pose.viewer.widgets.label_panel import LabelingPanel
 from napari_lightning_pose.viewer.widgets.layer_watch import watch_layers
 from napari_lightning_pose.viewer.widgets.prefill import PrefillOverlay
 from napari_lightning_pose.viewer.widgets.warmup import warm_first_image_layer
 
 AUTOSAVE_SECONDS = 30.0
-
-HELP_TEXT = (
-    "<b>Click</b> on the image to place the highlighted keypoint (add mode, key P); "
-    "the next one is selected for you. "
-    "<b>Drag</b> a point in select mode (S) to move it.<br>"
-    "<b>Up/Down</b> keypoint &nbsp; <b>Left/Right</b> frame &nbsp; "
-    "<b>M / Shift+M</b> next/previous frame with missing labels<br>"
-    "<b>N</b> current keypoint not visible &nbsp; "
-    "<b>Delete</b> remove selected point (or the current keypoint's)"
-)
 
 
 def _read_project_warm(config_path: str | Path) -> OpenedProject:
@@ -83,7 +61,7 @@ def _read_project_warm(config_path: str | Path) -> OpenedProject:
     return opened
 
 
-class LabelingWidget(QWidget):
+class LabelingWidget(LabelingPanel):
     """Dock widget to label keypoints of a project; see the module docstring.
 
     Parameters
@@ -104,7 +82,11 @@ class LabelingWidget(QWidget):
         self._viewer_hooks = ViewerHooks()  # for the widget's life
         self.loading = False  # a project is being read in a worker
 
-        self._build_ui()
+        self.open_button.clicked.connect(self._choose_project)
+        self.save_button.clicked.connect(lambda: self.save())
+        self.keypoint_list.currentRowChanged.connect(self._on_row_changed)
+        self.missing_button.clicked.connect(lambda: self.next_missing_frame())
+        self.not_visible_button.clicked.connect(self.mark_not_visible)
         self.saver = LabelSaver(self, self.set_status, autosave_seconds)
         self.prefill = PrefillOverlay(self)
         self._viewer_hooks.connect(self.viewer.dims.events.current_step, self._on_frame_changed)
@@ -112,71 +94,6 @@ class LabelingWidget(QWidget):
         # deleted with its window while the viewer lives on: let go of the viewer
         release_when_destroyed(self, self._viewer_hooks)
         watch_layers(self.viewer)  # lines up prediction layers; "frame" slider, not "fran"
-
-    # ------------------------------------------------------------------ UI
-    def _build_ui(self) -> None:
-        self.open_button = QPushButton("Open project…")
-        self.open_button.setToolTip("Choose a project's config.yaml to label its frames.")
-        self.open_button.clicked.connect(self._choose_project)
-        self.save_button = QPushButton("Save")
-        self.save_button.setToolTip(
-            "Write the labels CSV now (atomic, old file kept as .bak1). "
-            "Labels are also saved every 30 s and when the window closes."
-        )
-        self.save_button.clicked.connect(lambda: self.save())
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.open_button)
-        buttons.addWidget(self.save_button)
-
-        self.project_label = QLabel("No project open.")
-        self.project_label.setWordWrap(True)
-        self.counts_label = QLabel("")
-        self.frame_label = QLabel("")
-        self.frame_label.setWordWrap(True)
-        self.keypoint_list = QListWidget()
-        self.keypoint_list.setToolTip(
-            "Keypoints in the config's order; the highlighted one is placed by the next click.\n"
-            "Click a name to choose it. Up/Down: previous/next keypoint, "
-            "N: not visible, Delete: remove."
-        )
-        self.keypoint_list.setStyleSheet(
-            "QListWidget::item:selected { background-color: rgb(0, 122, 204); color: white; }"
-        )
-        self.keypoint_list.currentRowChanged.connect(self._on_row_changed)
-
-        self.missing_button = QPushButton("Next missing (M)")
-        self.missing_button.setToolTip("Jump to the next frame with keypoints still to label.")
-        self.missing_button.clicked.connect(self.next_missing_frame)
-        self.not_visible_button = QPushButton("Not visible (N)")
-        self.not_visible_button.setToolTip(
-            "Mark the current keypoint not visible on this frame (saved as an empty cell)."
-        )
-        self.not_visible_button.clicked.connect(self.mark_not_visible)
-        actions = QHBoxLayout()
-        actions.addWidget(self.missing_button)
-        actions.addWidget(self.not_visible_button)
-
-        self.status_label = QLabel("")
-        self.status_label.setWordWrap(True)
-        self.help_label = QLabel(HELP_TEXT)
-        self.help_label.setWordWrap(True)
-        self.help_label.setTextFormat(Qt.TextFormat.RichText)
-        self.help_label.setStyleSheet("font-size: 11px;")
-
-        layout = QVBoxLayout(self)
-        layout.addLayout(buttons)
-        layout.addWidget(self.project_label)
-        layout.addWidget(self.counts_label)
-        layout.addWidget(self.frame_label)
-        layout.addWidget(self.keypoint_list, stretch=1)
-        layout.addLayout(actions)
-        layout.addWidget(self.status_label)
-        layout.addWidget(self.help_label)
-        self._set_enabled(False)
-
-    def _set_enabled(self, enabled: bool) -> None:
-        for w in (self.save_button, self.missing_button, self.not_visible_button):
-            w.setEnabled(enabled)
 
     def _choose_project(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -255,8 +172,8 @@ class LabelingWidget(QWidget):
         self.saver.attach(session, self.editor)
         self.editor.draw_skeleton()
         self.prefill.refresh()  # unconfirmed pre-filled points (qc.refine), if any
-        self._fill_keypoint_list()
-        self._set_enabled(True)
+        self.fill_keypoint_list(opened.keypoints, self.editor.current_kp)
+        self.set_enabled(True)
         self.project_label.setText(
             f"<b>{opened.config_path.parent.name}</b>: {len(opened.images)} frames, "
             f"{len(opened.keypoints)} keypoints<br>labels: {opened.labels_path}"
@@ -291,11 +208,7 @@ class LabelingWidget(QWidget):
         self.frames_layer = None
         self.session = self.editor = None
         self.saver.attach(None, None)
-        self.keypoint_list.clear()
-        self._set_enabled(False)
-        self.project_label.setText("No project open.")
-        self.counts_label.setText("")
-        self.frame_label.setText("")
+        self.show_no_project()
         return True
 
     def _add_layers(self, session: LabelSession, opened: OpenedProject) -> tuple[Points, Vectors]:
@@ -336,56 +249,11 @@ class LabelingWidget(QWidget):
         points.mode = "add"
         return points, skeleton
 
-    # ------------------------------------------------------------------ what the user reads
-    def set_status(self, text: str) -> None:
-        """Show one line of status under the keypoint list."""
-        self.status_label.setText(text)
-
-    def show_current_keypoint(self, keypoint: int) -> None:
-        """Select and embolden ``keypoint``'s row of the keypoint list."""
-        if self.keypoint_list.currentRow() != keypoint:
-            self.keypoint_list.setCurrentRow(keypoint)
-        for row in range(self.keypoint_list.count()):
-            item = self.keypoint_list.item(row)
-            font = item.font()
-            font.setBold(row == keypoint)
-            item.setFont(font)
-
+    # ------------------------------------------------------------------ LabelingView
     def show_progress(self, frame: int) -> None:
-        """Each keypoint's status on ``frame`` in the list; the counts and the frame's name."""
-        state = self.state
-        if state is None:
-            return
-        for k, name in enumerate(state.keypoints):
-            item = self.keypoint_list.item(k)
-            if item is None:
-                continue
-            status = state.status(frame, k) if state.n_frames else KeypointStatus.UNLABELED
-            suffix = {
-                KeypointStatus.LABELED: "  ✓",
-                KeypointStatus.NOT_VISIBLE: "  (not visible)",
-                KeypointStatus.UNLABELED: "",
-            }[status]
-            if item.text() != name + suffix:
-                item.setText(name + suffix)
-        if state.n_frames:
-            self.counts_label.setText(state.counts(frame).text())
-            self.frame_label.setText(f"frame {frame + 1}/{state.n_frames}: {state.images[frame]}")
-        else:
-            self.counts_label.setText("no frames to label")
-            self.frame_label.setText("")
-
-    def _fill_keypoint_list(self) -> None:
-        assert self.state is not None and self.editor is not None
-        self.keypoint_list.blockSignals(True)
-        self.keypoint_list.clear()
-        colors = keypoint_colors(self.state.keypoints)
-        for name in self.state.keypoints:
-            pix = QPixmap(12, 12)
-            pix.fill(QColor.fromRgbF(*colors[name]))
-            self.keypoint_list.addItem(QListWidgetItem(QIcon(pix), name))
-        self.keypoint_list.setCurrentRow(self.editor.current_kp)
-        self.keypoint_list.blockSignals(False)
+        """Each keypoint's status on ``frame``, the counts and the frame's name."""
+        if self.state is not None:
+            self.show_state(self.state, frame)
 
     # ------------------------------------------------------------------ the open project
     @property
