@@ -145,8 +145,8 @@ def add_export_video(sub: argparse._SubParsersAction) -> None:
 def run_export_video(args: argparse.Namespace) -> int:
     """Run ``export-video``."""
     from napari_lightning_pose.progress import run_with_tqdm
-    from napari_lightning_pose.qc.export import iter_export_video
     from napari_lightning_pose.viewer.prediction_layers import read_pose_track
+    from napari_lightning_pose.viewer.video_export import iter_export_video
 
     track = read_pose_track(args.predictions)
     job = iter_export_video(

@@ -8,7 +8,7 @@ of ms for 10,000 frames, ``benchmarks/bench_steer.py``; slider moves are coalesc
 GUI never queues stale work). Dragging a keypoint of the steered layer (select mode) enters
 it as a near-certain observation: the trajectory re-fits around it. "Save corrections"
 writes them as confirmed labels (``qc.refine.save_corrections``); "Export video" writes a
-labeled mp4 in a worker thread (``qc.export``).
+labeled mp4 in a worker thread (``viewer.video_export``).
 """
 
 from __future__ import annotations
@@ -220,7 +220,7 @@ class SteerWidget(QWidget):
         """Write the steered result over the video as an mp4 in a worker thread."""
         from napari.qt.threading import create_worker
 
-        from napari_lightning_pose.qc.export import iter_export_video
+        from napari_lightning_pose.viewer.video_export import iter_export_video
 
         if self.track is None or self.video is None:
             self.status.setText("Export needs a loaded ensemble and its video.")

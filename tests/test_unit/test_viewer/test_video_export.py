@@ -10,8 +10,12 @@ from napari_lightning_pose.ensemble.smooth import EKS_COORDS, write_smoothed_csv
 from napari_lightning_pose.errors import LabelsError
 from napari_lightning_pose.io.pose_csv import make_pose_frame
 from napari_lightning_pose.io.video import VideoReader
-from napari_lightning_pose.qc.export import ExportProgress, export_video, iter_export_video
 from napari_lightning_pose.viewer.layer_styles import heat_rgba
+from napari_lightning_pose.viewer.video_export import (
+    ExportProgress,
+    export_video,
+    iter_export_video,
+)
 
 
 def _smoothed(n: int) -> object:
