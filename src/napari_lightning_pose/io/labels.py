@@ -11,6 +11,10 @@ the one list of frames to label, so such rows are kept when saving; ``drop_unlab
 them before training. (Tools that read the CSV with ``pandas.read_csv(..., index_col=0)``, as
 Lightning Pose and DeepLabCut do, mistake an all-NaN *first* row for the index name and drop
 it; that row has no labels, so nothing is lost. ``read_pose_csv`` reads it correctly.)
+
+Longer than the house's ~400 lines on purpose: it is the one definition of this file format
+(image paths, reading, writing, row edits, bounds checks and counts), which every reader,
+writer and dock of labels shares.
 """
 
 from __future__ import annotations

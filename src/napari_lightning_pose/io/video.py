@@ -13,6 +13,11 @@ and forth in a viewer rarely waits for a decode.
 
 A frame whose data is present but does not decode raises ``VideoError`` naming the frame;
 for files cut short or that cannot be opened at all, see ``io.video_index``.
+
+Longer than the house's ~400 lines on purpose: ``VideoReader`` is one class whose lock guards
+its decoder, cache and cursor together (the array protocol, random access, sequential
+iteration, fork safety and the prefetcher's entry points all take it); its index and decoder
+already live in their own modules.
 """
 
 from __future__ import annotations
