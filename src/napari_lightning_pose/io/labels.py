@@ -239,13 +239,7 @@ def write_labels(df: pd.DataFrame, path: str | Path, backups: int = 3) -> Path:
 def _check_frame(df: pd.DataFrame, path: Path | None) -> None:
     if df.columns.nlevels != 3:
         raise LabelsError(path, "labels need (scorer, bodyparts, coords) columns.")
-    dup = df.index[df.index.duplicated()].unique()
-    if len(dup):
-        raise LabelsError(
-            path,
-            f"has duplicate rows for {list(map(str, dup[:5]))}.",
-            "Keep one row per image and remove the others.",
-        )
+    pose_csv.require_unique_rows(df, path, "image")
     for name in pose_csv.keypoint_names(df):
         coords = set(df.xs(name, axis=1, level="bodyparts").columns.get_level_values("coords"))
         if coords != {"x", "y"}:
