@@ -40,8 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=40, help="labeling frame steps")
     args = parser.parse_args(argv)
 
-    from napari_lightning_pose.widgets.labeling import LabelingWidget
-    from napari_lightning_pose.widgets.project import ProjectWidget
+    from napari_lightning_pose.viewer.widgets.labeling import LabelingWidget
+    from napari_lightning_pose.viewer.widgets.project import ProjectWidget
 
     work = Path(tempfile.mkdtemp(prefix="gui-stalls-"))
     root = work / "project"

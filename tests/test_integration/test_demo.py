@@ -12,7 +12,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from napari_lightning_pose.demo import (
+from napari_lightning_pose.cli.demo import (
     DEMO_CLIP_FRAMES,
     DEMO_SEMI_LOSSES,
     SAMPLE_DIR,
@@ -119,7 +119,7 @@ _TRACES_OFFSCREEN = """
 import sys
 from pathlib import Path
 from napari_lightning_pose.cli import main
-from napari_lightning_pose.demo_qc import render_qc
+from napari_lightning_pose.viewer.demo_qc import render_qc
 
 out, *members = map(Path, sys.argv[1:])
 smoothed = out / "smoothed.csv"

@@ -25,7 +25,7 @@ from napari_lightning_pose.io import pose_csv
 from napari_lightning_pose.io.atomic import atomic_path, atomic_write_text
 from napari_lightning_pose.io.video import VIDEO_SUFFIXES
 from napari_lightning_pose.io.yaml_reading import read_yaml_mapping
-from napari_lightning_pose.project import Project, init_project
+from napari_lightning_pose.labeling.project import Project, init_project
 
 H5_KEY = "df_with_missing"  # the key DeepLabCut reads and writes
 
@@ -309,7 +309,7 @@ def _write_dlc_config(path: Path, proj: Project, scorer: str) -> None:
 
 def _crop(video: Path) -> str:
     from napari_lightning_pose.errors import VideoError
-    from napari_lightning_pose.io.video import probe_video
+    from napari_lightning_pose.io.video_index import probe_video
 
     try:
         info = probe_video(video)

@@ -22,9 +22,9 @@ _HAMMER = """
 import json, os, sys, time
 from pathlib import Path
 import numpy as np
-from napari_lightning_pose.frames import pick_frames
+from napari_lightning_pose.labeling.frames import pick_frames
 from napari_lightning_pose.io import label_merge, labels as labels_io, lock
-from napari_lightning_pose.project import Project
+from napari_lightning_pose.labeling.project import Project
 
 config, video, tag, report, rounds = sys.argv[1:6]
 proj = Project.open(config)
