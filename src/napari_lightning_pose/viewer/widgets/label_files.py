@@ -57,6 +57,7 @@ class LabelSaver:
         self._set_status = set_status
         self._show_waiting = show_waiting
         self._lock_waiter: tuple[Any, threading.Event] | None = None
+        self._closing = False  # the dock or window is going: no save waits any more
         self._autosave = QTimer(parent)
         self._autosave.timeout.connect(self._on_autosave)
         self.set_autosave_interval(autosave_seconds)
@@ -65,6 +66,7 @@ class LabelSaver:
     def attach(self, session: LabelSession | None, editor: LabelEditor | None) -> None:
         """Save this project (and its labels layer) from now on; None when none is open."""
         self.session, self.editor = session, editor
+        self._closing = False
 
     @property
     def dirty(self) -> bool:
@@ -76,8 +78,10 @@ class LabelSaver:
         self._autosave.setInterval(max(1, int(seconds * 1000)))
 
     def stop(self) -> None:
-        """Stop the autosave (the dock lets go of the viewer)."""
+        """Stop the autosave and any wait for the lock (the dock lets go of the viewer)."""
         self._autosave.stop()
+        self._closing = True
+        self.stop_waiting_for_lock()
 
     def save(self, only_if_dirty: bool = False, wait: bool = True) -> bool:
         """Merge the labels into the CSV as it is on disk now and write it atomically.
@@ -126,7 +130,7 @@ class LabelSaver:
         name = self.session.labels_path.name
         self._set_status(f"waiting: {owner} is writing {name}; your labels are saved after it")
         self._show_waiting(True)
-        if self.waiting_for_lock:
+        if self.waiting_for_lock or self._closing:
             return
         stop = threading.Event()
         worker = create_worker(
@@ -202,6 +206,7 @@ class LabelSaver:
         session, editor = self.session, self.editor
         if session is None:
             return True
+        self._closing = True  # a hide that follows must not start waiting again
         self.stop_waiting_for_lock()
         if editor is not None:
             editor.sync_from_layer()
