@@ -34,7 +34,9 @@ def blobs(tmp_path: Path, blob_tools, monkeypatch) -> Path:
     """A blob project; ``predict --checkpoint anything`` runs ``MeanColour`` on it."""
     config = blob_tools.make_project(tmp_path / "blobs", n_frames=4, n_video_frames=40)
     cfg = load_config(config)
-    monkeypatch.setattr(predict, "_load", lambda model, device: (MeanColour(), cfg))
+    monkeypatch.setattr(
+        predict, "_load", lambda model, device: predict.LoadedModel(MeanColour(), cfg)
+    )
     return config.parent
 
 

@@ -389,6 +389,7 @@ def done_after(indices: np.ndarray, n_frames: int) -> bool:
 __all__ = [
     "PREDICTION_COORDS",
     "InferenceOptions",
+    "LoadedModel",
     "PredictEvent",
     "cpu_has_bf16",
     "partial_path",
