@@ -23,7 +23,8 @@ import json, os, sys, time
 from pathlib import Path
 import numpy as np
 from napari_lightning_pose.labeling.frames import pick_frames
-from napari_lightning_pose.io import label_merge, labels as labels_io, lock
+from napari_lightning_pose.io import labels as labels_io, lock
+from napari_lightning_pose.labeling import merge as label_merge
 from napari_lightning_pose.labeling.project import Project
 
 config, video, tag, report, rounds = sys.argv[1:6]
