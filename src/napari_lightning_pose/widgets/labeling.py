@@ -362,9 +362,10 @@ class LabelingWidget(PointEditingMixin, LabelSavingMixin, QWidget):
             self._viewer_hooks.on_release(self._window_filter.detach)
 
     def hideEvent(self, event: Any) -> None:
-        """Save when the dock widget is hidden (waiting in a worker if the lock is taken)."""
+        """Save when the dock widget is hidden. If another writer holds the labels lock, the
+        autosave tries again while the dock lives, and closing saves (``save_on_close``)."""
         if self.state is not None:
-            self.save(only_if_dirty=True)
+            self.save(only_if_dirty=True, wait=False)
         super().hideEvent(event)
 
     def closeEvent(self, event: Any) -> None:
