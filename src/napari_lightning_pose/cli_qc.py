@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from napari_lightning_pose.qc.defaults import DEFAULT_MIN_GAP
+
 
 # ------------------------------------------------------------------------------- outliers
 def add_outliers(sub: argparse._SubParsersAction) -> None:
@@ -17,9 +19,11 @@ def add_outliers(sub: argparse._SubParsersAction) -> None:
         help="rank frames of a smoothed video by outlier score",
         description="Score every frame and keypoint of a smoothed CSV: posterior SD, "
         "ensemble SD, temporal norm, EKS residual and the PCA errors (when the metric files "
-        "<stem>_pca_singleview_error.csv ... lie next to the predictions), each as robust "
-        "z-scores per keypoint summed into 'combined'. Prints the worst frames and writes "
-        "frame, keypoint and every score.",
+        "<stem>_pca_singleview_error.csv ... lie next to the predictions). 'combined' puts "
+        "them on one bounded scale (robust z-score per keypoint, capped) and shows each "
+        "score's part (<score>_part). The list is diverse by default: frames --min-gap "
+        "apart, one keypoint at most --max-share of it. Prints the worst frames and writes "
+        "frame, keypoint, every score and its part.",
     )
     p.add_argument("smoothed", metavar="SMOOTHED.csv", help="output of `smooth`")
     p.add_argument(
@@ -31,7 +35,17 @@ def add_outliers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--top", type=int, default=20, help="frames to list (default 20)")
     p.add_argument(
-        "--min-gap", type=int, default=0, help="skip frames this close to one listed (rows)"
+        "--min-gap",
+        type=int,
+        default=DEFAULT_MIN_GAP,
+        help=f"skip frames this close to one listed (default {DEFAULT_MIN_GAP}; 0: off)",
+    )
+    p.add_argument(
+        "--max-share",
+        type=float,
+        default=None,
+        help="most of the list one keypoint may hold, in every top of it (default: twice "
+        "its fair share, 2 / keypoints; 1: off)",
     )
     p.add_argument("--by", default="combined", help="score to rank by (default combined)")
     p.add_argument("--out", metavar="CSV", help="write the ranked table here")
@@ -49,7 +63,9 @@ def run_outliers(args: argparse.Namespace) -> int:
     scores = scores_from_files(args.smoothed, args.members)
     for note in scores.notes:
         print(f"note: {note}")
-    table = rank_outliers(scores, n=args.top, by=args.by, min_gap=args.min_gap)
+    table = rank_outliers(
+        scores, n=args.top, by=args.by, min_gap=args.min_gap, max_share=args.max_share
+    )
     print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     if args.out:
         atomic_write(Path(args.out), lambda tmp: table.to_csv(tmp, index=False))
