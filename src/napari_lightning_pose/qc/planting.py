@@ -177,9 +177,11 @@ def plant_label_errors(
     seed: int,
     flip_pairs: Sequence[tuple[int, int]],
     moved_px: tuple[float, float] = (40.0, 60.0),
+    movable: Sequence[int] | None = None,
 ) -> tuple[pd.DataFrame, list[PlantedError]]:
     """A copy of a labels table with ``n_swaps`` left/right swaps and ``n_moved`` moved
-    points, each in a different labeled frame (where the points involved are labeled)."""
+    points, each in a different labeled frame (where the points involved are labeled).
+    ``movable``: the keypoint indices a point may be moved at (default all)."""
     rng = np.random.default_rng(seed)
     names = list(dict.fromkeys(labels.columns.get_level_values(1)))
     xy = _xy(labels, names)  # (N, K, 2)
@@ -203,6 +205,8 @@ def plant_label_errors(
                 events.append(PlantedError("swap", (int(r),), (names[a], names[b]), 0, size))
             else:
                 labeled = np.flatnonzero(np.isfinite(xy[r]).all(axis=1))
+                if movable is not None:
+                    labeled = np.intersect1d(labeled, np.asarray(movable, dtype=int))
                 if not len(labeled):
                     continue
                 k = int(rng.choice(labeled))
