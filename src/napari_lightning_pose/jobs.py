@@ -124,9 +124,9 @@ def train_ensemble(
     step is just reported done) and starts the others. ``warm`` ("continue from the current
     models") starts each member from its own trained weights in ``out_dir/member<m>``
     (``training.warm_start``: fresh optimiser and schedule, current labels), so the
-    ensemble keeps its diversity; a member without weights starts from scratch. When ``stop`` is set the running
-    member saves ``last.ckpt`` within one step, reports "stopped", and no further member
-    starts; Resume then continues where it stopped.
+    ensemble keeps its diversity; a member without weights starts from scratch. When
+    ``stop`` is set the running member saves ``last.ckpt`` within one step, reports
+    "stopped", and no further member starts; Resume then continues where it stopped.
     """
     from napari_lightning_pose.training import BEST_CKPT, LAST_CKPT, train
 
