@@ -12,7 +12,8 @@ hold out different frames, so an ensemble covers most of them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +36,13 @@ def held_out_predictions(
     """
     from napari_lightning_pose.evaluate import evaluate
 
-    per_member = []
-    for model in models:
-        result = evaluate(model, cfg, splits=("train", "val", "test"), device=device)
-        held_out = result.errors["split"] != "train"
-        per_member.append((result.predictions, held_out))
+    results = [evaluate(m, cfg, splits=("train", "val", "test"), device=device) for m in models]
+    return _median_held_out(results)
+
+
+def _median_held_out(results: Sequence[Any]) -> tuple[pd.DataFrame, list[str]]:
+    """Per image, the median prediction of the members that held it out (or of all)."""
+    per_member = [(r.predictions, r.errors["split"] != "train") for r in results]
     names = list(dict.fromkeys(per_member[0][0].columns.get_level_values(1)))
     images = sorted(set().union(*(set(p.index) for p, _ in per_member)))
     stack = np.full((len(per_member), len(images), len(names), 2), np.nan)
@@ -64,3 +67,49 @@ def held_out_predictions(
         )
     table = make_pose_frame(median, names, ("x", "y"), index=images, scorer="ensemble")
     return table, notes
+
+
+@dataclass
+class LabelQCEvent:
+    """Progress of :func:`iter_label_qc`: "model" (one member predicted) or "done"."""
+
+    kind: str
+    done: int
+    total: int
+    result: Any = None
+    labels: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def iter_label_qc(
+    config: str | Path,
+    models: Sequence[str | Path] = (),
+    stop: Any = None,
+    device: str | None = None,
+) -> Iterator[LabelQCEvent]:
+    """Label QC of a project's labels as they are on disk now, as a job for a dock.
+
+    Yields one "model" event per member predicted (with ``models``) and a last "done"
+    event holding the :class:`~napari_lightning_pose.qc.label_qc.LabelQC` result, the
+    labels it judged and the notes. ``stop`` (an event) is checked between members.
+    """
+    from napari_lightning_pose.evaluate import evaluate
+    from napari_lightning_pose.io.labels import read_labels
+    from napari_lightning_pose.project import Project
+    from napari_lightning_pose.qc.label_qc import label_qc
+
+    project = Project.open(config)
+    labels = read_labels(project.csv_path, project.config["data"]["keypoint_names"] or None)
+    predictions, notes = None, []
+    if models:
+        results = []
+        for i, model in enumerate(models):
+            if stop is not None and stop.is_set():
+                return
+            results.append(
+                evaluate(model, project.config, splits=("train", "val", "test"), device=device)
+            )
+            yield LabelQCEvent("model", i + 1, len(models))
+        predictions, notes = _median_held_out(results)
+    qc = label_qc(labels, project.config, predictions)
+    yield LabelQCEvent("done", len(models), len(models), qc, labels, [*qc.notes, *notes])
