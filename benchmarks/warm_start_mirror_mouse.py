@@ -142,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         f"\n{data.name}: {args.old or 'rest'} old + {args.added} added labeled frames, "
         f"resize {args.resize}, batch {args.batch}, {args.threads} thread(s); "
         f"CPU time {time.process_time() - t0:.0f} s; "
-        f"{platform.processor() or platform.machine()}; python {sys.version.split()[0]}, torch {torch.__version__}"
+        f"{platform.processor() or platform.machine()}; "
+        f"python {sys.version.split()[0]}, torch {torch.__version__}"
     )
     return 0
 
