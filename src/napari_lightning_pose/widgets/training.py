@@ -228,6 +228,7 @@ class TrainingWidget(JobDock):
         self.out_dir = models_dir(cfg)
         device = self.device_combo.currentText()
         warm = self.continue_check.isChecked() and not resume
+        self.warm = warm
         doing = "Resuming" if resume else "Continuing the current models" if warm else "Training"
         self._say(f"{doing} into {self.out_dir} ...")
         self.run_job(
@@ -291,11 +292,15 @@ class TrainingWidget(JobDock):
         ev = self.last_event
         if ev is not None and ev.event.kind == "done" and ev.member == ev.n_members - 1:
             self.eta_label.setText("done")
-            self._say(f"Trained {ev.n_members} members into {self.out_dir}.")
+            how = "Continued" if getattr(self, "warm", False) else "Trained"
+            self._say(f"{how} {ev.n_members} members into {self.out_dir}.")
 
     def _set_running(self, running: bool) -> None:
         if hasattr(self, "continue_check"):
-            self.continue_check.setEnabled(not running and bool(self.current_members()))
+            if running:
+                self.continue_check.setEnabled(False)
+            else:
+                self.refresh_continue()
         self.train_button.setEnabled(not running)
         self.resume_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
