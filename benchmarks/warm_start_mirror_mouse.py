@@ -33,7 +33,7 @@ import yaml
 
 from napari_lightning_pose.evaluate import evaluate
 from napari_lightning_pose.io.config import load_config, save_config
-from napari_lightning_pose.training import LAST_CKPT, train
+from napari_lightning_pose.training import LAST_CKPT, train, warm_start
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "src" / "napari_lightning_pose" / "resources" / "mirror-mouse"
@@ -106,9 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resize", type=int, default=96)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--warm-lr-scale", type=float, help="override training.warm_start.LR_SCALE")
     args = p.parse_args(argv)
     args.resize_dims = {"height": args.resize, "width": args.resize}
     torch.set_num_threads(args.threads)
+    if args.warm_lr_scale is not None:
+        warm_start.LR_SCALE = args.warm_lr_scale
     data = SHARED if args.data == "shared" and SHARED.is_dir() else SAMPLE
     t0 = time.process_time()
     rows = []
@@ -136,11 +139,13 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
         print(rows[-1], flush=True)
+        print(f"  curves: old {old}\n  scratch {scratch}\n  warm {warm}", flush=True)
     table = pd.DataFrame(rows)
     print(table.to_string(index=False))
     print(
         f"\n{data.name}: {args.old or 'rest'} old + {args.added} added labeled frames, "
-        f"resize {args.resize}, batch {args.batch}, {args.threads} thread(s); "
+        f"resize {args.resize}, batch {args.batch}, {args.threads} thread(s), warm learning "
+        f"rate x{warm_start.LR_SCALE}; "
         f"CPU time {time.process_time() - t0:.0f} s; "
         f"{platform.processor() or platform.machine()}; "
         f"python {sys.version.split()[0]}, torch {torch.__version__}"

@@ -18,6 +18,7 @@ from napari_lightning_pose.errors import ConfigError, LightningPoseInputError
 from napari_lightning_pose.io.config import save_config, validate_config
 from napari_lightning_pose.training import checkpoints as ck
 from napari_lightning_pose.training import step
+from napari_lightning_pose.training import warm_start as warm_start_module
 from napari_lightning_pose.training.evaluation import pixel_errors
 from napari_lightning_pose.training.events import EventKind, StopSignal, TrainEvent, stop_checker
 from napari_lightning_pose.training.precision import amp_dtype_for
@@ -161,14 +162,16 @@ class _Run:
         if self.init_from is not None and not self.resume:
             start = warm_start(self.init_from, cfg, self.keypoint_names, self.model)
             self.unfreeze_step = 0  # the head is trained: no backbone warm-up needed
+            self.base_lr *= warm_start_module.LR_SCALE
             warm = "; " + start.describe()
         if self.resume:
             point = restore_run(
                 self.out_dir, cfg, self.keypoint_names, self.model, self.optimizer, self.scaler
             )
             self.step, self.best_val, self.last_val = point.step, point.best_val, point.last_val
-            if point.warm_started:  # a warm-started run resumes without the warm-up too
+            if point.warm_started:  # a warm-started run resumes as it began
                 self.unfreeze_step = 0
+                self.base_lr *= warm_start_module.LR_SCALE
             self.saved_step = self.step
         self.backbone_frozen = self.step < self.unfreeze_step  # set before DDP is built
         for param in backbone_parameters(self.model):

@@ -21,6 +21,11 @@ from torch import nn
 
 from napari_lightning_pose.training import checkpoints as ck
 
+#: A warm-started run's learning rates are ``training.optimizer_params.learning_rate`` times
+#: this (the schedule's shape is kept): fresh Adam moves every weight by about the learning
+#: rate in its first steps, which knocks a trained model back.
+LR_SCALE = 1.0
+
 
 @dataclass(frozen=True)
 class WarmStart:
