@@ -140,3 +140,26 @@ def test_unknown_flip_pair_is_named(pairs):
 
     with pytest.raises(ConfigError, match="nope"):
         flip_pairs_of({"data": {"flip_pairs": pairs}}, ["paw1LH_top", "paw4RH_top"])
+
+
+@pytest.mark.slow
+def test_held_out_predictions_of_members_trained_on_other_splits(tmp_path, blob_tools):
+    """Two tiny members with different data splits: each labeled frame gets the median of
+    the members that did not train on it; frames every member trained on are named."""
+    from napari_lightning_pose.qc.label_qc_models import held_out_predictions
+    from napari_lightning_pose.training import train
+
+    tiny = {"n_frames": 12, "height": 40, "width": 48, "resize": 32, "n_video_frames": 4}
+    cfg = load_config(blob_tools.make_project(tmp_path / "proj", **tiny))
+    runs = []
+    for seed in (0, 1):
+        cfg["training"]["rng_seed_data_pt"] = seed
+        list(train(cfg, tmp_path / f"m{seed}", steps=1, seed=seed))
+        runs.append(tmp_path / f"m{seed}")
+    preds, notes = held_out_predictions(runs, cfg, device="cpu")
+    labels = read_labels(Path(cfg["data"]["data_dir"]) / cfg["data"]["csv_file"])
+    assert set(preds.index) == set(labels.index)
+    assert np.isfinite(preds.to_numpy()).all()
+    assert notes and "every member's training split" in notes[0]
+    qc = label_qc(labels, cfg, preds)
+    assert "model_distance" in qc.criteria
