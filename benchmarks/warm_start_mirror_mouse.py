@@ -40,8 +40,9 @@ SAMPLE = REPO / "src" / "napari_lightning_pose" / "resources" / "mirror-mouse"
 SHARED = REPO.parent / "shared" / "data" / "mirror-mouse-example"
 
 
-def make_projects(data: Path, tmp: Path, seed: int, args: argparse.Namespace) -> dict:
-    """Configs over three label sets of ``data``: test (held out), old, new (old + added)."""
+def make_projects(data: Path, base: Path, tmp: Path, seed: int, args: argparse.Namespace) -> dict:
+    """Configs (``base`` config.yaml, its data in ``data``) over three label sets: test
+    (held out), old, new (old + added)."""
     labels = pd.read_csv(data / "CollectedData.csv", header=[0, 1, 2], index_col=0)
     order = np.random.default_rng(seed).permutation(len(labels))
     n_test = max(2, round(0.2 * len(labels)))
@@ -51,7 +52,7 @@ def make_projects(data: Path, tmp: Path, seed: int, args: argparse.Namespace) ->
         "old": order[n_test : n_test + n_old],
         "new": order[n_test : n_test + n_old + args.added],
     }
-    raw = yaml.safe_load((SAMPLE / "config.yaml").read_text(encoding="utf-8"))
+    raw = yaml.safe_load(base.read_text(encoding="utf-8"))
     raw["data"].update(data_dir=str(data.resolve()), image_resize_dims=args.resize_dims)
     raw["training"].update(
         train_prob=1.0,
@@ -97,7 +98,13 @@ def first_at(points: list[tuple[int, float]], target: float) -> int | None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data", choices=["shared", "bundled"], default="shared")
+    p.add_argument(
+        "--data",
+        choices=["shared", "bundled", "blobs"],
+        default="shared",
+        help="blobs: the tests' synthetic project (two Gaussian blobs, 80 frames, "
+        "random-init ResNet-18), where a model learns in a few hundred steps on a CPU",
+    )
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=300, help="old and scratch runs")
     p.add_argument("--every", type=int, default=10, help="evaluate every N steps")
@@ -113,12 +120,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.warm_lr_scale is not None:
         warm_start.LR_SCALE = args.warm_lr_scale
     data = SHARED if args.data == "shared" and SHARED.is_dir() else SAMPLE
+    base = SAMPLE / "config.yaml"
     t0 = time.process_time()
     rows = []
     for seed in args.seeds:
         with tempfile.TemporaryDirectory() as tmp_name:
             tmp = Path(tmp_name)
-            cfgs = make_projects(data, tmp, seed, args)
+            if args.data == "blobs":
+                sys.path.insert(0, str(REPO / "tests"))
+                from conftest import make_blob_project  # the tests' synthetic project
+
+                base = make_blob_project(tmp / "blobs", n_frames=80)
+                data = base.parent
+            cfgs = make_projects(data, base, tmp, seed, args)
             old = curve(cfgs["old"], tmp / "old", args.steps, cfgs["test"])
             target = old[-1][1]
             scratch = curve(cfgs["new"], tmp / "scratch", args.steps, cfgs["test"])
