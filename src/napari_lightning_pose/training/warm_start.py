@@ -7,8 +7,9 @@ rate schedule, so it is a new run, unlike ``--resume``, which continues an unfin
 with its optimiser, step and RNG state. The backbone is not frozen at the start (its
 ``training.unfreezing_epoch`` warm-up protects ImageNet features from an untrained head,
 and this head is trained), and the learning rates are ``LR_SCALE`` (0.1) times the
-config's: a trained model is fine-tuned, not retrained. The model must fit: same backbone, model type and keypoints in
-the same order; otherwise the run is refused with a message naming what differs.
+config's: a trained model is fine-tuned, not retrained. The model must fit: same backbone,
+model type and keypoints in the same order; otherwise the run is refused with a message
+naming what differs.
 """
 
 from __future__ import annotations
