@@ -29,6 +29,12 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="model seed (training.rng_seed_model_pt)")
     p.add_argument("--out", help="output folder (default: <project>/models/<model.model_name>)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.ckpt")
+    p.add_argument(
+        "--init-from",
+        metavar="CKPT_OR_RUN_DIR",
+        help="warm start: begin from this model's weights (head and backbone) with a fresh "
+        "optimiser and schedule, on the current labels; the keypoints must match",
+    )
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: training.accelerator)")
     p.add_argument("--minutes", type=float, help="wall-clock budget; stops after it")
     p.set_defaults(func=run_train)
@@ -59,6 +65,7 @@ def run_train(args: argparse.Namespace) -> int:
         device=args.device or plan.device,
         max_minutes=args.minutes,
         stop=plan.stop,
+        init_from=args.init_from,
     )
     notable = run_with_tqdm(plan.watch(events), "train", disable=rank != 0)
     if rank == 0:

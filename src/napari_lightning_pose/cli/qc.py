@@ -1,4 +1,5 @@
-"""Command line for closing the loop: ``outliers``, ``suggest-frames`` and ``export-video``.
+"""Command line for closing the loop: ``outliers``, ``label-qc``, ``suggest-frames`` and
+``export-video``.
 
 Each ``add_<cmd>(sub)`` registers one subcommand (``cli.build_parser`` calls them).
 """
@@ -7,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from napari_lightning_pose.qc.defaults import DEFAULT_MIN_GAP
 
 
 # ------------------------------------------------------------------------------- outliers
@@ -17,9 +20,11 @@ def add_outliers(sub: argparse._SubParsersAction) -> None:
         help="rank frames of a smoothed video by outlier score",
         description="Score every frame and keypoint of a smoothed CSV: posterior SD, "
         "ensemble SD, temporal norm, EKS residual and the PCA errors (when the metric files "
-        "<stem>_pca_singleview_error.csv ... lie next to the predictions), each as robust "
-        "z-scores per keypoint summed into 'combined'. Prints the worst frames and writes "
-        "frame, keypoint and every score.",
+        "<stem>_pca_singleview_error.csv ... lie next to the predictions). 'combined' puts "
+        "them on one bounded scale (robust z-score per keypoint, capped) and shows each "
+        "score's part (<score>_part). The list is diverse by default: frames --min-gap "
+        "apart, one keypoint at most --max-share of it. Prints the worst frames and writes "
+        "frame, keypoint, every score and its part.",
     )
     p.add_argument("smoothed", metavar="SMOOTHED.csv", help="output of `smooth`")
     p.add_argument(
@@ -31,7 +36,17 @@ def add_outliers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--top", type=int, default=20, help="frames to list (default 20)")
     p.add_argument(
-        "--min-gap", type=int, default=0, help="skip frames this close to one listed (rows)"
+        "--min-gap",
+        type=int,
+        default=DEFAULT_MIN_GAP,
+        help=f"skip frames this close to one listed (default {DEFAULT_MIN_GAP}; 0: off)",
+    )
+    p.add_argument(
+        "--max-share",
+        type=float,
+        default=None,
+        help="most of the list one keypoint may hold, in every top of it (default: twice "
+        "its fair share, 2 / keypoints; 1: off)",
     )
     p.add_argument("--by", default="combined", help="score to rank by (default combined)")
     p.add_argument("--out", metavar="CSV", help="write the ranked table here")
@@ -49,11 +64,82 @@ def run_outliers(args: argparse.Namespace) -> int:
     scores = scores_from_files(args.smoothed, args.members)
     for note in scores.notes:
         print(f"note: {note}")
-    table = rank_outliers(scores, n=args.top, by=args.by, min_gap=args.min_gap)
+    table = rank_outliers(
+        scores, n=args.top, by=args.by, min_gap=args.min_gap, max_share=args.max_share
+    )
     print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     if args.out:
         atomic_write(Path(args.out), lambda tmp: table.to_csv(tmp, index=False))
         print(f"wrote {args.out}")
+    return 0
+
+
+# ------------------------------------------------------------------------------ label-qc
+def add_label_qc(sub: argparse._SubParsersAction) -> None:
+    """Register ``label-qc``: rank the labeled frames by how likely a label is wrong."""
+    p = sub.add_parser(
+        "label-qc",
+        help="rank labeled frames by how likely a label is wrong",
+        description="Check the human labels with the model's priors: each labeled pose's "
+        "pose-PCA and multi-view-PCA reconstruction errors (fitted robustly: leave one "
+        "out, worst poses trimmed), left/right swap tests over data.flip_pairs (or pairs "
+        "guessed from the names) and, with --models, the distance to the ensemble's "
+        "prediction from members that did not train on the frame. Writes image, keypoint, "
+        "score and every criterion (and its part of the score), worst first. Labels "
+        "confirmed in the Label QC dock are left out while they stay where they were. "
+        "Never changes a label.",
+    )
+    p.add_argument("--config", required=True, help="the project's config.yaml (or its folder)")
+    p.add_argument(
+        "--models",
+        nargs="+",
+        default=[],
+        metavar="DIR",
+        help="trained members (training folders or .ckpt files) for the model distance",
+    )
+    p.add_argument("--top", type=int, default=20, help="frames to list (default 20)")
+    p.add_argument("--out", required=True, metavar="CSV", help="write the ranked table here")
+    p.add_argument("--device", help="where the models run (default: CUDA if available)")
+    p.add_argument("--include-confirmed", action="store_true", help="list confirmed labels too")
+    p.set_defaults(func=run_label_qc)
+
+
+def run_label_qc(args: argparse.Namespace) -> int:
+    """Run ``label-qc``."""
+    from napari_lightning_pose.errors import ConfigError
+    from napari_lightning_pose.io.atomic import atomic_write
+    from napari_lightning_pose.io.labels import read_labels
+    from napari_lightning_pose.labeling.project import Project
+    from napari_lightning_pose.qc.label_confirmations import (
+        read_confirmations,
+        still_confirmed,
+    )
+    from napari_lightning_pose.qc.label_qc import label_qc
+
+    if args.top < 1:
+        raise ConfigError(None, f"--top must be at least 1, got {args.top}.")
+    project = Project.open(args.config)
+    names = project.config["data"]["keypoint_names"] or None
+    labels = read_labels(project.csv_path, names)
+    predictions, notes = None, []
+    if args.models:
+        from napari_lightning_pose.qc.label_qc_models import held_out_predictions
+
+        predictions, notes = held_out_predictions(args.models, project.config, args.device)
+    qc = label_qc(labels, project.config, predictions)
+    skip = (
+        []
+        if args.include_confirmed
+        else still_confirmed(read_confirmations(project.csv_path), labels)
+    )
+    for note in [*qc.notes, *notes]:
+        print(f"note: {note}")
+    if skip:
+        print(f"note: {len(skip)} confirmed labels left out (--include-confirmed lists them)")
+    table = qc.ranked(args.top, skip)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+    atomic_write(Path(args.out), lambda tmp: table.to_csv(tmp, index=False))
+    print(f"wrote {args.out}")
     return 0
 
 
@@ -160,5 +246,5 @@ def run_export_video(args: argparse.Namespace) -> int:
 
 def add_all(sub: argparse._SubParsersAction) -> None:
     """Register every subcommand of this module."""
-    for add in (add_outliers, add_suggest_frames, add_export_video):
+    for add in (add_outliers, add_label_qc, add_suggest_frames, add_export_video):
         add(sub)

@@ -116,15 +116,19 @@ def train_ensemble(
     resume: bool = False,
     device: str | None = None,
     stop: threading.Event | None = None,
+    warm: bool = False,
 ) -> Iterator[EnsembleTrainEvent]:
     """Train ``n_members`` models with seeds ``first_seed + m`` into ``out_dir/member<m>``.
 
     ``resume`` continues every member that has a ``last.ckpt`` (one already at its last
-    step is just reported done) and starts the others. When ``stop`` is set the running
-    member saves ``last.ckpt`` within one step, reports "stopped", and no further member
-    starts; Resume then continues where it stopped.
+    step is just reported done) and starts the others. ``warm`` ("continue from the current
+    models") starts each member from its own trained weights in ``out_dir/member<m>``
+    (``training.warm_start``: fresh optimiser and schedule, current labels), so the
+    ensemble keeps its diversity; a member without weights starts from scratch. When
+    ``stop`` is set the running member saves ``last.ckpt`` within one step, reports
+    "stopped", and no further member starts; Resume then continues where it stopped.
     """
-    from napari_lightning_pose.training import LAST_CKPT, train
+    from napari_lightning_pose.training import BEST_CKPT, LAST_CKPT, train
 
     preload_torch()
     if n_members < 1:
@@ -133,8 +137,17 @@ def train_ensemble(
     for m in range(n_members):
         run_dir = out_dir / f"{MEMBER_PREFIX}{m}"
         again = resume and (run_dir / LAST_CKPT).is_file()
+        has_weights = any((run_dir / n).is_file() for n in (BEST_CKPT, LAST_CKPT))
+        init = run_dir if warm and not again and has_weights else None
         events = train(
-            cfg, run_dir, steps=steps, seed=first_seed + m, resume=again, device=device, stop=stop
+            cfg,
+            run_dir,
+            steps=steps,
+            seed=first_seed + m,
+            resume=again,
+            device=device,
+            stop=stop,
+            init_from=init,
         )
         last = None
         for event in events:

@@ -23,20 +23,33 @@ is simply absent, never faked):
     and ``<stem>_pca_multiview_error.csv`` next to the predictions (or the smoothed CSV) when
     those files exist.
 
-The combination (``combined``): the temporal norm enters as its two-sided form
-``min(tn_t, tn_{t+1})`` (large only for a frame that jumps away *and* back, so the frame
-after a one-frame jump is not flagged too; a lasting step is left to the other scores);
-then every score is made a robust z-score *per keypoint*,
-``z = (v - median) / (1.4826 * MAD)`` over the frames of the video (the scale floored at 5 %
-of the median, and 1e-9, so a nearly constant score, such as a one-member posterior SD,
-does not turn tiny wiggles into huge z-scores or divide by zero), and ``combined``
-is the **sum of the positive parts** of the z-scores available for that frame and keypoint,
-``sum_s max(z_s, 0)`` (NaN scores are skipped). A frame's score is its worst keypoint's.
-Only excesses count, so a score that is unremarkable (or below typical) for a frame adds
-nothing and cannot hide another; one clear symptom is enough to flag a frame, and symptoms
-that agree (a jump seen by the temporal norm *and* the smoother residual) add up. Robust
-z-scores make pixels of different meaning comparable and a keypoint that is always noisy
-(a paw) does not crowd out the rest: each keypoint is judged against its own typical value.
+The combination (``combined``) puts every score on one bounded scale, so no score can
+swamp the others. Each score becomes a robust z-score *per keypoint*,
+``z = (v - median) / (1.4826 * MAD)`` over the video's frames, with the scale floored at
+5 % of the median and at :data:`PIXEL_FLOOR` px (a score whose typical value is a fraction
+of a pixel, such as the EKS residual, would otherwise turn an 18 px residual into
+z = 250). Its positive part is capped softly, ``part = CAP * tanh(max(z, 0) / CAP)`` with
+``CAP`` = :data:`Z_CAP`: the order within one score is kept, but one score weighs at most
+``CAP``. ``combined`` is the length of the vector of parts, ``sqrt(sum_s part_s ** 2)``
+(``OutlierScores.contributions`` holds each part; the queue shows them). One clear symptom
+is enough to rank a frame high (a jump seen only by the temporal norm, members that
+disagree only in their spread), symptoms that agree add up, and a score that is
+unremarkable for a frame adds nothing and cannot hide another. Robust z-scores make pixels
+of different meaning comparable and keep a keypoint that is always noisy (a paw) from
+crowding out the rest: each keypoint is judged against its own typical value. A frame's
+score is its worst keypoint's. The temporal norm enters as
+``(tn_t + min(tn_t, tn_{t+1})) / 2``: in full for a frame that jumps away *and* back, half
+for a lasting step (its first and last frame), so a one-frame jump ranks at its own frame
+rather than at the frame that jumps back, and a few frames that are off together are still
+found at their edges.
+``benchmarks/outlier_recall.py`` chose this form over a plain sum, a maximum and other caps.
+
+Ranking (:func:`rank_outliers`) lists one row per frame, keeping listed frames at least
+``min_gap`` apart and giving one keypoint at most ``max_share`` of any top of the list
+(``qc.defaults``: 10 frames, twice a keypoint's fair share; the dock and the command use
+them), so one
+uncertain stretch or one hard keypoint cannot fill the queue; each score can also rank on
+its own (``by``).
 """
 
 from __future__ import annotations
@@ -50,6 +63,21 @@ import numpy as np
 import pandas as pd
 
 from napari_lightning_pose.errors import LabelsError
+from napari_lightning_pose.qc.defaults import DEFAULT_MIN_GAP, default_max_share
+
+__all__ = [
+    "DEFAULT_MIN_GAP",
+    "SCORE_NAMES",
+    "OutlierScores",
+    "contribution",
+    "default_max_share",
+    "metric_paths",
+    "outlier_scores",
+    "rank_outliers",
+    "read_metric_csv",
+    "robust_z",
+    "scores_from_files",
+]
 
 #: Score names in display order; ``combined`` comes first in rankings.
 SCORE_NAMES = (
@@ -69,6 +97,10 @@ METRIC_FILES = {
 MAD_SCALE = 1.4826
 #: The robust scale is at least this fraction of the median (see module docstring).
 MAD_FLOOR = 0.05
+#: ... and at least this many pixels: differences below a pixel mean nothing.
+PIXEL_FLOOR = 1.0
+#: Most that one score adds to ``combined`` (soft cap of its robust z-score).
+Z_CAP = 20.0
 
 
 @dataclass(frozen=True)
@@ -80,14 +112,17 @@ class OutlierScores:
     scores : dict of str to DataFrame
         Each available score, shape (frames, keypoints), index = frame, columns = keypoints.
     combined : pandas.DataFrame
-        Sum of positive robust z-scores over ``scores`` (module docstring), same shape.
+        Length of the vector of bounded contributions (module docstring), same shape.
     notes : list of str
         Scores left out and why (e.g. one-member ensemble), for the user.
+    contributions : dict of str to DataFrame
+        Each score's part of ``combined`` (0 to ``Z_CAP``), same keys as ``scores``.
     """
 
     scores: dict[str, pd.DataFrame]
     combined: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    contributions: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     @property
     def keypoints(self) -> list[str]:
@@ -110,14 +145,15 @@ def _coord(frame: pd.DataFrame, coord: str) -> pd.DataFrame | None:
     return sub.astype(float)
 
 
-def robust_z(values: pd.DataFrame) -> pd.DataFrame:
-    """Robust z-score of each column: ``(v - median) / (1.4826 MAD)``, NaN kept."""
+def robust_z(values: pd.DataFrame, pixel_floor: float = 0.0) -> pd.DataFrame:
+    """Robust z-score of each column: ``(v - median) / (1.4826 MAD)``, NaN kept; the scale
+    is at least 5 % of the median and ``pixel_floor``."""
     arr = values.to_numpy(dtype=float)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
         med = np.nanmedian(arr, axis=0)
         mad = MAD_SCALE * np.nanmedian(np.abs(arr - med), axis=0)
-    floor = np.maximum(MAD_FLOOR * np.abs(np.nan_to_num(med)), 1e-9)
+    floor = np.maximum(MAD_FLOOR * np.abs(np.nan_to_num(med)), max(pixel_floor, 1e-9))
     scale = np.maximum(np.nan_to_num(mad), floor)
     return pd.DataFrame((arr - med) / scale, index=values.index, columns=values.columns)
 
@@ -261,19 +297,30 @@ def outlier_scores(
     if missing:
         notes.append(f"no {' / '.join(missing)}: no metric file next to the predictions.")
 
-    z = np.stack([robust_z(_for_ranking(k, s)).to_numpy() for k, s in scores.items()])
-    combined = np.nansum(np.clip(z, 0.0, None), axis=0)
-    combined[np.isnan(z).all(axis=0)] = np.nan
     scores = {k: scores[k] for k in SCORE_NAMES if k in scores}
-    return OutlierScores(scores, pd.DataFrame(combined, index=index, columns=names), notes)
+    parts = {k: contribution(_for_ranking(k, s)) for k, s in scores.items()}
+    stack = np.stack([p.to_numpy() for p in parts.values()])
+    combined = np.sqrt(np.nansum(stack**2, axis=0))
+    combined[np.isnan(stack).all(axis=0)] = np.nan
+    combined_df = pd.DataFrame(combined, index=index, columns=names)
+    return OutlierScores(scores, combined_df, notes, parts)
+
+
+def contribution(score: pd.DataFrame, cap: float = Z_CAP) -> pd.DataFrame:
+    """One score's part of ``combined``: its robust z per keypoint, positive part,
+    capped softly at ``cap`` (``cap * tanh(z / cap)``); NaN where the score is NaN."""
+    z = robust_z(score, PIXEL_FLOOR).to_numpy()
+    part = cap * np.tanh(np.clip(z, 0.0, None) / cap)
+    return pd.DataFrame(part, index=score.index, columns=score.columns)
 
 
 def _for_ranking(name: str, score: pd.DataFrame) -> pd.DataFrame:
-    """The form a score takes in the combination: the temporal norm made two-sided."""
+    """The form a score takes in the combination: the temporal norm half two-sided."""
     if name != "temporal_norm":
         return score
     ahead = score.shift(-1)
-    return score.where(score < ahead, ahead).where(ahead.notna(), score)
+    two_sided = score.where(score < ahead, ahead).where(ahead.notna(), score)
+    return (score + two_sided) / 2
 
 
 def rank_outliers(
@@ -281,8 +328,9 @@ def rank_outliers(
     n: int | None = None,
     by: str = "combined",
     min_gap: int = 0,
+    max_share: float | None = 1.0,
 ) -> pd.DataFrame:
-    """Frames ranked by their worst keypoint's score, worst first.
+    """Frames ranked by their worst keypoint's score, worst first, made diverse.
 
     Parameters
     ----------
@@ -293,31 +341,31 @@ def rank_outliers(
         ``"combined"`` or one of the score names.
     min_gap : int
         Skip frames closer than this (rows) to one already listed.
+    max_share : float
+        In every top ``p`` of the list one keypoint holds at most ``ceil(max_share * p)``
+        rows; a frame whose keypoint is over its share waits for the next free place (it
+        is listed anyway once no other keypoint has frames left). 1 turns this off; None
+        means :func:`~napari_lightning_pose.qc.defaults.default_max_share` (twice a
+        keypoint's fair share).
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``frame``, ``keypoint`` (the worst by ``by``), ``combined`` and every
-        available score at that frame and keypoint.
+        Columns ``frame``, ``keypoint`` (the worst by ``by``), ``combined``, every available
+        score at that frame and keypoint, and (for ``combined``) what each score added to
+        it, ``<score>_part``.
     """
     table = scores.combined if by == "combined" else scores.scores.get(by)
     if table is None:
         raise LabelsError(None, f"no score {by!r}; available: {['combined', *scores.scores]}.")
+    if max_share is None:
+        max_share = default_max_share(table.shape[1])
+    if not 0 < max_share <= 1:
+        raise LabelsError(None, f"max_share must be in (0, 1], got {max_share}.")
     values = table.to_numpy()
     filled = np.where(np.isfinite(values), values, -np.inf)
     worst, which = filled.max(axis=1), filled.argmax(axis=1)
-    order = np.argsort(-worst, kind="stable")
-    order = order[np.isfinite(worst[order])]
-    chosen: list[int] = []
-    taken = np.zeros(len(values), dtype=bool)
-    for row in order:
-        if n is not None and len(chosen) >= n:
-            break
-        if min_gap and taken[max(0, row - min_gap + 1) : row + min_gap].any():
-            continue
-        chosen.append(int(row))
-        taken[row] = True
-    rows = np.asarray(chosen, dtype=int)
+    rows = np.asarray(_diverse_order(worst, which, n, min_gap, max_share), dtype=int)
     cols = which[rows]
     out = {
         "frame": table.index[rows],
@@ -326,7 +374,41 @@ def rank_outliers(
     }
     for name, s in scores.scores.items():
         out[name] = s.to_numpy()[rows, cols]
+    for name, part in scores.contributions.items():
+        out[f"{name}_part"] = part.to_numpy()[rows, cols]
     return pd.DataFrame(out)
+
+
+def _diverse_order(
+    worst: np.ndarray, which: np.ndarray, n: int | None, min_gap: int, max_share: float
+) -> list[int]:
+    """Row order of :func:`rank_outliers`: best first, ``min_gap`` apart, keypoint shares."""
+    order = np.argsort(-worst, kind="stable")
+    order = order[np.isfinite(worst[order])]
+    queues = {int(k): [int(r) for r in order[which[order] == k]][::-1] for k in set(which)}
+    taken = np.zeros(len(worst), dtype=bool)
+    count = dict.fromkeys(queues, 0)
+    chosen: list[int] = []
+    limit = len(order) if n is None else min(n, len(order))
+
+    def free(row: int) -> bool:
+        return not (min_gap and taken[max(0, row - min_gap + 1) : row + min_gap].any())
+
+    while len(chosen) < limit:
+        for queue in queues.values():  # drop heads too close to a listed frame
+            while queue and not free(queue[-1]):
+                queue.pop()
+        heads = [(worst[q[-1]], -q[-1], k) for k, q in queues.items() if q]
+        if not heads:
+            break
+        cap = np.ceil(max_share * (len(chosen) + 1) - 1e-9)
+        allowed = [h for h in heads if count[h[2]] < cap] or heads
+        _, _, k = max(allowed)
+        row = queues[k].pop()
+        chosen.append(row)
+        taken[row] = True
+        count[k] += 1
+    return chosen
 
 
 def scores_from_files(

@@ -18,6 +18,7 @@ from napari_lightning_pose.errors import ConfigError, LightningPoseInputError
 from napari_lightning_pose.io.config import save_config, validate_config
 from napari_lightning_pose.training import checkpoints as ck
 from napari_lightning_pose.training import step
+from napari_lightning_pose.training import warm_start as warm_start_module
 from napari_lightning_pose.training.evaluation import pixel_errors
 from napari_lightning_pose.training.events import EventKind, StopSignal, TrainEvent, stop_checker
 from napari_lightning_pose.training.precision import amp_dtype_for
@@ -31,6 +32,7 @@ from napari_lightning_pose.training.schedules import (
 )
 from napari_lightning_pose.training.semi import SemiSupervised
 from napari_lightning_pose.training.setup import build_parts, labeled_loaders
+from napari_lightning_pose.training.warm_start import warm_start
 
 
 class TrainingDivergedError(LightningPoseInputError):
@@ -47,6 +49,7 @@ def train(
     device: str | torch.device | None = None,
     stop: StopSignal | None = None,
     max_minutes: float | None = None,
+    init_from: str | Path | None = None,
 ) -> Iterator[TrainEvent]:
     """Train a pose model on the project's labeled frames (and unlabeled video), yielding
     progress events.
@@ -73,6 +76,10 @@ def train(
     max_minutes
         Wall-clock budget: the run ends normally ("done", with validation and checkpoint)
         after the first step that exceeds it.
+    init_from
+        Warm start (``training.warm_start``): a checkpoint or run folder whose weights the
+        model starts from; optimiser and schedule are fresh, the current labels are used.
+        Ignored when ``resume`` continues a run (its ``last.ckpt`` holds the weights).
 
     Yields
     ------
@@ -99,7 +106,9 @@ def train(
     info = distributed.init_distributed(device, tcfg["accelerator"])
     threads = torch.get_num_threads()  # the run may change it; the caller gets it back
     try:
-        yield from _Run(cfg, Path(out_dir), info, resume, stop, max_minutes).events()
+        run = _Run(cfg, Path(out_dir), info, resume, stop, max_minutes)
+        run.init_from = Path(init_from) if init_from is not None else None
+        yield from run.events()
     finally:
         distributed.cleanup(info)
         torch.set_num_threads(threads)
@@ -132,6 +141,7 @@ class _Run:
         self.saved_step = -1
         self.budget_hit = False
         self.semi: SemiSupervised | None = None
+        self.init_from: Path | None = None
 
     # ----------------------------------------------------------------- setup
     def _setup(self) -> str:
@@ -148,11 +158,20 @@ class _Run:
         self.base_lr, self.milestones, self.gamma = parts.base_lr, parts.milestones, parts.gamma
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
 
+        warm = ""
+        if self.init_from is not None and not self.resume:
+            start = warm_start(self.init_from, cfg, self.keypoint_names, self.model)
+            self.unfreeze_step = 0  # the head is trained: no backbone warm-up needed
+            self.base_lr *= warm_start_module.LR_SCALE
+            warm = "; " + start.describe()
         if self.resume:
             point = restore_run(
                 self.out_dir, cfg, self.keypoint_names, self.model, self.optimizer, self.scaler
             )
             self.step, self.best_val, self.last_val = point.step, point.best_val, point.last_val
+            if point.warm_started:  # a warm-started run resumes as it began
+                self.unfreeze_step = 0
+                self.base_lr *= warm_start_module.LR_SCALE
             self.saved_step = self.step
         self.backbone_frozen = self.step < self.unfreeze_step  # set before DDP is built
         for param in backbone_parameters(self.model):
@@ -171,7 +190,7 @@ class _Run:
         if info.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             save_config(cfg, self.out_dir / "config.yaml")
-        return parts.describe(self.device, info)
+        return parts.describe(self.device, info) + warm
 
     def _wrap(self) -> nn.Module:
         """The module the step calls: the model, or DDP around it (rebuilt when the set of
@@ -361,5 +380,6 @@ class _Run:
             "best_val_pixel_error": self.best_val,
             "torch_version": str(torch.__version__),
             "pca": self.semi.pca_state() if self.semi is not None else {},
+            "init_from": str(self.init_from) if self.init_from is not None else "",
         }
         return ck.write_checkpoint(ckpt, self.out_dir, best=best)

@@ -20,6 +20,7 @@ class ResumePoint:
     step: int
     best_val: float | None
     last_val: float | None
+    warm_started: bool = False
 
 
 def restore_run(
@@ -67,5 +68,8 @@ def restore_run(
         scaler.load_state_dict(ckpt["scaler"])
     ck.set_rng_state(ckpt["rng"])
     return ResumePoint(
-        int(ckpt["step"]), ckpt.get("best_val_pixel_error"), ckpt.get("val_pixel_error")
+        int(ckpt["step"]),
+        ckpt.get("best_val_pixel_error"),
+        ckpt.get("val_pixel_error"),
+        bool(ckpt.get("init_from")),
     )

@@ -34,3 +34,21 @@ def test_outliers_cli_one_member_says_so(tmp_path, capsys, planted):
 def test_outliers_cli_bad_file(tmp_path, capsys):
     assert main(["outliers", str(tmp_path / "missing.csv")]) == 2
     assert "file not found" in capsys.readouterr().err
+
+
+def test_outliers_cli_is_diverse_by_default_and_writes_the_parts(tmp_path, planted):
+    import numpy as np
+
+    from napari_lightning_pose.qc.defaults import DEFAULT_MIN_GAP
+
+    members = [write_pose_csv(m, tmp_path / f"m{i}.csv") for i, m in enumerate(planted.members)]
+    smoothed = write_smoothed_csv(smooth_ensemble(members, smoothing=1.0), tmp_path / "s.csv")
+    out = tmp_path / "ranked.csv"
+    argv = ["outliers", str(smoothed), "--members", *map(str, members), "--top", "12"]
+    assert main([*argv, "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert np.diff(np.sort(table["frame"].to_numpy())).min() >= DEFAULT_MIN_GAP
+    assert table["keypoint"].value_counts().max() <= 6  # 4 keypoints: twice the fair share
+    assert {"ensemble_sd_part", "temporal_norm_part"} <= set(table.columns)
+    assert main([*argv, "--min-gap", "0", "--max-share", "1", "--out", str(out)]) == 0
+    assert np.diff(np.sort(pd.read_csv(out)["frame"].to_numpy())).min() < DEFAULT_MIN_GAP

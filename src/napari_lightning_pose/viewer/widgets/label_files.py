@@ -136,11 +136,14 @@ class LabelSaver:
         worker = create_worker(
             wait_until_free, self.session.labels_path, None, stop.is_set, _start_thread=False
         )
-        worker.returned.connect(self._lock_free)
+        worker.returned.connect(lambda free: self._lock_free(free, stop))
+        worker.errored.connect(lambda _err: self._lock_free(False, stop))
         self._lock_waiter = (worker, stop)
         worker.start()
 
-    def _lock_free(self, free: bool) -> None:
+    def _lock_free(self, free: bool, stop: threading.Event) -> None:
+        if self._lock_waiter is None or self._lock_waiter[1] is not stop:
+            return  # a waiter that was stopped (the window closes and saved on its own)
         self._lock_waiter = None
         self._show_waiting(False)
         if free and self.session is not None:

@@ -365,8 +365,9 @@ class LabelingWidget(LabelingPanel):
             self._viewer_hooks.on_release(self._window_filter.detach)
 
     def hideEvent(self, event: Any) -> None:
-        """Save when the dock widget is hidden (waiting in a worker if the lock is taken)."""
-        self.saver.save(only_if_dirty=True)
+        """Save when the dock widget is hidden. If another writer holds the labels lock, the
+        autosave tries again while the dock lives, and closing saves (``save_on_close``)."""
+        self.saver.save(only_if_dirty=True, wait=False)
         super().hideEvent(event)
 
     def closeEvent(self, event: Any) -> None:

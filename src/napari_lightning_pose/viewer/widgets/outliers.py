@@ -1,11 +1,14 @@
 """Outlier queue dock: frames ranked by outlier score, a threshold, and the refine loop.
 
-A histogram of the per-frame score (``qc.scores``: combined robust z-score, or any single
-score) with a draggable threshold line says how many frames lie above it; the sorted table
-lists them. Clicking a row, or ``]`` / ``[`` (next / previous), moves the viewer's time
-slider and the trace panel to that frame and keypoint. "Label these" sends the selected
-rows (or every frame above the threshold) to labeling, pre-filled with the smoothed
-positions and unconfirmed (``qc.refine``), and opens them in the labeling dock; "Suggest"
+A histogram of the per-frame score (``qc.scores``: the combined score on its bounded scale,
+or any single score) with a draggable threshold line says how many frames lie above it; the
+sorted table lists them, each row with what every score added to ``combined`` ("why"). The
+list is diverse by default, as in the ``outliers`` command: frames at least
+``DEFAULT_MIN_GAP`` apart and one keypoint at most twice its fair share of any top of it
+("spread over keypoints"). Clicking a row, or ``]`` / ``[`` (next / previous), moves the
+viewer's time slider and the trace panel to that frame and keypoint. "Label these" sends
+the selected rows (or every frame above the threshold) to labeling, pre-filled with the
+smoothed positions and unconfirmed (``qc.refine``), and opens them in the labeling dock; "Suggest"
 adds the least certain, diverse frames of all the project's videos (``qc.suggest_project``).
 Both jobs run in a worker thread. The dock loads the smoothed layer the Predict + smooth
 dock (or the predictions reader) adds, or whatever :meth:`OutlierQueueWidget.load` is given.
@@ -21,6 +24,7 @@ import pandas as pd
 import pyqtgraph as pg
 from qtpy.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QHBoxLayout,
@@ -35,9 +39,19 @@ from qtpy.QtWidgets import (
 )
 
 from napari_lightning_pose.errors import LightningPoseInputError
+from napari_lightning_pose.qc.defaults import DEFAULT_MIN_GAP
 from napari_lightning_pose.qc.scores import OutlierScores, rank_outliers, scores_from_files
 
 MAX_ROWS = 500
+#: Short names of the scores in the "why" column.
+SHORT = {
+    "posterior_sd": "posterior",
+    "ensemble_sd": "spread",
+    "temporal_norm": "jump",
+    "eks_residual": "residual",
+    "pca_singleview_error": "pose PCA",
+    "pca_multiview_error": "views PCA",
+}
 THRESHOLD_PEN = pg.mkPen((235, 40, 40), width=2)
 
 
@@ -75,9 +89,15 @@ class OutlierQueueWidget(QWidget):
         self.score_combo.currentTextChanged.connect(lambda _: self._rerank())
         self.gap_spin = QSpinBox()
         self.gap_spin.setRange(0, 10_000)
-        self.gap_spin.setValue(5)
+        self.gap_spin.setValue(DEFAULT_MIN_GAP)
         self.gap_spin.setSuffix(" frames apart")
         self.gap_spin.valueChanged.connect(lambda _: self._rerank())
+        self.spread_check = QCheckBox("spread over keypoints")
+        self.spread_check.setChecked(True)
+        self.spread_check.setToolTip(
+            "One keypoint holds at most twice its fair share of any top of the list."
+        )
+        self.spread_check.toggled.connect(lambda _: self._rerank())
         self.hist = pg.PlotWidget()
         self.hist.setMinimumHeight(140)
         self.hist.setLabel("bottom", "score")
@@ -85,8 +105,9 @@ class OutlierQueueWidget(QWidget):
         self.line = pg.InfiniteLine(0.0, angle=90, movable=True, pen=THRESHOLD_PEN)
         self.line.sigPositionChanged.connect(lambda line: self.set_threshold(line.value()))
         self.above = QLabel("")
-        self.table = QTableWidget(0, 4)
-        self.table.setHorizontalHeaderLabels(["#", "frame", "keypoint", "score"])
+        self.table = QTableWidget(0, 5)
+        self.table.setHorizontalHeaderLabels(["#", "frame", "keypoint", "score", "why"])
+        self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.cellClicked.connect(lambda row, _col: self.go_to(row))
@@ -115,6 +136,7 @@ class OutlierQueueWidget(QWidget):
         form = QFormLayout()
         form.addRow("rank by", self.score_combo)
         form.addRow("keep", self.gap_spin)
+        form.addRow("", self.spread_check)
         form.addRow("project", self.project_edit)
         nav = QHBoxLayout()
         nav.addWidget(self.prev_button)
@@ -319,7 +341,10 @@ class OutlierQueueWidget(QWidget):
         if self.scores is None:
             return
         by = self.score_combo.currentText() or "combined"
-        self.ranked = rank_outliers(self.scores, by=by, min_gap=self.gap_spin.value())
+        share = None if self.spread_check.isChecked() else 1.0
+        self.ranked = rank_outliers(
+            self.scores, by=by, min_gap=self.gap_spin.value(), max_share=share
+        )
         values = self.frame_scores().to_numpy()
         values = values[np.isfinite(values)]
         self.hist.clear()
@@ -344,12 +369,24 @@ class OutlierQueueWidget(QWidget):
         self.table.setRowCount(len(shown))
         for r, row in enumerate(shown.itertuples(index=False)):
             cells = [str(r + 1), str(int(row.frame)), str(row.keypoint), f"{getattr(row, by):.2f}"]
+            cells.append(self._why(row))
             for c, text in enumerate(cells):
                 self.table.setItem(r, c, QTableWidgetItem(text))
         self.above.setText(
             f"{self.n_above} frames at or above {self.threshold:.2f} "
-            f"({len(shown)} listed, {self.gap_spin.value()} frames apart)"
+            f"({len(shown)} listed, {self.gap_spin.value()} frames apart"
+            + (", spread over keypoints)" if self.spread_check.isChecked() else ")")
         )
+
+    def _why(self, row: Any) -> str:
+        """What each score added to the row's combined score, largest first (0 left out)."""
+        parts = [
+            (getattr(row, f"{name}_part"), name)
+            for name in self.scores.contributions
+            if f"{name}_part" in self.ranked.columns
+        ]
+        parts = sorted((p for p in parts if np.isfinite(p[0]) and p[0] >= 0.5), reverse=True)
+        return ", ".join(f"{SHORT.get(name, name)} {value:.0f}" for value, name in parts)
 
     def _row(self) -> int:
         rows = [i.row() for i in self.table.selectedIndexes()]

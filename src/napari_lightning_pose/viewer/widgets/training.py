@@ -1,5 +1,10 @@
 """Training dock: train an ensemble in the background, with progress, ETA and live losses.
 
+"Continue from the current models" (offered when the project's models folder holds an
+ensemble) starts each member from its own trained weights (``training.warm_start``: fresh
+optimiser and schedule, the current labels, new frames included), so a refine round takes a
+fraction of the steps and the members stay diverse.
+
 The job is the core generator ``jobs.train_ensemble`` run by napari's ``thread_worker``; Cancel
 sets the core's stop event (the running member saves ``last.ckpt`` within one step), it is
 never ``worker.quit()``. Only the plot and the progress bar are updated on the GUI thread, so
@@ -78,6 +83,7 @@ class TrainingWidget(JobDock):
     def _build(self) -> None:
         self.project_edit = QLineEdit()
         self.project_edit.setPlaceholderText("project folder or its config.yaml")
+        self.project_edit.textChanged.connect(lambda _: self.refresh_continue())
         browse = QPushButton("Browse...")
         browse.clicked.connect(self._browse)
         row = QHBoxLayout()
@@ -101,6 +107,13 @@ class TrainingWidget(JobDock):
         form.addRow("Steps per member", self.steps_spin)
         form.addRow("Ensemble size", self.members_spin)
         form.addRow("Device", self.device_combo)
+        self.continue_check = QCheckBox("Continue from the current models")
+        self.continue_check.setToolTip(
+            "Start each member from its own trained weights (fresh optimiser and schedule, "
+            "current labels): after 'Label these', a fraction of the steps."
+        )
+        self.continue_check.setEnabled(False)
+        form.addRow("", self.continue_check)
 
         self.loss_group = QGroupBox("Unsupervised losses (log_weight: weight = 1 / (2 e^w))")
         grid = QGridLayout(self.loss_group)
@@ -168,6 +181,35 @@ class TrainingWidget(JobDock):
             )
         return cfg
 
+    def current_members(self) -> list[Path]:
+        """The run folders of the project's trained ensemble (empty when there is none)."""
+        from napari_lightning_pose.training import BEST_CKPT, LAST_CKPT
+
+        try:
+            cfg = self.config_for_run()
+        except LightningPoseInputError:
+            return []
+        root = models_dir(cfg)
+        if not root.is_dir():
+            return []
+        return [
+            d
+            for d in sorted(root.iterdir())
+            if d.is_dir() and any((d / n).is_file() for n in (BEST_CKPT, LAST_CKPT))
+        ]
+
+    def refresh_continue(self) -> None:
+        """Offer "continue from the current models" only when an ensemble exists."""
+        members = self.current_members()
+        self.continue_check.setEnabled(bool(members) and not self.running)
+        if not members:
+            self.continue_check.setChecked(False)
+        self.continue_check.setText(
+            f"Continue from the current models ({len(members)})"
+            if members
+            else "Continue from the current models (none yet)"
+        )
+
     def start(self, resume: bool = False) -> bool:
         """Start (or with ``resume`` continue) training; False with a message if it can't."""
         if self.running:
@@ -185,7 +227,10 @@ class TrainingWidget(JobDock):
         self.val_curve.setData([], [])
         self.out_dir = models_dir(cfg)
         device = self.device_combo.currentText()
-        self._say(f"{'Resuming' if resume else 'Training'} into {self.out_dir} ...")
+        warm = self.continue_check.isChecked() and not resume
+        self.warm = warm
+        doing = "Resuming" if resume else "Continuing the current models" if warm else "Training"
+        self._say(f"{doing} into {self.out_dir} ...")
         self.run_job(
             train_ensemble,
             cfg,
@@ -194,6 +239,7 @@ class TrainingWidget(JobDock):
             steps=self.steps_spin.value(),
             resume=resume,
             device=None if device == "auto" else device,
+            warm=warm,
         )
         return True
 
@@ -246,9 +292,15 @@ class TrainingWidget(JobDock):
         ev = self.last_event
         if ev is not None and ev.event.kind == "done" and ev.member == ev.n_members - 1:
             self.eta_label.setText("done")
-            self._say(f"Trained {ev.n_members} members into {self.out_dir}.")
+            how = "Continued" if getattr(self, "warm", False) else "Trained"
+            self._say(f"{how} {ev.n_members} members into {self.out_dir}.")
 
     def _set_running(self, running: bool) -> None:
+        if hasattr(self, "continue_check"):
+            if running:
+                self.continue_check.setEnabled(False)
+            else:
+                self.refresh_continue()
         self.train_button.setEnabled(not running)
         self.resume_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)

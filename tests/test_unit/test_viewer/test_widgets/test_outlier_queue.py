@@ -146,3 +146,27 @@ def test_label_these_appends_prefilled_rows_and_opens_labeling(queue, qtbot):
     qtbot.waitUntil(lambda: widget.worker is None, timeout=30_000)
     assert "already has a row" in widget.status.text()
     assert project.csv_path.read_bytes() == snapshot
+
+
+def test_queue_is_diverse_by_default_and_says_why(queue, qtbot):
+    from qtpy.QtCore import Qt
+
+    from napari_lightning_pose.qc.defaults import DEFAULT_MIN_GAP
+
+    viewer, widget, _, _ = queue
+    assert widget.gap_spin.value() == DEFAULT_MIN_GAP and widget.spread_check.isChecked()
+    frames = widget.ranked["frame"].to_numpy()
+    assert np.diff(np.sort(frames)).min() >= DEFAULT_MIN_GAP
+    # the "why" column: what each score added, largest first
+    header = widget.table.horizontalHeaderItem(4).text()
+    assert header == "why"
+    why = widget.table.item(0, 4).text()
+    assert why and any(name in why for name in ("jump", "spread", "residual", "posterior"))
+    # a click on a row (a real mouse click on the table) jumps the viewer there
+    rect = widget.table.visualItemRect(widget.table.item(1, 1))
+    qtbot.mouseClick(widget.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert viewer.dims.current_step[0] == int(widget.table.item(1, 1).text())
+    # diversity off: neighbouring frames may be listed again
+    widget.spread_check.setChecked(False)
+    widget.gap_spin.setValue(0)
+    assert len(widget.ranked) > len(frames)

@@ -180,3 +180,39 @@ def test_semi_supervised_run_plots_each_unsupervised_loss(dock, qtbot, blob_proj
     assert ckpt["config"]["model"]["losses_to_use"] == ["temporal", "pca_singleview"]
     names = set(widget.curves)
     assert any("temporal" in n for n in names) and any("pca_singleview" in n for n in names)
+
+
+def test_continue_from_the_current_models(dock, qtbot, blob_project) -> None:
+    """After an ensemble exists, the dock offers to continue it; each member starts from its
+    own weights (its new checkpoint records where it came from)."""
+    import os
+
+    import numpy as np
+
+    viewer, widget = dock
+    widget.refresh_continue()
+    assert not widget.continue_check.isEnabled()  # no models yet
+    widget.members_spin.setValue(2)
+    widget.steps_spin.setValue(4)
+    qtbot.mouseClick(widget.train_button, LEFT)
+    _wait_done(qtbot, widget)
+    assert widget.continue_check.isEnabled()
+    assert "(2)" in widget.continue_check.text()
+    widget.continue_check.setChecked(True)
+    widget.steps_spin.setValue(2)
+    qtbot.mouseClick(widget.train_button, LEFT)
+    assert "Continuing the current models" in widget.status.text()
+    _wait_done(qtbot, widget)
+    for m in range(2):
+        run = widget.out_dir / f"member{m}"
+        ckpt, _ = read_checkpoint(run / "last.ckpt")
+        assert ckpt["init_from"] == str(run) and ckpt["step"] == 2
+    assert widget.status.text().startswith("Continued 2 members")
+    if os.environ.get("NLP_UPDATE_DOCS") == "1":
+        from PIL import Image
+
+        widget.window().resize(1400, 900)
+        qtbot.wait(100)
+        shot = np.asarray(viewer.screenshot(canvas_only=False, flash=False))
+        docs = Path(__file__).resolve().parents[3] / "docs"
+        Image.fromarray(shot).save(docs / "train_continue.png")

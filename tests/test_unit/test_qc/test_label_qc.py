@@ -1,0 +1,165 @@
+"""Label QC: planted swaps and moved points rank first, fits are robust, confirmations
+are remembered, nothing changes a label, and ``label-qc`` writes its table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_lightning_pose.cli import main
+from napari_lightning_pose.io.config import load_config
+from napari_lightning_pose.io.labels import read_labels
+from napari_lightning_pose.io.pose_csv import make_pose_frame
+from napari_lightning_pose.qc.label_confirmations import (
+    confirm,
+    frame_items,
+    read_confirmations,
+    still_confirmed,
+)
+from napari_lightning_pose.qc.label_qc import flip_pairs_of, label_qc
+from napari_lightning_pose.qc.planting import plant_label_errors
+
+
+def _animals(n: int = 60, seed: int = 0) -> pd.DataFrame:
+    """Synthetic labels: a body moving around with left/right ears and paws 30 px apart."""
+    rng = np.random.default_rng(seed)
+    names = ["nose", "ear_l", "ear_r", "paw_l", "paw_r", "tail"]
+    shape = np.array([[0, -40], [-15, -25], [15, -25], [-15, 10], [15, 10], [0, 40]], float)
+    centre = rng.uniform(80, 300, (n, 1, 2))
+    angle = rng.uniform(-0.3, 0.3, n)
+    rot = np.stack([np.cos(angle), -np.sin(angle), np.sin(angle), np.cos(angle)], -1)
+    pose = centre + np.einsum("nij,kj->nki", rot.reshape(n, 2, 2), shape)
+    pose += rng.normal(0, 1.5, pose.shape)
+    index = [f"labeled-data/img{i:03d}.png" for i in range(n)]
+    return make_pose_frame(pose, names, ("x", "y"), index=index, scorer="lab")
+
+
+CFG = {"data": {"flip_pairs": []}, "losses": {"pca_singleview": {"components_to_keep": 0.95}}}
+
+
+def test_planted_swap_and_moved_point_rank_first():
+    labels = _animals()
+    names = list(dict.fromkeys(labels.columns.get_level_values(1)))
+    pairs = flip_pairs_of(CFG, names)
+    assert pairs == [(1, 2), (3, 4)]  # guessed from the names
+    planted, events = plant_label_errors(labels, 1, 1, seed=3, flip_pairs=pairs)
+    before = planted.copy()
+    qc = label_qc(planted, CFG)
+    pd.testing.assert_frame_equal(planted, before)  # never changes a label
+    top = qc.ranked(2)
+    assert set(top["image"]) == {planted.index[e.frames[0]] for e in events}
+    swap = next(e for e in events if e.kind == "swap")
+    row = top.set_index("image").loc[planted.index[swap.frames[0]]]
+    assert row["keypoint"] in swap.keypoints and row["swap_gain"] > 10
+    assert list(top.columns[:3]) == ["image", "keypoint", "score"]
+
+
+def test_fit_is_robust_to_the_errors_it_judges():
+    labels = _animals()
+    clean = label_qc(labels, CFG).criteria["pose_pca_error"].to_numpy()
+    bad = labels.copy()
+    bad.iloc[:6, 0] += 150.0  # six wild noses (x)
+    errors = label_qc(bad, CFG).criteria["pose_pca_error"].to_numpy()
+    rest = slice(6, None)
+    # the other frames are judged as before: the wild poses did not bend the subspace
+    assert np.nanmedian(errors[rest]) < 1.5 * np.nanmedian(clean[rest])
+    assert (errors[:6, 0] > 10 * np.nanmedian(clean[:, 0])).all()
+
+
+def test_model_distance_from_predictions():
+    labels = _animals()
+    preds = labels.copy()
+    labels_bad = labels.copy()
+    labels_bad.iloc[10, 10] += 50.0  # tail x slipped; the models put it where it is
+    qc = label_qc(labels_bad, CFG, predictions=preds)
+    assert "model_distance" in qc.criteria
+    assert qc.ranked(1)["image"].iloc[0] == labels.index[10]
+    assert qc.ranked(1)["keypoint"].iloc[0] == "tail"
+
+
+def test_confirmed_labels_leave_the_list_until_moved(tmp_path):
+    labels = _animals()
+    labels.iloc[5, 0] += 80.0
+    csv = tmp_path / "CollectedData.csv"
+    qc = label_qc(labels, CFG)
+    first = qc.ranked(1).iloc[0]
+    assert first["image"] == labels.index[5]
+    items = frame_items(labels, first["image"])
+    assert len(items) == 6
+    confirm(csv, items)
+    confirm(csv, items)  # twice: one row per keypoint
+    assert len(read_confirmations(csv)) == 6
+    skip = still_confirmed(read_confirmations(csv), labels)
+    assert labels.index[5] not in set(qc.ranked(skip=skip)["image"])
+    moved = labels.copy()
+    moved.iloc[5, 0] += 3.0  # the user moved the nose after confirming: judged again
+    again = still_confirmed(read_confirmations(csv), moved)
+    assert (labels.index[5], "nose") not in again and len(again) == 5
+
+
+def test_mirror_mouse_planted_errors_in_top_20(request):
+    """The bundled sample's labels (or the 90-frame example): 3 swaps, 3 moved points."""
+    root = Path(__file__).resolve().parents[3]
+    sample = root / "src" / "napari_lightning_pose" / "resources" / "mirror-mouse"
+    cfg = load_config(sample / "config.yaml")
+    names = list(cfg["data"]["keypoint_names"])
+    shared = root.parent / "shared" / "data" / "mirror-mouse-example" / "CollectedData.csv"
+    csv = shared if shared.is_file() else sample / "CollectedData.csv"
+    labels = read_labels(csv, names)
+    pairs = flip_pairs_of(cfg, names)
+    assert len(pairs) == 4  # LH/RH and LF/RF in both views
+    movable = cfg["data"]["columns_for_singleview_pca"]
+    planted, events = plant_label_errors(labels, 3, 3, seed=3, flip_pairs=pairs, movable=movable)
+    ranked = list(label_qc(planted, cfg).ranked()["image"])
+    ranks = [ranked.index(planted.index[e.frames[0]]) + 1 for e in events]
+    assert max(ranks) <= 20, ranks
+
+
+def test_label_qc_cli_writes_the_ranked_table(sample_copy, capsys):
+    out = sample_copy / "qc.csv"
+    assert main(["label-qc", "--config", str(sample_copy), "--top", "5", "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert len(table) == 5
+    assert list(table.columns[:3]) == ["image", "keypoint", "score"]
+    assert {"multiview_pca_error", "swap_gain"} <= set(table.columns)
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_label_qc_cli_refuses_a_bad_top(sample_copy, capsys):
+    args = ["label-qc", "--config", str(sample_copy), "--top", "0", "--out", "x.csv"]
+    assert main(args) == 2
+    assert "--top" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("pairs", [[["paw1LH_top", "nope"]]])
+def test_unknown_flip_pair_is_named(pairs):
+    from napari_lightning_pose.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="nope"):
+        flip_pairs_of({"data": {"flip_pairs": pairs}}, ["paw1LH_top", "paw4RH_top"])
+
+
+@pytest.mark.slow
+def test_held_out_predictions_of_members_trained_on_other_splits(tmp_path, blob_tools):
+    """Two tiny members with different data splits: each labeled frame gets the median of
+    the members that did not train on it; frames every member trained on are named."""
+    from napari_lightning_pose.qc.label_qc_models import held_out_predictions
+    from napari_lightning_pose.training import train
+
+    tiny = {"n_frames": 12, "height": 40, "width": 48, "resize": 32, "n_video_frames": 4}
+    cfg = load_config(blob_tools.make_project(tmp_path / "proj", **tiny))
+    runs = []
+    for seed in (0, 1):
+        cfg["training"]["rng_seed_data_pt"] = seed
+        list(train(cfg, tmp_path / f"m{seed}", steps=1, seed=seed))
+        runs.append(tmp_path / f"m{seed}")
+    preds, notes = held_out_predictions(runs, cfg, device="cpu")
+    labels = read_labels(Path(cfg["data"]["data_dir"]) / cfg["data"]["csv_file"])
+    assert set(preds.index) == set(labels.index)
+    assert np.isfinite(preds.to_numpy()).all()
+    assert notes and "every member's training split" in notes[0]
+    qc = label_qc(labels, cfg, preds)
+    assert "model_distance" in qc.criteria
