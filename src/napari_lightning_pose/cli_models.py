@@ -241,6 +241,13 @@ def add_smooth(sub: argparse._SubParsersAction) -> None:
         "--out-dir", metavar="DIR", help="output folder for --cameras (created if missing)"
     )
     p.add_argument(
+        "--calibration",
+        metavar="calibration.toml",
+        help="with --cameras: an Anipose calibration of those cameras; each keypoint is then "
+        "smoothed as a 3-D point seen through every camera's projection (lens distortion "
+        "included), and DIR/3d.eks.csv holds x, y, z and their posterior variances",
+    )
+    p.add_argument(
         "--smoothing",
         type=_smoothing_arg,
         default="auto",
@@ -324,6 +331,12 @@ def _check_smooth_outputs(args: argparse.Namespace) -> None:
     from napari_lightning_pose.errors import LightningPoseInputError
 
     if args.cameras is None:
+        if args.calibration is not None:
+            raise LightningPoseInputError(
+                args.calibration,
+                "a calibration needs the cameras' names.",
+                "Pass --cameras NAME ... (as named in the calibration) and --out-dir DIR.",
+            )
         if args.out is None or args.out_dir is not None:
             raise LightningPoseInputError(
                 None,
@@ -342,6 +355,7 @@ def _check_smooth_outputs(args: argparse.Namespace) -> None:
         )
         if given
     ]
+
     if args.out_dir is None or wrong:
         raise LightningPoseInputError(
             None,
@@ -359,28 +373,38 @@ def run_smooth_cameras(args: argparse.Namespace) -> int:
         assign_cameras,
         load_cameras,
         smooth_cameras,
+        smooth_cameras_3d,
     )
+    from napari_lightning_pose.io.calibration import load_calibration
     from napari_lightning_pose.io.pose_csv import write_pose_csv
 
     assignment = assign_cameras(args.members, args.cameras)
+    calibration = None
+    if args.calibration is not None:
+        calibration = load_calibration(args.calibration, names=args.cameras)
     cams = load_cameras(assignment)
-    result = smooth_cameras(
-        cams,
-        smoothing=args.smoothing,
-        center=args.center,
-        confidence_weighted=args.var_mode == "confidence_weighted",
-    )
+    options = {
+        "smoothing": args.smoothing,
+        "center": args.center,
+        "confidence_weighted": args.var_mode == "confidence_weighted",
+    }
+    if calibration is None:
+        result = smooth_cameras(cams, **options)
+    else:
+        result = smooth_cameras_3d(cams, calibration, **options)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
+    if result.frame_3d is not None:
+        written.append(write_pose_csv(result.frame_3d, out_dir / "3d.eks.csv"))
     for cam, frame in result.frames.items():
         written.append(write_smoothed_csv(frame, out_dir / f"{cam}.eks.csv"))
         if not args.no_poses:
             written.append(write_pose_csv(poses_only(frame), out_dir / f"{cam}.eks.poses.csv"))
     counts = ", ".join(f"{cam}: {len(paths)}" for cam, paths in assignment.items())
-    print(
-        f"smoothed {cams.ensembles[0].n_frames} frames of {len(args.cameras)} cameras ({counts})"
-    )
+    counts += "; 3-D, calibrated" if calibration is not None else "; linear"
+    n_frames = cams.ensembles[0].n_frames
+    print(f"smoothed {n_frames} frames of {len(args.cameras)} cameras ({counts})")
     for name, s in result.smoothing.items():
         print(f"  {name}: s = {s:.4g}")
     print("wrote " + ", ".join(str(p) for p in written))

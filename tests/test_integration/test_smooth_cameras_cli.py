@@ -10,6 +10,10 @@ import pytest
 
 from napari_lightning_pose.cli import main
 from napari_lightning_pose.ensemble import EKS_COORDS
+from napari_lightning_pose.ensemble.projection import project, triangulate
+from napari_lightning_pose.ensemble.synthetic_rig import random_walk_3d, ring_rig
+from napari_lightning_pose.io.calibration import save_calibration
+from napari_lightning_pose.io.pose_csv import make_pose_frame
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "eks"
 MEMBERS = sorted((FIXTURE / "members").glob("*.csv.gz"))
@@ -63,7 +67,7 @@ def test_two_cameras_match_the_reference_linear_multicam(camera_members, tmp_pat
                 assert np.abs(diff.to_numpy()).max() < 0.05  # the issue's agreement goal
         assert (ours.xs("x_posterior_var", axis=1, level=2).to_numpy() > 0).all()
     printed = capsys.readouterr().out
-    assert "2 cameras (top: 5, bot: 5)" in printed and "paw1LH: s = 10" in printed
+    assert "2 cameras (top: 5, bot: 5; linear)" in printed and "paw1LH: s = 10" in printed
 
 
 def test_keypoint_order_may_differ_between_cameras(camera_members, tmp_path):
@@ -145,3 +149,83 @@ def test_out_or_out_dir_is_required(camera_members, tmp_path, capsys):
     args = ["smooth", *map(str, camera_members), "--cameras", "top", "bot"]
     assert main(args) == 2
     assert "--out-dir" in capsys.readouterr().err
+
+
+def _calibrated_session(folder: Path, n_frames: int = 400):
+    """Synthetic 3-camera session: member CSVs, calibration.toml and the 3-D truth."""
+    folder.mkdir(exist_ok=True)
+    cams = ring_rig(["left", "right", "back"])
+    truth = random_walk_3d(n_frames, 2, step_sd=0.3)
+    rng = np.random.default_rng(5)
+    members = []
+    for cam in cams:
+        px = project(cam, truth)
+        for m in range(3):
+            values = np.concatenate(
+                [px + rng.normal(0, 1.5, px.shape), np.full((*px.shape[:2], 1), 0.9)], axis=-1
+            )
+            members.append(folder / f"seed{m}_{cam.name}.csv")
+            make_pose_frame(values, ["nose", "tail"], ("x", "y", "likelihood")).to_csv(members[-1])
+    return members, save_calibration(cams, folder / "calibration.toml"), truth, cams
+
+
+def test_calibrated_cameras_write_3d_within_the_noise(tmp_path, capsys):
+    members, calibration, truth, cams = _calibrated_session(tmp_path / "in")
+    out = tmp_path / "out"
+    args = ["smooth", "--cameras", "back", "left", "right", "--calibration", str(calibration)]
+    assert main([*args, "--out-dir", str(out), *map(str, members)]) == 0
+    assert "3-D, calibrated" in capsys.readouterr().out
+    table = read(out / "3d.eks.csv")
+    assert list(dict.fromkeys(table.columns.get_level_values(1))) == ["nose", "tail"]
+    assert tuple(dict.fromkeys(table.columns.get_level_values(2))) == (
+        "x",
+        "y",
+        "z",
+        "x_posterior_var",
+        "y_posterior_var",
+        "z_posterior_var",
+    )
+    xyz = np.stack([table.xs(c, axis=1, level=2).to_numpy() for c in "xyz"], axis=-1)
+    var = np.stack([table.xs(f"{c}_posterior_var", axis=1, level=2).to_numpy() for c in "xyz"], -1)
+    # closer to the truth than triangulating the cameras' ensemble medians
+    medians = np.stack(
+        [
+            np.stack(
+                [
+                    read(out / f"{c.name}.eks.csv").xs(f"{a}_ens_median", axis=1, level=2)
+                    for a in "xy"
+                ],
+                axis=-1,
+            )
+            for c in cams
+        ]
+    )
+    rmse = np.sqrt(((xyz - truth) ** 2).mean())
+    assert rmse < 0.8 * np.sqrt(((triangulate(cams, medians) - truth) ** 2).mean())
+    # and within the noise it reports (3 members estimate the noise roughly: a loose bound)
+    assert 0.5 < ((xyz - truth) / np.sqrt(var)).std() < 2.5
+    for cam in cams:
+        frame = read(out / f"{cam.name}.eks.csv")
+        assert tuple(dict.fromkeys(frame.columns.get_level_values(2))) == EKS_COORDS
+    assert (out / "left.eks.poses.csv").exists()
+
+
+def test_calibration_must_match_the_cameras(tmp_path, capsys):
+    members, calibration, _, _ = _calibrated_session(tmp_path / "in", n_frames=50)
+    out = tmp_path / "out"
+    args = ["smooth", "--cameras", "left", "right", "side", "--calibration", str(calibration)]
+    side = tmp_path / "in" / "seed0_side.csv"
+    side.write_bytes(members[0].read_bytes())
+    assert main([*args, "--out-dir", str(out), *map(str, members[:6]), str(side)]) == 2
+    err = capsys.readouterr().err
+    assert "calibration.toml" in err and "'back'" in err and "'side'" in err
+    assert not out.exists()
+    one = tmp_path / "one.toml"
+    text = calibration.read_text()
+    one.write_text(text[: text.index("[cam_1]")])
+    args = ["smooth", "--cameras", "left", "right", "--calibration", str(one)]
+    assert main([*args, "--out-dir", str(out), *map(str, members[:6])]) == 2
+    assert "at least two" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["smooth", str(members[0]), "--out", str(out), "--calibration", str(one)]) == 2
+    assert "--cameras" in capsys.readouterr().err

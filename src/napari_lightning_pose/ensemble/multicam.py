@@ -1,14 +1,16 @@
 """Multi-camera EKS: the ensembles of several synchronised cameras smoothed jointly.
 
-Each camera has its own ensemble (one prediction CSV per model and camera, the camera's name
-in the file name). Keypoint ``k`` seen by ``V`` cameras is one multi-view group: its ``2V``
-coordinates are explained by a 3-D latent through a PCA of the stacked views (the linear
-model of :mod:`.multiview`, as the reference package's ``multicam`` smoother does without a
-calibration). The result is one table per camera with the columns ``smooth`` writes for a
-single video.
+Each camera has its own ensemble (one prediction CSV per model and camera, the camera's name in
+the file name). Without a calibration (:func:`smooth_cameras`), keypoint ``k`` seen by ``V``
+cameras is one multi-view group: its ``2V`` coordinates are explained by a 3-D latent through a
+PCA of the stacked views (the linear model of :mod:`.multiview`, as the reference package's
+``multicam`` smoother does without a calibration). The result is one table per camera with the
+columns ``smooth`` writes for a single video. With a calibration (:func:`smooth_cameras_3d`),
+each keypoint is a 3-D point seen through every camera's projection (:mod:`.calibrated`), and a
+3-D table comes too.
 
-Checked before anything is smoothed (each a ``LabelsError`` naming the file and the fix):
-a member whose file name names no camera or several, a camera with no members, cameras with
+Checked before anything is smoothed (each a ``LabelsError`` naming the file and the fix): a
+member whose file name names no camera or several, a camera with no members, cameras with
 different numbers of members or frames, and cameras with different keypoints.
 """
 
@@ -22,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from napari_lightning_pose.ensemble.calibrated import smooth_calibrated
 from napari_lightning_pose.ensemble.members import EnsembleMembers, load_members
 from napari_lightning_pose.ensemble.smooth import (
     EKS_COORDS,
@@ -30,8 +33,9 @@ from napari_lightning_pose.ensemble.smooth import (
     SmoothResult,
     smooth_ensemble,
 )
-from napari_lightning_pose.ensemble.stats import Center
+from napari_lightning_pose.ensemble.stats import Center, ensemble_stats
 from napari_lightning_pose.errors import LabelsError, LightningPoseInputError
+from napari_lightning_pose.io.calibration import Camera
 from napari_lightning_pose.io.pose_csv import HEADER_NAMES
 
 
@@ -192,13 +196,16 @@ class MultiCamResult:
         Each camera's table, with the columns of :data:`.smooth.EKS_COORDS`.
     smoothing : dict of keypoint name to float
         Smoothing parameter per keypoint (shared by its views).
-    joint : SmoothResult
-        The joint result, keypoints named ``camera/keypoint``.
+    joint : SmoothResult or None
+        The joint result of the linear model, keypoints named ``camera/keypoint``.
+    frame_3d : pandas.DataFrame or None
+        With a calibration: per keypoint ``x, y, z`` and their posterior variances.
     """
 
     frames: dict[str, pd.DataFrame]
     smoothing: dict[str, float]
-    joint: SmoothResult
+    joint: SmoothResult | None
+    frame_3d: pd.DataFrame | None = None
 
 
 def smooth_cameras(
@@ -235,3 +242,80 @@ def smooth_cameras(
     first = cams.cameras[0]
     used = {k: joint.smoothing[f"{first}/{k}"] for k in names}
     return MultiCamResult(frames=frames, smoothing=used, joint=joint)
+
+
+def _eks_table(
+    index: pd.Index,
+    names: Sequence[str],
+    coords: Sequence[str],
+    columns: Sequence[np.ndarray],
+) -> pd.DataFrame:
+    """A pose table from per-coordinate arrays (T, K), in ``coords`` order per keypoint."""
+    values = np.stack(columns, axis=-1)  # (T, K, C)
+    header = pd.MultiIndex.from_product(
+        [[EKS_SCORER], list(names), list(coords)], names=HEADER_NAMES
+    )
+    return pd.DataFrame(values.reshape(len(index), -1), index=index, columns=header)
+
+
+#: Columns per keypoint of the 3-D table (the reference package's).
+COORDS_3D = ("x", "y", "z", "x_posterior_var", "y_posterior_var", "z_posterior_var")
+
+
+def smooth_cameras_3d(
+    cams: CameraEnsembles,
+    calibration: Sequence[Camera],
+    smoothing: str | float = "auto",
+    center: Center = "median",
+    confidence_weighted: bool = True,
+) -> MultiCamResult:
+    """Smooth all cameras jointly through each keypoint's 3-D position (calibrated).
+
+    Parameters
+    ----------
+    cams : CameraEnsembles
+    calibration : sequence of Camera
+        One per camera of ``cams``, in the same order (:func:`..io.calibration.load_calibration`
+        with ``names=cams.cameras``).
+    smoothing, center, confidence_weighted
+        As in :func:`smooth_cameras` (a single number or ``"auto"``).
+
+    Returns
+    -------
+    MultiCamResult
+        With ``frame_3d``: ``x, y, z`` and their posterior variances per keypoint, and per
+        camera the projections of the smoothed 3-D points.
+
+    Raises
+    ------
+    LabelsError
+        A keypoint that no two cameras ever predict in the same frame.
+    """
+    names = cams.keypoints
+    stats = [
+        ensemble_stats(e.xy, e.likelihood, center, confidence_weighted) for e in cams.ensembles
+    ]
+    try:
+        fit = smooth_calibrated(
+            calibration,
+            np.stack([s.center for s in stats]),
+            np.stack([s.variance for s in stats]),
+            smoothing,
+        )
+    except ValueError as err:
+        raise LabelsError(
+            cams.ensembles[0].sources[0],
+            f"cannot triangulate: {err} (keypoints are numbered as in {names}).",
+            "Check that the cameras' CSVs are predictions of the same session.",
+        ) from None
+    frames = {}
+    for v, cam in enumerate(cams.cameras):
+        st = stats[v]
+        columns = [fit.xy[v, ..., 0], fit.xy[v, ..., 1], st.likelihood]
+        columns += [st.center[..., 0], st.center[..., 1], st.variance[..., 0], st.variance[..., 1]]
+        columns += [fit.xy_var[v, ..., 0], fit.xy_var[v, ..., 1]]
+        frames[cam] = _eks_table(cams.ensembles[v].index, names, EKS_COORDS, columns)
+    points = [fit.points[..., c] for c in range(3)] + [fit.points_var[..., c] for c in range(3)]
+    frame_3d = _eks_table(cams.ensembles[0].index, names, COORDS_3D, points)
+    used = dict(zip(names, fit.smoothing.tolist(), strict=True))
+    return MultiCamResult(frames=frames, smoothing=used, joint=None, frame_3d=frame_3d)
