@@ -7,8 +7,9 @@ Per keypoint, a 3-D random walk observed by ``V`` calibrated cameras::
 where ``y_t`` stacks the cameras' ensemble medians (``2V`` pixel coordinates), ``r_t`` their
 ensemble variances and ``h`` the cameras' projections, lens distortion included
 (:mod:`.projection`). As in the reference package's calibrated path, the walk starts from
-the triangulated ensemble medians: ``mu`` is the mean of their first frames, ``P0`` their
-variance, and ``Q`` is diagonal, from a robust (MAD) spread of their frame-to-frame steps.
+the triangulated ensemble (the average of the members' triangulations): ``mu`` is the mean
+of its first frames, ``P0`` its variance, and ``Q`` is diagonal, from a robust (MAD) spread
+of its frame-to-frame steps.
 
 Where the reference runs one extended Kalman pass (each projection linearised once, about the
 filter's prediction), we find the posterior mode of the whole trajectory by Gauss-Newton
@@ -239,11 +240,28 @@ class _Problem:
         )
 
 
+def _start(
+    cameras: Sequence[Camera], center: np.ndarray, members: np.ndarray | None
+) -> np.ndarray:
+    """Triangulated trajectories (K, T, 3): the members' average, or the centres'."""
+    if members is None:
+        return np.swapaxes(triangulate(cameras, center), 0, 1)
+    per_member = triangulate(cameras, members)  # (M, T, K, 3)
+    seen = np.isfinite(per_member)
+    total = np.where(seen, per_member, 0.0).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / seen.sum(axis=0)  # NaN where no member was triangulated
+    return np.swapaxes(mean, 0, 1)
+
+
 def _problem(
-    cameras: Sequence[Camera], center: np.ndarray, variance: np.ndarray
+    cameras: Sequence[Camera],
+    center: np.ndarray,
+    variance: np.ndarray,
+    members: np.ndarray | None,
 ) -> tuple[_Problem, np.ndarray]:
     """The model and the triangulated start, from ensemble centres and variances (V, T, K, 2)."""
-    start = np.swapaxes(triangulate(cameras, center), 0, 1)  # (K, T, 3)
+    start = _start(cameras, center, members)  # (K, T, 3)
     never = np.flatnonzero(~np.isfinite(start).all(axis=2).any(axis=1))
     if len(never):
         raise ValueError(f"keypoints {never.tolist()} are never seen by two cameras at once")
@@ -272,6 +290,7 @@ def smooth_calibrated(
     center: np.ndarray,
     variance: np.ndarray,
     smoothing: str | float | Sequence[float] = "auto",
+    members: np.ndarray | None = None,
 ) -> Smoothed3D:
     """Smooth every keypoint in 3-D from the cameras' ensemble statistics.
 
@@ -282,13 +301,22 @@ def smooth_calibrated(
         Each camera's ensemble median (or mean) and variance; NaN where not predicted.
     smoothing : "auto", float or sequence of K floats
         ``s``, scaling the step covariance ``Q``; ``"auto"`` fits it per keypoint.
+    members : ndarray, shape (V, M, T, K, 2), optional
+        The members' own predictions. When given, the start (and so ``mu``, ``P0``, ``Q``)
+        is the average of each member's triangulation, as in the reference package; else
+        the triangulation of ``center``.
 
     Raises
     ------
     ValueError
         A keypoint that no two cameras ever see in the same frame.
     """
-    problem, points = _problem(cameras, np.asarray(center, float), np.asarray(variance, float))
+    problem, points = _problem(
+        cameras,
+        np.asarray(center, dtype=float),
+        np.asarray(variance, dtype=float),
+        None if members is None else np.asarray(members, dtype=float),
+    )
     n_kp = points.shape[0]
     fits: list[SmoothingFit] = []
     if isinstance(smoothing, str):

@@ -301,6 +301,7 @@ def smooth_cameras_3d(
             np.stack([s.center for s in stats]),
             np.stack([s.variance for s in stats]),
             smoothing,
+            members=np.stack([e.xy for e in cams.ensembles]),
         )
     except ValueError as err:
         raise LabelsError(
