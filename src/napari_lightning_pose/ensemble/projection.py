@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from napari_lightning_pose.ensemble.projection_passes import project_many
+from napari_lightning_pose.ensemble.projection_passes import project_many, triangulate_points
 from napari_lightning_pose.io.calibration import Camera
 
 #: Complex step of :func:`project_jacobian`; exact to rounding for any step this small.
@@ -125,6 +125,10 @@ def undistort(cam: Camera, pixels: np.ndarray) -> np.ndarray:
 def triangulate(cameras: Sequence[Camera], pixels: np.ndarray) -> np.ndarray:
     """Least-squares (linear) triangulation of points seen by several cameras.
 
+    Each camera's pixels are undistorted (as :func:`undistort`) and give two linear equations
+    in the world point (``x (r3 . X + t3) = r1 . X + t1``, likewise for ``y``), solved in the
+    least-squares sense (compiled: :func:`.projection_passes.triangulate_points`).
+
     Parameters
     ----------
     cameras : sequence of V Camera
@@ -137,26 +141,20 @@ def triangulate(cameras: Sequence[Camera], pixels: np.ndarray) -> np.ndarray:
         World points; NaN where fewer than two cameras saw the point.
     """
     pixels = np.asarray(pixels, dtype=float)
-    normal = np.zeros((*pixels.shape[1:-1], 3, 3))
-    rhs = np.zeros((*pixels.shape[1:-1], 3))
-    n_seen = np.zeros(pixels.shape[1:-1], dtype=int)
-    for cam, px in zip(cameras, pixels, strict=True):
-        seen = np.isfinite(px).all(axis=-1)
-        xy = undistort(cam, np.where(seen[..., None], px, 0.0))
-        rot = rodrigues(cam.rotation)
-        t = cam.translation
-        for c in range(2):  # x (r3 . X + t3) = r1 . X + t1, and likewise for y
-            row = xy[..., c, None] * rot[2] - rot[c]  # (..., 3)
-            b = t[c] - xy[..., c] * t[2]
-            row = np.where(seen[..., None], row, 0.0)
-            normal += row[..., :, None] * row[..., None, :]
-            rhs += row * np.where(seen, b, 0.0)[..., None]
-        n_seen += seen
-    ok = n_seen >= 2
-    normal[~ok] = np.eye(3)
-    points = np.linalg.solve(normal, rhs[..., None])[..., 0]
-    points[~ok] = np.nan
-    return points
+    shape = pixels.shape[1:-1]
+    flat = np.ascontiguousarray(pixels.reshape(len(cameras), -1, 2))
+    out = np.empty((flat.shape[1], 3))
+    triangulate_points(
+        flat,
+        np.stack([rodrigues(c.rotation) for c in cameras]),
+        np.stack([np.asarray(c.translation, dtype=float) for c in cameras]),
+        np.stack([np.asarray(c.matrix, dtype=float) for c in cameras]),
+        np.stack([np.asarray(c.distortions, dtype=float) for c in cameras]),
+        UNDISTORT_TOL,
+        UNDISTORT_ITERATIONS,
+        out,
+    )
+    return out.reshape(*shape, 3)
 
 
 def project_with_jacobian(cam: Camera, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

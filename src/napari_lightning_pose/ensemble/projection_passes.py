@@ -189,3 +189,89 @@ def reprojection_fit(
                         resid = obs[s, t, 2 * v + c] - uv[c]
                         total += resid * w * resid
         fit[s] = total
+
+
+@njit(cache=True)
+def triangulate_points(
+    pixels: np.ndarray,
+    rots: np.ndarray,
+    trans: np.ndarray,
+    matrices: np.ndarray,
+    dists: np.ndarray,
+    tol: float,
+    max_iterations: int,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled; coverage cannot see inside
+    """Linear least-squares triangulation of points (N) seen by V cameras, distortion undone.
+
+    Each camera's pixel is undistorted by fixed-point iteration (until the step is below
+    ``tol`` or after ``max_iterations``), then gives two rows of ``A X = b``
+    (``x (r3 . X + t3) = r1 . X + t1``, likewise for ``y``); the normal equations are solved
+    by Cramer's rule. ``out[n]`` is NaN where fewer than two cameras saw point ``n``.
+
+    Parameters
+    ----------
+    pixels : (V, N, 2)
+        NaN where a camera did not see the point.
+    rots, trans, matrices, dists : the V cameras (see the module docstring)
+    out : (N, 3), out
+    """
+    n_cams, n_points = pixels.shape[:2]
+    normal = np.empty((3, 3))
+    rhs = np.empty(3)
+    row = np.empty(3)
+    for n in range(n_points):
+        normal[:] = 0.0
+        rhs[:] = 0.0
+        seen = 0
+        for v in range(n_cams):
+            u, w = pixels[v, n, 0], pixels[v, n, 1]
+            if not (np.isfinite(u) and np.isfinite(w)):
+                continue
+            seen += 1
+            m, d = matrices[v], dists[v]
+            yd = (w - m[1, 2]) / m[1, 1]
+            xd = (u - m[0, 2] - m[0, 1] * yd) / m[0, 0]
+            x, y = xd, yd
+            for _ in range(max_iterations):
+                r2 = x * x + y * y
+                num = 1.0 + r2 * (d[0] + r2 * (d[1] + r2 * d[4]))
+                den = 1.0 + r2 * (d[5] + r2 * (d[6] + r2 * d[7]))
+                rad = num / den
+                dx = x * rad + 2.0 * d[2] * x * y + d[3] * (r2 + 2.0 * x * x)
+                dx += d[8] * r2 + d[9] * r2 * r2
+                dy = y * rad + d[2] * (r2 + 2.0 * y * y) + 2.0 * d[3] * x * y
+                dy += d[10] * r2 + d[11] * r2 * r2
+                ex, ey = xd - dx, yd - dy
+                x += ex
+                y += ey
+                if abs(ex) + abs(ey) <= tol:
+                    break
+            r, t = rots[v], trans[v]
+            for c in range(2):
+                coord = x if c == 0 else y
+                for i in range(3):
+                    row[i] = coord * r[2, i] - r[c, i]
+                b = t[c] - coord * t[2]
+                for i in range(3):
+                    rhs[i] += row[i] * b
+                    for j in range(3):
+                        normal[i, j] += row[i] * row[j]
+        if seen < 2:
+            out[n, 0] = out[n, 1] = out[n, 2] = np.nan
+            continue
+        a = normal
+        c00 = a[1, 1] * a[2, 2] - a[1, 2] * a[2, 1]
+        c01 = a[1, 2] * a[2, 0] - a[1, 0] * a[2, 2]
+        c02 = a[1, 0] * a[2, 1] - a[1, 1] * a[2, 0]
+        det = a[0, 0] * c00 + a[0, 1] * c01 + a[0, 2] * c02
+        if det == 0.0:
+            out[n, 0] = out[n, 1] = out[n, 2] = np.nan
+            continue
+        # the inverse of a symmetric matrix by its cofactors
+        c11 = a[0, 0] * a[2, 2] - a[0, 2] * a[2, 0]
+        c12 = a[0, 2] * a[1, 0] - a[0, 0] * a[1, 2]
+        c22 = a[0, 0] * a[1, 1] - a[0, 1] * a[1, 0]
+        out[n, 0] = (c00 * rhs[0] + c01 * rhs[1] + c02 * rhs[2]) / det
+        out[n, 1] = (c01 * rhs[0] + c11 * rhs[1] + c12 * rhs[2]) / det
+        out[n, 2] = (c02 * rhs[0] + c12 * rhs[1] + c22 * rhs[2]) / det
