@@ -92,7 +92,21 @@ def add_export(sub: argparse._SubParsersAction) -> None:
         ("nwb", "an NWB file with an ndx-pose PoseEstimation", ".nwb"),
     ):
         q = kinds.add_parser(name, help=what, description=f"Write {what}.")
-        q.add_argument("csv", metavar="SMOOTHED.csv", help="smooth's output (or predictions)")
+        if name == "nwb":
+            q.add_argument(
+                "csv",
+                nargs="+",
+                metavar="SMOOTHED.csv",
+                help="smooth's output (or predictions); several (each camera's <camera>.eks.csv "
+                "and 3d.eks.csv of smooth --cameras) go side by side into one file",
+            )
+        else:
+            q.add_argument(
+                "csv",
+                metavar="SMOOTHED.csv",
+                help="smooth's output (or predictions, or the 3d.eks.csv of smooth --cameras "
+                "--calibration: space x, y, z)",
+            )
         q.add_argument("--out", required=True, metavar=f"OUT{suffix}")
         q.add_argument("--fps", type=float, help="frame rate (default: from --video)")
         q.add_argument("--video", help="the video the trajectories belong to")

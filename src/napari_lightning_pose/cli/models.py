@@ -233,7 +233,27 @@ def add_smooth(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "members", nargs="+", metavar="MEMBER.csv", help="prediction CSVs, one per model"
     )
-    p.add_argument("--out", required=True, metavar="SMOOTHED.csv", help="output CSV")
+    p.add_argument(
+        "--out", metavar="SMOOTHED.csv", help="output CSV (one video; required without --cameras)"
+    )
+    p.add_argument(
+        "--cameras",
+        nargs="+",
+        metavar="NAME",
+        help="several synchronised cameras: each member CSV belongs to the camera whose name "
+        "is in its file name; all cameras are smoothed jointly (a 3-D latent per keypoint "
+        "seen through a PCA of the stacked views) into --out-dir/<camera>.eks.csv",
+    )
+    p.add_argument(
+        "--out-dir", metavar="DIR", help="output folder for --cameras (created if missing)"
+    )
+    p.add_argument(
+        "--calibration",
+        metavar="calibration.toml",
+        help="with --cameras: an Anipose calibration of those cameras; each keypoint is then "
+        "smoothed as a 3-D point seen through every camera's projection (lens distortion "
+        "included), and DIR/3d.eks.csv holds x, y, z and their posterior variances",
+    )
     p.add_argument(
         "--smoothing",
         type=_smoothing_arg,
@@ -313,8 +333,96 @@ def _views_for_smooth(args: argparse.Namespace) -> list[list[str]] | None:
     return [[names[i] if names else str(i) for i in view] for view in matches]
 
 
+def _check_smooth_outputs(args: argparse.Namespace) -> None:
+    """``--out`` for one video, ``--out-dir`` (and no view options) with ``--cameras``."""
+    from napari_lightning_pose.errors import LightningPoseInputError
+
+    if args.cameras is None:
+        if args.calibration is not None:
+            raise LightningPoseInputError(
+                args.calibration,
+                "a calibration needs the cameras' names.",
+                "Pass --cameras NAME ... (as named in the calibration) and --out-dir DIR.",
+            )
+        if args.out is None or args.out_dir is not None:
+            raise LightningPoseInputError(
+                None,
+                "smooth needs --out SMOOTHED.csv for one video.",
+                "Pass --out, or --cameras NAME ... --out-dir DIR for several cameras.",
+            )
+        return
+    wrong = [
+        flag
+        for flag, given in (
+            ("--out", args.out),
+            ("--poses-out", args.poses_out),
+            ("--multiview", args.multiview),
+            ("--views", args.views),
+            ("--config", args.config),
+        )
+        if given
+    ]
+
+    if args.out_dir is None or wrong:
+        raise LightningPoseInputError(
+            None,
+            "--cameras writes one table per camera into --out-dir"
+            + (f" and does not take {', '.join(wrong)}." if wrong else "."),
+            "Pass --cameras NAME ... --out-dir DIR (the cameras' views are matched by keypoint "
+            "name).",
+        )
+
+
+def run_smooth_cameras(args: argparse.Namespace) -> int:
+    """Run ``smooth --cameras``: every camera's ensemble smoothed jointly."""
+    from napari_lightning_pose.ensemble import poses_only, write_smoothed_csv
+    from napari_lightning_pose.ensemble.multicam import (
+        assign_cameras,
+        load_cameras,
+        smooth_cameras,
+        smooth_cameras_3d,
+    )
+    from napari_lightning_pose.io.calibration import load_calibration
+    from napari_lightning_pose.io.pose_csv import write_pose_csv
+
+    assignment = assign_cameras(args.members, args.cameras)
+    calibration = None
+    if args.calibration is not None:
+        calibration = load_calibration(args.calibration, names=args.cameras)
+    cams = load_cameras(assignment)
+    options = {
+        "smoothing": args.smoothing,
+        "center": args.center,
+        "confidence_weighted": args.var_mode == "confidence_weighted",
+    }
+    if calibration is None:
+        result = smooth_cameras(cams, **options)
+    else:
+        result = smooth_cameras_3d(cams, calibration, **options)
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    if result.frame_3d is not None:
+        written.append(write_pose_csv(result.frame_3d, out_dir / "3d.eks.csv"))
+    for cam, frame in result.frames.items():
+        written.append(write_smoothed_csv(frame, out_dir / f"{cam}.eks.csv"))
+        if not args.no_poses:
+            written.append(write_pose_csv(poses_only(frame), out_dir / f"{cam}.eks.poses.csv"))
+    counts = ", ".join(f"{cam}: {len(paths)}" for cam, paths in assignment.items())
+    counts += "; 3-D, calibrated" if calibration is not None else "; linear"
+    n_frames = cams.ensembles[0].n_frames
+    print(f"smoothed {n_frames} frames of {len(args.cameras)} cameras ({counts})")
+    for name, s in result.smoothing.items():
+        print(f"  {name}: s = {s:.4g}")
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
 def run_smooth(args: argparse.Namespace) -> int:
     """Run ``smooth``."""
+    _check_smooth_outputs(args)
+    if args.cameras is not None:
+        return run_smooth_cameras(args)
     from napari_lightning_pose.ensemble import (
         most_uncertain_frames,
         poses_only,

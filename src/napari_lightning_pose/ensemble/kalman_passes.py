@@ -7,20 +7,68 @@ and two passes over the frames of every series give everything:
 - forward: the block factorisation ``H = L diag(P_t) L^T`` with pivots
   ``P_t = H_tt - P_{t-1}^-1`` (their log-determinants sum to ``log|H|``) and the forward solve
   ``w_t = b_t + P_{t-1}^-1 w_{t-1}``;
-- backward: the mean ``x_t = P_t^-1 (w_t + x_{t+1})`` and the marginal covariances by
-  selected inversion, ``Sigma_t = P_t^-1 + P_t^-1 Sigma_{t+1} P_t^-1`` (positive terms only:
-  no cancellation), of which only the wanted linear read-outs are stored.
+- backward: the mean ``x_t = P_t^-1 (w_t + x_{t+1})`` and the marginal covariances by selected
+  inversion, ``Sigma_t = P_t^-1 + P_t^-1 Sigma_{t+1} P_t^-1`` (positive terms only: no
+  cancellation), of which only the wanted linear read-outs are stored.
 
 :func:`forward_pass` and :func:`backward_pass` take any latent dimension ``D`` (blocks of
-``D x D``); :func:`forward_scalar` and :func:`backward_scalar` are the same recurrences with
-scalars for one latent observed once per frame (single-view EKS, the hot loop). All four write
-into arrays the caller allocates.
+``D x D``); :func:`forward_info` is the forward pass for an emission that changes per frame (the
+calibrated 3-D smoother's linearised projections), given the observations' information;
+:func:`forward_scalar` and :func:`backward_scalar` are the same recurrences with scalars for
+one latent observed once per frame (single-view EKS, the hot loop). All of them write into
+arrays the caller allocates.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+
+@njit(cache=True, inline="always")
+def _invert_pivot(
+    block: np.ndarray,
+    unit_inv: np.ndarray,
+    diag_inv: np.ndarray,
+    out: np.ndarray,
+    s: int,
+    t: int,
+    d: int,
+) -> float:  # pragma: no cover - compiled; coverage cannot see inside
+    """Invert the pivot ``P`` (lower triangle of ``block``) through ``P = L D L^T``, no roots.
+
+    ``block`` is overwritten by the factor (``D_j`` on the diagonal, ``L_ij`` below it), the
+    inverse goes to ``out[s, t]`` (both triangles; indices, not a view, keep the loop lean).
+    Returns ``|P|``, or 0 when ``P`` is not
+    positive definite (``out[s, t]`` is then incomplete).
+    """
+    det = 1.0
+    for j in range(d):
+        for k in range(j):
+            block[j, j] -= block[j, k] * block[j, k] * block[k, k]
+        if not block[j, j] > 0.0:
+            return 0.0
+        det *= block[j, j]
+        diag_inv[j] = 1.0 / block[j, j]
+        for i in range(j + 1, d):
+            for k in range(j):
+                block[i, j] -= block[i, k] * block[j, k] * block[k, k]
+            block[i, j] *= diag_inv[j]
+    for i in range(d):  # the unit-lower factor's inverse
+        unit_inv[i, i] = 1.0
+        for j in range(i):
+            acc = 0.0
+            for k in range(j, i):
+                acc += block[i, k] * unit_inv[k, j]
+            unit_inv[i, j] = -acc
+    for i in range(d):  # P^-1 = L^-T D^-1 L^-1
+        for j in range(i + 1):
+            acc = 0.0
+            for k in range(i, d):
+                acc += unit_inv[k, i] * unit_inv[k, j] * diag_inv[k]
+            out[s, t, i, j] = acc
+            out[s, t, j, i] = acc
+    return det
 
 
 @njit(cache=True)
@@ -100,34 +148,63 @@ def forward_pass(
                     rhs[i] += acc
                     for j in range(i + 1):
                         block[i, j] -= pivot_inv[s, t - 1, i, j]
-            # LDL^T of the pivot, in place: block[j, j] = D_j, block[i, j] = L_ij (i > j)
-            det = 1.0
-            for j in range(d):
-                for k in range(j):
-                    block[j, j] -= block[j, k] * block[j, k] * block[k, k]
-                if not block[j, j] > 0.0:
-                    return 1 + s * n_frames + t
-                det *= block[j, j]
-                diag_inv[j] = 1.0 / block[j, j]
-                for i in range(j + 1, d):
-                    for k in range(j):
-                        block[i, j] -= block[i, k] * block[j, k] * block[k, k]
-                    block[i, j] *= diag_inv[j]
+            det = _invert_pivot(block, unit_inv, diag_inv, pivot_inv, s, t, d)
+            if not det > 0.0:
+                return 1 + s * n_frames + t
             pivot_det[s, t] = det
-            for i in range(d):  # the unit-lower factor's inverse
-                unit_inv[i, i] = 1.0
-                for j in range(i):
-                    acc = 0.0
-                    for k in range(j, i):
-                        acc += block[i, k] * unit_inv[k, j]
-                    unit_inv[i, j] = -acc
-            for i in range(d):  # P^-1 = L^-T D^-1 L^-1
+            for i in range(d):
+                carry[s, t, i] = rhs[i]
+    return 0
+
+
+@njit(cache=True)
+def forward_info(
+    info_block: np.ndarray,
+    info_vec: np.ndarray,
+    p0_inv: np.ndarray,
+    prior_info: np.ndarray,
+    pivot_inv: np.ndarray,
+    carry: np.ndarray,
+    pivot_det: np.ndarray,
+    dim: tuple[float, ...],
+) -> int:  # pragma: no cover - compiled; coverage cannot see inside
+    """:func:`forward_pass` with the observations' information given per frame.
+
+    For an emission that changes from frame to frame (a linearised camera projection):
+    ``info_block[s, t] = C_t^T R_t^-1 C_t`` and ``info_vec[s, t] = C_t^T R_t^-1 y_t``, in the
+    whitened latent. Other arguments and the return value as in :func:`forward_pass`.
+    """
+    n_series, n_frames = info_vec.shape[:2]
+    d = len(dim)
+    block = np.empty((d, d))
+    unit_inv = np.empty((d, d))
+    diag_inv = np.empty(d)
+    rhs = np.empty(d)
+    for s in range(n_series):
+        for t in range(n_frames):
+            steps = float((t > 0) + (t < n_frames - 1))
+            for i in range(d):
+                rhs[i] = info_vec[s, t, i]
                 for j in range(i + 1):
+                    block[i, j] = info_block[s, t, i, j]
+                block[i, i] += steps
+            if t == 0:
+                for i in range(d):
+                    rhs[i] += prior_info[s, i]
+                    for j in range(i + 1):
+                        block[i, j] += p0_inv[s, i, j]
+            else:
+                for i in range(d):
                     acc = 0.0
-                    for k in range(i, d):
-                        acc += unit_inv[k, i] * unit_inv[k, j] * diag_inv[k]
-                    pivot_inv[s, t, i, j] = acc
-                    pivot_inv[s, t, j, i] = acc
+                    for j in range(d):
+                        acc += pivot_inv[s, t - 1, i, j] * carry[s, t - 1, j]
+                    rhs[i] += acc
+                    for j in range(i + 1):
+                        block[i, j] -= pivot_inv[s, t - 1, i, j]
+            det = _invert_pivot(block, unit_inv, diag_inv, pivot_inv, s, t, d)
+            if not det > 0.0:
+                return 1 + s * n_frames + t
+            pivot_det[s, t] = det
             for i in range(d):
                 carry[s, t, i] = rhs[i]
     return 0

@@ -111,3 +111,60 @@ def test_labels_csv_is_not_a_trajectory(bundled_sample: Path, tmp_path: Path, ca
     assert main(["export", "movement", str(labels), "--out", str(tmp_path / "x.nc")]) == 2
     assert "likelihood" in capsys.readouterr().err
     assert pose_csv.keypoint_names(pose_csv.read_pose_csv(labels))  # still a fine labels file
+
+
+@pytest.fixture
+def table_3d(tmp_path: Path) -> tuple[Path, np.ndarray]:
+    """A 3-D table as ``smooth --cameras ... --calibration`` writes it (3d.eks.csv)."""
+    coords = ("x", "y", "z", "x_posterior_var", "y_posterior_var", "z_posterior_var")
+    values = np.random.default_rng(1).uniform(0.1, 9, size=(15, len(NAMES), len(coords)))
+    df = make_pose_frame(values, NAMES, coords, scorer="ensemble-kalman_tracker")
+    return write_pose_csv(df, tmp_path / "3d.eks.csv"), values
+
+
+def test_movement_takes_3d_poses_with_their_variances(table_3d, tmp_path: Path) -> None:
+    csv, values = table_3d
+    out = tmp_path / "poses3d.nc"
+    assert main(["export", "movement", str(csv), "--out", str(out), "--fps", "50"]) == 0
+    ds = xr.open_dataset(out)
+    assert list(ds.space.values) == ["x", "y", "z"]
+    pos = ds["position"].sel(individuals="individual_0").transpose("time", "keypoints", "space")
+    np.testing.assert_allclose(pos.values, values[..., :3])
+    var = ds["position_variance"].sel(individuals="individual_0")
+    np.testing.assert_allclose(var.transpose("time", "keypoints", "space").values, values[..., 3:])
+    assert np.isnan(ds["confidence"].values).all()  # the 3-D smoother reports variances
+    from movement.kinematics import compute_speed
+
+    assert compute_speed(ds["position"]).shape == (15, len(NAMES), 1)
+
+
+def test_nwb_holds_each_camera_and_the_3d_series_side_by_side(
+    smoothed_csv, table_3d, tmp_path: Path
+) -> None:
+    from pynwb import NWBHDF5IO
+
+    top = tmp_path / "top.eks.csv"
+    top.write_bytes(smoothed_csv[0].read_bytes())
+    csv3d, values = table_3d
+    out = tmp_path / "session.nwb"
+    assert main(["export", "nwb", str(top), str(csv3d), "--out", str(out), "--fps", "50"]) == 0
+    with NWBHDF5IO(str(out), "r") as io:
+        behavior = io.read().processing["behavior"]
+        assert {"PoseEstimation_top", "PoseEstimation_3d", "PosteriorVariance_3d"} <= set(
+            behavior.data_interfaces
+        )
+        nose = behavior["PoseEstimation_3d"].pose_estimation_series["nose"]
+        np.testing.assert_allclose(nose.data[:], values[:, 0, :3])
+        assert nose.unit == "calibration units"
+        np.testing.assert_allclose(behavior["PosteriorVariance_3d"].data[:], values[..., 3:])
+        assert behavior["PoseEstimation_top"].pose_estimation_series["tail"].data.shape[1] == 2
+
+
+def test_nwb_refuses_tables_of_other_keypoints(smoothed_csv, tmp_path: Path, capsys) -> None:
+    other = tmp_path / "side.eks.csv"
+    df = make_pose_frame(np.ones((20, 1, 3)), ["ear"], ("x", "y", "likelihood"))
+    write_pose_csv(df, other)
+    out = tmp_path / "never.nwb"
+    args = ["export", "nwb", str(smoothed_csv[0]), str(other), "--out", str(out), "--fps", "5"]
+    assert main(args) == 2
+    assert "side.eks.csv" in capsys.readouterr().err and not out.exists()
