@@ -21,6 +21,8 @@ from napari_lightning_pose.training import LAST_CKPT, METRICS_CSV, load_checkpoi
 # 16 labeled 48 x 40 frames at 32 x 32 (12 train, batch 4), a 24-frame video, clips of 8
 SMALL = {"n_frames": 16, "height": 40, "width": 48, "resize": 32, "n_video_frames": 24}
 SEMI = {
+    # the losses these tests were measured with, whatever the defaults become
+    "model.heatmap_loss_type": "kl",
     "training.train_batch_size": 4,
     "dali.base.train.sequence_length": 8,
     "callbacks.anneal_weight.init_val": 1.0,  # the unsupervised losses count from step 1
@@ -34,6 +36,12 @@ SEMI = {
 }
 
 
+#: Steps of the runs compared in ``test_semi_supervised_run_lowers_its_unsupervised_loss``.
+#: After 20 the effect was a matter of luck over seeds and CPUs; the numbers after 50 are in
+#: the test's docstring.
+LOWER_STEPS = 50
+
+
 def _project(root: Path, blob_tools, losses: list[str], **more) -> dict:
     config = blob_tools.make_project(root, **SMALL, **{**SEMI, **more})
     cfg = load_config(config)
@@ -43,8 +51,8 @@ def _project(root: Path, blob_tools, losses: list[str], **more) -> dict:
 
 @pytest.fixture(scope="module")
 def lowered(tmp_path_factory: pytest.TempPathFactory, blob_tools) -> dict[str, list[float]]:
-    """Unsupervised losses on one fixed clip after 20 steps of: a supervised run, and a
-    semi-supervised run with each unsupervised loss (same seed, same labeled batches)."""
+    """Unsupervised losses on one fixed clip after ``LOWER_STEPS`` steps of: a supervised run,
+    and a semi-supervised run with each unsupervised loss (same seed, same labeled batches)."""
     root = tmp_path_factory.mktemp("semi_lowers")
     cfg = _project(root / "proj", blob_tools, [])
     fit_cfg = {**cfg, "model": {**cfg["model"], "losses_to_use": ["pca_singleview"]}}
@@ -57,7 +65,7 @@ def lowered(tmp_path_factory: pytest.TempPathFactory, blob_tools) -> dict[str, l
     for name, used in (("supervised", []), ("temporal", ["temporal"]),
                        ("pca_singleview", ["pca_singleview"])):  # fmt: skip
         run_cfg = {**cfg, "model": {**cfg["model"], "losses_to_use": used}}
-        list(train(run_cfg, root / name, steps=20, seed=0))
+        list(train(run_cfg, root / name, steps=LOWER_STEPS, seed=0))
         model, _, _ = load_checkpoint(root / name / LAST_CKPT)
         with torch.no_grad():
             out = {k: v[None] for k, v in model(clip["images"]).items()}  # (1, 8, ...)
@@ -68,18 +76,31 @@ def lowered(tmp_path_factory: pytest.TempPathFactory, blob_tools) -> dict[str, l
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("loss", "column"), [("temporal", 0), ("pca_singleview", 1)])
-def test_semi_supervised_run_lowers_its_unsupervised_loss(lowered, loss: str, column: int):
+@pytest.mark.parametrize(
+    ("loss", "column", "at_most"), [("temporal", 0, 0.9), ("pca_singleview", 1, 0.6)]
+)
+def test_semi_supervised_run_lowers_its_unsupervised_loss(
+    lowered, loss: str, column: int, at_most: float
+):
     """With the same seed and labeled batches, the run that also trains an unsupervised loss
     ends with that loss (measured in original pixels on a fixed clip, model in eval mode, as
-    prediction runs it) well below the supervised run's.
+    prediction runs it) below ``at_most`` x the supervised run's.
 
-    Measured while writing this test: temporal 1.3 vs 3.6 px, pca_singleview 1.4 vs 2.4 px
-    (a log_weight of -3 instead of -2 overshot: pca_singleview 3.0 px).
+    The bounds hold over seeds and CPUs, not for one machine's run. Semi / supervised after
+    ``LOWER_STEPS`` = 50 steps, seeds 0, 1, 2 (this test uses seed 0), on a 2-core AMD EPYC
+    Zen 4 with AVX-512, and the same with AVX2 only (ATEN_CPU_CAPABILITY=avx2
+    ONEDNN_MAX_CPU_ISA=AVX2):
+
+    - temporal: 0.28, 0.00, 0.00 (AVX-512); 0.00, 0.74, 0.78 (AVX2). Bimodal: the run
+      either learns to move smoothly or is still on its way; bound 0.9.
+    - pca_singleview: 0.01, 0.02, 0.23 (AVX-512); 0.02, 0.05, 0.35 (AVX2); bound 0.6.
+
+    After 20 steps (the earlier version of this test, bound 0.75) it was luck: temporal
+    0.00-1.38, pca_singleview 0.52-2.66 (0.79 with AVX2, seed 0: 1.89 vs 2.40 px, as in issue 19).
     """
     supervised, semi = lowered["supervised"][column], lowered[loss][column]
     assert supervised > 1.0  # the supervised model's predictions do break the constraint
-    assert semi < 0.75 * supervised, lowered
+    assert semi < at_most * supervised, lowered
 
 
 @pytest.mark.slow

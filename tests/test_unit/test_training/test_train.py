@@ -118,6 +118,7 @@ def test_checkpoint_round_trip_reproduces_the_trained_model(tiny_cfg: dict, tmp_
         torch.testing.assert_close(model(x)["keypoints"], again(x)["keypoints"])
 
 
+@pytest.mark.slow  # trains several runs: the fast lane leaves it out (issue 19)
 def test_same_seed_same_run_other_seed_other_run(tiny_cfg: dict, tmp_path: Path) -> None:
     tiny_cfg["training"]["imgaug"] = "default"  # augmentation must be seeded too
     a = _run(tiny_cfg, tmp_path / "a", steps=3, seed=7)
@@ -130,6 +131,7 @@ def test_same_seed_same_run_other_seed_other_run(tiny_cfg: dict, tmp_path: Path)
 
 
 # ------------------------------------------------------------------------- resume and stop
+@pytest.mark.slow  # trains several runs: the fast lane leaves it out (issue 19)
 def test_resume_continues_exactly(tiny_cfg: dict, tmp_path: Path) -> None:
     """train(2N) equals train(N) + resume to 2N: same losses, same weights."""
     tiny_cfg["training"]["imgaug"] = "default"
@@ -150,6 +152,7 @@ def test_resume_continues_exactly(tiny_cfg: dict, tmp_path: Path) -> None:
     _assert_same_weights(tmp_path / "full" / LAST_CKPT, tmp_path / "split" / LAST_CKPT)
 
 
+@pytest.mark.slow  # trains several runs: the fast lane leaves it out (issue 19)
 def test_stop_event_stops_within_one_step_and_resume_finishes(
     tiny_cfg: dict, tmp_path: Path
 ) -> None:

@@ -26,7 +26,8 @@ def dock(make_napari_viewer, blob_project: Path):
     return viewer, widget
 
 
-def _wait_done(qtbot, widget: TrainingWidget, timeout: int = 120_000) -> None:
+def _wait_done(qtbot, widget: TrainingWidget, timeout: int = 900_000) -> None:
+    # a deadline against a hang only: a loaded shared machine may take minutes
     qtbot.waitUntil(lambda: not widget.running, timeout=timeout)
 
 
@@ -49,16 +50,16 @@ def test_trains_an_ensemble_with_live_plot_and_keeps_the_gui_responsive(
 
     def recording(*args, **kwargs):
         threads.add(threading.get_ident())  # runs where the job's generator runs
-        yield from real(*args, **kwargs)
+        return (yield from real(*args, **kwargs))
 
     monkeypatch.setattr(training_module, "train_ensemble", recording)
     _viewer, widget = dock
     widget.members_spin.setValue(2)
     widget.steps_spin.setValue(8)
-    ticks: list[int] = []
+    ticks: list[bool] = []  # per tick of a GUI-thread timer: was the training running?
     timer = QTimer()
     timer.setInterval(10)
-    timer.timeout.connect(lambda: ticks.append(1))
+    timer.timeout.connect(lambda: ticks.append(widget.running))
     timer.start()
     qtbot.mouseClick(widget.train_button, LEFT)
     assert widget.running and not widget.train_button.isEnabled()
@@ -68,7 +69,7 @@ def test_trains_an_ensemble_with_live_plot_and_keeps_the_gui_responsive(
     _wait_done(qtbot, widget)
     timer.stop()
     assert threads and threading.get_ident() not in threads  # off the GUI thread
-    assert len(ticks) > 20  # the event loop turned while the ensemble trained
+    assert any(ticks)  # the event loop turned while the ensemble trained
     models = blob_project.parent / "models" / "blobs"
     for m in range(2):
         ckpt, _ = read_checkpoint(models / f"member{m}" / "last.ckpt")
