@@ -42,11 +42,11 @@ THRESHOLD_PEN = pg.mkPen((235, 40, 40), width=2)
 
 
 def project_of(csv: str | Path) -> Path | None:
-    """The project config above a predictions CSV (``<project>/predictions/<video>/...``)."""
-    for parent in Path(csv).resolve().parents:
-        if (parent / "config.yaml").is_file():
-            return parent / "config.yaml"
-    return None
+    """The project config of a predictions CSV (``<project>/predictions/<video>/...``, or
+    the demo's ``project/`` beside ``predictions/``; ``ensemble.files``)."""
+    from napari_lightning_pose.ensemble.files import find_project_config
+
+    return find_project_config(csv)
 
 
 def find_dock(anchor: QWidget, cls: type) -> Any:
@@ -362,8 +362,13 @@ class OutlierQueueWidget(QWidget):
             return
         if layer.__class__.__name__ != "Points" or meta["csv_path"] == str(self.smoothed_csv):
             return
+        members = meta.get("member_csvs") or []
+        if not members:  # a smoothed CSV opened by itself: its members lie beside it
+            from napari_lightning_pose.ensemble.files import find_ensemble_files
+
+            members = find_ensemble_files(meta["csv_path"]).members
         try:
-            self.load(meta["csv_path"], meta.get("member_csvs", []))
+            self.load(meta["csv_path"], members)
         except LightningPoseInputError as err:
             self._say(str(err))
 

@@ -228,5 +228,10 @@ class TracePanel(QWidget):
             return
         if self.track is not None and self.track.smoothed and meta["kind"] == "prediction":
             return  # keep showing the smoothed result
-        members = [read_pose_track(m) for m in meta.get("member_csvs", [])]
+        member_csvs = meta.get("member_csvs") or []
+        if not member_csvs and meta["kind"] == "smoothed":
+            from napari_lightning_pose.ensemble.files import find_ensemble_files
+
+            member_csvs = find_ensemble_files(meta["csv_path"]).members  # opened by itself
+        members = [read_pose_track(m) for m in member_csvs]
         self.set_tracks(read_pose_track(meta["csv_path"]), members)
