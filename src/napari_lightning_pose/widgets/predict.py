@@ -9,6 +9,8 @@ and the colour legend docked beside them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,55 @@ from napari_lightning_pose.jobs import (
 from napari_lightning_pose.widgets.job_dock import JobDock, device_choices
 
 
+@dataclass
+class ResultLayers:
+    """The finished result as layer-data tuples, built in the worker: members, then smoothed."""
+
+    members: list[Any]
+    smoothed: list[Any]
+
+
+def result_layers(
+    smoothed_csv: Path | None,
+    member_csvs: Sequence[Path],
+    skeleton: Sequence[Sequence[str]],
+    n_frames: int | None = None,
+) -> ResultLayers:
+    """Read the result's CSVs into layer data (no Qt: the worker does it, not the GUI)."""
+    from napari_lightning_pose.prediction_layers import (
+        member_layer_data,
+        prediction_layer_data,
+        read_pose_track,
+    )
+
+    members = [
+        member_layer_data(read_pose_track(csv), f"{Path(csv).stem} raw") for csv in member_csvs
+    ]
+    main = smoothed_csv or member_csvs[0]
+    smoothed = prediction_layer_data(
+        main, skeleton, n_video_frames=n_frames, member_csvs=member_csvs
+    )
+    return ResultLayers(members, smoothed)
+
+
+def predict_smooth_to_layers(
+    checkpoints: Sequence[Path],
+    video: Path,
+    out_dir: Path,
+    skeleton: Sequence[Sequence[str]],
+    *,
+    device: str | None = None,
+    stop: Any = None,
+) -> Iterator[PredictSmoothEvent | ResultLayers]:
+    """``jobs.predict_and_smooth``, then the result's layers, made ready in the same worker."""
+    last = None
+    for ev in predict_and_smooth(checkpoints, video, out_dir, device=device, stop=stop):
+        last = ev
+        yield ev
+    if last is not None and last.kind == "done":
+        yield result_layers(last.smoothed_csv, last.member_csvs, skeleton, last.n_frames)
+
+
 class PredictWidget(JobDock):
     """Pick a project, a video and trained members; predict, smooth, and show the result."""
 
@@ -43,6 +94,7 @@ class PredictWidget(JobDock):
     def __init__(self, napari_viewer: Any = None) -> None:
         super().__init__(napari_viewer)
         self.result: PredictSmoothEvent | None = None
+        self.prepared: ResultLayers | None = None
         self.project_edit = QLineEdit()
         self.project_edit.setPlaceholderText("project folder or its config.yaml")
         self.project_edit.editingFinished.connect(self._fill_defaults)
@@ -87,27 +139,32 @@ class PredictWidget(JobDock):
         self.project = project
         self.video = video
         self.out_dir = predictions_dir(project.config, video)
-        self.result = None
+        self.result = self.prepared = None
         device = self.device_combo.currentText()
         self._say(f"Predicting {video.name} with {len(members)} members...")
         # Cancel stops after the current batch; CSVs already written stay as they are
         self.run_job(
-            predict_and_smooth,
+            predict_smooth_to_layers,
             members,
             video,
             self.out_dir,
+            project.skeleton,
             device=None if device == "auto" else device,
         )
         return True
 
-    def show_results(self, smoothed_csv: Path | None, member_csvs: list[Path]) -> None:
-        """Add the video (if not open), the members (hidden) and the smoothed layers."""
+    def show_results(
+        self,
+        smoothed_csv: Path | None,
+        member_csvs: list[Path],
+        prepared: ResultLayers | None = None,
+    ) -> None:
+        """Add the video (if not open), the members (hidden) and the smoothed layers.
+
+        ``prepared`` is the layer data the job built in its worker; without it the CSVs are
+        read here.
+        """
         from napari_lightning_pose._reader import video_layer_data
-        from napari_lightning_pose.prediction_layers import (
-            member_layer_data,
-            prediction_layer_data,
-            read_pose_track,
-        )
 
         viewer = self.viewer
         video = str(self.video.resolve())
@@ -116,13 +173,10 @@ class PredictWidget(JobDock):
             data, kwargs, _ = video_layer_data(self.video)
             open_video = [viewer.add_image(data, **kwargs)]
         n_frames = int(open_video[0].metadata["n_frames"])
-        for csv in member_csvs:
-            data, kwargs, _ = member_layer_data(read_pose_track(csv), f"{Path(csv).stem} raw")
-            viewer.add_points(data, **kwargs)
-        main = smoothed_csv or member_csvs[0]
-        for data, kwargs, kind in prediction_layer_data(
-            main, self.project.skeleton, n_video_frames=n_frames, member_csvs=member_csvs
-        ):
+        if prepared is None:
+            prepared = result_layers(smoothed_csv, member_csvs, self.project.skeleton, n_frames)
+        # prepared in the worker: checked there against the frames it predicted (this video)
+        for data, kwargs, kind in [*prepared.members, *prepared.smoothed]:
             getattr(viewer, f"add_{kind}")(data, **kwargs)
         self._dock_views()
 
@@ -154,7 +208,10 @@ class PredictWidget(JobDock):
         if not self.models_edit.text():
             self.models_edit.setText(str(models_dir(project.config)))
 
-    def _on_event(self, ev: PredictSmoothEvent) -> None:
+    def _on_event(self, ev: PredictSmoothEvent | ResultLayers) -> None:
+        if isinstance(ev, ResultLayers):
+            self.prepared = ev
+            return
         done, total = ev.progress()
         self.progress.setMaximum(int(total or 0))
         self.progress.setValue(int(done))
@@ -172,7 +229,7 @@ class PredictWidget(JobDock):
                 f"Stopped; {len(ev.member_csvs)} member CSVs are complete in {self.out_dir}."
             )
             return
-        self.show_results(ev.smoothed_csv, ev.member_csvs)
+        self.show_results(ev.smoothed_csv, ev.member_csvs, self.prepared)
         saved = ev.smoothed_csv or ev.member_csvs[0]
         self._say(f"Saved {saved} (+ {len(ev.member_csvs)} member CSVs).")
 
