@@ -36,6 +36,11 @@ from viewer_clock import ViewerClock
 SAMPLE = Path(__file__).resolve().parents[1] / "src/napari_lightning_pose/resources/mirror-mouse"
 
 
+def row(clock: ViewerClock, total: float, stall: float) -> str:
+    """A table row's cells: total ms, longest freeze ms, where the GUI thread was."""
+    return f"{total:.0f} | {stall:.0f} | {clock.last_where}"
+
+
 def _busy(widget: object) -> bool:
     """True while a dock still works (docks without workers are never busy afterwards)."""
     return bool(getattr(widget, "busy", False) or getattr(widget, "loading", False))
@@ -74,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
 
     total, stall = clock.stalls(lambda: project.add_video(clip), lambda: not _busy(project))
     assert any(layer.name == "another_clip" for layer in viewer.layers), "video not shown"
-    rows.append(("Project > Add video (1.7 MB clip)", f"{total:.0f} | {stall:.0f}"))
+    rows.append(("Project > Add video (1.7 MB clip)", row(clock, total, stall)))
     clock.idle(300)
 
     found: dict[str, LabelingWidget] = {}
@@ -86,7 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     labeling = found["widget"]
     clock.stalls(lambda: None, lambda: not _busy(labeling))
     assert labeling.state is not None, "project not opened"
-    rows.append(("Project > Label frames (dock + open project)", f"{total:.0f} | {stall:.0f}"))
+    rows.append(
+        (
+            "Project > Label frames (dock + open project)",
+            row(clock, total, stall),
+        )
+    )
     clock.idle(300)
 
     def reopen() -> None:
@@ -94,7 +104,12 @@ def main(argv: list[str] | None = None) -> int:
         start(root / "config.yaml")
 
     total, stall = clock.stalls(reopen, lambda: not _busy(labeling))
-    rows.append(("Label keypoints > open the project again", f"{total:.0f} | {stall:.0f}"))
+    rows.append(
+        (
+            "Label keypoints > open the project again",
+            row(clock, total, stall),
+        )
+    )
     clock.idle(500)
 
     n = labeling.state.n_frames
@@ -115,8 +130,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"load average {load}, {os.cpu_count()} CPUs, window {clock.size}")
     print()
-    print("| action | total (ms) | longest freeze (ms) |")
-    print("|---|---:|---:|")
+    print("| action | total (ms) | longest freeze (ms) | GUI thread during it |")
+    print("|---|---:|---:|---|")
     for name, value in rows:
         print(f"| {name} | {value} |")
     print()
@@ -150,7 +165,12 @@ def open_every_dock(clock: ViewerClock) -> list[tuple[str, str]]:
             clock.viewer.window.add_plugin_dock_widget(PLUGIN, name)
 
         total, stall = clock.stalls(add, lambda: True)
-        rows.append((f"open the {name} dock (first time)", f"{total:.0f} | {stall:.0f}"))
+        rows.append(
+            (
+                f"open the {name} dock (first time)",
+                row(clock, total, stall),
+            )
+        )
         clock.idle(200)
     return rows
 
@@ -182,7 +202,12 @@ def train_predict_steer(clock: ViewerClock, root: Path, steps: int) -> list[tupl
     train.device_combo.setCurrentText("cpu")
     total, stall = clock.stalls(lambda: train.start(), lambda: not train.running)
     assert "Trained 2" in train.status.text(), train.status.text()
-    rows.append((f"training run (2 members x {steps} steps, 64 px)", f"{total:.0f} | {stall:.0f}"))
+    rows.append(
+        (
+            f"training run (2 members x {steps} steps, 64 px)",
+            row(clock, total, stall),
+        )
+    )
     clock.idle(300)
 
     predict = _dock(clock, PredictWidget)
@@ -196,7 +221,12 @@ def train_predict_steer(clock: ViewerClock, root: Path, steps: int) -> list[tupl
 
     total, stall = clock.stalls(lambda: predict.start(), predicted)
     assert predict.result is not None and predict.result.kind == "done", predict.status.text()
-    rows.append(("Predict + smooth until the layers show", f"{total:.0f} | {stall:.0f}"))
+    rows.append(
+        (
+            "Predict + smooth until the layers show",
+            row(clock, total, stall),
+        )
+    )
     clock.idle(300)
 
     def drag() -> None:
@@ -207,7 +237,10 @@ def train_predict_steer(clock: ViewerClock, root: Path, steps: int) -> list[tupl
     total, stall = clock.stalls(drag, lambda: not steer.busy)
     frames = steer.steer.ens.n_frames
     rows.append(
-        (f"Steer: drag the slider (30 values, {frames} frames)", f"{total:.0f} | {stall:.0f}")
+        (
+            f"Steer: drag the slider (30 values, {frames} frames)",
+            row(clock, total, stall),
+        )
     )
     return rows
 
