@@ -55,6 +55,17 @@ def find_dock(anchor: QWidget, cls: type) -> Any:
     return found[0] if found else None
 
 
+def _score_files(csv: str, member_csvs: list[str]) -> tuple[Path, list[Path], OutlierScores]:
+    """Score a smoothed CSV's frames with its members (found beside it when not given:
+    ``ensemble.files``); no Qt, so a worker runs it."""
+    members = [Path(m) for m in member_csvs]
+    if not members:  # a smoothed CSV opened by itself: its members lie beside it
+        from napari_lightning_pose.ensemble.files import find_ensemble_files
+
+        members = find_ensemble_files(csv).members
+    return Path(csv), members, scores_from_files(csv, members)
+
+
 class OutlierQueueWidget(QWidget):
     """Rank frames by outlier score; jump there; send them back to labeling."""
 
@@ -68,6 +79,8 @@ class OutlierQueueWidget(QWidget):
         self.threshold = 0.0
         self.worker: Any = None
         self.last_result: Any = None
+        self._loader: Any = None
+        self._load_id = 0
 
         self.source = QLabel("No smoothed predictions yet: run Predict + smooth or open one.")
         self.source.setWordWrap(True)
@@ -143,9 +156,18 @@ class OutlierQueueWidget(QWidget):
     # ------------------------------------------------------------------ public
     def load(self, smoothed_csv: str | Path, member_csvs: list[str | Path] = ()) -> None:
         """Score the frames of ``smoothed_csv`` (with its members' CSVs and metric files)."""
-        self.smoothed_csv = Path(smoothed_csv)
-        self.member_csvs = [Path(m) for m in member_csvs]
-        self.scores = scores_from_files(self.smoothed_csv, self.member_csvs)
+        members = [Path(m) for m in member_csvs]
+        self._show_scores(Path(smoothed_csv), members, scores_from_files(smoothed_csv, members))
+
+    @property
+    def busy(self) -> bool:
+        """True while the scores of a new smoothed layer are computed (in a worker)."""
+        return self._loader is not None
+
+    def _show_scores(
+        self, smoothed_csv: Path, member_csvs: list[Path], scores: OutlierScores
+    ) -> None:
+        self.smoothed_csv, self.member_csvs, self.scores = smoothed_csv, member_csvs, scores
         names = ["combined", *self.scores.scores]
         self.score_combo.blockSignals(True)
         self.score_combo.clear()
@@ -362,15 +384,24 @@ class OutlierQueueWidget(QWidget):
             return
         if layer.__class__.__name__ != "Points" or meta["csv_path"] == str(self.smoothed_csv):
             return
-        members = meta.get("member_csvs") or []
-        if not members:  # a smoothed CSV opened by itself: its members lie beside it
-            from napari_lightning_pose.ensemble.files import find_ensemble_files
+        from napari.qt.threading import create_worker
 
-            members = find_ensemble_files(meta["csv_path"]).members
-        try:
-            self.load(meta["csv_path"], members)
-        except LightningPoseInputError as err:
-            self._say(str(err))
+        self._load_id += 1
+        load_id = self._load_id
+        self._loader = create_worker(
+            _score_files, meta["csv_path"], meta.get("member_csvs") or [],
+            _start_thread=False, _ignore_errors=True,
+        )  # fmt: skip
+        self._loader.returned.connect(
+            lambda out: self._show_scores(*out) if load_id == self._load_id else None
+        )
+        self._loader.errored.connect(lambda err: self._say(str(err)))
+        self._loader.finished.connect(lambda: self._loader_done(load_id))
+        self._loader.start()
+
+    def _loader_done(self, load_id: int) -> None:
+        if load_id == self._load_id:
+            self._loader = None
 
     def _say(self, text: str) -> None:
         self.status.setText(text)

@@ -60,6 +60,8 @@ class TracePanel(QWidget):
         self.members: list[PoseTrack] = []
         self.keypoint: str | None = None
         self.current_frame = 0
+        self._loader: Any = None
+        self._load_id = 0
 
         self.keypoint_combo = QComboBox()
         self.keypoint_combo.currentTextChanged.connect(self._on_combo)
@@ -219,7 +221,15 @@ class TracePanel(QWidget):
                     self.set_frame(frame)
                 return
 
+    @property
+    def busy(self) -> bool:
+        """True while the tracks of a new layer are read (in a worker)."""
+        return self._loader is not None
+
     def _on_layer_added(self, event: Any = None, layer: Any = None) -> None:
+        """A prediction or smoothed layer arrived: read its tracks in a worker, then plot."""
+        from napari.qt.threading import create_worker
+
         layer = layer if layer is not None else event.value
         meta = getattr(layer, "metadata", {}) or {}
         if meta.get("kind") not in ("smoothed", "prediction") or not meta.get("csv_path"):
@@ -228,10 +238,37 @@ class TracePanel(QWidget):
             return
         if self.track is not None and self.track.smoothed and meta["kind"] == "prediction":
             return  # keep showing the smoothed result
-        member_csvs = meta.get("member_csvs") or []
-        if not member_csvs and meta["kind"] == "smoothed":
-            from napari_lightning_pose.ensemble.files import find_ensemble_files
+        self._load_id += 1
+        load_id = self._load_id
+        self._loader = create_worker(
+            read_tracks,
+            meta["csv_path"],
+            meta.get("member_csvs") or [],
+            meta["kind"] == "smoothed",
+            _start_thread=False,
+            _ignore_errors=True,
+        )
+        self._loader.returned.connect(lambda out: self._loaded(load_id, *out))
+        self._loader.errored.connect(lambda err: self.status.setText(f"Not loaded: {err}"))
+        self._loader.finished.connect(lambda: self._loader_done(load_id))
+        self._loader.start()
 
-            member_csvs = find_ensemble_files(meta["csv_path"]).members  # opened by itself
-        members = [read_pose_track(m) for m in member_csvs]
-        self.set_tracks(read_pose_track(meta["csv_path"]), members)
+    def _loaded(self, load_id: int, track: PoseTrack, members: list[PoseTrack]) -> None:
+        if load_id == self._load_id:  # a newer layer's tracks win
+            self.set_tracks(track, members)
+
+    def _loader_done(self, load_id: int) -> None:
+        if load_id == self._load_id:
+            self._loader = None
+
+
+def read_tracks(
+    csv: str, member_csvs: Sequence[str], find_members: bool
+) -> tuple[PoseTrack, list[PoseTrack]]:
+    """Read a predictions CSV and its members' (found beside a smoothed CSV opened by itself,
+    ``ensemble.files``); no Qt, so a worker runs it."""
+    if not member_csvs and find_members:
+        from napari_lightning_pose.ensemble.files import find_ensemble_files
+
+        member_csvs = find_ensemble_files(csv).members
+    return read_pose_track(csv), [read_pose_track(m) for m in member_csvs]

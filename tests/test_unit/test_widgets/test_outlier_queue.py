@@ -71,7 +71,7 @@ def queue(make_napari_viewer, qc_project, qtbot):
         smoothed, [("red", "green")], n_video_frames=30, member_csvs=members
     ):
         getattr(viewer, f"add_{kind}")(data, **kwargs)
-    qtbot.wait(10)
+    qtbot.waitUntil(lambda: not widget.busy and not panel.busy, timeout=20_000)
     return viewer, widget, panel, config
 
 

@@ -67,6 +67,7 @@ def test_a_smoothed_csv_opened_by_itself_feeds_every_qc_dock(qc_window, smoothed
     viewer.open(str(smoothed_csv.parent.parent.parent / "videos" / "blobs.mp4"), plugin=PLUGIN)
     viewer.open(str(smoothed_csv), plugin=PLUGIN)
     qtbot.waitUntil(lambda: steer.track is not None and not steer.busy, timeout=20_000)
+    qtbot.waitUntil(lambda: not docks["traces"].busy and not docks["outliers"].busy)
     assert "3 members" in steer.source.text()
     assert steer.project == smoothed_csv.parents[2] / "config.yaml"
     assert steer.video.name == "blobs.mp4"
