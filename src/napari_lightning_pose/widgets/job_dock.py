@@ -15,6 +15,8 @@ from typing import Any
 from qtpy.QtCore import QEvent, QObject, QThreadPool
 from qtpy.QtWidgets import QLabel, QMainWindow, QWidget
 
+from napari_lightning_pose.widgets.docking import settle_when_shown
+
 #: How long closing the window waits for a job to stop (a training step, a batch).
 CLOSE_WAIT_MS = 60_000
 
@@ -85,6 +87,7 @@ class JobDock(QWidget):
         self.status.setWordWrap(True)
         # torch is imported by the job, in its worker thread (jobs.preload_torch), not here
         self._watcher = CloseWatcher(self)
+        settle_when_shown(self, napari_viewer)
 
     @property
     def running(self) -> bool:

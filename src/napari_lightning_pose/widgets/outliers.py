@@ -36,6 +36,7 @@ from qtpy.QtWidgets import (
 
 from napari_lightning_pose.errors import LightningPoseInputError
 from napari_lightning_pose.qc.scores import OutlierScores, rank_outliers, scores_from_files
+from napari_lightning_pose.widgets.docking import settle_when_shown
 
 MAX_ROWS = 500
 THRESHOLD_PEN = pg.mkPen((235, 40, 40), width=2)
@@ -92,7 +93,7 @@ class OutlierQueueWidget(QWidget):
         self.gap_spin.setSuffix(" frames apart")
         self.gap_spin.valueChanged.connect(lambda _: self._rerank())
         self.hist = pg.PlotWidget()
-        self.hist.setMinimumHeight(140)
+        self.hist.setMinimumHeight(100)
         self.hist.setLabel("bottom", "score")
         self.hist.setLabel("left", "frames")
         self.line = pg.InfiniteLine(0.0, angle=90, movable=True, pen=THRESHOLD_PEN)
@@ -103,7 +104,7 @@ class OutlierQueueWidget(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.cellClicked.connect(lambda row, _col: self.go_to(row))
-        self.table.setMinimumHeight(170)
+        self.table.setMinimumHeight(110)
         self.table.verticalHeader().setVisible(False)
         self.prev_button = QPushButton("Previous [")
         self.prev_button.clicked.connect(self.previous)
@@ -145,6 +146,7 @@ class OutlierQueueWidget(QWidget):
         layout.addLayout(nav)
         layout.addLayout(act)
         layout.addWidget(self.status)
+        settle_when_shown(self, napari_viewer)
 
         if napari_viewer is not None:
             napari_viewer.bind_key("]", lambda _v: self.next(), overwrite=True)

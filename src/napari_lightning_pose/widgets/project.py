@@ -40,6 +40,7 @@ from napari_lightning_pose.frames import METHODS, FrameProgress, iter_pick_frame
 from napari_lightning_pose.layers import LayerData
 from napari_lightning_pose.project import Project, add_video, init_project, parse_skeleton
 from napari_lightning_pose.widgets.dims import fit_slider_labels
+from napari_lightning_pose.widgets.docking import settle_when_shown
 from napari_lightning_pose.widgets.warmup import warm_first_image_layer
 
 PLUGIN = "napari-lightning-pose"
@@ -184,6 +185,7 @@ class ProjectWidget(QWidget):
         layout.addWidget(self.label_button)
         layout.addWidget(self.busy_label)
         layout.addStretch(1)
+        settle_when_shown(self, self.viewer)
 
     @property
     def busy(self) -> bool:

@@ -34,6 +34,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_lightning_pose.errors import LightningPoseInputError
+from napari_lightning_pose.widgets.docking import settle_when_shown
 from napari_lightning_pose.widgets.ensemble_inputs import smoothed_layers
 from napari_lightning_pose.widgets.hooks import ViewerHooks, release_when_destroyed
 from napari_lightning_pose.widgets.steer_jobs import Smoothed, build_steer, smooth_to_layers
@@ -166,6 +167,7 @@ class SteerWidget(QWidget):
         layout.addWidget(self.status)
         layout.addStretch(1)
 
+        settle_when_shown(self, napari_viewer)
         self._hooks = ViewerHooks()
         if napari_viewer is not None:
             self._hooks.connect(napari_viewer.layers.events.inserted, self._on_layer_added)

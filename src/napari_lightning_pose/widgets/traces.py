@@ -29,6 +29,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_lightning_pose.prediction_layers import PoseTrack, read_pose_track
+from napari_lightning_pose.widgets.docking import settle_when_shown
 
 SMOOTHED_PEN = pg.mkPen((255, 190, 60), width=2)
 MEMBER_PEN = pg.mkPen((140, 200, 255, 90), width=1)
@@ -79,9 +80,9 @@ class TracePanel(QWidget):
         top.addWidget(self.window_spin)
 
         self.graphics = pg.GraphicsLayoutWidget()
-        self.graphics.setMinimumHeight(300)
+        self.graphics.setMinimumHeight(170)
         self.plots: list[pg.PlotItem] = []
-        for row, label in enumerate(("x (px)", "y (px)", "posterior SD (px)")):
+        for row, label in enumerate(("x (px)", "y (px)", "SD (px)")):
             plot = self.graphics.addPlot(row=row, col=0)
             plot.setLabel("left", label)
             plot.showGrid(x=True, y=True, alpha=0.2)
@@ -110,6 +111,7 @@ class TracePanel(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.status)
         layout.addWidget(self.graphics, 1)
+        settle_when_shown(self, napari_viewer, area="bottom", tabbed=False)
 
         if napari_viewer is not None:
             napari_viewer.dims.events.current_step.connect(self._on_step)
@@ -128,9 +130,16 @@ class TracePanel(QWidget):
         keep = self.keypoint if self.keypoint in track.keypoints else track.keypoints[0]
         self.keypoint_combo.setCurrentText(keep)
         self.keypoint_combo.blockSignals(False)
-        self.plots[2].setLabel("left", "posterior SD (px)" if track.smoothed else "likelihood")
+        self.plots[2].setLabel("left", "SD (px)" if track.smoothed else "likelihood")
         name = track.path.name if track.path else "predictions"
-        self.status.setText(f"{name}: {track.n_frames} frames, {len(self.members)} members")
+        what = (
+            "smoothed (orange) \u00b1 2 posterior SD (band), members (blue)"
+            if track.smoothed
+            else "predictions (orange)"
+        )
+        self.status.setText(
+            f"{name}: {track.n_frames} frames, {len(self.members)} members. {what}"
+        )
         self.set_keypoint(keep)
 
     def set_keypoint(self, name: str) -> None:
@@ -181,11 +190,7 @@ class TracePanel(QWidget):
             plot.plot(t, track.xy[:, k, c], pen=SMOOTHED_PEN, connect="finite")
         third = track.posterior_sd[:, k] if track.smoothed else track.likelihood[:, k]
         self.plots[2].plot(t, third, pen=SD_PEN, connect="finite")
-        self.plots[0].setTitle(
-            f"{self.keypoint}: smoothed (orange) \u00b1 2 posterior SD, members (blue)"
-            if track.smoothed
-            else f"{self.keypoint}: predictions"
-        )
+        self.plots[0].setTitle(self.keypoint)  # short: never cut, whatever the dock's width
         self._follow(force=True)
 
     def _follow(self, force: bool = False) -> None:
