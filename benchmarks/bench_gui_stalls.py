@@ -217,7 +217,7 @@ def train_predict_steer(clock: ViewerClock, root: Path, steps: int) -> list[tupl
     steer = _dock(clock, SteerWidget)
 
     def predicted() -> bool:
-        return not predict.running and steer.track is not None and not steer.busy
+        return not predict.busy and steer.track is not None and not steer.busy
 
     total, stall = clock.stalls(lambda: predict.start(), predicted)
     assert predict.result is not None and predict.result.kind == "done", predict.status.text()

@@ -23,7 +23,12 @@ import pandas as pd
 from napari_lightning_pose.data.context import CONTEXT_RADIUS
 from napari_lightning_pose.ensemble.uncertainty import posterior_std
 from napari_lightning_pose.errors import ConfigError
-from napari_lightning_pose.frames import FrameProgress, iter_export_frames, thumbnail
+from napari_lightning_pose.frames import (
+    FrameProgress,
+    iter_export_frames,
+    project_frame_digits,
+    thumbnail,
+)
 from napari_lightning_pose.io.atomic import atomic_write
 from napari_lightning_pose.io.labels import LABELED_DATA_DIR, image_path, parse_image_path
 from napari_lightning_pose.io.lock import hold_lock
@@ -128,11 +133,12 @@ def iter_suggest_frames(
             reader.close()
     yield FrameProgress("cluster", 1, 1)
 
+    digits = {v.stem: project_frame_digits(proj, v, list(labels.index)) for v in sources}
     result = [
         Suggestion(
             stems[groups[i]],
             int(frames[i]),
-            image_path(stems[groups[i]], int(frames[i])),
+            image_path(stems[groups[i]], int(frames[i]), digits[stems[groups[i]]]),
             float(u[i]),
         )
         for i in picked
@@ -141,7 +147,9 @@ def iter_suggest_frames(
         for video in sources:
             mine = [s.frame for s in result if s.video == video.stem]
             if mine:
-                yield from iter_export_frames(video, mine, proj.data_dir, context)
+                yield from iter_export_frames(
+                    video, mine, proj.data_dir, context, digits[video.stem]
+                )
         append_label_rows(proj, {s.image: None for s in result})
         _log(proj, result)
     return result

@@ -95,6 +95,7 @@ class PredictWidget(JobDock):
         super().__init__(napari_viewer)
         self.result: PredictSmoothEvent | None = None
         self.prepared: ResultLayers | None = None
+        self._to_add: list[Any] = []  # result layers still to add
         self.project_edit = QLineEdit()
         self.project_edit.setPlaceholderText("project folder or its config.yaml")
         self.project_edit.editingFinished.connect(self._fill_defaults)
@@ -158,11 +159,13 @@ class PredictWidget(JobDock):
         smoothed_csv: Path | None,
         member_csvs: list[Path],
         prepared: ResultLayers | None = None,
+        staged: bool = False,
     ) -> None:
         """Add the video (if not open), the members (hidden) and the smoothed layers.
 
         ``prepared`` is the layer data the job built in its worker; without it the CSVs are
-        read here.
+        read here. ``staged`` adds one layer per turn of the event loop (the window stays
+        responsive; :attr:`busy` until the last one is in), else all at once.
         """
         from napari_lightning_pose._reader import video_layer_data
 
@@ -176,9 +179,30 @@ class PredictWidget(JobDock):
         if prepared is None:
             prepared = result_layers(smoothed_csv, member_csvs, self.project.skeleton, n_frames)
         # prepared in the worker: checked there against the frames it predicted (this video)
-        for data, kwargs, kind in [*prepared.members, *prepared.smoothed]:
-            getattr(viewer, f"add_{kind}")(data, **kwargs)
-        self._dock_views()
+        self._to_add = [*prepared.members, *prepared.smoothed]
+        if staged:
+            self._add_next()  # one layer per turn of the event loop: no long freeze
+        else:
+            while self._to_add:
+                self._add_next()
+
+    @property
+    def busy(self) -> bool:
+        """True while a job runs or its result's layers are still being added."""
+        return self.running or bool(self._to_add)
+
+    def _add_next(self) -> None:
+        """Add the next result layer; the views are docked after the last one."""
+        if not self._to_add:
+            return
+        data, kwargs, kind = self._to_add.pop(0)
+        getattr(self.viewer, f"add_{kind}")(data, **kwargs)
+        if self._to_add:
+            from qtpy.QtCore import QTimer
+
+            QTimer.singleShot(0, self._add_next)
+        else:
+            self._dock_views()
 
     # ---------------------------------------------------------------- internals
     def _inputs(self) -> tuple[Any, Path, list[Path]]:
@@ -229,7 +253,7 @@ class PredictWidget(JobDock):
                 f"Stopped; {len(ev.member_csvs)} member CSVs are complete in {self.out_dir}."
             )
             return
-        self.show_results(ev.smoothed_csv, ev.member_csvs, self.prepared)
+        self.show_results(ev.smoothed_csv, ev.member_csvs, self.prepared, staged=True)
         saved = ev.smoothed_csv or ev.member_csvs[0]
         self._say(f"Saved {saved} (+ {len(ev.member_csvs)} member CSVs).")
 

@@ -49,7 +49,7 @@ def dock(make_napari_viewer, project: Path):
 
 
 def _wait(qtbot, widget, timeout: int = 120_000) -> None:
-    qtbot.waitUntil(lambda: not widget.running, timeout=timeout)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=timeout)
 
 
 def test_predict_smooth_saves_csvs_and_shows_coloured_layers(dock, qtbot, project) -> None:
