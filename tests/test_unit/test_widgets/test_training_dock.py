@@ -19,6 +19,11 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def dock(make_napari_viewer, blob_project: Path):
+    from napari_lightning_pose.jobs import preload_torch
+
+    # the first job of a session imports torch's lazy parts in its worker; that one-time
+    # import (C extensions that hold the GIL) is measured in bench_gui_stalls, not here
+    preload_torch()
     viewer = make_napari_viewer(show=True)
     widget = TrainingWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Train", area="right")
