@@ -194,9 +194,15 @@ class TracePanel(QWidget):
         self._follow(force=True)
 
     def _follow(self, force: bool = False) -> None:
-        """Keep the cursor in the middle 80 % of the view; recentre when it leaves."""
+        """Keep the cursor in the middle 80 % of the view; recentre when it leaves. A video
+        shorter than the window is shown whole."""
         half = self.window_spin.value() / 2
         lo, hi = self.visible_frames()
+        if self.track is not None and self.track.n_frames and 2 * half >= self.track.n_frames:
+            first, last = float(self.track.frames.min()), float(self.track.frames.max())
+            if force or abs(lo - (first - 0.5)) > 0.5 or abs(hi - (last + 0.5)) > 0.5:
+                self.plots[0].setXRange(first - 0.5, last + 0.5, padding=0)
+            return
         f = self.current_frame
         margin = 0.1 * (hi - lo)
         if force or not (lo + margin <= f <= hi - margin) or abs((hi - lo) - 2 * half) > 1:
