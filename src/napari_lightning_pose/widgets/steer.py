@@ -385,8 +385,10 @@ class SteerWidget(QWidget):
         self.n_smooths += 1
         self._stages = []
         if "points" not in self.layers or self.layers["points"] not in self.viewer.layers:
-            self._show_layers(out.layers)  # first time: add them all, in drawing order
-            self._update_traces()
+            # first time: add them one per turn of the event loop, in drawing order
+            self._stages = [lambda item=item: self._show_layers([item]) for item in out.layers]
+            self._stages.append(self._update_traces)
+            self._stage_timer.start()
             return
         points = [item for item in out.layers if item[2] == "points"]
         self._show_layers(points)
