@@ -83,6 +83,9 @@ def predict_smooth_to_layers(
         last = ev
         yield ev
     if last is not None and last.kind == "done":
+        from napari_lightning_pose.widgets.warmup import warm_first_image_layer
+
+        warm_first_image_layer()  # napari's first Image layer (the video) costs no freeze
         yield result_layers(last.smoothed_csv, last.member_csvs, skeleton, last.n_frames)
 
 
