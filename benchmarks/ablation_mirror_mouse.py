@@ -150,11 +150,11 @@ def run_one(variant: str, args: argparse.Namespace) -> dict:
     """Train, evaluate and predict one variant (``--steps`` or the CPU budget); its result."""
     import torch
 
-    from napari_lightning_pose.evaluate import evaluate
+    from napari_lightning_pose.inference.evaluate import evaluate
+    from napari_lightning_pose.inference.predict import InferenceOptions, predict_video
+    from napari_lightning_pose.inference.video_metrics import metric_paths, read_video_metric
     from napari_lightning_pose.io.config import load_config, save_config
-    from napari_lightning_pose.predict import InferenceOptions, predict_video
     from napari_lightning_pose.training import train
-    from napari_lightning_pose.video_metrics import metric_paths, read_video_metric
 
     out = Path(args.out) / variant
     out.mkdir(parents=True, exist_ok=True)

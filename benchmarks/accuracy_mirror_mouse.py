@@ -35,7 +35,7 @@ import torch
 import yaml
 
 from napari_lightning_pose.data.labeled import build_datasets
-from napari_lightning_pose.evaluate import evaluate, format_summary
+from napari_lightning_pose.inference.evaluate import evaluate, format_summary
 from napari_lightning_pose.io.config import load_config, save_config
 from napari_lightning_pose.training import train
 

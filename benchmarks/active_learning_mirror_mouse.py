@@ -36,10 +36,10 @@ import yaml
 from torch.utils.data import DataLoader
 
 from napari_lightning_pose.data.labeled import LabeledFrames, LabeledFramesDataset
-from napari_lightning_pose.frames import thumbnail
 from napari_lightning_pose.io.config import load_config, save_config
 from napari_lightning_pose.io.labels import read_labels, write_labels
-from napari_lightning_pose.qc.suggest import diverse_uncertain, kmeans_labels
+from napari_lightning_pose.labeling.appearance import cluster_by_appearance, thumbnail
+from napari_lightning_pose.qc.suggest import diverse_uncertain
 from napari_lightning_pose.training import load_checkpoint, train
 from napari_lightning_pose.training.evaluation import batch_errors
 
@@ -138,7 +138,7 @@ def run_seed(labels: pd.DataFrame, work: Path, args: argparse.Namespace, seed: i
 
 def _kmeans_nearest(thumbs: np.ndarray, n: int, seed: int) -> np.ndarray:
     """The item nearest each k-means centre (``select-frames``' rule), via cluster means."""
-    labels = kmeans_labels(thumbs, n, seed)
+    labels = cluster_by_appearance(thumbs, n, seed).labels
     x = thumbs.reshape(len(thumbs), -1)
     out = []
     for c in range(n):

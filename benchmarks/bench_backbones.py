@@ -34,7 +34,7 @@ def measure(backbone: str, batch: int, size: int, steps: int, warmup: int, threa
     from napari_lightning_pose.data.heatmaps import gaussian_heatmaps
     from napari_lightning_pose.io.config import default_config
     from napari_lightning_pose.losses.heatmap import HeatmapMSELoss
-    from napari_lightning_pose.models.pose_model import build_model
+    from napari_lightning_pose.models.factory import build_model
 
     torch.set_num_threads(threads)
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # torch alone

@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from napari_lightning_pose import demo, predict
+    from napari_lightning_pose.cli import demo
+    from napari_lightning_pose.inference import predict
 
     if args.no_avx512:
         predict.cpu_has_bf16 = lambda: False

@@ -54,8 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-steps", type=int, default=20, help="steps per member")
     args = parser.parse_args(argv)
 
-    from napari_lightning_pose.widgets.labeling import LabelingWidget
-    from napari_lightning_pose.widgets.project import ProjectWidget
+    from napari_lightning_pose.viewer.widgets.labeling import LabelingWidget
+    from napari_lightning_pose.viewer.widgets.project import ProjectWidget
 
     work = Path(tempfile.mkdtemp(prefix="gui-stalls-"))
     root = work / "project"
@@ -183,9 +183,9 @@ def train_predict_steer(clock: ViewerClock, root: Path, steps: int) -> list[tupl
     """Train 2 tiny members from the Train dock, predict + smooth the clip, drag Steer."""
     import yaml
 
-    from napari_lightning_pose.widgets.predict import PredictWidget
-    from napari_lightning_pose.widgets.steer import SteerWidget
-    from napari_lightning_pose.widgets.training import TrainingWidget
+    from napari_lightning_pose.viewer.widgets.predict import PredictWidget
+    from napari_lightning_pose.viewer.widgets.steer import SteerWidget
+    from napari_lightning_pose.viewer.widgets.training import TrainingWidget
 
     config = root / "config.yaml"
     cfg = yaml.safe_load(config.read_text())

@@ -38,10 +38,10 @@ import numpy as np
 import torch
 
 from napari_lightning_pose.data.transforms import to_model_input
+from napari_lightning_pose.inference.predict import InferenceOptions, predict_video
 from napari_lightning_pose.io.config import load_config
 from napari_lightning_pose.io.video import VideoReader
-from napari_lightning_pose.models.pose_model import build_model
-from napari_lightning_pose.predict import InferenceOptions, predict_video
+from napari_lightning_pose.models.factory import build_model
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "src" / "napari_lightning_pose" / "resources" / "mirror-mouse"

@@ -24,7 +24,7 @@ import numpy as np
 def _tracks(n: int, n_members: int, folder: Path):
     from napari_lightning_pose.ensemble.smooth import EKS_COORDS
     from napari_lightning_pose.io.pose_csv import make_pose_frame, write_pose_csv
-    from napari_lightning_pose.prediction_layers import read_pose_track
+    from napari_lightning_pose.viewer.prediction_layers import read_pose_track
 
     rng = np.random.default_rng(0)
     names = ["nose", "paw", "tail"]
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     import napari
     from qtpy.QtWidgets import QApplication
 
-    from napari_lightning_pose.widgets.traces import TracePanel
+    from napari_lightning_pose.viewer.widgets.traces import TracePanel
 
     with tempfile.TemporaryDirectory() as tmp:
         track, members = _tracks(args.frames, args.members, Path(tmp))

@@ -156,7 +156,7 @@ def predict_screenshot(out: Path, demo: Path, work: Path) -> Path:
     the frame with the least certain keypoint."""
     from qtpy.QtWidgets import QApplication
 
-    from napari_lightning_pose.project import Project
+    from napari_lightning_pose.labeling.project import Project
 
     # a copy of the demo's project, so its predictions/ stay the demo's own
     project = Project.open(shutil.copytree(demo / "project", work / "predict-mouse"))
@@ -175,7 +175,7 @@ def predict_screenshot(out: Path, demo: Path, work: Path) -> Path:
         app.processEvents()
         time.sleep(0.05)
     _settle(app, 10)
-    from napari_lightning_pose.widgets.traces import TracePanel
+    from napari_lightning_pose.viewer.widgets.traces import TracePanel
 
     points = viewer.layers[f"{video.stem}.eks"]
     worst = int(points.features["posterior_sd"].idxmax())

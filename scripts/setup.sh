@@ -20,7 +20,7 @@ want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]] || ! .venv/bin/python -c "import napari_lightning_pose" 2>/dev/null; then
     echo "==> installing napari-lightning-pose and its dependencies into .venv (first time: a few minutes)"
     .venv/bin/python -m pip install -q --upgrade pip wheel 2>&1 | grep -v "^WARNING: Location" || true
-    .venv/bin/python -m pip install -q -e ".[testing,bench]" 2>&1 | grep -v "^WARNING: Location" || true
+    .venv/bin/python -m pip install -q -e ".[all,interop,testing,bench]" 2>&1 | grep -v "^WARNING: Location" || true
     .venv/bin/python -c "import napari_lightning_pose, torch, napari" # fail loudly if the install failed
     echo "$want" > "$stamp"
 fi

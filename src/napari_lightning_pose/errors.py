@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from typing import Any
 
 
 class LightningPoseInputError(ValueError):
@@ -29,3 +31,29 @@ class LabelsError(LightningPoseInputError):
 
 class ConfigError(LightningPoseInputError):
     """A project config has unknown keys, wrong types or impossible values."""
+
+
+#: The pip command that installs the import/export packages (pyproject's ``interop`` extra).
+INTEROP_INSTALL = 'pip install "napari-lightning-pose[interop]"'
+
+
+class MissingExtraError(LightningPoseInputError):
+    """An optional package a command needs is not installed; the message names the extra."""
+
+
+def import_optional(module: str, purpose: str) -> Any:
+    """Import ``module`` (a package of the ``interop`` extra) for ``purpose``.
+
+    Raises
+    ------
+    MissingExtraError
+        It is not installed (or fails to import); the message says which extra to install.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise MissingExtraError(
+            None,
+            f"{purpose} needs the optional package {module.split('.')[0]!r} ({err}).",
+            f"Install the import/export extra: {INTEROP_INSTALL}",
+        ) from err

@@ -9,8 +9,9 @@ napari widgets consume them in a worker thread; the command line hands them to
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Generator, Iterator
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+import functools
+from collections.abc import Callable, Generator, Iterator
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
 if TYPE_CHECKING:  # tqdm is imported where a bar is drawn: run_to_end needs none
     from tqdm.auto import tqdm
@@ -30,6 +31,7 @@ class ProgressEvent(Protocol):
 
 E = TypeVar("E", bound=ProgressEvent)
 R = TypeVar("R")
+P = ParamSpec("P")
 
 
 def run_with_tqdm(
@@ -72,14 +74,34 @@ def run_with_tqdm(
 def run_to_end(job: Generator[Any, Any, R]) -> R:
     """Run a progress generator to the end, showing nothing, and return its result.
 
-    The plain-function form of a long job (``select_frames`` of ``iter_select_frames``, ...):
-    the result is the generator's ``return`` value.
+    The result is the generator's ``return`` value.
     """
     while True:
         try:
             next(job)
         except StopIteration as stop:
             return stop.value
+
+
+def blocking(job: Callable[P, Generator[Any, Any, R]]) -> Callable[P, R]:
+    """The plain-function form of a long job: same arguments, run to the end, its result.
+
+    The one way to write a long job: the generator ``iter_x`` holds the work and the
+    documentation, and ``x = blocking(iter_x)`` is the call for scripts and tests, while the
+    widgets and the command line drive ``iter_x`` to show its progress.
+    """
+
+    @functools.wraps(job)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        return run_to_end(job(*args, **kwargs))
+
+    run.__name__ = job.__name__.removeprefix("iter_")
+    run.__qualname__ = job.__qualname__.removeprefix("iter_")
+    run.__doc__ = (
+        f"Run :func:`{job.__name__}` to the end, showing no progress; return its result.\n\n"
+        + (job.__doc__ or "")
+    )
+    return run
 
 
 @contextlib.contextmanager

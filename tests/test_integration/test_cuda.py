@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
+from napari_lightning_pose.inference.predict import predict_video
 from napari_lightning_pose.io.config import load_config
 from napari_lightning_pose.io.pose_csv import coords_array, read_pose_csv
-from napari_lightning_pose.predict import predict_video
 from napari_lightning_pose.training import load_checkpoint, train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

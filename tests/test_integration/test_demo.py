@@ -12,7 +12,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from napari_lightning_pose.demo import (
+from napari_lightning_pose.cli.demo import (
     DEMO_CLIP_FRAMES,
     DEMO_SEMI_LOSSES,
     SAMPLE_DIR,
@@ -113,3 +113,48 @@ def test_demo_command_is_semi_supervised_unless_told_otherwise() -> None:
     args = build_parser().parse_args(["demo"])
     assert not args.supervised and args.clip_frames == DEMO_CLIP_FRAMES
     assert build_parser().parse_args(["demo", "--supervised"]).supervised
+
+
+_TRACES_OFFSCREEN = """
+import sys
+from pathlib import Path
+from napari_lightning_pose.cli import main
+from napari_lightning_pose.viewer.demo_qc import render_qc
+
+out, *members = map(Path, sys.argv[1:])
+smoothed = out / "smoothed.csv"
+assert main(["smooth", *map(str, members), "--out", str(smoothed), "--smoothing", "10"]) == 0
+traces, qc, note = render_qc(
+    None, smoothed, members, [], out, ["paw1LH_top", "paw2LF_top"], keypoint="paw1LH_top"
+)
+print(f"TRACES={traces}")
+print(f"QC={qc}")
+print(f"NOTE={note}")
+"""
+
+
+def test_traces_picture_is_drawn_without_any_display(tmp_path: Path) -> None:
+    """No X display and Qt's offscreen platform (a fresh server without Xvfb): the demo still
+    writes traces.png (pyqtgraph draws offscreen) and says how to get qc.png."""
+    import os
+    import subprocess
+    import sys
+
+    members = sorted((Path(__file__).parents[1] / "fixtures" / "eks" / "members").glob("*.gz"))
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env["QT_QPA_PLATFORM"] = "offscreen"
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
+    proc = subprocess.run(
+        [sys.executable, "-c", _TRACES_OFFSCREEN, str(tmp_path), *map(str, members[:3])],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    said = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
+    assert said["TRACES"] == str(tmp_path / "traces.png") and said["QC"] == "None"
+    assert "qc.png" in said["NOTE"] and "xvfb" in said["NOTE"].lower()
+    traces = np.asarray(Image.open(tmp_path / "traces.png"))[..., :3]
+    assert traces.shape[0] > 600 and traces.shape[1] >= 1000  # two keypoints' panels
+    # drawn, not blank: the dark background and the orange smoothed line are both there
+    orange = (traces[..., 0] > 200) & (traces[..., 1] > 80) & (traces[..., 2] < 80)
+    assert orange.sum() > 100 and (traces.std(axis=(0, 1)) > 5).all()

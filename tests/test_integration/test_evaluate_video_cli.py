@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from napari_lightning_pose.cli import main
+from napari_lightning_pose.inference.video_metrics import read_video_metric
 from napari_lightning_pose.io.pose_csv import coords_array, read_pose_csv
-from napari_lightning_pose.video_metrics import read_video_metric
 
 
 @pytest.mark.slow

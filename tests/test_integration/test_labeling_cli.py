@@ -10,10 +10,10 @@ import yaml
 from PIL import Image
 
 from napari_lightning_pose import cli
-from napari_lightning_pose._reader import get_labels_reader
 from napari_lightning_pose.io import labels as L
 from napari_lightning_pose.io.video import VideoReader
-from napari_lightning_pose.project import Project
+from napari_lightning_pose.labeling.project import Project
+from napari_lightning_pose.viewer.reader import get_labels_reader
 
 
 def test_init_then_select_frames_twice(

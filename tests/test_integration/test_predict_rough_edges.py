@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from napari_lightning_pose import predict
 from napari_lightning_pose.cli import main
+from napari_lightning_pose.inference import predict
 from napari_lightning_pose.io.config import load_config
 from napari_lightning_pose.io.pose_csv import read_pose_csv
 
@@ -34,7 +34,9 @@ def blobs(tmp_path: Path, blob_tools, monkeypatch) -> Path:
     """A blob project; ``predict --checkpoint anything`` runs ``MeanColour`` on it."""
     config = blob_tools.make_project(tmp_path / "blobs", n_frames=4, n_video_frames=40)
     cfg = load_config(config)
-    monkeypatch.setattr(predict, "_load", lambda model, device: (MeanColour(), cfg))
+    monkeypatch.setattr(
+        predict, "_load", lambda model, device: predict.LoadedModel(MeanColour(), cfg)
+    )
     return config.parent
 
 
@@ -126,7 +128,7 @@ def test_evaluate_error_is_not_printed_after_a_bar(tmp_path: Path, capsys) -> No
 def test_frame_range_with_a_context_model(tmp_path: Path, blob_tools) -> None:
     """Rows keep their frame numbers; frames whose 5-frame window lies in the range get the
     same prediction as in a whole-video run (the range's edges repeat its end frames)."""
-    from napari_lightning_pose.models.pose_model import build_model
+    from napari_lightning_pose.models.factory import build_model
 
     config = blob_tools.make_project(
         tmp_path / "p",

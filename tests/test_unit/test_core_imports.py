@@ -1,4 +1,4 @@
-"""The core runs headless: no module outside ``widgets/`` imports napari or any Qt binding.
+"""The core runs headless: no module outside ``viewer/widgets/`` imports napari or any Qt binding.
 
 A cluster node or a CI runner without a display must be able to train, predict and smooth,
 so importing any core module may not pull in napari, qtpy or a Qt binding (PyQt5, PyQt6 (the
@@ -30,7 +30,7 @@ GUI_ROOTS = (
     "vispy",
 )
 #: Only these parts of the package may import napari/Qt when imported.
-GUI_PARTS = ("widgets",)
+GUI_PARTS = (("viewer", "widgets"),)
 
 # For each module in turn: import it, then name the GUI packages that are loaded now. The
 # first module to show one is the one that imported it.
@@ -48,13 +48,13 @@ else:
 """
 
 
-def _modules(parts_excluded: tuple[str, ...]) -> list[str]:
+def _modules(parts_excluded: tuple[tuple[str, ...], ...]) -> list[str]:
     """Dotted names of the package's modules, found on disk (nothing imported here)."""
     names = []
     for path in sorted(PACKAGE.rglob("*.py")):
         rel = path.relative_to(PACKAGE).with_suffix("")
-        if rel.parts[0] in parts_excluded:
-            continue
+        if rel.name == "__main__" or any(rel.parts[: len(p)] == p for p in parts_excluded):
+            continue  # ``__main__`` runs the command line when imported
         parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
         names.append(".".join(("napari_lightning_pose", *parts)))
     return names
@@ -77,7 +77,14 @@ def test_no_core_module_imports_napari_or_any_qt_binding() -> None:
     # the whole package but the widgets: io, data, models, losses, ensemble, training, qc,
     # the CLI, the readers/writers and the top-level helpers
     assert len(modules) > 60
-    for part in ("io.video", "ensemble.smooth", "training.loop", "cli", "layers", "qc.refine"):
+    for part in (
+        "io.video",
+        "ensemble.smooth",
+        "training.loop",
+        "cli",
+        "viewer.layers",
+        "qc.refine",
+    ):
         assert f"napari_lightning_pose.{part}" in modules
     assert _first_gui_import(modules) is None
 
@@ -85,9 +92,9 @@ def test_no_core_module_imports_napari_or_any_qt_binding() -> None:
 def test_the_probe_sees_the_qt_binding_we_ship() -> None:
     """The check above can fail: a widget module is caught with napari and PyQt6/qtpy."""
     found = _first_gui_import(
-        ["napari_lightning_pose.errors", "napari_lightning_pose.widgets.legend"]
+        ["napari_lightning_pose.errors", "napari_lightning_pose.viewer.widgets.legend"]
     )
     assert found is not None
     module, loaded = found
-    assert module == "napari_lightning_pose.widgets.legend"
+    assert module == "napari_lightning_pose.viewer.widgets.legend"
     assert "qtpy" in loaded and {"PyQt5", "PyQt6", "PySide2", "PySide6"} & set(loaded)

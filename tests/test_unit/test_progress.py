@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import pytest
 
-from napari_lightning_pose.progress import run_with_tqdm
+from napari_lightning_pose.labeling import frames
+from napari_lightning_pose.progress import blocking, run_with_tqdm
 
 
 @dataclass
@@ -44,3 +46,19 @@ def test_ctrl_c_closes_the_generator_so_it_can_clean_up() -> None:
     with pytest.raises(KeyboardInterrupt):
         run_with_tqdm(job(), "test", disable=True)
     assert closed == [True]
+
+
+def test_the_blocking_form_of_a_job_takes_its_arguments_and_returns_its_result() -> None:
+    def iter_count(n: int, start: int = 0):
+        """Count from ``start`` to ``n``, one event a number."""
+        for i in range(start, n):
+            yield _Event("step", i)
+        return n - start
+
+    count = blocking(iter_count)
+    assert count(5, start=2) == 3
+    assert count.__name__ == "count"
+    assert "iter_count" in count.__doc__ and "Count from" in count.__doc__
+    # the project's jobs: same parameters as their generators
+    for plain, job in [(frames.pick_frames, frames.iter_pick_frames)]:
+        assert inspect.signature(plain).parameters == inspect.signature(job).parameters

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,11 +34,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from napari_lightning_pose.cache import LRUCache
 from napari_lightning_pose.data.augment import Augmenter, pipeline_params
 from napari_lightning_pose.data.context import CONTEXT_FRAMES
 from napari_lightning_pose.data.transforms import normalize, resize_frames, resize_scale
 from napari_lightning_pose.errors import ConfigError, VideoError
-from napari_lightning_pose.io.video import VIDEO_SUFFIXES, VideoReader, probe_video
+from napari_lightning_pose.io.video import VIDEO_SUFFIXES, VideoReader
+from napari_lightning_pose.io.video_index import probe_video
 
 #: How clip workers start: "spawn", as a forked child's FFmpeg decoder crashed (segfault)
 #: when the parent had already run torch and PyAV work.
@@ -57,27 +58,29 @@ class ResizedFrameCache:
 
     def __init__(self, budget_bytes: int) -> None:
         self.budget_bytes = int(budget_bytes)
-        self.nbytes = 0
-        self._frames: OrderedDict[int, torch.Tensor] = OrderedDict()
+        self._frames: LRUCache[int, torch.Tensor] = LRUCache(budget_bytes, _tensor_bytes)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the frames kept now."""
+        return self._frames.total
 
     def get(self, indices: range) -> list[torch.Tensor] | None:
         """The cached frames of ``indices`` (marked as used), or None if any is missing."""
         if not all(i in self._frames for i in indices):
             return None
-        for i in indices:
-            self._frames.move_to_end(i)
-        return [self._frames[i] for i in indices]
+        return [self._frames.get(i) for i in indices]
 
     def put(self, i: int, frame: torch.Tensor) -> None:
         """Keep ``frame`` as frame ``i``, evicting the least recently used past the budget."""
         if i in self._frames:
-            self._frames.move_to_end(i)
+            self._frames.touch(i)
             return
-        self._frames[i] = frame
-        self.nbytes += frame.element_size() * frame.nelement()
-        while self.nbytes > self.budget_bytes and len(self._frames) > 1:
-            _, old = self._frames.popitem(last=False)
-            self.nbytes -= old.element_size() * old.nelement()
+        self._frames.put(i, frame)
+
+
+def _tensor_bytes(frame: torch.Tensor) -> int:
+    return frame.element_size() * frame.nelement()
 
 
 def project_videos(video_dir: str | Path) -> list[Path]:

@@ -116,7 +116,10 @@ def to_movement_dataset(frame: pd.DataFrame, fps: float | None = None):
     are added as data variables. Needs the optional ``movement`` package.
     """
     import xarray as xr
-    from movement.io import load_poses
+
+    from napari_lightning_pose.errors import import_optional
+
+    load_poses = import_optional("movement.io.load_poses", "A movement dataset")
 
     from napari_lightning_pose.ensemble.smooth import poses_only
 

@@ -19,13 +19,13 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from napari_lightning_pose.errors import ConfigError, LabelsError
+from napari_lightning_pose.errors import ConfigError, LabelsError, import_optional
 from napari_lightning_pose.io import labels as labels_io
 from napari_lightning_pose.io import pose_csv
 from napari_lightning_pose.io.atomic import atomic_path, atomic_write_text
 from napari_lightning_pose.io.video import VIDEO_SUFFIXES
 from napari_lightning_pose.io.yaml_reading import read_yaml_mapping
-from napari_lightning_pose.project import Project, init_project
+from napari_lightning_pose.labeling.project import Project, init_project
 
 H5_KEY = "df_with_missing"  # the key DeepLabCut reads and writes
 
@@ -83,6 +83,7 @@ def read_dlc_table(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     if path.suffix.lower() == ".h5":
+        import_optional("tables", "Reading a DeepLabCut .h5 table")
         try:
             df = pd.read_hdf(path)
         except (OSError, KeyError, ValueError, TypeError, ImportError) as err:
@@ -280,6 +281,7 @@ def export_dlc_labels(
         h5_path = csv_path.with_suffix(".h5")
         with atomic_path(csv_path) as tmp:
             table.to_csv(tmp)
+        import_optional("tables", "Writing DeepLabCut's .h5 table")
         with atomic_path(h5_path) as tmp:
             table.to_hdf(tmp, key=H5_KEY, mode="w")
         written += [csv_path, h5_path]
@@ -307,7 +309,7 @@ def _write_dlc_config(path: Path, proj: Project, scorer: str) -> None:
 
 def _crop(video: Path) -> str:
     from napari_lightning_pose.errors import VideoError
-    from napari_lightning_pose.io.video import probe_video
+    from napari_lightning_pose.io.video_index import probe_video
 
     try:
         info = probe_video(video)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from napari_lightning_pose.errors import LabelsError
+from napari_lightning_pose.errors import LabelsError, import_optional
 from napari_lightning_pose.io import pose_csv
 from napari_lightning_pose.io.atomic import atomic_path
 
@@ -58,7 +58,7 @@ def to_movement_dataset(
     df: pd.DataFrame, fps: float | None = None, individual: str = "individual_0"
 ) -> Any:
     """A movement ``poses`` dataset of one individual, with the variances as data variables."""
-    from movement.io import load_poses
+    load_poses = import_optional("movement.io.load_poses", "A movement dataset")
 
     names = pose_csv.keypoint_names(df)
     xy = _coords(df, SPACE)
@@ -89,6 +89,7 @@ def export_movement(csv_path: str | Path, out: str | Path, fps: float | None = N
     ds.attrs = {k: v for k, v in ds.attrs.items() if v is not None}  # netCDF has no None
     ds.attrs["source_file"] = str(Path(csv_path).resolve())
     out = Path(out)
+    import_optional("h5netcdf", "Writing a movement netCDF file")
     with atomic_path(out) as tmp:
         ds.to_netcdf(tmp, engine="h5netcdf")
     return out
@@ -117,6 +118,8 @@ def export_nwb(
     session_description, original_video
         Recorded in the file.
     """
+    import_optional("pynwb", "NWB export")
+    import_optional("ndx_pose", "NWB export")
     from ndx_pose import PoseEstimation, PoseEstimationSeries, Skeleton, Skeletons
     from pynwb import NWBHDF5IO, NWBFile, TimeSeries
 

@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from napari_lightning_pose.errors import LabelsError
+from napari_lightning_pose.errors import LabelsError, import_optional
 from napari_lightning_pose.io import labels as labels_io
 from napari_lightning_pose.io.atomic import atomic_write
 from napari_lightning_pose.io.pose_csv import PREDICTION_COORDS, make_pose_frame, write_pose_csv
-from napari_lightning_pose.project import Project, init_project
+from napari_lightning_pose.labeling.project import Project, init_project
 
 SLEAP_SCORER = "sleap"
 
@@ -40,8 +40,7 @@ class SleapImport:
 
 def load_sleap(path: str | Path) -> Any:
     """Open a ``.slp`` with sleap-io; LabelsError naming the file when it cannot."""
-    import sleap_io as sio
-
+    sio = import_optional("sleap_io", "Reading a SLEAP file")
     path = Path(path)
     if not path.is_file():
         raise LabelsError(path, "SLEAP file not found.", "Check the path.")

@@ -11,6 +11,10 @@ the one list of frames to label, so such rows are kept when saving; ``drop_unlab
 them before training. (Tools that read the CSV with ``pandas.read_csv(..., index_col=0)``, as
 Lightning Pose and DeepLabCut do, mistake an all-NaN *first* row for the index name and drop
 it; that row has no labels, so nothing is lost. ``read_pose_csv`` reads it correctly.)
+
+Longer than the house's ~400 lines on purpose: it is the one definition of this file format
+(image paths, reading, writing, row edits, bounds checks and counts), which every reader,
+writer and dock of labels shares.
 """
 
 from __future__ import annotations
@@ -235,13 +239,7 @@ def write_labels(df: pd.DataFrame, path: str | Path, backups: int = 3) -> Path:
 def _check_frame(df: pd.DataFrame, path: Path | None) -> None:
     if df.columns.nlevels != 3:
         raise LabelsError(path, "labels need (scorer, bodyparts, coords) columns.")
-    dup = df.index[df.index.duplicated()].unique()
-    if len(dup):
-        raise LabelsError(
-            path,
-            f"has duplicate rows for {list(map(str, dup[:5]))}.",
-            "Keep one row per image and remove the others.",
-        )
+    pose_csv.require_unique_rows(df, path, "image")
     for name in pose_csv.keypoint_names(df):
         coords = set(df.xs(name, axis=1, level="bodyparts").columns.get_level_values("coords"))
         if coords != {"x", "y"}:

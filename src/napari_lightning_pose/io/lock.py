@@ -1,25 +1,45 @@
-"""An advisory lock on a labels file, so that two writers never interleave read and write.
+"""An OS lock on a labels file, so that two writers never interleave read and write.
 
-Frame selection (in a terminal or in the Project dock) holds the lock of ``CollectedData.csv``
-while it writes PNGs and adds rows; the labeling dock takes it around each read-merge-write
-and its autosave waits while someone else holds it. The lock is a file ``<name>.lock``
-beside the labels, created exclusively (``O_EXCL``) and holding the owner's host and process
-id, so it works across processes. A lock whose process is gone (same host), or older than
-``STALE_SECONDS``, is broken. Within a process the lock is re-entrant per thread.
+Frame selection (in a terminal or in the Project dock), Label these, the napari writer and
+the labeling dock each hold the lock of ``CollectedData.csv`` around their read-merge-write.
+The lock is ``filelock.FileLock`` on ``<name>.lock`` beside the labels: an OS lock
+(``flock`` on Unix, ``LockFileEx`` on Windows) that the operating system releases when its
+holder's process ends, however it ends. So there is no stale lock to guess about and none is
+ever broken: a lock is either held by a live process or free. The lock file itself may stay
+behind; it is empty and harmless.
+
+Who holds the lock (``select-frames (pid 123)``) is written to ``<name>.lock.owner`` while
+it is held, so that a waiting dock can say whom it waits for; that file is only read while
+the lock is really held, so one left by a killed holder says nothing.
+
+Within a process the lock is re-entrant per thread: a function that holds it may call
+another that takes it again. Two threads of one process exclude each other like two
+processes do.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-STALE_SECONDS = 600.0
-_held: dict[Path, tuple[int, int]] = {}  # lock file -> (thread id, depth)
+from filelock import FileLock, Timeout
+
+_POLL_SECONDS = 0.05
+
+
+@dataclass
+class _Hold:
+    thread: int
+    depth: int
+    lock: FileLock
+
+
+_held: dict[Path, _Hold] = {}  # lock file -> the hold of one thread of this process
 _guard = threading.Lock()
 
 
@@ -38,35 +58,59 @@ def lock_path(path: str | Path) -> Path:
     return path.with_name(path.name + ".lock")
 
 
+def _owner_path(lock: Path) -> Path:
+    return lock.with_name(lock.name + ".owner")
+
+
+def _held_by_me(lock: Path) -> bool:
+    with _guard:
+        hold = _held.get(lock)
+        return hold is not None and hold.thread == threading.get_ident()
+
+
+def _is_free(lock: Path) -> bool:
+    """True when nobody holds ``lock`` (tried without waiting, and let go at once)."""
+    if not lock.parent.is_dir():
+        return True
+    probe = FileLock(str(lock))
+    try:
+        probe.acquire(timeout=0)
+    except Timeout:
+        return False
+    probe.release()
+    return True
+
+
 def lock_owner(path: str | Path) -> str | None:
     """Who holds the lock of ``path`` (e.g. ``select-frames (pid 123)``), or None if free.
 
-    A lock held by the calling thread counts as free; a stale lock is removed.
+    A lock held by the calling thread counts as free. A holder that has not written its
+    name yet (or cannot) is ``"another program"``.
     """
     lock = lock_path(path).resolve()
-    with _guard:
-        if lock in _held and _held[lock][0] == threading.get_ident():
-            return None
-    info = _read(lock)
-    if info is None:
+    if _held_by_me(lock) or _is_free(lock):
         return None
-    if _stale(lock, info):
-        with contextlib.suppress(FileNotFoundError):
-            lock.unlink()
-        return None
-    return info.get("what", "") + f" (pid {info.get('pid', '?')})"
+    try:
+        text = _owner_path(lock).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    return text or "another program"
 
 
-def wait_until_free(path: str | Path, timeout: float) -> bool:
-    """Wait up to ``timeout`` seconds until nobody else holds the lock of ``path``.
+def wait_until_free(
+    path: str | Path, timeout: float | None, stop: Callable[[], bool] | None = None
+) -> bool:
+    """Wait until nobody else holds the lock of ``path``; the lock is not taken.
 
-    Returns True when it is free (it is not taken), False on timeout.
+    ``timeout`` None waits for as long as it takes; ``stop`` (called between polls) ends the
+    wait early. Returns True when the lock is free, False on timeout or stop.
     """
-    deadline = time.monotonic() + timeout
-    while lock_owner(path) is not None:
-        if time.monotonic() >= deadline:
+    lock = lock_path(path).resolve()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while not (_held_by_me(lock) or _is_free(lock)):
+        if (deadline is not None and time.monotonic() >= deadline) or (stop and stop()):
             return False
-        time.sleep(0.05)
+        time.sleep(_POLL_SECONDS)
     return True
 
 
@@ -86,85 +130,44 @@ def hold_lock(path: str | Path, what: str, timeout: float = 10.0) -> Iterator[No
     Raises
     ------
     LockBusyError
-        Still held by another writer after ``timeout``.
+        Still held by another writer after ``timeout``; nothing was written then.
     """
     lock = lock_path(path).resolve()
     me = threading.get_ident()
     with _guard:
-        if lock in _held and _held[lock][0] == me:
-            _held[lock] = (me, _held[lock][1] + 1)
-            reentered = True
-        else:
-            reentered = False
+        hold = _held.get(lock)
+        reentered = hold is not None and hold.thread == me
+        if reentered:
+            hold.depth += 1
     if not reentered:
-        _acquire(lock, what, timeout)
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        file_lock = FileLock(str(lock))
+        try:
+            file_lock.acquire(timeout=max(timeout, 0.0), poll_interval=_POLL_SECONDS)
+        except Timeout:
+            raise LockBusyError(lock, lock_owner(path) or "another program") from None
         with _guard:
-            _held[lock] = (me, 1)
+            _held[lock] = _Hold(me, 1, file_lock)
+        _write_owner(lock, what)
     try:
         yield
     finally:
         with _guard:
-            owner, depth = _held[lock]
-            if depth > 1:
-                _held[lock] = (owner, depth - 1)
-                last = False
-            else:
+            hold = _held[lock]
+            hold.depth -= 1
+            last = hold.depth == 0
+            if last:
                 del _held[lock]
-                last = True
         if last:
-            with contextlib.suppress(FileNotFoundError):
-                lock.unlink()
+            with contextlib.suppress(OSError):
+                _owner_path(lock).unlink()
+            hold.lock.release()
 
 
-def _acquire(lock: Path, what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    text = f"{socket.gethostname()}\n{os.getpid()}\n{what}\n"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
-        except FileExistsError:
-            owner = lock_owner(lock.with_suffix(""))  # breaks a stale lock
-            if owner is None:
-                continue
-            if time.monotonic() >= deadline:
-                raise LockBusyError(lock, owner) from None
-            time.sleep(0.05)
-            continue
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        return
-
-
-def _read(lock: Path) -> dict[str, str] | None:
-    try:
-        lines = lock.read_text(encoding="utf-8").splitlines()
-    except (FileNotFoundError, UnicodeDecodeError):
-        return None
-    keys = ("host", "pid", "what")
-    return dict(zip(keys, lines, strict=False))
-
-
-def _stale(lock: Path, info: dict[str, str]) -> bool:
-    """True when the lock's owner is gone (same host) or the lock is very old."""
-    try:
-        age = time.time() - lock.stat().st_mtime
-    except FileNotFoundError:
-        return False
-    if age > STALE_SECONDS:
-        return True
-    if info.get("host") != socket.gethostname():
-        return False
-    try:
-        pid = int(info.get("pid", ""))
-    except ValueError:
-        return age > 1.0  # half-written by its owner, or garbage
-    if pid == os.getpid():
-        return False  # another thread of this process
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+def _write_owner(lock: Path, what: str) -> None:
+    """Write who holds ``lock`` beside it (atomically; only ever read while it is held)."""
+    owner = _owner_path(lock)
+    tmp = owner.with_name(f"{owner.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with contextlib.suppress(OSError):
+        tmp.write_text(f"{what} (pid {os.getpid()})\n", encoding="utf-8")
+        os.replace(tmp, owner)

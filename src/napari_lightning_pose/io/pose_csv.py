@@ -48,13 +48,7 @@ def read_pose_csv(path: str | Path, required_coords: Sequence[str] = ("x", "y"))
     df.columns = df.columns.set_names(HEADER_NAMES)
     df.index.name = None
 
-    dup = df.index[df.index.duplicated()].unique()
-    if len(dup):
-        raise LabelsError(
-            path,
-            f"has duplicate rows for {list(map(str, dup[:5]))}.",
-            "Keep one row per image/frame and remove the others.",
-        )
+    require_unique_rows(df, path, "image/frame")
     dup_cols = df.columns[df.columns.duplicated()]
     if len(dup_cols):
         raise LabelsError(path, f"has duplicate columns {list(dup_cols[:5])}.")
@@ -155,6 +149,18 @@ def require_coords(
             raise LabelsError(
                 path, f"{prefix}keypoint {name!r} has no {'/'.join(missing)} column."
             )
+
+
+def require_unique_rows(df: pd.DataFrame, path: Path | None, row: str) -> None:
+    """Raise ``LabelsError`` naming the file when two rows share a label (``row``: what a
+    row stands for in the message, e.g. "image")."""
+    dup = df.index[df.index.duplicated()].unique()
+    if len(dup):
+        raise LabelsError(
+            path,
+            f"has duplicate rows for {list(map(str, dup[:5]))}.",
+            f"Keep one row per {row} and remove the others.",
+        )
 
 
 def keypoint_names(df: pd.DataFrame) -> list[str]:

@@ -26,13 +26,30 @@ import os
 import sys
 import threading
 import weakref
+from pathlib import Path
+from typing import Protocol
 
 import av
 
-from napari_lightning_pose.io.video import VideoReader
-from napari_lightning_pose.io.video_decoder import _Decoder, _to_rgb
+from napari_lightning_pose.io.video_decoder import Decoder
+from napari_lightning_pose.io.video_index import FrameIndex
 
 _LIVE: weakref.WeakSet[Prefetcher] = weakref.WeakSet()
+
+
+class PrefetchTarget(Protocol):
+    """What a :class:`Prefetcher` fills: a ``VideoReader`` (``io.video``)."""
+
+    path: Path
+    n_frames: int
+    cache_size: int
+
+    @property
+    def frame_index(self) -> FrameIndex: ...
+
+    def cached_frames(self) -> set[int]: ...
+
+    def offer(self, k: int, frame: av.VideoFrame) -> bool: ...
 
 
 class Prefetcher:
@@ -40,9 +57,9 @@ class Prefetcher:
 
     Parameters
     ----------
-    reader : VideoReader
-        The reader whose cache is filled; held weakly, so the thread ends once the reader
-        is garbage collected.
+    reader : PrefetchTarget
+        The reader (a ``VideoReader``) whose cache is filled; held weakly, so the thread
+        ends once the reader is garbage collected.
     behind, ahead : int
         Frames kept before and after the cursor; ``behind + ahead`` must be smaller than
         the reader's cache.
@@ -51,7 +68,9 @@ class Prefetcher:
         it has just read without the prefetch competing for the CPU.
     """
 
-    def __init__(self, reader: VideoReader, behind: int, ahead: int, delay: float = 0.02) -> None:
+    def __init__(
+        self, reader: PrefetchTarget, behind: int, ahead: int, delay: float = 0.02
+    ) -> None:
         if behind < 0 or ahead < 0 or behind + ahead + 1 > reader.cache_size:
             raise ValueError(
                 f"need 0 <= behind, ahead and behind + ahead < cache_size ({reader.cache_size}), "
@@ -59,7 +78,7 @@ class Prefetcher:
             )
         self.behind, self.ahead, self.delay = behind, ahead, delay
         self._reader = weakref.ref(reader)
-        self._path, self._index = reader.path, reader._index
+        self._path, self._index = reader.path, reader.frame_index
         self._n = reader.n_frames
         self._cond = threading.Condition()
         self._cursor: int | None = None  # a frame read since the thread last looked
@@ -112,7 +131,7 @@ class Prefetcher:
     # ------------------------------------------------------------------ the thread
     def _run(self) -> None:
         _lower_priority()
-        decoder: _Decoder | None = None
+        decoder: Decoder | None = None
         try:
             while True:
                 with self._cond:
@@ -129,7 +148,7 @@ class Prefetcher:
                     cursor, forward = self._cursor, self._forward
                     self._cursor = None  # taken; a new point_at sets it again
                 if decoder is None:
-                    decoder = _Decoder(self._path, self._index, threads=False)
+                    decoder = Decoder(self._path, self._index, threads=False)
                 for start, stop in self._plan(cursor, forward):
                     if not self._fill(decoder, start, stop):
                         break
@@ -153,8 +172,7 @@ class Prefetcher:
         reader = self._reader()
         if reader is None:
             return []
-        with reader._lock:
-            cached = set(reader._cache)
+        cached = reader.cached_frames()
         plan = []
         end = min(cursor + 1 + self.ahead, self._n)
         first_ahead = next((k for k in range(cursor + 1, end) if k not in cached), None)
@@ -177,7 +195,7 @@ class Prefetcher:
             return False
         return latest - self.behind < stop and start <= latest + self.ahead
 
-    def _fill(self, decoder: _Decoder, start: int, stop: int) -> bool:
+    def _fill(self, decoder: Decoder, start: int, stop: int) -> bool:
         """Decode frames ``start..stop-1`` into the cache; False when they are not wanted."""
         last = decoder.last
         kf = self._index.keyframe_before(start)
@@ -196,20 +214,7 @@ class Prefetcher:
 
     def _put(self, k: int, frame: av.VideoFrame) -> bool:
         reader = self._reader()
-        if reader is None:
-            return False
-        _, height, width, _ = reader.shape
-        with reader._lock:
-            if reader._closed:
-                return False
-            if reader._has_rgb(k):
-                return True
-        rgb = _to_rgb(frame, height, width)  # converted here, not on the GUI thread
-        with reader._lock:
-            if reader._closed:
-                return False
-            reader._put(k, rgb)
-        return True
+        return reader is not None and reader.offer(k, frame)
 
 
 def _lower_priority() -> None:

@@ -13,14 +13,19 @@ and forth in a viewer rarely waits for a decode.
 
 A frame whose data is present but does not decode raises ``VideoError`` naming the frame;
 for files cut short or that cannot be opened at all, see ``io.video_index``.
+
+Longer than the house's ~400 lines on purpose: ``VideoReader`` is one class whose lock guards
+its decoder, cache and cursor together (the array protocol, random access, sequential
+iteration, fork safety and the prefetcher's entry points all take it); its index and decoder
+already live in their own modules.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections import OrderedDict, deque
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -29,31 +34,22 @@ from typing import TYPE_CHECKING, Any
 import av
 import numpy as np
 
+from napari_lightning_pose.cache import LRUCache
 from napari_lightning_pose.errors import VideoError
-from napari_lightning_pose.io.video_decoder import _Decoder, _to_rgb
+from napari_lightning_pose.io.video_decoder import Decoder, to_rgb
 from napari_lightning_pose.io.video_index import (
-    _REENCODE,
+    REENCODE,
+    FrameIndex,
     VideoInfo,
-    VideoWarning,
-    _fps,
-    _open_container,
-    _scan,
-    probe_video,
+    open_container,
+    scan_frames,
+    stream_fps,
 )
 
 if TYPE_CHECKING:
     from napari_lightning_pose.io.prefetch import Prefetcher
 
-# VideoInfo, VideoWarning and probe_video live in io.video_index; importable from here too
-__all__ = [
-    "VIDEO_SUFFIXES",
-    "ReaderStats",
-    "VideoError",
-    "VideoInfo",
-    "VideoReader",
-    "VideoWarning",
-    "probe_video",
-]
+__all__ = ["VIDEO_SUFFIXES", "ReaderStats", "VideoReader"]
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
 """File name endings the napari reader opens as videos (case-insensitive)."""
@@ -128,10 +124,10 @@ class VideoReader:
         prefetch: bool = False,
     ) -> None:
         self.path = Path(path)
-        container, stream = _open_container(self.path)
+        container, stream = open_container(self.path)
         try:
-            self._index = _scan(container, stream, self.path)
-            self._fps = _fps(stream, self._index)
+            self._index = scan_frames(container, stream, self.path)
+            self._fps = stream_fps(stream, self._index)
             self._codec = stream.codec_context.name
             self._time_base = stream.time_base
             height, width = stream.codec_context.height, stream.codec_context.width
@@ -151,7 +147,7 @@ class VideoReader:
         self.cache_size = cache_size
         self.read_ahead = read_ahead
         self._look_behind = (cache_size - read_ahead - 1) // 2
-        self._cache: OrderedDict[int, av.VideoFrame | np.ndarray] = OrderedDict()
+        self._cache: LRUCache[int, av.VideoFrame | np.ndarray] = LRUCache(cache_size)
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._closed = False
@@ -159,11 +155,11 @@ class VideoReader:
         self.prefetcher: Prefetcher | None = None
         self.stats = ReaderStats()
 
-        self._decoder = _Decoder(self.path, self._index)
+        self._decoder = Decoder(self.path, self._index)
         first = self._decoder.next()  # proves the video decodes, and is cached for napari
         if first is None:
             self._decoder.close()
-            raise VideoError(self.path, "no frame of this video can be decoded.", _REENCODE)
+            raise VideoError(self.path, "no frame of this video can be decoded.", REENCODE)
         if not (height and width):  # some containers only say once a frame is decoded
             height, width = first[1].height, first[1].width
         self._shape = (self._index.n_frames, int(height), int(width), 3)
@@ -307,7 +303,7 @@ class VideoReader:
         wanted = range(*slice(start, stop, step).indices(self.n_frames))
         if not wanted:
             return
-        decoder = _Decoder(self.path, self._index)
+        decoder = Decoder(self.path, self._index)
         _, height, width, _ = self._shape
         try:
             item = decoder.next() if wanted[0] == 0 else decoder.seek(wanted[0])
@@ -377,10 +373,10 @@ class VideoReader:
         """
         self._lock = threading.Lock()
         self._pid = os.getpid()
-        self._cache = OrderedDict()
+        self._cache = LRUCache(self.cache_size)
         self.prefetcher = None  # its thread stayed in the parent
         if not self._closed:
-            self._decoder = _Decoder(self.path, self._index)
+            self._decoder = Decoder(self.path, self._index)
 
     def _decode_frame(self, i: int, force_seek: bool = False) -> np.ndarray:
         decoder = self._decoder
@@ -415,26 +411,58 @@ class VideoReader:
 
     def _put(self, k: int, frame: av.VideoFrame | np.ndarray) -> None:
         """Cache frame ``k`` (decoded but unconverted, or RGB) as the most recent entry."""
-        if not isinstance(self._cache.get(k), np.ndarray):
-            self._cache[k] = frame
-        self._cache.move_to_end(k)
-        while len(self._cache) > self.cache_size:
-            if self.prefetcher is None or self._cursor is None:
-                self._cache.popitem(last=False)  # least recently used
-            else:  # the frame farthest from the cursor: the prefetched window stays
-                cursor = self._cursor
-                del self._cache[max(self._cache, key=lambda j: abs(j - cursor))]
+        if isinstance(self._cache.peek(k), np.ndarray):
+            self._cache.touch(k)
+        else:
+            self._cache.put(k, frame, victim=self._farthest_from_cursor)
+
+    def _farthest_from_cursor(self, frames: Sequence[int]) -> int | None:
+        """With a prefetcher, the cached frame farthest from the cursor is evicted first, so
+        the prefetched window stays; None (least recently used) otherwise."""
+        cursor = self._cursor
+        if self.prefetcher is None or cursor is None:
+            return None
+        return max(frames, key=lambda j: abs(j - cursor))
+
+    # ------------------------------------------------------------------ for io.prefetch
+    @property
+    def frame_index(self) -> FrameIndex:
+        """Where each frame and keyframe is in the file (read once, at opening)."""
+        return self._index
+
+    def cached_frames(self) -> set[int]:
+        """The frames held in the cache now (any thread)."""
+        with self._lock:
+            return set(self._cache)
+
+    def offer(self, k: int, frame: av.VideoFrame) -> bool:
+        """Cache frame ``k`` decoded by another thread; False once the reader is closed.
+
+        The RGB conversion runs on the calling thread (the prefetcher's), not the viewer's.
+        """
+        _, height, width, _ = self._shape
+        with self._lock:
+            if self._closed:
+                return False
+            if self._has_rgb(k):
+                return True
+        rgb = to_rgb(frame, height, width)
+        with self._lock:
+            if self._closed:
+                return False
+            self._put(k, rgb)
+        return True
 
     def _has_rgb(self, k: int) -> bool:
         """True when frame ``k`` is cached already converted to RGB (call with the lock)."""
-        return isinstance(self._cache.get(k), np.ndarray)
+        return isinstance(self._cache.peek(k), np.ndarray)
 
     def _cached_rgb(self, k: int) -> np.ndarray:
-        entry = self._cache[k]
+        entry = self._cache.get(k)
         if not isinstance(entry, np.ndarray):
             _, height, width, _ = self._shape
-            entry = self._cache[k] = _to_rgb(entry, height, width)
-        self._cache.move_to_end(k)
+            entry = to_rgb(entry, height, width)
+            self._cache.put(k, entry)
         return entry
 
     def _undecodable(self, i: int, errors: deque[str]) -> VideoError:
@@ -442,7 +470,7 @@ class VideoReader:
         return VideoError(
             self.path,
             f"frame {i} cannot be decoded (file truncated or corrupt?){detail}.",
-            "Other frames may still be readable. " + _REENCODE,
+            "Other frames may still be readable. " + REENCODE,
         )
 
 

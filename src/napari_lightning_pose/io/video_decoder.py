@@ -19,10 +19,10 @@ from pathlib import Path
 import av
 import numpy as np
 
-from napari_lightning_pose.io.video_index import _FrameIndex, _open_container
+from napari_lightning_pose.io.video_index import FrameIndex, open_container
 
 
-def _to_rgb(frame: av.VideoFrame, height: int, width: int) -> np.ndarray:
+def to_rgb(frame: av.VideoFrame, height: int, width: int) -> np.ndarray:
     """Convert a decoded frame to a read-only RGB array of shape (height, width, 3), uint8."""
     rgb = frame.to_ndarray(format="rgb24", height=height, width=width)
     rgb = np.ascontiguousarray(rgb)
@@ -30,8 +30,8 @@ def _to_rgb(frame: av.VideoFrame, height: int, width: int) -> np.ndarray:
     return rgb
 
 
-_LIVE_DECODERS: weakref.WeakSet[_Decoder] = weakref.WeakSet()
-_INHERITED: list[_Decoder] = []  # in a forked child: the parent's decoders, never freed
+_LIVE_DECODERS: weakref.WeakSet[Decoder] = weakref.WeakSet()
+_INHERITED: list[Decoder] = []  # in a forked child: the parent's decoders, never freed
 
 
 def _keep_inherited_decoders() -> None:
@@ -47,14 +47,14 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_keep_inherited_decoders)
 
 
-class _Decoder:
+class Decoder:
     """One open container decoding forward from a seek point, labelling frames by index.
 
     ``last`` is the index of the frame most recently returned (``-1`` at the start of the
     file, ``None`` right after a seek or at the end of the stream).
     """
 
-    def __init__(self, path: Path, index: _FrameIndex, threads: bool = True) -> None:
+    def __init__(self, path: Path, index: FrameIndex, threads: bool = True) -> None:
         _LIVE_DECODERS.add(self)
         self.path = path
         self.index = index
@@ -66,7 +66,7 @@ class _Decoder:
         self._frames: Iterator[av.VideoFrame] | None = self._decode()
 
     def _open(self) -> tuple[av.container.InputContainer, av.video.VideoStream]:
-        container, stream = _open_container(self.path)
+        container, stream = open_container(self.path)
         # Frame and slice threads, one per core: long runs of frames from a keyframe to the
         # target decode several times faster on a multi-core machine, and frames stay exact.
         # A background decoder (prefetch) uses one thread, leaving the cores to the viewer.

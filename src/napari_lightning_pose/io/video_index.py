@@ -28,8 +28,8 @@ import numpy as np
 
 from napari_lightning_pose.errors import VideoError
 
-_REENCODE_HOW = "`ffmpeg -i in.mp4 -c:v libx264 -crf 18 -pix_fmt yuv420p out.mp4`."
-_REENCODE = "Re-encode it with ffmpeg and open the new file: " + _REENCODE_HOW
+REENCODE_HOW = "`ffmpeg -i in.mp4 -c:v libx264 -crf 18 -pix_fmt yuv420p out.mp4`."
+REENCODE = "Re-encode it with ffmpeg and open the new file: " + REENCODE_HOW
 
 
 class VideoWarning(UserWarning):
@@ -63,7 +63,7 @@ class VideoInfo:
 
 
 @dataclass(frozen=True)
-class _FrameIndex:
+class FrameIndex:
     """Display-order timestamps and keyframes of a video stream, from one packet scan.
 
     ``pts`` has shape (n_frames,), sorted; it is ``None`` when the stream has no usable
@@ -87,7 +87,7 @@ class _FrameIndex:
         return int(self.keyframes[pos]) if pos >= 0 else 0
 
 
-def _open_container(path: Path) -> tuple[av.container.InputContainer, av.video.VideoStream]:
+def open_container(path: Path) -> tuple[av.container.InputContainer, av.video.VideoStream]:
     """Open ``path`` and return it with its first video stream; ``VideoError`` if impossible."""
     if not path.exists():
         raise VideoError(path, "video file not found.", "Check the path and the file name.")
@@ -115,7 +115,7 @@ def _open_container(path: Path) -> tuple[av.container.InputContainer, av.video.V
             f"cannot be opened as a video ({err.strerror or err}); it is probably not a video "
             "file, or it is damaged.",
             "Check that it is the video you meant; if it plays in other software, re-encode it: "
-            + _REENCODE_HOW,
+            + REENCODE_HOW,
         ) from err
     if not container.streams.video:
         kinds = sorted({s.type for s in container.streams}) or ["none"]
@@ -129,9 +129,9 @@ def _open_container(path: Path) -> tuple[av.container.InputContainer, av.video.V
     return container, stream
 
 
-def _scan(
+def scan_frames(
     container: av.container.InputContainer, stream: av.video.VideoStream, path: Path
-) -> _FrameIndex:
+) -> FrameIndex:
     """Demux every packet of ``stream`` (no decoding) and build the frame index."""
     pts: list[int | None] = []
     key_pts: list[int | None] = []
@@ -154,7 +154,7 @@ def _scan(
     header = int(stream.frames or 0)
     n = len(pts)
     if n == 0:
-        raise VideoError(path, "has a video stream but no readable frames.", _REENCODE)
+        raise VideoError(path, "has a video stream but no readable frames.", REENCODE)
     if header > n + n_trimmed:
         warnings.warn(
             f"{path}: the header says {header} frames but only {n} are in the file (was it cut "
@@ -164,13 +164,13 @@ def _scan(
         )
     if any(p is None for p in pts) or len(set(pts)) != n:
         # No usable timestamps: frames are counted from the start, so every seek restarts there.
-        return _FrameIndex(n, None, np.zeros(1, dtype=np.int64))
+        return FrameIndex(n, None, np.zeros(1, dtype=np.int64))
     sorted_pts = np.sort(np.asarray(pts, dtype=np.int64))
     keyframes = np.searchsorted(sorted_pts, np.asarray(key_pts, dtype=np.int64))
-    return _FrameIndex(n, sorted_pts, np.unique(keyframes))
+    return FrameIndex(n, sorted_pts, np.unique(keyframes))
 
 
-def _fps(stream: av.video.VideoStream, index: _FrameIndex) -> float:
+def stream_fps(stream: av.video.VideoStream, index: FrameIndex) -> float:
     """Average frame rate from the container, else from the timestamps, else ``nan``."""
     for rate in (stream.average_rate, stream.guessed_rate):
         if rate:
@@ -201,10 +201,12 @@ def probe_video(path: str | Path) -> VideoInfo:
         If the file is missing, not a video, or has no readable frames.
     """
     path = Path(path)
-    container, stream = _open_container(path)
+    container, stream = open_container(path)
     try:
-        index = _scan(container, stream, path)
+        index = scan_frames(container, stream, path)
         cc = stream.codec_context
-        return VideoInfo(path, index.n_frames, _fps(stream, index), cc.height, cc.width, cc.name)
+        return VideoInfo(
+            path, index.n_frames, stream_fps(stream, index), cc.height, cc.width, cc.name
+        )
     finally:
         container.close()

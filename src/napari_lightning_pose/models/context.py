@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from napari_lightning_pose.data.context import CONTEXT_FRAMES, CONTEXT_RADIUS
-from napari_lightning_pose.models.heads import HeatmapHead, _conv_bn_relu
+from napari_lightning_pose.models.heads import HeatmapHead, conv_bn_relu
 from napari_lightning_pose.models.pose_model import PoseHeatmapModel, best_head, heatmap_outputs
 
 REDUCED_CHANNELS = 64
@@ -46,7 +46,7 @@ class ContextHead(nn.Module):
 
     def __init__(self, in_channels: int, num_keypoints: int, num_upsamples: int) -> None:
         super().__init__()
-        self.reduce = _conv_bn_relu(in_channels, REDUCED_CHANNELS, 1)
+        self.reduce = conv_bn_relu(in_channels, REDUCED_CHANNELS, 1)
         self.decode = HeatmapHead(CONTEXT_FRAMES * REDUCED_CHANNELS, num_keypoints, num_upsamples)
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 
-def _conv_bn_relu(c_in: int, c_out: int, kernel: int) -> nn.Sequential:
+def conv_bn_relu(c_in: int, c_out: int, kernel: int) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, bias=False),
         nn.BatchNorm2d(c_out),
@@ -44,7 +44,7 @@ class HeatmapHead(nn.Module):
         if num_upsamples < 0:
             raise ValueError(f"num_upsamples must be >= 0, got {num_upsamples}")
         self.num_upsamples = num_upsamples
-        self.reduce = _conv_bn_relu(in_channels, width, 1)
+        self.reduce = conv_bn_relu(in_channels, width, 1)
         stages = []
         c = width
         for _ in range(num_upsamples):
@@ -52,7 +52,7 @@ class HeatmapHead(nn.Module):
             stages.append(
                 nn.Sequential(
                     nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
-                    _conv_bn_relu(c, c_out, 3),
+                    conv_bn_relu(c, c_out, 3),
                 )
             )
             c = c_out

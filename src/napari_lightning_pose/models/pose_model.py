@@ -1,6 +1,7 @@
 """The pose network: backbone + heatmap head + soft-argmax, built from the project config.
 
-``build_model(cfg)`` picks the model class from ``model.model_type``. Every model takes a batch
+``models.factory.build_model(cfg)`` picks the model class from ``model.model_type``. Every
+model takes a batch
 of preprocessed images (``data.transforms.to_model_input``) and returns a dict of outputs, so
 losses and the training loop read outputs by name and new model types (Lightning Pose's
 context model ``heatmap_mhcrnn``, input (B, 5, 3, H, W), ``models.context``) slot in beside
@@ -20,7 +21,6 @@ flipped an ambiguous peak by 20 px (ResNet-18). The head's last layer always run
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -28,13 +28,8 @@ from torch import nn
 
 from napari_lightning_pose.data.transforms import heatmap_to_image
 from napari_lightning_pose.errors import ConfigError
-from napari_lightning_pose.models.backbones import build_backbone
 from napari_lightning_pose.models.heads import HeatmapHead
-from napari_lightning_pose.models.soft_argmax import peak_radius, soft_argmax, spatial_softmax
-
-MODEL_TYPES = ("heatmap", "heatmap_mhcrnn")
-# Lightning Pose model types that later work may add; named here to give a clear error.
-PLANNED_MODEL_TYPES = ("regression",)
+from napari_lightning_pose.models.soft_argmax import soft_argmax, spatial_softmax
 
 
 class PoseHeatmapModel(nn.Module):
@@ -153,69 +148,3 @@ def head_outputs(outputs: Mapping[str, Any], prefix: str) -> dict[str, Any]:
         for key in ("heatmaps", "keypoints", "likelihood")
         if prefix + key in outputs
     }
-
-
-def resolve_weights(weights: str | None, cfg: Mapping[str, Any]) -> str | Path | None:
-    """``model.backbone_weights`` with a relative file path resolved against ``data.data_dir``.
-
-    ``"imagenet"``, ``None`` and the random-init names pass through. A relative path is looked up
-    in the project folder first, then in the working directory.
-    """
-    if weights is None or weights.lower() in ("imagenet", "none", "random", "scratch"):
-        return weights
-    path = Path(weights).expanduser()
-    if not path.is_absolute():
-        in_project = Path(cfg["data"]["data_dir"]) / path
-        if in_project.exists():
-            return in_project
-    return path
-
-
-def build_model(cfg: Mapping[str, Any]) -> nn.Module:
-    """Build the pose model that ``cfg`` describes (random head, backbone weights as configured).
-
-    Reads ``model.model_type``, ``model.backbone``, ``model.backbone_weights``,
-    ``data.keypoint_names`` / ``data.num_keypoints``, ``data.downsample_factor`` and
-    ``losses.heatmap_sigma`` (for the soft-argmax window). Seed torch before calling it for a
-    reproducible head initialisation.
-
-    Returns
-    -------
-    nn.Module
-        A ``PoseHeatmapModel`` for ``model_type: heatmap``, a
-        ``models.context.PoseContextModel`` for ``heatmap_mhcrnn``.
-    """
-    model_cfg, data_cfg = cfg["model"], cfg["data"]
-    model_type = model_cfg["model_type"]
-    if model_type in PLANNED_MODEL_TYPES:
-        raise ConfigError(
-            None,
-            f"model.model_type {model_type!r} is not available yet.",
-            f"Use one of: {', '.join(MODEL_TYPES)}.",
-        )
-    if model_type not in MODEL_TYPES:
-        raise ConfigError(
-            None,
-            f"unknown model.model_type {model_type!r}.",
-            f"Use one of: {', '.join(MODEL_TYPES)}.",
-        )
-    num_keypoints = len(data_cfg["keypoint_names"]) or int(data_cfg["num_keypoints"])
-    if num_keypoints < 1:
-        raise ConfigError(
-            None,
-            "the config names no keypoints.",
-            "Set data.keypoint_names (or data.num_keypoints) in the project config.",
-        )
-    weights = resolve_weights(model_cfg["backbone_weights"], cfg)
-    backbone = build_backbone(model_cfg["backbone"], weights)
-    cls = PoseHeatmapModel
-    if model_type == "heatmap_mhcrnn":
-        from napari_lightning_pose.models.context import PoseContextModel
-
-        cls = PoseContextModel
-    return cls(
-        backbone,
-        num_keypoints=num_keypoints,
-        downsample_factor=int(data_cfg["downsample_factor"]),
-        peak_radius=peak_radius(float(cfg["losses"]["heatmap_sigma"])),
-    )

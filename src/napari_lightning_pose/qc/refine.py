@@ -31,14 +31,18 @@ import pandas as pd
 
 from napari_lightning_pose.data.context import CONTEXT_RADIUS
 from napari_lightning_pose.errors import LabelsError
-from napari_lightning_pose.frames import FrameProgress, iter_export_frames, project_frame_digits
 from napari_lightning_pose.io import labels as labels_io
 from napari_lightning_pose.io.atomic import atomic_write, rotate_backups
 from napari_lightning_pose.io.labels import image_path
 from napari_lightning_pose.io.lock import hold_lock
 from napari_lightning_pose.io.pose_csv import coords_array, keypoint_names, write_pose_csv
-from napari_lightning_pose.progress import run_to_end
-from napari_lightning_pose.project import Project
+from napari_lightning_pose.labeling.frames import (
+    FrameProgress,
+    iter_export_frames,
+    project_frame_digits,
+)
+from napari_lightning_pose.labeling.project import Project
+from napari_lightning_pose.progress import blocking
 
 PREFILL_SUFFIX = ".prefill.csv"
 #: How long a refine / suggestion waits for a labeling dock that is saving (seconds).
@@ -161,7 +165,28 @@ def iter_refine_frames(
     smoothed: pd.DataFrame,
     context: int = CONTEXT_RADIUS,
 ) -> Generator[FrameProgress, None, RefineResult]:
-    """Generator form of :func:`refine_frames`: yields export progress, returns the result."""
+    """Take ``frames`` of ``video`` into labeling, pre-filled with smoothed positions.
+
+    Yields ``FrameProgress`` as it writes the frames;
+    what Returns lists is the generator's return value.
+
+    Writes ``labeled-data/<video>/img<frame>.png`` with ``context`` neighbours on each side
+    (the context model's), appends an empty row per frame to ``CollectedData.csv`` and puts
+    the smoothed positions in the pre-fill sidecar (module docstring). Frames that already
+    have a row are skipped (``RefineResult.messages`` says so); nothing existing changes.
+
+    Parameters
+    ----------
+    project : Project or path
+    video : path
+        The video the frames come from.
+    frames : sequence of int
+        Frame indices (rows of ``smoothed``).
+    smoothed : pandas.DataFrame
+        Smoothed predictions of ``video`` (x, y per keypoint; index = frame).
+    context : int
+        Neighbour frames written on each side.
+    """
     proj = project if isinstance(project, Project) else Project.open(project)
     stem = Path(video).stem
     names = proj.keypoint_names
@@ -199,33 +224,7 @@ def iter_refine_frames(
     return RefineResult(added, skipped, messages)
 
 
-def refine_frames(
-    project: Project | str | Path,
-    video: str | Path,
-    frames: Sequence[int],
-    smoothed: pd.DataFrame,
-    context: int = CONTEXT_RADIUS,
-) -> RefineResult:
-    """Take ``frames`` of ``video`` into labeling, pre-filled with smoothed positions.
-
-    Writes ``labeled-data/<video>/img<frame>.png`` with ``context`` neighbours on each side
-    (the context model's), appends an empty row per frame to ``CollectedData.csv`` and puts
-    the smoothed positions in the pre-fill sidecar (module docstring). Frames that already
-    have a row are skipped (``RefineResult.messages`` says so); nothing existing changes.
-
-    Parameters
-    ----------
-    project : Project or path
-    video : path
-        The video the frames come from.
-    frames : sequence of int
-        Frame indices (rows of ``smoothed``).
-    smoothed : pandas.DataFrame
-        Smoothed predictions of ``video`` (x, y per keypoint; index = frame).
-    context : int
-        Neighbour frames written on each side.
-    """
-    return run_to_end(iter_refine_frames(project, video, frames, smoothed, context))
+refine_frames = blocking(iter_refine_frames)
 
 
 def confirm_points(

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from napari_lightning_pose.errors import LightningPoseInputError
+from napari_lightning_pose.labeling.appearance import cluster_by_appearance
 
 
 def near_any(frames: np.ndarray, others: Sequence[int], gap: int) -> np.ndarray:
@@ -28,21 +29,6 @@ def near_any(frames: np.ndarray, others: Sequence[int], gap: int) -> np.ndarray:
     left = np.abs(frames - others[np.clip(pos - 1, 0, len(others) - 1)])
     right = np.abs(frames - others[np.clip(pos, 0, len(others) - 1)])
     return np.minimum(left, right) < gap
-
-
-def kmeans_labels(features: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
-    """Cluster rows of ``features`` (m, d) into ``n`` groups (PCA to <= 32 dims, k-means)."""
-    from sklearn.cluster import KMeans
-    from sklearn.decomposition import PCA
-    from threadpoolctl import threadpool_limits
-
-    x = np.asarray(features, dtype=np.float32).reshape(len(features), -1)
-    x = x - x.mean(axis=0)
-    n_components = min(32, x.shape[0] - 1, x.shape[1])
-    with threadpool_limits(limits=1):  # small problem: threads only contend
-        if n_components >= 2:
-            x = PCA(n_components=n_components, random_state=seed).fit_transform(x)
-        return KMeans(n_clusters=n, n_init=3, random_state=seed).fit(x).labels_
 
 
 def diverse_uncertain(
@@ -123,7 +109,7 @@ def diverse_uncertain(
         clusters = np.arange(len(pool))
     else:
         feats = features(pool) if callable(features) else np.asarray(features)[pool]
-        clusters = kmeans_labels(feats, n, seed)
+        clusters = cluster_by_appearance(feats, n, seed).labels
 
     picked: list[int] = []
 

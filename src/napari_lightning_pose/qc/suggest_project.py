@@ -23,19 +23,19 @@ import pandas as pd
 from napari_lightning_pose.data.context import CONTEXT_RADIUS
 from napari_lightning_pose.ensemble.uncertainty import posterior_std
 from napari_lightning_pose.errors import ConfigError
-from napari_lightning_pose.frames import (
-    FrameProgress,
-    iter_export_frames,
-    project_frame_digits,
-    thumbnail,
-)
 from napari_lightning_pose.io.atomic import atomic_write
 from napari_lightning_pose.io.labels import LABELED_DATA_DIR, image_path, parse_image_path
 from napari_lightning_pose.io.lock import hold_lock
 from napari_lightning_pose.io.pose_csv import read_pose_csv
 from napari_lightning_pose.io.video import VideoReader
-from napari_lightning_pose.progress import run_to_end
-from napari_lightning_pose.project import Project
+from napari_lightning_pose.labeling.appearance import thumbnail
+from napari_lightning_pose.labeling.frames import (
+    FrameProgress,
+    iter_export_frames,
+    project_frame_digits,
+)
+from napari_lightning_pose.labeling.project import Project
+from napari_lightning_pose.progress import blocking
 from napari_lightning_pose.qc.refine import LOCK_WAIT_SECONDS, append_label_rows
 from napari_lightning_pose.qc.suggest import diverse_uncertain
 
@@ -85,7 +85,37 @@ def iter_suggest_frames(
     seed: int = 0,
     pool_factor: float = 3.0,
 ) -> Generator[FrameProgress, None, list[Suggestion]]:
-    """Generator form of :func:`suggest_frames`: yields progress, returns the suggestions."""
+    """Suggest ``n`` frames to label across the project's videos and add them to the project.
+
+    Yields ``FrameProgress`` as it writes the frames;
+    what Returns lists is the generator's return value.
+
+    Parameters
+    ----------
+    project : Project or path
+    n : int
+        Frames wanted in all.
+    smoothed : mapping of video (name or path) to smoothed CSV, optional
+        Default: the newest smoothed CSV of each video under the project folder.
+    min_gap : int
+        No suggestion within this many frames of another or of a frame already in the CSV.
+    context : int
+        Neighbour frames written on each side (the context model's).
+    seed : int
+        k-means seed.
+
+    Returns
+    -------
+    list of Suggestion
+        Most uncertain first.
+
+    Raises
+    ------
+    ConfigError
+        No videos, or no smoothed predictions (the message names the commands that make them).
+    LightningPoseInputError
+        More frames asked for than the videos have left to suggest.
+    """
     proj = project if isinstance(project, Project) else Project.open(project)
     videos = proj.video_paths()
     if not videos:
@@ -175,40 +205,4 @@ def _log(project: Project, suggestions: list[Suggestion]) -> Path:
     return atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
 
 
-def suggest_frames(
-    project: Project | str | Path,
-    n: int,
-    smoothed: Mapping[str, str | Path] | None = None,
-    min_gap: int = 10,
-    context: int = CONTEXT_RADIUS,
-    seed: int = 0,
-) -> list[Suggestion]:
-    """Suggest ``n`` frames to label across the project's videos and add them to the project.
-
-    Parameters
-    ----------
-    project : Project or path
-    n : int
-        Frames wanted in all.
-    smoothed : mapping of video (name or path) to smoothed CSV, optional
-        Default: the newest smoothed CSV of each video under the project folder.
-    min_gap : int
-        No suggestion within this many frames of another or of a frame already in the CSV.
-    context : int
-        Neighbour frames written on each side (the context model's).
-    seed : int
-        k-means seed.
-
-    Returns
-    -------
-    list of Suggestion
-        Most uncertain first.
-
-    Raises
-    ------
-    ConfigError
-        No videos, or no smoothed predictions (the message names the commands that make them).
-    LightningPoseInputError
-        More frames asked for than the videos have left to suggest.
-    """
-    return run_to_end(iter_suggest_frames(project, n, smoothed, min_gap, context, seed))
+suggest_frames = blocking(iter_suggest_frames)

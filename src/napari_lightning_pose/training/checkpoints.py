@@ -27,7 +27,7 @@ from torch import nn
 from napari_lightning_pose.errors import ConfigError, LightningPoseInputError
 from napari_lightning_pose.io.atomic import atomic_path
 from napari_lightning_pose.io.config import validate_config
-from napari_lightning_pose.models.pose_model import build_model
+from napari_lightning_pose.models.factory import build_model
 
 CHECKPOINT_FORMAT = "napari-lightning-pose/checkpoint-1"
 LAST_CKPT = "last.ckpt"

@@ -20,7 +20,8 @@ from napari_lightning_pose.data.labeled import build_datasets
 from napari_lightning_pose.data.workers import WorkerSafeLoader
 from napari_lightning_pose.errors import ConfigError
 from napari_lightning_pose.losses.factory import build_losses
-from napari_lightning_pose.models.pose_model import build_model, head_prefixes
+from napari_lightning_pose.models.factory import build_model
+from napari_lightning_pose.models.pose_model import head_prefixes
 from napari_lightning_pose.training.checkpoints import seed_everything
 from napari_lightning_pose.training.sampling import SeededDataset, StepBatchSampler
 from napari_lightning_pose.training.schedules import backbone_parameters, resolve_milestones

@@ -13,7 +13,7 @@ from napari_lightning_pose.cli import main
 from napari_lightning_pose.errors import ConfigError
 from napari_lightning_pose.interop.dlc import import_dlc_project, read_dlc_table
 from napari_lightning_pose.io import pose_csv
-from napari_lightning_pose.project import Project
+from napari_lightning_pose.labeling.project import Project
 
 
 def test_init_from_dlc_merges_every_video_table(dlc_project, tmp_path: Path, capsys) -> None:
@@ -108,7 +108,7 @@ def test_dlc_csv_and_h5_read_the_same(dlc_project) -> None:
 
 
 def test_opening_a_dlc_csv_inside_labeled_data_finds_its_images(dlc_project) -> None:
-    from napari_lightning_pose._reader import get_labels_reader
+    from napari_lightning_pose.viewer.reader import get_labels_reader
 
     csv = dlc_project.root / "labeled-data" / "mouseB" / "CollectedData_Alice.csv"
     reader = get_labels_reader(str(csv))
@@ -123,7 +123,7 @@ def test_opening_a_dlc_csv_inside_labeled_data_finds_its_images(dlc_project) -> 
 
 
 def test_new_frames_follow_the_projects_digit_count(dlc_project, tmp_path: Path) -> None:
-    from napari_lightning_pose.frames import pick_frames
+    from napari_lightning_pose.labeling.frames import pick_frames
 
     project = Project.open(import_dlc_project(dlc_project.config, tmp_path / "ours").config)
     video = project.video_paths()[0]  # mouseA, whose frames are img0003.png ...

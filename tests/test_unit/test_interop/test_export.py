@@ -80,7 +80,7 @@ def test_nwb_round_trip(smoothed_csv, tmp_path: Path) -> None:
 def test_nwb_records_the_project_skeleton(tmp_path: Path, sample_copy: Path) -> None:
     from pynwb import NWBHDF5IO
 
-    from napari_lightning_pose.project import Project
+    from napari_lightning_pose.labeling.project import Project
 
     project = Project.open(sample_copy)
     names = project.keypoint_names

@@ -139,8 +139,8 @@ def test_example_config_trains_as_it_is_on_mirror_mouse(
 def test_file_open_of_a_lightning_pose_project_csv(
     lp_example, bundled_sample: Path, tmp_path: Path
 ) -> None:
-    from napari_lightning_pose._reader import get_labels_reader
     from napari_lightning_pose.io import labels as labels_io
+    from napari_lightning_pose.viewer.reader import get_labels_reader
 
     config = lp_example.project(bundled_sample, tmp_path)
     csv = config.parent / "CollectedData.csv"

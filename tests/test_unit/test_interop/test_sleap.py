@@ -13,7 +13,7 @@ from napari_lightning_pose.errors import LabelsError
 from napari_lightning_pose.interop.sleap import import_sleap_labels, sleap_predictions
 from napari_lightning_pose.io import pose_csv
 from napari_lightning_pose.io.pose_csv import read_pose_csv
-from napari_lightning_pose.project import Project
+from napari_lightning_pose.labeling.project import Project
 
 
 @pytest.mark.parametrize("embed", [True, False])

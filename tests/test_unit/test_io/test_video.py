@@ -11,7 +11,8 @@ import pytest
 
 from napari_lightning_pose.errors import VideoError
 from napari_lightning_pose.io import VideoReader as ReExported
-from napari_lightning_pose.io.video import VideoReader, VideoWarning, probe_video
+from napari_lightning_pose.io.video import VideoReader
+from napari_lightning_pose.io.video_index import VideoWarning, probe_video
 
 
 def _digest(frame: np.ndarray) -> bytes:
@@ -376,7 +377,7 @@ def test_corrupt_frame_names_the_frame_and_others_stay_readable(
 
 # --------------------------------------------------------------------------- napari reader
 def test_napari_reader_declines_other_files(tmp_path: Path, long_gop_mp4: Path) -> None:
-    from napari_lightning_pose._reader import get_video_reader
+    from napari_lightning_pose.viewer.reader import get_video_reader
 
     notes = tmp_path / "notes.txt"
     notes.write_text("hello")
@@ -387,7 +388,7 @@ def test_napari_reader_declines_other_files(tmp_path: Path, long_gop_mp4: Path) 
 
 
 def test_napari_reader_gives_lazy_rgb_layers(tmp_path: Path, long_gop_mp4: Path) -> None:
-    from napari_lightning_pose._reader import get_video_reader
+    from napari_lightning_pose.viewer.reader import get_video_reader
 
     upper = tmp_path / "CLIP.MP4"
     upper.write_bytes(long_gop_mp4.read_bytes())
@@ -414,7 +415,7 @@ def test_napari_image_layer_shows_the_frame_under_the_slider(
     """napari slices the lazy reader frame by frame and never decodes the whole video."""
     from napari.components import ViewerModel
 
-    from napari_lightning_pose._reader import get_video_reader
+    from napari_lightning_pose.viewer.reader import get_video_reader
 
     def refuse(*args, **kwargs):
         raise AssertionError("napari asked for the whole video")

@@ -16,11 +16,12 @@ from napari_lightning_pose.data.transforms import (
     to_model_input,
 )
 from napari_lightning_pose.errors import LabelsError
+from napari_lightning_pose.inference.predict import InferenceOptions, predict_video
 from napari_lightning_pose.io.config import load_config
 from napari_lightning_pose.io.pose_csv import coords_array, read_pose_csv
 from napari_lightning_pose.io.video import VideoReader
-from napari_lightning_pose.models.pose_model import best_head, build_model
-from napari_lightning_pose.predict import InferenceOptions, predict_video
+from napari_lightning_pose.models.factory import build_model
+from napari_lightning_pose.models.pose_model import best_head
 
 SMALL = {"n_frames": 6, "height": 40, "width": 48, "resize": 32, "n_video_frames": 13}
 

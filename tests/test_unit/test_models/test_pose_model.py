@@ -14,7 +14,7 @@ from napari_lightning_pose.errors import ConfigError
 from napari_lightning_pose.io.config import default_config
 from napari_lightning_pose.losses.heatmap import HeatmapMSELoss
 from napari_lightning_pose.models.backbones import build_backbone
-from napari_lightning_pose.models.pose_model import build_model
+from napari_lightning_pose.models.factory import build_model
 
 
 def _cfg(backbone: str = "resnet18", downsample: int = 2, k: int = 3) -> dict:

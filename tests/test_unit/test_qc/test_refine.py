@@ -7,7 +7,7 @@ import numpy as np
 from napari_lightning_pose.data.labeled import LabeledFrames
 from napari_lightning_pose.io.config import load_config
 from napari_lightning_pose.io.labels import drop_unlabeled, frame_labels, image_path
-from napari_lightning_pose.project import Project
+from napari_lightning_pose.labeling.project import Project
 from napari_lightning_pose.qc.refine import (
     confirm_points,
     prefill_path,
@@ -97,8 +97,8 @@ def test_corrections_saved_as_confirmed_labels(blob_smoothed):
 def test_new_frames_are_named_like_the_projects_frames(sample_copy):
     """Label these names a new frame with the padding frame selection uses in the project
     (the sample's ``img01``: 2 digits, so frame 139 is ``img139.png``, not ``img00139``)."""
-    from napari_lightning_pose.frames import project_frame_digits
     from napari_lightning_pose.io.pose_csv import make_pose_frame
+    from napari_lightning_pose.labeling.frames import project_frame_digits
 
     project = Project.open(sample_copy)
     video = project.video_paths()[0]

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from napari_lightning_pose import cli, frames
+from napari_lightning_pose import cli
 from napari_lightning_pose.data.context import CONTEXT_FRAMES, CONTEXT_OFFSETS, CONTEXT_RADIUS
 from napari_lightning_pose.data.labeled import build_datasets
 from napari_lightning_pose.io.config import load_config
+from napari_lightning_pose.labeling import frames
 from napari_lightning_pose.training import CheckpointError, load_checkpoint, read_checkpoint, train
 from napari_lightning_pose.training.evaluation import pixel_errors
 

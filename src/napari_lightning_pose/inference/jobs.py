@@ -1,0 +1,315 @@
+"""The docks' long jobs as plain generators (no Qt): train an ensemble; predict + smooth.
+
+The training and predict docks run these in a ``thread_worker`` and the demo runs them with a
+tqdm bar, so both drive the same code. Each job checks a stop signal (a ``threading.Event``)
+between steps or batches and ends cleanly: training saves ``last.ckpt`` (through the core's
+stop signal), prediction leaves the earlier CSVs as they were (each is written atomically,
+and an interrupted member writes nothing).
+
+Layout in the project (``data.data_dir``):
+
+- ``models/<model_name>/member<m>/`` one training run per ensemble member (seed ``m``);
+- ``predictions/<video stem>/<member>.csv`` the members' predictions and
+  ``predictions/<video stem>/<video stem>.eks.csv`` the smoothed output.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from napari_lightning_pose.errors import LightningPoseInputError, VideoError
+
+MEMBER_PREFIX = "member"
+
+
+def models_dir(cfg: Mapping[str, Any]) -> Path:
+    """Where the dock trains an ensemble: ``<data_dir>/models/<model.model_name>``."""
+    return Path(cfg["data"]["data_dir"]) / "models" / str(cfg["model"]["model_name"])
+
+
+def predictions_dir(cfg: Mapping[str, Any], video: str | Path) -> Path:
+    """Where predictions of ``video`` go: ``<data_dir>/predictions/<video stem>``."""
+    return Path(cfg["data"]["data_dir"]) / "predictions" / Path(video).stem
+
+
+def preload_torch() -> None:
+    """Import the parts of torch that training and prediction load lazily, safely.
+
+    torch imports ``torch._dynamo`` on first use (e.g. in the optimiser's first step), and
+    that imports triton when it is installed. Under Xvfb, with napari's OpenGL canvas up
+    (Mesa's llvmpipe), loading triton's C extension crashed the process (segmentation
+    fault, torch 2.x, PyQt6), on any thread. Without a GPU triton has no use (it only
+    compiles GPU kernels), so there it is hidden from torch. Each job calls this first, in
+    its worker thread; opening a dock imports no torch (seconds of a frozen window).
+
+    It also imports what a job would otherwise import on its first run: torchvision (its C
+    ops load and register themselves, ~0.2 s holding the GIL, which froze the GUI that
+    long at the start of a training run) and the training and prediction modules.
+    """
+    import sys
+
+    import torch
+
+    if not torch.cuda.is_available() and "triton" not in sys.modules:
+        sys.modules["triton"] = None  # `import triton` raises ImportError: torch skips it
+    import torch._dynamo
+    import torchvision  # noqa: F401
+
+    import napari_lightning_pose.inference.predict
+    import napari_lightning_pose.training  # noqa: F401
+
+
+# ------------------------------------------------------------------------------ training
+@dataclass
+class EnsembleTrainEvent:
+    """A training event of one member of the ensemble being trained.
+
+    Attributes
+    ----------
+    member : int
+        Which member (0-based; also its seed offset).
+    n_members : int
+        Ensemble size.
+    event : TrainEvent
+        The core's event (kind, step, losses, val_pixel_error, eta_s, checkpoint...).
+    """
+
+    member: int
+    n_members: int
+    event: Any
+
+    @property
+    def kind(self) -> str:
+        """The core event's kind ("step", "validation", "done", ...)."""
+        return self.event.kind
+
+    def progress(self) -> tuple[int, int | None]:
+        """(steps done over all members, steps of all members)."""
+        total = self.event.total_steps
+        return self.member * total + self.event.step, self.n_members * total
+
+    def summary(self) -> dict[str, str]:
+        """The member and the core event's summary, for a progress bar."""
+        return {"member": f"{self.member + 1}/{self.n_members}", **self.event.summary()}
+
+    def eta_s(self) -> float | None:
+        """Seconds until the whole ensemble is trained, assuming members take equally long."""
+        if self.event.eta_s is None or self.event.step == 0:
+            return None
+        per_step = self.event.eta_s / max(self.event.total_steps - self.event.step, 1)
+        left = self.event.total_steps - self.event.step
+        left += (self.n_members - self.member - 1) * self.event.total_steps
+        return per_step * left if self.event.total_steps > self.event.step else None
+
+
+def train_ensemble(
+    cfg: Mapping[str, Any],
+    out_dir: str | Path,
+    n_members: int,
+    *,
+    steps: int | None = None,
+    first_seed: int = 0,
+    resume: bool = False,
+    device: str | None = None,
+    stop: threading.Event | None = None,
+) -> Iterator[EnsembleTrainEvent]:
+    """Train ``n_members`` models with seeds ``first_seed + m`` into ``out_dir/member<m>``.
+
+    ``resume`` continues every member that has a ``last.ckpt`` (one already at its last
+    step is just reported done) and starts the others. When ``stop`` is set the running
+    member saves ``last.ckpt`` within one step, reports "stopped", and no further member
+    starts; Resume then continues where it stopped.
+    """
+    from napari_lightning_pose.training import LAST_CKPT, train
+
+    preload_torch()
+    if n_members < 1:
+        raise LightningPoseInputError(None, f"ensemble size is {n_members}; it must be >= 1.")
+    out_dir = Path(out_dir)
+    for m in range(n_members):
+        run_dir = out_dir / f"{MEMBER_PREFIX}{m}"
+        again = resume and (run_dir / LAST_CKPT).is_file()
+        events = train(
+            cfg, run_dir, steps=steps, seed=first_seed + m, resume=again, device=device, stop=stop
+        )
+        last = None
+        for event in events:
+            last = event
+            yield EnsembleTrainEvent(m, n_members, event)
+        if last is None or last.kind == "stopped" or (stop is not None and stop.is_set()):
+            return
+
+
+# --------------------------------------------------------------------- predict + smooth
+@dataclass
+class PredictSmoothEvent:
+    """Progress of :func:`predict_and_smooth`.
+
+    ``kind`` is "batch" (a batch of one member's prediction), "member_done", "smoothing",
+    "done" (``smoothed_csv`` and ``member_csvs`` set) or "stopped".
+    """
+
+    kind: Literal["batch", "member_done", "smoothing", "done", "stopped"]
+    member: int
+    n_members: int
+    frames_done: int = 0
+    n_frames: int = 0
+    member_csvs: list[Path] = field(default_factory=list)
+    smoothed_csv: Path | None = None
+    message: str = ""
+
+    def progress(self) -> tuple[int, int | None]:
+        """(frames predicted over all members, frames of all members)."""
+        if self.kind in ("smoothing", "done"):
+            return self.n_members * self.n_frames, self.n_members * self.n_frames
+        return self.member * self.n_frames + self.frames_done, self.n_members * self.n_frames
+
+    def summary(self) -> dict[str, str]:
+        """The member being predicted, for a progress bar."""
+        return {"member": f"{self.member + 1}/{self.n_members}"}
+
+
+def find_members(path: str | Path) -> list[Path]:
+    """The checkpoints of an ensemble: ``path`` is a ``.ckpt``, a run folder (its
+    ``best.ckpt``, else ``last.ckpt``) or a folder of run folders (each one's)."""
+    from napari_lightning_pose.training import BEST_CKPT, LAST_CKPT, CheckpointError
+
+    path = Path(path)
+    if path.is_file():
+        return [path]
+
+    def ckpt_of(folder: Path) -> Path | None:
+        for name in (BEST_CKPT, LAST_CKPT):
+            if (folder / name).is_file():
+                return folder / name
+        return None
+
+    if path.is_dir():
+        own = ckpt_of(path)
+        if own is not None:
+            return [own]
+        found = [c for c in (ckpt_of(d) for d in sorted(path.iterdir()) if d.is_dir()) if c]
+        if found:
+            return found
+    raise CheckpointError(
+        path,
+        "holds no trained model (no best.ckpt / last.ckpt in it or in its sub-folders).",
+        "Train an ensemble first (Train dock) or pick the folder it trained into.",
+    )
+
+
+def check_members(checkpoints: Sequence[Path]) -> dict[str, Any]:
+    """Check that all members predict the same keypoints; return the first one's config.
+
+    Raises
+    ------
+    CheckpointError
+        A member is unreadable or was trained on other keypoints than the first.
+    """
+    from napari_lightning_pose.training import CheckpointError, read_checkpoint
+
+    first, first_path = read_checkpoint(checkpoints[0])
+    names = list(first["keypoint_names"])
+    for ckpt_path in checkpoints[1:]:
+        ckpt, path = read_checkpoint(ckpt_path)
+        if list(ckpt["keypoint_names"]) != names:
+            raise CheckpointError(
+                path,
+                f"was trained on keypoints {list(ckpt['keypoint_names'])}, but {first_path} on "
+                f"{names}; an ensemble must predict the same keypoints.",
+                "Pick members trained on the same project (the same labels file).",
+            )
+    return first["config"]
+
+
+def check_video_size(cfg: Mapping[str, Any], video: str | Path) -> None:
+    """Raise ``VideoError`` when the video's frames are not the size the models trained on.
+
+    The network would see the animal at another scale than in training, and predictions
+    would be poor without any error; better to say so before predicting.
+    """
+    from napari_lightning_pose.io.video import VideoReader
+
+    dims = cfg["data"].get("image_orig_dims") or {}
+    with VideoReader(video) as reader:
+        height, width = reader.shape[1:3]
+    want = (dims.get("height"), dims.get("width"))
+    if None not in want and (height, width) != tuple(want):
+        raise VideoError(
+            video,
+            f"frames are {width} x {height} px, but the models were trained on "
+            f"{want[1]} x {want[0]} px frames (data.image_orig_dims).",
+            "Predict a video from the same camera setup, or label frames of this one and "
+            "train on them.",
+        )
+
+
+def predict_and_smooth(
+    checkpoints: Sequence[str | Path],
+    video: str | Path,
+    out_dir: str | Path,
+    *,
+    device: str | None = None,
+    smoothing: str | float = "auto",
+    stop: threading.Event | None = None,
+) -> Iterator[PredictSmoothEvent]:
+    """Predict ``video`` with each member into ``out_dir/<member>.csv``, then run EKS.
+
+    EKS is multi-view over ``data.mirrored_column_matches`` when the config has two or more
+    views, single-view otherwise; the result is written to ``out_dir/<video stem>.eks.csv``.
+    With one member there is nothing to fuse: the "done" event has no smoothed CSV.
+
+    Raises
+    ------
+    CheckpointError
+        Members unreadable or trained on different keypoints.
+    VideoError
+        The video cannot be read, or its frame size differs from training.
+    """
+    from napari_lightning_pose.ensemble.smooth import smooth_ensemble, write_smoothed_csv
+    from napari_lightning_pose.inference.predict import predict_video
+
+    preload_torch()
+    checkpoints = [Path(c) for c in checkpoints]
+    video, out_dir = Path(video), Path(out_dir)
+    cfg = check_members(checkpoints)
+    check_video_size(cfg, video)
+    names = _member_names(checkpoints)
+    n = len(checkpoints)
+    done: list[Path] = []
+    for m, (ckpt, name) in enumerate(zip(checkpoints, names, strict=True)):
+        out_csv = out_dir / f"{name}.csv"
+        events = predict_video(ckpt, video, out_csv, device=device)
+        try:
+            for event in events:
+                if stop is not None and stop.is_set():
+                    yield PredictSmoothEvent("stopped", m, n, member_csvs=list(done))
+                    return
+                yield PredictSmoothEvent("batch", m, n, event.frames_done, event.n_frames)
+        finally:
+            events.close()  # stops the decoding thread; an unfinished CSV is never written
+        done.append(out_csv)
+        yield PredictSmoothEvent("member_done", m, n, event.n_frames, event.n_frames, list(done))
+    n_frames = event.n_frames
+    if n < 2:
+        yield PredictSmoothEvent("done", n - 1, n, n_frames, n_frames, done, None, "one member")
+        return
+    yield PredictSmoothEvent("smoothing", n - 1, n, n_frames, n_frames, list(done))
+    views = cfg["data"].get("mirrored_column_matches") or None
+    result = smooth_ensemble(
+        done, smoothing=smoothing, views=views if views and len(views) >= 2 else None
+    )
+    smoothed = write_smoothed_csv(result, out_dir / f"{video.stem}.eks.csv")
+    yield PredictSmoothEvent("done", n - 1, n, n_frames, n_frames, done, smoothed)
+
+
+def _member_names(checkpoints: Sequence[Path]) -> list[str]:
+    """A file name per member: its run folder's name, numbered when two share one."""
+    names = [c.parent.name or f"{MEMBER_PREFIX}{i}" for i, c in enumerate(checkpoints)]
+    if len(set(names)) < len(names):
+        names = [f"{MEMBER_PREFIX}{i}" for i in range(len(names))]
+    return names

@@ -1,0 +1,301 @@
+"""Predict + smooth dock: predict a video with each ensemble member, fuse them with EKS, and
+show the smoothed keypoints over the video, coloured by their posterior SD in px.
+
+The job is the core generator ``jobs.predict_and_smooth`` in napari's ``thread_worker``;
+Cancel sets its stop event. Results go to the project's ``predictions/<video>/`` (member CSVs
+and ``<video>.eks.csv``) and appear as layers (``prediction_layers``), with the trace panel
+and the colour legend docked beside them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_lightning_pose.errors import LightningPoseInputError
+from napari_lightning_pose.inference.jobs import (
+    PredictSmoothEvent,
+    find_members,
+    models_dir,
+    predict_and_smooth,
+    predictions_dir,
+)
+from napari_lightning_pose.viewer.widgets.job_dock import JobDock, device_choices
+
+
+@dataclass
+class ResultLayers:
+    """The finished result as layer-data tuples, built in the worker: members, then smoothed."""
+
+    members: list[Any]
+    smoothed: list[Any]
+
+
+def result_layers(
+    smoothed_csv: Path | None,
+    member_csvs: Sequence[Path],
+    skeleton: Sequence[Sequence[str]],
+    n_frames: int | None = None,
+) -> ResultLayers:
+    """Read the result's CSVs into layer data (no Qt: the worker does it, not the GUI)."""
+    from napari_lightning_pose.viewer.prediction_layers import (
+        member_layer_data,
+        prediction_layer_data,
+        read_pose_track,
+    )
+
+    members = [
+        member_layer_data(read_pose_track(csv), f"{Path(csv).stem} raw") for csv in member_csvs
+    ]
+    main = smoothed_csv or member_csvs[0]
+    smoothed = prediction_layer_data(
+        main, skeleton, n_video_frames=n_frames, member_csvs=member_csvs
+    )
+    return ResultLayers(members, smoothed)
+
+
+def predict_smooth_to_layers(
+    checkpoints: Sequence[Path],
+    video: Path,
+    out_dir: Path,
+    skeleton: Sequence[Sequence[str]],
+    *,
+    device: str | None = None,
+    stop: Any = None,
+) -> Iterator[PredictSmoothEvent | ResultLayers]:
+    """``jobs.predict_and_smooth``, then the result's layers, made ready in the same worker."""
+    last = None
+    for ev in predict_and_smooth(checkpoints, video, out_dir, device=device, stop=stop):
+        last = ev
+        yield ev
+    if last is not None and last.kind == "done":
+        from napari_lightning_pose.viewer.widgets.warmup import warm_first_image_layer
+
+        warm_first_image_layer()  # napari's first Image layer (the video) costs no freeze
+        yield result_layers(last.smoothed_csv, last.member_csvs, skeleton, last.n_frames)
+
+
+class PredictWidget(JobDock):
+    """Pick a project, a video and trained members; predict, smooth, and show the result."""
+
+    job_name = "Prediction"
+
+    def __init__(self, napari_viewer: Any = None) -> None:
+        super().__init__(napari_viewer)
+        self.result: PredictSmoothEvent | None = None
+        self.prepared: ResultLayers | None = None
+        self._to_add: list[Any] = []  # result layers still to add
+        self.project_edit = QLineEdit()
+        self.project_edit.setPlaceholderText("project folder or its config.yaml")
+        self.project_edit.editingFinished.connect(self._fill_defaults)
+        self.video_edit = QLineEdit()
+        self.models_edit = QLineEdit()
+        self.models_edit.setPlaceholderText("a member's folder, or a folder of members")
+        self.device_combo = QComboBox()
+        self.device_combo.addItems(device_choices())
+        form = QFormLayout()
+        form.addRow("Project", self._with_browse(self.project_edit, dir_=True))
+        form.addRow("Video", self._with_browse(self.video_edit))
+        form.addRow("Members", self._with_browse(self.models_edit, dir_=True))
+        form.addRow("Device", self.device_combo)
+        self.run_button = QPushButton("Predict + smooth")
+        self.cancel_button = QPushButton("Cancel")
+        self.run_button.clicked.connect(self.start)
+        self.cancel_button.clicked.connect(self.cancel)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        self.progress = QProgressBar()
+        self.status.setText("Pick a project: its newest video and models are filled in.")
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+        self._set_running(False)
+
+    # ------------------------------------------------------------------ public
+    def start(self) -> bool:
+        """Start predicting and smoothing; False with a message when the input is not usable."""
+        if self.running:
+            self._say("A prediction is already running: Cancel it first, or wait.")
+            return False
+        try:
+            project, video, members = self._inputs()
+        except LightningPoseInputError as err:
+            self._say(str(err), error=True)
+            return False
+        self.project = project
+        self.video = video
+        self.out_dir = predictions_dir(project.config, video)
+        self.result = self.prepared = None
+        device = self.device_combo.currentText()
+        self._say(f"Predicting {video.name} with {len(members)} members...")
+        # Cancel stops after the current batch; CSVs already written stay as they are
+        self.run_job(
+            predict_smooth_to_layers,
+            members,
+            video,
+            self.out_dir,
+            project.skeleton,
+            device=None if device == "auto" else device,
+        )
+        return True
+
+    def show_results(
+        self,
+        smoothed_csv: Path | None,
+        member_csvs: list[Path],
+        prepared: ResultLayers | None = None,
+        staged: bool = False,
+    ) -> None:
+        """Add the video (if not open), the members (hidden) and the smoothed layers.
+
+        ``prepared`` is the layer data the job built in its worker; without it the CSVs are
+        read here. ``staged`` adds one layer per turn of the event loop (the window stays
+        responsive; :attr:`busy` until the last one is in), else all at once.
+        """
+        from napari_lightning_pose.viewer.reader import video_layer_data
+
+        viewer = self.viewer
+        video = str(self.video.resolve())
+        open_video = [lay for lay in viewer.layers if lay.metadata.get("video_path") == video]
+        if not open_video:
+            data, kwargs, _ = video_layer_data(self.video)
+            open_video = [viewer.add_image(data, **kwargs)]
+        n_frames = int(open_video[0].metadata["n_frames"])
+        if prepared is None:
+            prepared = result_layers(smoothed_csv, member_csvs, self.project.skeleton, n_frames)
+        # prepared in the worker: checked there against the frames it predicted (this video)
+        self._to_add = [*prepared.members, *prepared.smoothed]
+        if staged:
+            self._add_next()  # one layer per turn of the event loop: no long freeze
+        else:
+            while self._to_add:
+                self._add_next()
+
+    @property
+    def busy(self) -> bool:
+        """True while a job runs or its result's layers are still being added."""
+        return self.running or bool(self._to_add)
+
+    def _add_next(self) -> None:
+        """Add the next result layer; the views are docked after the last one."""
+        if not self._to_add:
+            return
+        data, kwargs, kind = self._to_add.pop(0)
+        getattr(self.viewer, f"add_{kind}")(data, **kwargs)
+        if self._to_add:
+            from qtpy.QtCore import QTimer
+
+            QTimer.singleShot(0, self._add_next)
+        else:
+            self._dock_views()
+
+    # ---------------------------------------------------------------- internals
+    def _inputs(self) -> tuple[Any, Path, list[Path]]:
+        from napari_lightning_pose.labeling.project import Project
+
+        text = self.project_edit.text().strip()
+        if not text:
+            raise LightningPoseInputError(None, "no project chosen.", "Pick its folder.")
+        project = Project.open(text)
+        video = Path(self.video_edit.text().strip() or "")
+        if not video.is_file():
+            raise LightningPoseInputError(video, "video not found.", "Pick a video file.")
+        members = find_members(self.models_edit.text().strip() or models_dir(project.config))
+        return project, video, members
+
+    def _fill_defaults(self) -> None:
+        from napari_lightning_pose.errors import ConfigError
+        from napari_lightning_pose.labeling.project import Project
+
+        try:
+            project = Project.open(self.project_edit.text().strip())
+        except (ConfigError, OSError):
+            return
+        videos = project.video_paths()
+        if videos and not self.video_edit.text():
+            self.video_edit.setText(str(videos[0]))
+        if not self.models_edit.text():
+            self.models_edit.setText(str(models_dir(project.config)))
+
+    def _on_event(self, ev: PredictSmoothEvent | ResultLayers) -> None:
+        if isinstance(ev, ResultLayers):
+            self.prepared = ev
+            return
+        done, total = ev.progress()
+        self.progress.setMaximum(int(total or 0))
+        self.progress.setValue(int(done))
+        if ev.kind == "smoothing":
+            self._say("Smoothing the ensemble (EKS)...")
+        elif ev.kind in ("done", "stopped"):
+            self.result = ev
+
+    def _on_finished(self) -> None:
+        ev = self.result
+        if ev is None:
+            return
+        if ev.kind == "stopped":
+            self._say(
+                f"Stopped; {len(ev.member_csvs)} member CSVs are complete in {self.out_dir}."
+            )
+            return
+        self.show_results(ev.smoothed_csv, ev.member_csvs, self.prepared, staged=True)
+        saved = ev.smoothed_csv or ev.member_csvs[0]
+        self._say(f"Saved {saved} (+ {len(ev.member_csvs)} member CSVs).")
+
+    def _dock_views(self) -> None:
+        """Dock the trace panel and the legend unless they are docked already."""
+        from napari_lightning_pose.viewer.widgets.legend import UncertaintyLegend
+        from napari_lightning_pose.viewer.widgets.traces import TracePanel
+
+        window = self.viewer.window
+        have = {type(w) for w in self.window().findChildren(QWidget)}
+        if UncertaintyLegend not in have:
+            legend = UncertaintyLegend(self.viewer)
+            # beside the dock (a short bar), leaving the bottom to the trace panel's width
+            window.add_dock_widget(legend, name="Uncertainty legend", area="right")
+        if TracePanel not in have:
+            window.add_dock_widget(TracePanel(self.viewer), name="Traces", area="bottom")
+        for widget in self.window().findChildren(QWidget):
+            if isinstance(widget, UncertaintyLegend):
+                widget._on_layers()
+
+    def _set_running(self, running: bool) -> None:
+        self.run_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+
+    def _with_browse(self, edit: QLineEdit, dir_: bool = False) -> QHBoxLayout:
+        def browse() -> None:
+            if dir_:
+                path = QFileDialog.getExistingDirectory(self, "Folder")
+            else:
+                path, _ = QFileDialog.getOpenFileName(self, "Video", "", "video (*.mp4 *.avi)")
+            if path:
+                edit.setText(path)
+                if edit is self.project_edit:
+                    self._fill_defaults()
+
+        row = QHBoxLayout()
+        row.addWidget(edit, 1)
+        button = QPushButton("...")
+        button.setMaximumWidth(32)
+        button.clicked.connect(browse)
+        row.addWidget(button)
+        return row

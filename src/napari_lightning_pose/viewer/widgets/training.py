@@ -1,0 +1,288 @@
+"""Training dock: train an ensemble in the background, with progress, ETA and live losses.
+
+The job is the core generator ``jobs.train_ensemble`` run by napari's ``thread_worker``; Cancel
+sets the core's stop event (the running member saves ``last.ckpt`` within one step), it is
+never ``worker.quit()``. Only the plot and the progress bar are updated on the GUI thread, so
+the viewer and the other docks stay usable while it trains.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from qtpy import QtCore
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+)
+
+from napari_lightning_pose.errors import LightningPoseInputError
+from napari_lightning_pose.inference.jobs import EnsembleTrainEvent, models_dir, train_ensemble
+from napari_lightning_pose.viewer.widgets.job_dock import JobDock, device_choices
+
+#: Dock choice -> (model.model_type, unsupervised losses on?)
+MODEL_TYPES = {
+    "supervised": ("heatmap", False),
+    "semi-supervised": ("heatmap", True),
+    "context": ("heatmap_mhcrnn", False),
+    "semi-supervised + context": ("heatmap_mhcrnn", True),
+}
+#: Lightning Pose's unsupervised losses (model.losses_to_use) and their default log_weight.
+UNSUPERVISED_LOSSES = {"temporal": 5.0, "pca_singleview": 5.0, "pca_multiview": 5.0}
+LOSS_COLOURS = [(255, 190, 60), (90, 200, 255), (130, 230, 120), (240, 120, 220), (250, 90, 90)]
+
+
+def format_eta(seconds: float | None) -> str:
+    """``"ETA 3 min 20 s"`` (or ``"ETA -"`` before the first step)."""
+    if seconds is None or not np.isfinite(seconds):
+        return "ETA -"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"ETA {minutes} min {secs:02d} s" if minutes else f"ETA {secs} s"
+
+
+class TrainingWidget(JobDock):
+    """Train N ensemble members (different seeds) of a project's model in a worker.
+
+    Parameters
+    ----------
+    napari_viewer
+        The viewer; when its window closes the running job is stopped and waited for, so
+        every checkpoint on disk is complete.
+    """
+
+    job_name = "Training"
+
+    def __init__(self, napari_viewer: Any = None) -> None:
+        super().__init__(napari_viewer)
+        self.last_event: EnsembleTrainEvent | None = None
+        #: (member, loss name) -> [(x, value)]; values <= 0 are not drawn on the log axis
+        self.history: dict[tuple[int, str], list[tuple[float, float]]] = {}
+        self.val_points: list[tuple[float, float]] = []
+        self.curves: dict[tuple[int, str], pg.PlotDataItem] = {}
+        self._build()
+
+    # ------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        self.project_edit = QLineEdit()
+        self.project_edit.setPlaceholderText("project folder or its config.yaml")
+        browse = QPushButton("Browse...")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.project_edit, 1)
+        row.addWidget(browse)
+        self.model_combo = QComboBox()
+        self.model_combo.addItems(list(MODEL_TYPES))
+        self.model_combo.currentTextChanged.connect(self._model_changed)
+        self.steps_spin = QSpinBox()
+        self.steps_spin.setRange(1, 1_000_000)
+        self.steps_spin.setValue(300)
+        self.members_spin = QSpinBox()
+        self.members_spin.setRange(1, 20)
+        self.members_spin.setValue(3)
+        self.members_spin.setToolTip("ensemble members, trained with seeds 0..N-1")
+        self.device_combo = QComboBox()
+        self.device_combo.addItems(device_choices())
+        form = QFormLayout()
+        form.addRow("Project", row)
+        form.addRow("Model", self.model_combo)
+        form.addRow("Steps per member", self.steps_spin)
+        form.addRow("Ensemble size", self.members_spin)
+        form.addRow("Device", self.device_combo)
+
+        self.loss_group = QGroupBox("Unsupervised losses (log_weight: weight = 1 / (2 e^w))")
+        grid = QGridLayout(self.loss_group)
+        self.loss_checks: dict[str, QCheckBox] = {}
+        self.loss_weights: dict[str, QDoubleSpinBox] = {}
+        for i, (name, weight) in enumerate(UNSUPERVISED_LOSSES.items()):
+            check, spin = QCheckBox(name), QDoubleSpinBox()
+            check.setChecked(True)
+            spin.setRange(-20.0, 20.0)
+            spin.setValue(weight)
+            grid.addWidget(check, i, 0)
+            grid.addWidget(spin, i, 1)
+            self.loss_checks[name], self.loss_weights[name] = check, spin
+        self.train_button = QPushButton("Train")
+        self.resume_button = QPushButton("Resume")
+        self.cancel_button = QPushButton("Cancel")
+        self.train_button.clicked.connect(lambda: self.start(resume=False))
+        self.resume_button.clicked.connect(lambda: self.start(resume=True))
+        self.cancel_button.clicked.connect(self.cancel)
+        buttons = QHBoxLayout()
+        for b in (self.train_button, self.resume_button, self.cancel_button):
+            buttons.addWidget(b)
+        self.progress = QProgressBar()
+        self.eta_label = QLabel("ETA -")
+        self.status.setText("Pick a project, then Train.")
+        self.plot_widget = pg.GraphicsLayoutWidget()
+        self.plot_widget.setMinimumHeight(260)
+        # the legend has a row of its own above the plots: it never covers a curve
+        self.legend = pg.LegendItem(colCount=4)
+        self.plot_widget.addItem(self.legend, row=0, col=0)
+        self.loss_plot = self.plot_widget.addPlot(row=1, col=0, title="losses (weighted)")
+        self.loss_plot.setLogMode(y=True)
+        self.val_plot = self.plot_widget.addPlot(row=2, col=0, title="validation error (px)")
+        self.val_plot.setLabel("bottom", "step (members one after another)")
+        self.val_plot.setXLink(self.loss_plot)
+        self.boundaries: list[pg.InfiniteLine] = []
+        self.val_curve = self.val_plot.plot([], [], pen=None, symbol="o", symbolSize=6)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.loss_group)
+        layout.addLayout(buttons)
+        bar = QHBoxLayout()
+        bar.addWidget(self.progress, 1)
+        bar.addWidget(self.eta_label)
+        layout.addLayout(bar)
+        layout.addWidget(self.status)
+        layout.addWidget(self.plot_widget, 1)
+        self._model_changed(self.model_combo.currentText())
+        self._set_running(False)
+
+    # ------------------------------------------------------------------ public
+    def config_for_run(self) -> dict[str, Any]:
+        """The project's config with the dock's model type and losses filled in."""
+        from napari_lightning_pose.labeling.project import Project
+
+        text = self.project_edit.text().strip()
+        if not text:
+            raise LightningPoseInputError(None, "no project chosen.", "Pick its folder.")
+        cfg = copy.deepcopy(Project.open(text).config)
+        model_type, semi = MODEL_TYPES[self.model_combo.currentText()]
+        cfg["model"]["model_type"] = model_type
+        chosen = [n for n, c in self.loss_checks.items() if c.isChecked()] if semi else []
+        cfg["model"]["losses_to_use"] = chosen
+        for name in chosen:
+            cfg.setdefault("losses", {}).setdefault(name, {})["log_weight"] = float(
+                self.loss_weights[name].value()
+            )
+        return cfg
+
+    def start(self, resume: bool = False) -> bool:
+        """Start (or with ``resume`` continue) training; False with a message if it can't."""
+        if self.running:
+            self._say("Training is already running: Cancel it first, or wait for it.")
+            return False
+        try:
+            cfg = self.config_for_run()
+        except LightningPoseInputError as err:
+            self._say(str(err), error=True)
+            return False
+        self.history, self.val_points, self.last_event = {}, [], None
+        for item in [*self.curves.values(), *self.boundaries]:
+            self.loss_plot.removeItem(item)
+        self.curves, self.boundaries = {}, []
+        self.legend.clear()
+        self.val_curve.setData([], [])
+        self.out_dir = models_dir(cfg)
+        device = self.device_combo.currentText()
+        self._say(f"{'Resuming' if resume else 'Training'} into {self.out_dir} ...")
+        self.run_job(
+            train_ensemble,
+            cfg,
+            self.out_dir,
+            self.members_spin.value(),
+            steps=self.steps_spin.value(),
+            resume=resume,
+            device=None if device == "auto" else device,
+        )
+        return True
+
+    def cancel(self) -> bool:
+        """Ask the run to stop: the member in training saves ``last.ckpt`` within one step."""
+        if not super().cancel():
+            return False
+        self._say("Stopping after this step (the checkpoint is being saved)...")
+        return True
+
+    # ---------------------------------------------------------------- internals
+    def _on_event(self, ev: EnsembleTrainEvent) -> None:
+        self.last_event = ev
+        done, total = ev.progress()
+        self.progress.setMaximum(int(total or 0))
+        self.progress.setValue(int(done))
+        core = ev.event
+        x = float(done)
+        if core.kind == "step":
+            self.eta_label.setText(format_eta(ev.eta_s()))
+            self._mark_member(ev.member, ev.member * core.total_steps)
+            for name, value in core.losses.items():
+                # a log axis has no 0: such a value is a gap, not a dip to a made-up floor
+                y = float(value) if value > 0 else float("nan")
+                self.history.setdefault((ev.member, name), []).append((x, y))
+            if core.step % 2 == 0 or core.step == core.total_steps:
+                self._redraw()
+        elif core.kind in ("validation", "done", "stopped") and core.val_pixel_error:
+            self.val_points.append((x, core.val_pixel_error))
+            xs, ys = zip(*self.val_points, strict=True)
+            self.val_curve.setData(list(xs), list(ys))
+        if core.kind in ("done", "stopped"):
+            val = f", validation {core.val_pixel_error:.2f} px" if core.val_pixel_error else ""
+            self._say(
+                f"member {ev.member + 1}/{ev.n_members} {core.kind} at step {core.step}{val}"
+                f"{'; Resume continues it' if core.kind == 'stopped' else ''}"
+            )
+
+    def _redraw(self) -> None:
+        """One curve per member and loss (members are not joined), one colour per loss."""
+        names = list(dict.fromkeys(name for _m, name in self.history))
+        for (member, name), points in self.history.items():
+            if (member, name) not in self.curves:
+                colour = LOSS_COLOURS[names.index(name) % len(LOSS_COLOURS)]
+                pen = pg.mkPen(colour, width=2 if name == "total" else 1)
+                curve = self.loss_plot.plot([], [], pen=pen, connect="finite")
+                self.curves[(member, name)] = curve
+                if name not in {item[1].text for item in self.legend.items}:
+                    self.legend.addItem(curve, name)
+            xs, ys = zip(*points, strict=True)
+            self.curves[(member, name)].setData(np.asarray(xs), np.asarray(ys))
+
+    def _mark_member(self, member: int, x: float) -> None:
+        """A dashed line where member ``member`` (> 0) starts, labelled with its number."""
+        if member == 0 or member <= len(self.boundaries):
+            return
+        line = pg.InfiniteLine(
+            x,
+            angle=90,
+            pen=pg.mkPen((200, 200, 200), style=QtCore.Qt.PenStyle.DashLine),
+            label=f"member {member + 1}",
+            labelOpts={"position": 0.9, "color": (200, 200, 200)},
+        )
+        self.loss_plot.addItem(line, ignoreBounds=True)
+        self.boundaries.append(line)
+
+    def _on_finished(self) -> None:
+        self._redraw()
+        ev = self.last_event
+        if ev is not None and ev.event.kind == "done" and ev.member == ev.n_members - 1:
+            self.eta_label.setText("done")
+            self._say(f"Trained {ev.n_members} members into {self.out_dir}.")
+
+    def _set_running(self, running: bool) -> None:
+        self.train_button.setEnabled(not running)
+        self.resume_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+
+    def _model_changed(self, text: str) -> None:
+        self.loss_group.setEnabled(MODEL_TYPES[text][1])
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Project config", "", "config (*.yaml)")
+        if path:
+            self.project_edit.setText(str(Path(path)))

@@ -1,0 +1,117 @@
+"""Fixtures for the widget tests: a writable copy of the bundled sample project and helpers
+that drive the napari canvas the way a user does (real Qt mouse and key events).
+
+The canvas needs OpenGL, so these tests run under a virtual X server: pytest-xvfb starts one
+(or run ``xvfb-run -a python -m pytest ...``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from qtpy.QtCore import QEvent, QPoint, QPointF, Qt
+from qtpy.QtGui import QMouseEvent
+from qtpy.QtWidgets import QApplication
+
+
+@pytest.fixture
+def sample_project(sample_copy: Path) -> Path:
+    """``config.yaml`` of a writable copy of the bundled sample with two frames to label.
+
+    The sample's 20 labeled frames (img01..img20) plus img00 and img21 added as picked but
+    unlabeled (all-empty CSV rows, as frame selection adds them), so the stack has 22 frames:
+    index 0 (img00) and 21 (img21) are still to label.
+    """
+    from napari_lightning_pose.labeling.project import Project
+
+    Project.open(sample_copy).add_frames(["labeled-data/img00.png", "labeled-data/img21.png"])
+    return sample_copy / "config.yaml"
+
+
+@pytest.fixture
+def errors():
+    """Messages of the napari notifications (errors, infos) shown while the test runs."""
+    from napari.utils.notifications import notification_manager
+
+    seen: list[str] = []
+
+    def record(notification) -> None:
+        seen.append(str(notification.message))
+
+    notification_manager.notification_ready.connect(record)
+    yield seen
+    notification_manager.notification_ready.disconnect(record)
+
+
+@pytest.fixture
+def labeling(make_napari_viewer, sample_project: Path, qtbot):
+    """A shown viewer with the labeling widget docked and the sample project open."""
+    from napari_lightning_pose.viewer.widgets.labeling import LabelingWidget
+
+    viewer = make_napari_viewer(show=True)
+    widget = LabelingWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Label keypoints", area="right")
+    assert widget.load_project(sample_project)
+    qtbot.wait(10)
+    return viewer, widget
+
+
+def _canvas(viewer):
+    return viewer.window._qt_viewer.canvas
+
+
+def _canvas_pos(viewer, y: float, x: float) -> QPoint:
+    """Widget position of the world point (y, x) on the 2-D canvas."""
+    pos = _canvas(viewer).view.scene.transform.map([x, y])[:2]  # vispy order: x, y
+    return QPoint(round(float(pos[0])), round(float(pos[1])))
+
+
+@pytest.fixture
+def click(qtbot) -> Callable[..., None]:
+    """``click(viewer, y, x)``: a left click on the canvas at world point (y, x)."""
+
+    def _click(viewer, y: float, x: float) -> None:
+        native = _canvas(viewer).native
+        qtbot.mouseClick(native, Qt.MouseButton.LeftButton, pos=_canvas_pos(viewer, y, x))
+
+    return _click
+
+
+@pytest.fixture
+def drag(qtbot) -> Callable[..., None]:
+    """``drag(viewer, (y0, x0), (y1, x1))``: press, move in steps and release on the canvas."""
+
+    def _drag(viewer, start: tuple[float, float], end: tuple[float, float]) -> None:
+        native = _canvas(viewer).native
+        left = Qt.MouseButton.LeftButton
+        qtbot.mousePress(native, left, pos=_canvas_pos(viewer, *start))
+        for t in np.linspace(0.2, 1.0, 5):
+            y, x = np.asarray(start) + t * (np.asarray(end) - np.asarray(start))
+            # QTest's mouseMove carries no pressed buttons under Qt 6; send a real drag move
+            pos = QPointF(_canvas_pos(viewer, y, x))
+            move = QMouseEvent(
+                QEvent.Type.MouseMove,
+                pos,
+                QPointF(native.mapToGlobal(pos.toPoint())),
+                Qt.MouseButton.NoButton,
+                left,
+                Qt.KeyboardModifier.NoModifier,
+            )
+            QApplication.sendEvent(native, move)
+            qtbot.wait(50)  # napari throttles mouse moves; let each one be handled
+        qtbot.mouseRelease(native, left, pos=_canvas_pos(viewer, *end))
+
+    return _drag
+
+
+@pytest.fixture
+def press(qtbot) -> Callable[..., None]:
+    """``press(viewer, Qt.Key_X, modifier)``: a key press and release on the canvas."""
+
+    def _press(viewer, key, modifier=Qt.KeyboardModifier.NoModifier) -> None:
+        qtbot.keyClick(_canvas(viewer).native, key, modifier)
+
+    return _press
