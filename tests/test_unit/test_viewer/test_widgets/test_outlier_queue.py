@@ -146,3 +146,27 @@ def test_label_these_appends_prefilled_rows_and_opens_labeling(queue, qtbot):
     qtbot.waitUntil(lambda: widget.worker is None, timeout=30_000)
     assert "already has a row" in widget.status.text()
     assert project.csv_path.read_bytes() == snapshot
+
+
+def test_next_missing_after_label_these_goes_to_the_new_frames(queue, qtbot, errors):
+    """Issue 24, 3: "Next missing (M)" said "Every frame is labeled." while the dock showed
+    frames still to label after Label these."""
+    from qtpy.QtCore import Qt
+
+    viewer, widget, _, _config = queue
+    assert widget.label_these([12, 22])
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=30_000)
+    from napari_lightning_pose.viewer.widgets.labeling import LabelingWidget
+    from napari_lightning_pose.viewer.widgets.outliers import find_dock
+
+    dock = find_dock(widget, LabelingWidget)
+    qtbot.waitUntil(lambda: dock.state is not None and not dock.loading, timeout=30_000)
+    todo = [f for f in range(dock.state.n_frames) if not dock.state.decided()[f].all()]
+    assert len(todo) == 2, dock.counts_label.text()
+    dock.go_to_frame(0)
+    seen = set()
+    for _ in range(2):
+        qtbot.keyClick(viewer.window._qt_viewer.canvas.native, Qt.Key.Key_M)
+        seen.add(dock.current_frame)
+    assert seen == set(todo)
+    assert not any("Every frame is labeled" in e for e in errors)

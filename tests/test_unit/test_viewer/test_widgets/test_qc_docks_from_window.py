@@ -140,3 +140,55 @@ def test_dragging_the_slider_smooths_off_the_gui_thread_newest_value_wins(
     expected = original(steer.steer, {k: steer.smoothing for k in steer.steer.keypoints})
     shown = steer.result.frame.to_numpy()
     assert np.allclose(shown, expected.frame.to_numpy(), equal_nan=True)
+
+
+def test_a_csv_opened_by_itself_docks_the_legend_and_draws_the_demo_skeleton(
+    make_napari_viewer, blob_tools, tmp_path, qtbot
+):
+    """The demo's layout: ``<out>/project/config.yaml`` beside ``<out>/predictions/``."""
+    from napari_lightning_pose.viewer.widgets.legend import UncertaintyLegend
+
+    out = tmp_path / "demo-output"
+    config = blob_tools.make_project(out / "project", **{"data.skeleton": [["red", "green"]]})
+    smoothed, _ = write_predictions(out / "predictions" / "blobs", "blobs")
+    viewer = make_napari_viewer(show=True)
+    viewer.open(str(config.parent / "videos" / "blobs.mp4"), plugin=PLUGIN)
+    viewer.open(str(smoothed), plugin=PLUGIN)
+    qtbot.wait(50)
+    assert viewer.window._qt_window.findChildren(UncertaintyLegend)
+    assert "blobs.eks skeleton" in [layer.name for layer in viewer.layers]
+
+
+def test_predictions_of_other_keypoints_warn_naming_them(
+    make_napari_viewer, blob_tools, tmp_path, qtbot
+):
+    import warnings
+
+    config = blob_tools.make_project(tmp_path / "blobs")
+    folder = config.parent / "predictions" / "blobs"
+    smoothed, _ = write_predictions(folder, "blobs", keypoints=("red", "nose"))
+    viewer = make_napari_viewer(show=True)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        viewer.open(str(smoothed), plugin=PLUGIN)
+    texts = [str(w.message) for w in seen]
+    assert any("nose" in t and "green" in t and "blobs.eks.csv" in t for t in texts), texts
+
+
+def test_a_video_opened_by_napari_reader_is_the_video_of_the_csv(
+    make_napari_viewer, smoothed_csv, qtbot
+):
+    import warnings
+
+    viewer = make_napari_viewer(show=True)
+    video = smoothed_csv.parents[2] / "videos" / "blobs.mp4"
+    try:
+        viewer.open(str(video), plugin="napari")  # napari's own reader (the whole video)
+    except Exception:  # napari's reader needs imageio's ffmpeg plugin
+        import pytest
+
+        pytest.skip("napari's own reader cannot read mp4 here")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        viewer.open(str(smoothed_csv), plugin=PLUGIN)
+    assert not any("opened without its video" in str(w.message) for w in seen)
