@@ -4,8 +4,13 @@ labeling stack and a video do not share one slider unnoticed. Driven on the canv
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 from qtpy.QtCore import Qt
+
+DOCS = Path(__file__).resolve().parents[4] / "docs"
 
 Key = Qt.Key
 CTRL = Qt.KeyboardModifier.ControlModifier
@@ -27,6 +32,13 @@ def test_a_stray_click_on_a_finished_frame_moves_nothing(labeling, click, press,
     assert not widget.dirty
     status = widget.status_label.text()
     assert "choose it in the list" in status and "M goes to the next frame" in status
+    if os.environ.get("NLP_UPDATE_DOCS") == "1":
+        from PIL import Image
+
+        viewer.window._qt_window.resize(1400, 900)
+        qtbot.wait(100)
+        shot = viewer.screenshot(canvas_only=False, flash=False)
+        Image.fromarray(shot).save(DOCS / "labeling_frame_done.png")
     # the user chooses the keypoint (Down then Up lands on paw1LH_top): now a click re-places
     press(viewer, Key.Key_Down)
     press(viewer, Key.Key_Up)
