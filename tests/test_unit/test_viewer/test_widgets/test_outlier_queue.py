@@ -13,7 +13,7 @@ from napari_lightning_pose.io.labels import frame_labels, image_path
 from napari_lightning_pose.io.pose_csv import make_pose_frame, write_pose_csv
 from napari_lightning_pose.labeling.project import Project
 
-DOCS = Path(__file__).resolve().parents[3] / "docs"
+DOCS = Path(__file__).resolve().parents[4] / "docs"
 
 
 def _save_docs_picture(shot: np.ndarray, name: str) -> None:

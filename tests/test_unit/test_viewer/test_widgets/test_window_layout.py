@@ -12,7 +12,7 @@ import pytest
 from .test_qc_docks_from_window import write_predictions
 
 PLUGIN = "napari-lightning-pose"
-DOCS = Path(__file__).resolve().parents[3] / "docs"
+DOCS = Path(__file__).resolve().parents[4] / "docs"
 #: What the issue's user had docked, in the order they opened them.
 DOCKS = ("Predict + smooth", "Steer smoothing", "Outlier queue", "Uncertainty legend", "Traces")
 
