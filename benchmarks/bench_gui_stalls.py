@@ -1,11 +1,18 @@
-"""How long the napari window freezes in the Project and labeling docks, and a labeling step.
+"""How long the napari window freezes: opening each dock, the Project and labeling docks,
+a labeling step, a training run, Predict + smooth until its layers show, and dragging the
+Steer smoothing slider.
 
 Times, through a shown viewer on a copy of the bundled mirror-mouse project: Project >
 Add video (a 1.7 MB clip under a new name, so it is really copied), Label frames (dock the
 labeling widget and open the project), opening the project again in the labeling dock, and
-one-frame steps in the labeling dock against the same frames as a bare image stack. For the
-dock actions it prints the total time until the result is shown and the longest freeze of
-the event loop meanwhile; for steps, wall p50 / p90 until the canvas drew the frame and the
+one-frame steps in the labeling dock against the same frames as a bare image stack. With
+``--qc`` (the default) also, in the same window: opening every dock of the plugin from the
+manifest (as the Plugins menu does, first time in the process: its imports count), a short
+training run from the Train dock (2 members, a small random-init ResNet-18 at 64 x 64 px),
+Predict + smooth of the sample clip until its layers are shown, and a drag of the Steer
+smoothing slider (one value every 20 ms, as a mouse drag delivers them). For the dock
+actions it prints the total time until the result is shown and the longest freeze of the
+event loop meanwhile; for steps, wall p50 / p90 until the canvas drew the frame and the
 process CPU per step. Run from the repository root::
 
     xvfb-run -a -s "-screen 0 1920x1080x24" python benchmarks/bench_gui_stalls.py
@@ -29,6 +36,11 @@ from viewer_clock import ViewerClock
 SAMPLE = Path(__file__).resolve().parents[1] / "src/napari_lightning_pose/resources/mirror-mouse"
 
 
+def row(clock: ViewerClock, total: float, stall: float) -> str:
+    """A table row's cells: total ms, longest freeze ms, where the GUI thread was."""
+    return f"{total:.0f} | {stall:.0f} | {clock.last_where}"
+
+
 def _busy(widget: object) -> bool:
     """True while a dock still works (docks without workers are never busy afterwards)."""
     return bool(getattr(widget, "busy", False) or getattr(widget, "loading", False))
@@ -38,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the measurements and print a markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=40, help="labeling frame steps")
+    parser.add_argument("--no-qc", action="store_true", help="skip docks, train, predict, steer")
+    parser.add_argument("--train-steps", type=int, default=20, help="steps per member")
     args = parser.parse_args(argv)
 
     from napari_lightning_pose.viewer.widgets.labeling import LabelingWidget
@@ -50,15 +64,22 @@ def main(argv: list[str] | None = None) -> int:
     shutil.copy(SAMPLE / "videos" / "test_vid.mp4", clip)
     clock = ViewerClock()
     viewer = clock.viewer
+    rows: list[tuple[str, str]] = []
+    if not args.no_qc:
+        rows.extend(open_every_dock(clock))
+        rows.extend(train_predict_steer(clock, root, args.train_steps))
+        viewer.layers.clear()
+        for name in list(viewer.window.dock_widgets):
+            viewer.window.remove_dock_widget(viewer.window.dock_widgets[name])
+        clock.idle(300)
     project = ProjectWidget(viewer)
     viewer.window.add_dock_widget(project, name="Project", area="right")
     clock.idle(500)
     assert project.open_project(root / "config.yaml")
-    rows: list[tuple[str, str]] = []
 
     total, stall = clock.stalls(lambda: project.add_video(clip), lambda: not _busy(project))
     assert any(layer.name == "another_clip" for layer in viewer.layers), "video not shown"
-    rows.append(("Project > Add video (1.7 MB clip)", f"{total:.0f} | {stall:.0f}"))
+    rows.append(("Project > Add video (1.7 MB clip)", row(clock, total, stall)))
     clock.idle(300)
 
     found: dict[str, LabelingWidget] = {}
@@ -70,7 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     labeling = found["widget"]
     clock.stalls(lambda: None, lambda: not _busy(labeling))
     assert labeling.state is not None, "project not opened"
-    rows.append(("Project > Label frames (dock + open project)", f"{total:.0f} | {stall:.0f}"))
+    rows.append(
+        (
+            "Project > Label frames (dock + open project)",
+            row(clock, total, stall),
+        )
+    )
     clock.idle(300)
 
     def reopen() -> None:
@@ -78,7 +104,12 @@ def main(argv: list[str] | None = None) -> int:
         start(root / "config.yaml")
 
     total, stall = clock.stalls(reopen, lambda: not _busy(labeling))
-    rows.append(("Label keypoints > open the project again", f"{total:.0f} | {stall:.0f}"))
+    rows.append(
+        (
+            "Label keypoints > open the project again",
+            row(clock, total, stall),
+        )
+    )
     clock.idle(500)
 
     n = labeling.state.n_frames
@@ -99,8 +130,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"load average {load}, {os.cpu_count()} CPUs, window {clock.size}")
     print()
-    print("| action | total (ms) | longest freeze (ms) |")
-    print("|---|---:|---:|")
+    print("| action | total (ms) | longest freeze (ms) | GUI thread during it |")
+    print("|---|---:|---:|---|")
     for name, value in rows:
         print(f"| {name} | {value} |")
     print()
@@ -109,6 +140,109 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| labeling dock ({n} frames, points + skeleton) | {step_row(steps)} |")
     print(f"| the same frames as a bare image layer | {step_row(bare)} |")
     return 0
+
+
+PLUGIN = "napari-lightning-pose"
+#: The manifest's docks, in the order a user meets them.
+DOCKS = (
+    "Project",
+    "Label keypoints",
+    "Train",
+    "Predict + smooth",
+    "Traces",
+    "Uncertainty legend",
+    "Outlier queue",
+    "Steer smoothing",
+)
+
+
+def open_every_dock(clock: ViewerClock) -> list[tuple[str, str]]:
+    """Open each dock from the manifest, as the Plugins menu does; a row per dock."""
+    rows = []
+    for name in DOCKS:
+
+        def add(name: str = name) -> None:
+            clock.viewer.window.add_plugin_dock_widget(PLUGIN, name)
+
+        total, stall = clock.stalls(add, lambda: True)
+        rows.append(
+            (
+                f"open the {name} dock (first time)",
+                row(clock, total, stall),
+            )
+        )
+        clock.idle(200)
+    return rows
+
+
+def _dock(clock: ViewerClock, cls: type) -> object:
+    return next(w for w in clock.viewer.window._qt_window.findChildren(cls))
+
+
+def train_predict_steer(clock: ViewerClock, root: Path, steps: int) -> list[tuple[str, str]]:
+    """Train 2 tiny members from the Train dock, predict + smooth the clip, drag Steer."""
+    import yaml
+
+    from napari_lightning_pose.viewer.widgets.predict import PredictWidget
+    from napari_lightning_pose.viewer.widgets.steer import SteerWidget
+    from napari_lightning_pose.viewer.widgets.training import TrainingWidget
+
+    config = root / "config.yaml"
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"]["image_resize_dims"] = {"height": 64, "width": 64}
+    cfg["model"].update(backbone="resnet18", backbone_weights=None, model_name="bench")
+    cfg["training"].update(num_workers=0, imgaug="none", num_threads=1, freeze_batchnorm=False)
+    config.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    rows = []
+    train = _dock(clock, TrainingWidget)
+    train.project_edit.setText(str(config))
+    train.model_combo.setCurrentText("supervised")
+    train.steps_spin.setValue(steps)
+    train.members_spin.setValue(2)
+    train.device_combo.setCurrentText("cpu")
+    total, stall = clock.stalls(lambda: train.start(), lambda: not train.running)
+    assert "Trained 2" in train.status.text(), train.status.text()
+    rows.append(
+        (
+            f"training run (2 members x {steps} steps, 64 px)",
+            row(clock, total, stall),
+        )
+    )
+    clock.idle(300)
+
+    predict = _dock(clock, PredictWidget)
+    predict.project_edit.setText(str(config))
+    predict._fill_defaults()
+    predict.device_combo.setCurrentText("cpu")
+    steer = _dock(clock, SteerWidget)
+
+    def predicted() -> bool:
+        return not predict.busy and steer.track is not None and not steer.busy
+
+    total, stall = clock.stalls(lambda: predict.start(), predicted)
+    assert predict.result is not None and predict.result.kind == "done", predict.status.text()
+    rows.append(
+        (
+            "Predict + smooth until the layers show",
+            row(clock, total, stall),
+        )
+    )
+    clock.idle(300)
+
+    def drag() -> None:
+        for tick in range(steer.slider.value() - 30, steer.slider.value() + 1):
+            steer.slider.setValue(max(tick, 0))
+            clock.idle(20)
+
+    total, stall = clock.stalls(drag, lambda: not steer.busy)
+    frames = steer.steer.ens.n_frames
+    rows.append(
+        (
+            f"Steer: drag the slider (30 values, {frames} frames)",
+            row(clock, total, stall),
+        )
+    )
+    return rows
 
 
 if __name__ == "__main__":

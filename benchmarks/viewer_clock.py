@@ -7,9 +7,63 @@ Needs a display; on a server run the benchmark under ``xvfb-run -a -s "-screen 0
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
+
+PACKAGE = "napari_lightning_pose"
+
+
+def where(frame: Any) -> str:
+    """Where the GUI thread is: the deepest frame of our package, else the deepest frame."""
+    stack = []
+    while frame is not None:
+        stack.append(frame)
+        frame = frame.f_back
+    for f in stack:
+        if PACKAGE in f.f_code.co_filename:
+            name = f.f_code.co_filename.split(PACKAGE, 1)[1].lstrip("/")
+            return f"ours: {name}:{f.f_lineno} {f.f_code.co_name}"
+    if not stack:
+        return "?"
+    f = stack[0]
+    parts = f.f_code.co_filename.split("site-packages/")
+    return f"{parts[-1]}:{f.f_lineno} {f.f_code.co_name}"
+
+
+class StackSampler:
+    """Samples where the GUI thread is every 10 ms, in a thread (to explain a freeze)."""
+
+    def __init__(self) -> None:
+        self.main = threading.main_thread().ident
+        self.samples: list[tuple[float, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            frame = sys._current_frames().get(self.main)
+            self.samples.append((time.perf_counter(), where(frame)))
+            time.sleep(0.01)
+
+    def __enter__(self) -> StackSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def during(self, start: float, end: float) -> str:
+        """The most common place in [start, end], with its share of the samples."""
+        places = Counter(p for t, p in self.samples if start <= t <= end)
+        if not places:
+            return "?"
+        place, n = places.most_common(1)[0]
+        return f"{place} ({100 * n / sum(places.values()):.0f} %)"
 
 
 class ViewerClock:
@@ -34,6 +88,7 @@ class ViewerClock:
         self.viewer.window._qt_window.resize(*size)
         self.size = size
         self._draws = 0
+        self.last_where = ""
         self.viewer.window._qt_viewer.canvas._scene_canvas.events.draw.connect(self._drawn)
 
     def _drawn(self, _event: Any) -> None:
@@ -63,30 +118,34 @@ class ViewerClock:
 
         The longest stall is the longest time between two turns of the event loop (a 5 ms
         timer), including the time ``start()`` itself blocks: how long the window froze.
+        Where the GUI thread spent it is in ``self.last_where`` (see :class:`StackSampler`).
         """
         from qtpy.QtCore import QTimer
 
         ticks = [time.perf_counter()]
-        gaps: list[float] = []
+        gaps: list[tuple[float, float, float]] = []
 
         def tick() -> None:
             now = time.perf_counter()
-            gaps.append(now - ticks[-1])
+            gaps.append((now - ticks[-1], ticks[-1], now))
             ticks.append(now)
 
         timer = QTimer()
         timer.timeout.connect(tick)
-        timer.start(5)
-        t0 = time.perf_counter()
-        ticks[-1] = t0
-        start()
-        tick()  # the time start() blocked counts as a stall
-        while not done() and time.perf_counter() - t0 < 300:
-            self.app.processEvents()
-            time.sleep(0.001)
-        tick()
-        timer.stop()
-        return (time.perf_counter() - t0) * 1e3, max(gaps) * 1e3
+        with StackSampler() as sampler:
+            timer.start(5)
+            t0 = time.perf_counter()
+            ticks[-1] = t0
+            start()
+            tick()  # the time start() blocked counts as a stall
+            while not done() and time.perf_counter() - t0 < 600:
+                self.app.processEvents()
+                time.sleep(0.001)
+            tick()
+            timer.stop()
+        longest = max(gaps)
+        self.last_where = sampler.during(longest[1], longest[2])
+        return (time.perf_counter() - t0) * 1e3, longest[0] * 1e3
 
     def close(self) -> None:
         """Close the viewer."""

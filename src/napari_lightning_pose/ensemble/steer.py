@@ -115,23 +115,33 @@ class SteerableSmoother:
         """Forget the correction of ``keypoint`` in ``frame`` (if any)."""
         self.corrections.pop((int(frame), keypoint), None)
 
-    def _corrected_stats(self):
-        if not self.corrections:
+    def _corrected_stats(self, corrections: Sequence[Correction]):
+        if not corrections:
             return self.stats
         center = self.stats.center.copy()
         variance = self.stats.variance.copy()
         n_valid = self.stats.n_valid.copy()
-        for c in self.corrections.values():
+        for c in corrections:
             t, k = self._row[c.frame], self.ens.keypoints.index(c.keypoint)
             center[t, k] = (c.x, c.y)
             variance[t, k] = CORRECTION_VAR
             n_valid[t, k] = max(n_valid[t, k], 1)
         return replace(self.stats, center=center, variance=variance, n_valid=n_valid)
 
-    def smooth(self, smoothing: Smoothing = "auto") -> SmoothResult:
+    def smooth(
+        self, smoothing: Smoothing = "auto", corrections: Sequence[Correction] | None = None
+    ) -> SmoothResult:
         """The smoothed table at ``smoothing`` (a value, per-keypoint mapping or ``"auto"``),
-        through every correction; columns as ``smooth_ensemble``'s."""
-        return smooth_stats(self.ens, self._corrected_stats(), smoothing, self.groups, self._cache)
+        through every correction; columns as ``smooth_ensemble``'s.
+
+        ``corrections`` (default: this smoother's) lets a worker thread smooth through a
+        snapshot while the GUI thread adds corrections; one smooth at a time (the statistics
+        cache is shared).
+        """
+        if corrections is None:
+            corrections = list(self.corrections.values())
+        stats = self._corrected_stats(corrections)
+        return smooth_stats(self.ens, stats, smoothing, self.groups, self._cache)
 
 
 def per_keypoint_smoothing(

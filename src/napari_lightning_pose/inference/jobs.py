@@ -43,8 +43,8 @@ def preload_torch() -> None:
     that imports triton when it is installed. Under Xvfb, with napari's OpenGL canvas up
     (Mesa's llvmpipe), loading triton's C extension crashed the process (segmentation
     fault, torch 2.x, PyQt6), on any thread. Without a GPU triton has no use (it only
-    compiles GPU kernels), so there it is hidden from torch. The docks call this on the GUI
-    thread when they are created (about 1 s), the jobs again (then it costs nothing).
+    compiles GPU kernels), so there it is hidden from torch. Each job calls this first, in
+    its worker thread; opening a dock imports no torch (seconds of a frozen window).
 
     It also imports what a job would otherwise import on its first run: torchvision (its C
     ops load and register themselves, ~0.2 s holding the GIL, which froze the GUI that

@@ -213,6 +213,22 @@ export_frames = blocking(iter_export_frames)
 
 
 # ------------------------------------------------------------------- whole project step
+def project_frame_digits(
+    project: Project, video: str | Path, images: Sequence[str] | None = None
+) -> int:
+    """The zero-padding of new frame names in ``project``: what its labeled frames and the
+    PNGs of ``video`` already use (e.g. DeepLabCut's ``img0108``), so every dock (frame
+    selection, Label these, suggestions, corrections) names a new frame the same way.
+
+    ``images`` are the labels' image paths when the caller has read them already.
+    """
+    if images is None:
+        images = list(project.read_labels().index)
+    folder = project.frames_dir(video)
+    on_disk = folder.glob("img*.png") if folder.is_dir() else []
+    return frame_digits([*images, *(p.name for p in on_disk)])
+
+
 def iter_pick_frames(
     project: Project | str | Path,
     video: str | Path,
@@ -244,8 +260,7 @@ def iter_pick_frames(
     labels = proj.read_labels()
     stem = Path(video).stem
     done = [f for v, f in map(parse_image_path, labels.index) if v == stem and f is not None]
-    on_disk = proj.frames_dir(video).glob("img*.png") if proj.frames_dir(video).is_dir() else []
-    digits = frame_digits([*labels.index, *(p.name for p in on_disk)])  # e.g. DLC's img0108
+    digits = project_frame_digits(proj, video, labels.index)
     with VideoReader(video) as reader:
         frames = yield from iter_select_frames(reader, n, method, seed, exclude=done)
         # PNGs and CSV rows under the labels lock: a labeling dock neither saves nor lists

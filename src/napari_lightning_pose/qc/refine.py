@@ -36,7 +36,11 @@ from napari_lightning_pose.io.atomic import atomic_write, rotate_backups
 from napari_lightning_pose.io.labels import image_path
 from napari_lightning_pose.io.lock import hold_lock
 from napari_lightning_pose.io.pose_csv import coords_array, keypoint_names, write_pose_csv
-from napari_lightning_pose.labeling.frames import FrameProgress, iter_export_frames
+from napari_lightning_pose.labeling.frames import (
+    FrameProgress,
+    iter_export_frames,
+    project_frame_digits,
+)
 from napari_lightning_pose.labeling.project import Project
 from napari_lightning_pose.progress import blocking
 
@@ -187,6 +191,7 @@ def iter_refine_frames(
     stem = Path(video).stem
     names = proj.keypoint_names
     have = set(proj.read_labels().index)
+    digits = project_frame_digits(proj, video, list(have))
     xy = coords_array(smoothed.loc[:, smoothed.columns.get_level_values(2).isin(["x", "y"])])
     smoothed_names = keypoint_names(smoothed)
     missing = [k for k in names if k not in smoothed_names]
@@ -197,7 +202,7 @@ def iter_refine_frames(
 
     todo, skipped, messages = [], [], []
     for f in dict.fromkeys(int(f) for f in frames):
-        im = image_path(stem, f)
+        im = image_path(stem, f, digits)
         if im in have:
             skipped.append(im)
             messages.append(f"{im} already has a row in {proj.csv_path.name}: skipped, unchanged.")
@@ -210,8 +215,8 @@ def iter_refine_frames(
         # PNGs, pre-fill and rows under the labels lock: a labeling dock does not list the
         # frames (or save) in between
         with hold_lock(proj.csv_path, "refine", timeout=LOCK_WAIT_SECONDS):
-            yield from iter_export_frames(video, todo, proj.data_dir, context)
-            images = [image_path(stem, f) for f in todo]
+            yield from iter_export_frames(video, todo, proj.data_dir, context, digits)
+            images = [image_path(stem, f, digits) for f in todo]
             pre = labels_io.empty_labels(names, images)
             pre.loc[:, :] = xy[[position[f] for f in todo]].reshape(len(todo), -1)
             _write_prefill(proj, pre)
@@ -318,18 +323,21 @@ def save_corrections(
     for c in corrections:
         by_frame.setdefault(int(c.frame), {})[c.keypoint] = (float(c.x), float(c.y))
     have = set(proj.read_labels().index)
-    new_frames = [f for f in by_frame if image_path(stem, f) not in have]
+    digits = project_frame_digits(proj, video, list(have))
+    new_frames = [f for f in by_frame if image_path(stem, f, digits) not in have]
     added: list[str] = []
     if new_frames:
         if smoothed is not None:
             added = refine_frames(proj, video, new_frames, smoothed, context).added
         else:
-            for _ in iter_export_frames(video, new_frames, proj.data_dir, context):
+            for _ in iter_export_frames(video, new_frames, proj.data_dir, context, digits):
                 pass
-            added = append_label_rows(proj, {image_path(stem, f): None for f in new_frames})
+            added = append_label_rows(
+                proj, {image_path(stem, f, digits): None for f in new_frames}
+            )
     messages, skipped = [], []
     for f, points in by_frame.items():
-        im = image_path(stem, f)
+        im = image_path(stem, f, digits)
         row = labels_io.frame_labels(proj.read_labels(), im)
         names = proj.keypoint_names
         free = {k: xy for k, xy in points.items() if np.isnan(row[names.index(k)]).all()}

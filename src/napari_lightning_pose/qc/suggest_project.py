@@ -29,7 +29,11 @@ from napari_lightning_pose.io.lock import hold_lock
 from napari_lightning_pose.io.pose_csv import read_pose_csv
 from napari_lightning_pose.io.video import VideoReader
 from napari_lightning_pose.labeling.appearance import thumbnail
-from napari_lightning_pose.labeling.frames import FrameProgress, iter_export_frames
+from napari_lightning_pose.labeling.frames import (
+    FrameProgress,
+    iter_export_frames,
+    project_frame_digits,
+)
 from napari_lightning_pose.labeling.project import Project
 from napari_lightning_pose.progress import blocking
 from napari_lightning_pose.qc.refine import LOCK_WAIT_SECONDS, append_label_rows
@@ -159,11 +163,12 @@ def iter_suggest_frames(
             reader.close()
     yield FrameProgress("cluster", 1, 1)
 
+    digits = {v.stem: project_frame_digits(proj, v, list(labels.index)) for v in sources}
     result = [
         Suggestion(
             stems[groups[i]],
             int(frames[i]),
-            image_path(stems[groups[i]], int(frames[i])),
+            image_path(stems[groups[i]], int(frames[i]), digits[stems[groups[i]]]),
             float(u[i]),
         )
         for i in picked
@@ -172,7 +177,9 @@ def iter_suggest_frames(
         for video in sources:
             mine = [s.frame for s in result if s.video == video.stem]
             if mine:
-                yield from iter_export_frames(video, mine, proj.data_dir, context)
+                yield from iter_export_frames(
+                    video, mine, proj.data_dir, context, digits[video.stem]
+                )
         append_label_rows(proj, {s.image: None for s in result})
         _log(proj, result)
     return result

@@ -16,7 +16,6 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from torch import nn
-from torch.utils.data import DataLoader
 
 from napari_lightning_pose import distributed
 from napari_lightning_pose.data.labeled import LabeledFramesDataset
@@ -27,6 +26,7 @@ from napari_lightning_pose.data.unlabeled import (
     clip_settings,
     project_videos,
 )
+from napari_lightning_pose.data.workers import WorkerSafeLoader
 from napari_lightning_pose.errors import ConfigError
 from napari_lightning_pose.losses.factory import build_unsupervised_losses, check_loss_names
 from napari_lightning_pose.losses.pca import PCAFit
@@ -62,7 +62,7 @@ class SemiSupervised:
             self.seed, self.n_clips, self.info.rank, self.info.world_size,
             self.dataset.starts, start_step, total_steps,
         )  # fmt: skip
-        loader = DataLoader(
+        loader = WorkerSafeLoader(
             self.dataset,
             batch_sampler=sampler,
             num_workers=self.num_workers,

@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader
 
 from napari_lightning_pose import distributed
 from napari_lightning_pose.data.labeled import build_datasets
+from napari_lightning_pose.data.workers import WorkerSafeLoader
 from napari_lightning_pose.errors import ConfigError
 from napari_lightning_pose.losses.factory import build_losses
 from napari_lightning_pose.models.factory import build_model
@@ -141,7 +142,7 @@ def labeled_loaders(
     """The training loader (batches from ``sampler``) and the validation loader (or None)."""
     tcfg = cfg["training"]
     pin = device.type == "cuda"
-    train = DataLoader(
+    train = WorkerSafeLoader(
         SeededDataset(datasets["train"]),
         batch_sampler=sampler,
         num_workers=int(tcfg["num_workers"]),

@@ -135,21 +135,23 @@ def _read_predictions(path: PathOrPaths) -> list[LayerData]:
 
 
 def _project_skeleton(csv_path: Path, keypoints: Sequence[str]) -> list[tuple[str, str]]:
-    """The skeleton of the project the file belongs to (a config.yaml up to three folders
-    above it with the same keypoints), or no skeleton."""
+    """The skeleton of the project the file belongs to (its ``config.yaml`` above
+    ``predictions/``, or ``project/config.yaml`` beside it as the demo writes it:
+    ``ensemble.files.find_project_config``) when its keypoints are the file's, else none."""
+    from napari_lightning_pose.ensemble.files import find_project_config
     from napari_lightning_pose.errors import ConfigError
     from napari_lightning_pose.labeling.project import Project
 
-    for folder in list(csv_path.resolve().parents)[:3]:
-        if (folder / "config.yaml").is_file():
-            try:
-                project = Project.open(folder / "config.yaml")
-            except ConfigError:
-                return []
-            if set(project.keypoint_names) == set(keypoints):
-                return [tuple(edge) for edge in project.skeleton]
-            return []
-    return []
+    config = find_project_config(csv_path)
+    if config is None:
+        return []
+    try:
+        project = Project.open(config)
+    except ConfigError:
+        return []
+    if set(project.keypoint_names) != set(keypoints):
+        return []  # named in a warning where the layers are added (layer_watch)
+    return [(str(a), str(b)) for a, b in project.skeleton]
 
 
 # ---------------------------------------------------------------------------------- videos

@@ -1,4 +1,5 @@
-"""Export a labeled video: keypoints in their uncertainty colours, tails and a colour bar.
+"""Export a labeled video: keypoints in their uncertainty colours, tails and a colour bar
+(in a panel beside the picture, so it covers none of it).
 
 :func:`iter_export_video` decodes the video once, draws on each frame (PIL) and encodes an
 H.264 mp4 with PyAV, yielding :class:`ExportProgress` events (a napari worker or a tqdm bar
@@ -30,6 +31,8 @@ from napari_lightning_pose.viewer.prediction_layers import PoseTrack, pose_track
 #: Width of the colour bar and its margin, px.
 BAR_WIDTH = 12
 BAR_MARGIN = 8
+#: Width of a character of PIL's default font, px (the bar's labels).
+CHAR_WIDTH = 6
 
 
 @dataclass(frozen=True)
@@ -58,20 +61,35 @@ def keypoint_colors_rgb(track: PoseTrack) -> np.ndarray:
     return np.round(rgba[..., :3] * 255).astype(np.uint8)
 
 
-def _draw_bar(draw: ImageDraw.ImageDraw, track: PoseTrack, width: int, height: int) -> None:
-    """A vertical colour bar at the right edge, uncertain (hot) at the top, with its limits."""
+def _bar_labels(track: PoseTrack) -> tuple[str, str]:
+    """The texts at the top (uncertain) and the bottom (certain) of the colour bar."""
     lo, hi = track.contrast_limits
-    top, bottom = BAR_MARGIN + 10, max(BAR_MARGIN + 20, height - BAR_MARGIN - 10)
-    x0 = width - BAR_MARGIN - BAR_WIDTH
+    if track.smoothed:
+        return f"{hi:g} px", f"{lo:g} px"
+    return "0", "1"
+
+
+def bar_panel_width(track: PoseTrack) -> int:
+    """Width (even, px) of the panel right of the picture that holds the colour bar and
+    its labels, so the bar never covers the video."""
+    chars = max(len(text) for text in _bar_labels(track))
+    width = BAR_MARGIN + BAR_WIDTH + 4 + CHAR_WIDTH * chars + BAR_MARGIN
+    return width + width % 2
+
+
+def _draw_bar(draw: ImageDraw.ImageDraw, track: PoseTrack, left: int, height: int) -> None:
+    """A vertical colour bar in the panel from x = ``left``, uncertain (hot) at the top,
+    with its limits beside it."""
+    lo, hi = track.contrast_limits
+    top, bottom = BAR_MARGIN, max(BAR_MARGIN + 10, height - BAR_MARGIN)
+    x0 = left + BAR_MARGIN
     values = np.linspace(hi, lo, bottom - top)
     rgba = heat_rgba(values, (lo, hi), reverse=not track.smoothed)
     for i, c in enumerate(np.round(rgba[:, :3] * 255).astype(int)):
         draw.line([(x0, top + i), (x0 + BAR_WIDTH - 1, top + i)], fill=tuple(c.tolist()))
-    unit = " px" if track.smoothed else ""
-    high = f"{hi:g}{unit}" if track.smoothed else "0"
-    low = f"{lo:g}{unit}" if track.smoothed else "1"
-    draw.text((x0 - 6 * len(high) + BAR_WIDTH, top - 11), high, fill=(255, 255, 255))
-    draw.text((x0 - 6 * len(low) + BAR_WIDTH, bottom + 1), low, fill=(255, 255, 255))
+    high, low = _bar_labels(track)
+    draw.text((x0 + BAR_WIDTH + 4, top), high, fill=(255, 255, 255))
+    draw.text((x0 + BAR_WIDTH + 4, bottom - 11), low, fill=(255, 255, 255))
 
 
 def draw_frame(
@@ -85,9 +103,17 @@ def draw_frame(
 ) -> np.ndarray:
     """Draw keypoints of table row ``row`` (and ``tail`` rows of history) on ``frame``.
 
-    Returns a new (H, W, 3) uint8 frame; a keypoint with no position is not drawn.
+    Returns a new uint8 frame, (H, W, 3), or with ``bar`` (H, W + panel, 3): the colour
+    bar in a dark panel right of the picture (:func:`bar_panel_width`), never over it. A
+    keypoint with no position is not drawn.
     """
-    image = Image.fromarray(np.ascontiguousarray(frame[..., :3]))
+    picture = Image.fromarray(np.ascontiguousarray(frame[..., :3]))
+    width, height = picture.size
+    if bar:
+        image = Image.new("RGB", (width + bar_panel_width(track), height), (20, 20, 20))
+        image.paste(picture, (0, 0))
+    else:
+        image = picture
     draw = ImageDraw.Draw(image)
     start = max(0, row - tail)
     for k in range(len(track.keypoints)):
@@ -105,7 +131,7 @@ def draw_frame(
                 [x - radius, y - radius, x + radius, y + radius], fill=c, outline=(0, 0, 0)
             )
     if bar:
-        _draw_bar(draw, track, image.width, image.height)
+        _draw_bar(draw, track, width, height)
     return np.asarray(image)
 
 
@@ -179,6 +205,7 @@ def iter_export_video(
                 raise VideoError(out, f"cannot write an mp4: {err}") from err
             with container:
                 stream = container.add_stream("libx264", rate=round(fps))
+                width += bar_panel_width(track)  # the colour bar's panel, right of it
                 stream.width, stream.height = width - width % 2, height - height % 2
                 stream.pix_fmt = "yuv420p"
                 stream.options = {"crf": str(crf)}

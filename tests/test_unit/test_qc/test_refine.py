@@ -92,3 +92,22 @@ def test_corrections_saved_as_confirmed_labels(blob_smoothed):
     again = save_corrections(project, video, [Correction(6, "red", 1.0, 1.0)])
     assert "already labeled" in again.messages[0]
     assert np.allclose(frame_labels(project.read_labels(), im)[0], (40, 20))
+
+
+def test_new_frames_are_named_like_the_projects_frames(sample_copy):
+    """Label these names a new frame with the padding frame selection uses in the project
+    (the sample's ``img01``: 2 digits, so frame 139 is ``img139.png``, not ``img00139``)."""
+    from napari_lightning_pose.io.pose_csv import make_pose_frame
+    from napari_lightning_pose.labeling.frames import project_frame_digits
+
+    project = Project.open(sample_copy)
+    video = project.video_paths()[0]
+    names = project.keypoint_names
+    values = np.full((994, len(names), 3), 100.0)
+    smoothed = make_pose_frame(values, names, ("x", "y", "likelihood"), scorer="eks")
+    result = refine_frames(project, video, [139], smoothed, context=0)
+    digits = project_frame_digits(project, video)
+    assert digits == 2
+    assert result.added == [image_path(video.stem, 139, digits)]
+    assert result.added == ["labeled-data/test_vid/img139.png"]
+    assert (project.data_dir / result.added[0]).is_file()

@@ -11,8 +11,10 @@ from napari_lightning_pose.errors import LabelsError
 from napari_lightning_pose.io.pose_csv import make_pose_frame
 from napari_lightning_pose.io.video import VideoReader
 from napari_lightning_pose.viewer.layer_styles import heat_rgba
+from napari_lightning_pose.viewer.prediction_layers import pose_track_from_frame
 from napari_lightning_pose.viewer.video_export import (
     ExportProgress,
+    bar_panel_width,
     export_video,
     iter_export_video,
 )
@@ -47,10 +49,13 @@ def test_export_draws_keypoints_in_uncertainty_colours(dark_video, tmp_path):
     assert np.abs(frame[24, 16] - _rgb(0.0)).max() < 30  # pale yellow
     assert np.abs(frame[24, 32] - _rgb(20.0)).max() < 30  # red
     assert np.abs(frame[5, 24] - 30).max() < 12  # background untouched
-    # the colour bar at the right edge: hot at the top, pale at the bottom
-    col = 64 - 8 - 6
-    assert frame[20, col, 0] > 180 and frame[20, col, 2] < 80
-    assert frame[38, col, 2] > frame[20, col, 2]
+    # the colour bar lies in a panel right of the picture: the picture is whole
+    assert frame.shape[1] == 64 + bar_panel_width(pose_track_from_frame(_smoothed(12)))
+    assert np.abs(frame[:, 40:64] - 30).max() < 12
+    # hot at the top, pale at the bottom
+    col = 64 + 8 + 6
+    assert frame[12, col, 0] > 180 and frame[12, col, 2] < 80
+    assert frame[38, col, 2] > frame[12, col, 2]
 
 
 def test_export_cli_and_missing_frames(dark_video, tmp_path, capsys):

@@ -15,17 +15,28 @@ from typing import Any
 from qtpy.QtCore import QEvent, QObject, QThreadPool
 from qtpy.QtWidgets import QLabel, QMainWindow, QWidget
 
-from napari_lightning_pose.inference.jobs import preload_torch
+from napari_lightning_pose.viewer.widgets.docking import settle_when_shown
 
 #: How long closing the window waits for a job to stop (a training step, a batch).
 CLOSE_WAIT_MS = 60_000
 
 
 def device_choices() -> list[str]:
-    """ "auto", "cpu" and "cuda" when a GPU is there."""
-    import torch
+    """ "auto", "cpu" and "cuda" when an NVIDIA GPU is there.
 
-    return ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    Asked without importing torch (seconds on the GUI thread, when a dock opens): torch's
+    answer if it is imported already, else whether an NVIDIA driver is installed.
+    """
+    import shutil
+    import sys
+    from pathlib import Path
+
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        gpu = bool(torch.cuda.is_available())
+    else:
+        gpu = Path("/proc/driver/nvidia/version").exists() or bool(shutil.which("nvidia-smi"))
+    return ["auto", "cpu"] + (["cuda"] if gpu else [])
 
 
 class CloseWatcher(QObject):
@@ -74,8 +85,9 @@ class JobDock(QWidget):
         self.stop_event = threading.Event()
         self.status = QLabel()
         self.status.setWordWrap(True)
-        preload_torch()
+        # torch is imported by the job, in its worker thread (jobs.preload_torch), not here
         self._watcher = CloseWatcher(self)
+        settle_when_shown(self, napari_viewer)
 
     @property
     def running(self) -> bool:

@@ -37,7 +37,14 @@ SHORTCUTS: dict[str, tuple[str, str]] = {
     "M": ("next frame with missing labels", "next_missing_frame"),
     "Shift-M": ("previous frame with missing labels", "previous_missing_frame"),
     "N": ("mark the current keypoint not visible", "mark_not_visible"),
+    "Control-Z": ("undo the last labeling action", "undo"),
+    "Control-Shift-Z": ("redo what was undone", "redo"),
 }
+#: Said when a click on a frame whose keypoints are all decided places nothing.
+FRAME_DONE = (
+    "frame done: a click places nothing here. To re-place a keypoint, choose it in the list "
+    "(or Up / Down) and click; M goes to the next frame with missing labels"
+)
 #: Bound on the labels layer (replacing napari's "delete selected points").
 DELETE_KEYS = ("Delete", "Backspace")
 
@@ -92,6 +99,13 @@ class LabelEditor:
         self.skeleton_layer: Vectors | None = skeleton_layer
         self.view = view
         self.current_kp = 0
+        #: (frame, keypoint) the user chose (list, Up / Down) on the frame shown: only then
+        #: does a click replace a keypoint that is already placed or marked not visible
+        self.chosen: tuple[int, int] | None = None
+        self._undo: list[tuple[np.ndarray, np.ndarray]] = []
+        self._redo: list[tuple[np.ndarray, np.ndarray]] = []
+        self._last = self._snapshot()
+        self._dragging = False
         self._syncing = False  # the editor itself changes the layer: not a user edit
         self._restore_defaults = False
         self._hooks = ViewerHooks()  # key bindings and layer callbacks, released at close
@@ -169,10 +183,15 @@ class LabelEditor:
         """Image path (CSV index) of the frame shown."""
         return self.state.images[self.current_frame] if self.state.images else None
 
-    def set_current_keypoint(self, keypoint: str | int) -> None:
-        """Make ``keypoint`` (name or index) the one the next click places."""
+    def set_current_keypoint(self, keypoint: str | int, chosen: bool = True) -> None:
+        """Make ``keypoint`` (name or index) the one the next click places.
+
+        ``chosen``: the user picked it (list, Up / Down, a call from outside), so a click on
+        this frame may replace its position; the dock moving on by itself passes False.
+        """
         k = self.state.keypoints.index(keypoint) if isinstance(keypoint, str) else int(keypoint)
         self.current_kp = k % len(self.state.keypoints)
+        self.chosen = (self.current_frame, self.current_kp) if chosen else None
         self.view.show_current_keypoint(self.current_kp)
         self.update_feature_defaults()
 
@@ -183,6 +202,53 @@ class LabelEditor:
     def previous_keypoint(self) -> None:
         """Select the previous keypoint in the config's order (wrapping)."""
         self.set_current_keypoint(self.current_kp - 1)
+
+    # ------------------------------------------------------------------ undo / redo
+    def _snapshot(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.state.xy.copy(), self.state.not_visible.copy()
+
+    def _record(self) -> None:
+        """Put the labels as they were before this edit on the undo stack (a drag, many
+        moves of one press of the mouse button, is one step)."""
+        from qtpy.QtCore import Qt
+        from qtpy.QtWidgets import QApplication
+
+        now = self._snapshot()
+        before = self._last
+        self._last = now
+        if all(np.array_equal(a, b, equal_nan=True) for a, b in zip(before, now, strict=True)):
+            return
+        pressed = QApplication.mouseButtons() != Qt.MouseButton.NoButton
+        if pressed and self._dragging:
+            return  # the same drag goes on: its step is on the stack already
+        self._dragging = pressed
+        self._undo.append(before)
+        self._redo.clear()
+
+    def undo(self) -> bool:
+        """Take back the last labeling action of the session (a click, a drag, a delete, a
+        "not visible" mark); False when there is none."""
+        return self._step(self._undo, self._redo, "undone")
+
+    def redo(self) -> bool:
+        """Do again what :meth:`undo` took back; False when there is none."""
+        return self._step(self._redo, self._undo, "redone")
+
+    def _step(self, source: list, target: list, word: str) -> bool:
+        self.sync_from_layer()
+        if not source:
+            self.view.set_status(f"nothing to be {word}")
+            return False
+        target.append(self._snapshot())
+        xy, not_visible = source.pop()
+        self.state.xy[:] = xy
+        self.state.not_visible[:] = not_visible
+        self._last = self._snapshot()
+        self._dragging = False
+        self.redraw_points()
+        self.session.dirty = True
+        self.view.set_status(f"{word}: unsaved changes (Ctrl+Z undo, Ctrl+Shift+Z redo)")
+        return True
 
     def go_to_frame(self, frame: int) -> None:
         """Show frame ``frame`` of the project's images."""
@@ -260,9 +326,20 @@ class LabelEditor:
         new = sorted({int(i) % n for i in indices})
         frames = np.rint(layer.data[:, 0]).astype(int)
         if len(new) == 1 and layer.mode == "add" and 0 <= frames[new[0]] < state.n_frames:
+            i = new[0]
+            k, frame = self.current_kp, int(frames[i])
+            if state.decided()[frame, k] and self.chosen != (frame, k):
+                # the dock chose this keypoint by itself (a finished frame): a stray click
+                # must not move a label; the user chooses the keypoint to re-place it
+                self._syncing = True
+                try:
+                    layer.remove([i])
+                finally:
+                    self._syncing = False
+                self.view.set_status(FRAME_DONE)
+                return
             # A click places the current keypoint whatever napari's feature defaults say:
             # selecting a point copies its features into them (and add() selects the new one).
-            i = new[0]
             features = layer.features  # the layer's own table, edited in place
             features.loc[i, "keypoint"] = state.keypoints[self.current_kp]
             features.loc[i, "frame"] = frames[i]
@@ -298,17 +375,20 @@ class LabelEditor:
         """Make the next keypoint still undecided on ``frame`` the current one."""
         nxt = self.state.next_unlabeled_keypoint(frame, after)
         if nxt is not None:
-            self.set_current_keypoint(nxt)
+            self.set_current_keypoint(nxt, chosen=False)
         else:
-            self.view.set_status("frame done: press M for the next frame with missing labels")
+            self.view.set_status(FRAME_DONE)
 
     def on_frame_changed(self) -> None:
         """The viewer shows another frame: its first keypoint still to do becomes current."""
         frame = self.current_frame
+        self.chosen = None  # a choice holds for the frame it was made on
         if self.state.n_frames:
             first = self.state.next_unlabeled_keypoint(frame, -1)
             if first is not None:
-                self.set_current_keypoint(first)
+                self.set_current_keypoint(first, chosen=False)
+            else:
+                self.view.set_status(FRAME_DONE)
         self.update_feature_defaults()
         self._refresh_views(labels_changed=False)
 
@@ -360,6 +440,7 @@ class LabelEditor:
         return not np.array_equal(before, self.state.xy, equal_nan=True)
 
     def _changed(self) -> None:
+        self._record()
         self.session.dirty = True
         self.view.set_status("unsaved changes")
         self._refresh_views()

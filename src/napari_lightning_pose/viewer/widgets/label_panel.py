@@ -30,7 +30,8 @@ HELP_TEXT = (
     "<b>Up/Down</b> keypoint &nbsp; <b>Left/Right</b> frame &nbsp; "
     "<b>M / Shift+M</b> next/previous frame with missing labels<br>"
     "<b>N</b> current keypoint not visible &nbsp; "
-    "<b>Delete</b> remove selected point (or the current keypoint's)"
+    "<b>Delete</b> remove selected point (or the current keypoint's)<br>"
+    "<b>Ctrl+Z / Ctrl+Shift+Z</b> undo / redo"
 )
 
 

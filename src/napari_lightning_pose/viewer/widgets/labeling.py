@@ -81,10 +81,13 @@ class LabelingWidget(LabelingPanel):
         self._window_filter: CloseFilter | None = None
         self._viewer_hooks = ViewerHooks()  # for the widget's life
         self.loading = False  # a project is being read in a worker
+        self._aside: list[Any] = []  # (place, layer) taken out while a project is open
 
         self.open_button.clicked.connect(self._choose_project)
         self.save_button.clicked.connect(lambda: self.save())
         self.keypoint_list.currentRowChanged.connect(self._on_row_changed)
+        # a click on the row already current is a choice too (no row change to tell it)
+        self.keypoint_list.clicked.connect(lambda index: self._on_row_chosen(index.row()))
         self.missing_button.clicked.connect(lambda: self.next_missing_frame())
         self.not_visible_button.clicked.connect(self.mark_not_visible)
         self.saver = LabelSaver(self, self.set_status, autosave_seconds, self._show_waiting)
@@ -178,11 +181,43 @@ class LabelingWidget(LabelingPanel):
             f"<b>{opened.config_path.parent.name}</b>: {len(opened.images)} frames, "
             f"{len(opened.keypoints)} keypoints<br>labels: {opened.labels_path}"
         )
+        aside = self._put_aside_other_stacks(
+            [self.frames_layer, points, skeleton, self.prefill.layer]
+        )
         self.viewer.dims.axis_labels = ("frame", "y", "x")
         self.viewer.dims.set_current_step(0, 0)
         self._on_frame_changed()
-        self.set_status("opened")
+        self.set_status(
+            f"opened; {', '.join(aside)} set aside while labeling: the slider steps through "
+            f"the {len(opened.images)} frames to label (they come back when the project "
+            "closes)"
+            if aside
+            else "opened"
+        )
         return True
+
+    def _put_aside_other_stacks(self, ours: list[Any]) -> list[str]:
+        """Take the layers with a time axis that are not this project's (a video, its
+        predictions) out of the viewer while it is open: they would share the one frame
+        slider, where "frame 21" is image 21 of the project and frame 21 of the video at
+        once, and stretch it past the project's frames. Their names; :meth:`close_project`
+        puts them back where they were."""
+        layers = self.viewer.layers
+        self._aside = [
+            (i, layer) for i, layer in enumerate(layers) if layer not in ours and layer.ndim >= 3
+        ]
+        with layers.batched_update():
+            for _, layer in self._aside:
+                layers.remove(layer)
+        return [layer.name for _, layer in self._aside]
+
+    def _put_back(self) -> None:
+        """Return the layers :meth:`_put_aside_other_stacks` took out, in their places."""
+        layers = self.viewer.layers
+        for i, layer in self._aside:
+            if layer not in layers:
+                layers.insert(min(i, len(layers)), layer)
+        self._aside = []
 
     def close_project(self, save: bool = True) -> bool:
         """Remove the project's layers (after saving unsaved labels when ``save``).
@@ -205,6 +240,7 @@ class LabelingWidget(LabelingPanel):
             for layer in layers[::-1]:
                 if layer is not None and layer in self.viewer.layers:
                     self.viewer.layers.remove(layer)
+        self._put_back()
         self.frames_layer = None
         self.session = self.editor = None
         self.saver.attach(None, None)
@@ -353,6 +389,10 @@ class LabelingWidget(LabelingPanel):
 
     def _on_row_changed(self, row: int) -> None:
         if self.editor is not None and row >= 0 and row != self.editor.current_kp:
+            self.editor.set_current_keypoint(row)
+
+    def _on_row_chosen(self, row: int) -> None:
+        if self.editor is not None and row >= 0:
             self.editor.set_current_keypoint(row)
 
     # ------------------------------------------------------------------ closing

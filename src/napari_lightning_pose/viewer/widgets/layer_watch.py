@@ -40,6 +40,8 @@ def watch_layers(viewer: Any) -> None:
         return
     _WATCHED.add(viewer)
     viewer.layers.events.inserted.connect(_on_inserted)
+    ref = weakref.ref(viewer)  # the hook must not keep the viewer alive
+    viewer.layers.events.inserted.connect(lambda event: _dock_legend(ref(), event.value))
     fit_slider_labels(viewer)
 
 
@@ -50,12 +52,59 @@ def watch_current_viewer() -> None:
     watch_layers(napari.current_viewer())
 
 
+def video_frames(layer: Any) -> int | None:
+    """Frames of a video layer: ours (``n_frames`` metadata) or another reader's (an Image
+    layer read from a video file: its first axis); None for any other layer."""
+    from napari_lightning_pose.io.video import VIDEO_SUFFIXES
+
+    if layer.metadata.get("n_frames"):
+        return int(layer.metadata["n_frames"])
+    path = getattr(getattr(layer, "source", None), "path", None)
+    if type(layer).__name__ == "Image" and path and Path(path).suffix.lower() in VIDEO_SUFFIXES:
+        return int(layer.data.shape[0])
+    return None
+
+
 def open_video(layers: Any, but: Any = None) -> Any | None:
-    """The first layer of ``layers`` (other than ``but``) holding a video (``n_frames``)."""
+    """The first layer of ``layers`` (other than ``but``) holding a video (any reader's)."""
     for layer in layers:
-        if layer is not but and layer.metadata.get("n_frames"):
+        if layer is not but and video_frames(layer):
             return layer
     return None
+
+
+def keypoint_warning(layer: Any) -> str | None:
+    """A message naming the keypoints in which a prediction layer's file and its project
+    (``ensemble.files.find_project_config``) differ, or None."""
+    from napari_lightning_pose.ensemble.files import find_project_config, keypoint_mismatch
+    from napari_lightning_pose.errors import ConfigError
+    from napari_lightning_pose.labeling.project import Project
+
+    meta = layer.metadata or {}
+    csv, names = meta.get("csv_path"), meta.get("keypoint_names")
+    config = find_project_config(csv) if csv and names else None
+    if config is None:
+        return None
+    try:
+        project = Project.open(config)
+    except ConfigError:
+        return None
+    return keypoint_mismatch(project.keypoint_names, names, csv, config)
+
+
+def _dock_legend(viewer: Any, layer: Any) -> None:
+    """Dock the uncertainty legend when the first prediction layer arrives in a window."""
+    meta = getattr(layer, "metadata", None) or {}
+    window = getattr(viewer, "window", None)
+    if window is None or meta.get("kind") not in CHECKED_KINDS or type(layer).__name__ != "Points":
+        return
+    from napari_lightning_pose.viewer.widgets.legend import UncertaintyLegend
+
+    with warnings.catch_warnings():  # napari's main window: private, the only way to it
+        warnings.simplefilter("ignore", FutureWarning)
+        main = getattr(window, "_qt_window", None)
+    if main is not None and not main.findChildren(UncertaintyLegend):
+        window.add_plugin_dock_widget("napari-lightning-pose", "Uncertainty legend")
 
 
 def _on_inserted(event: Any) -> None:
@@ -64,6 +113,10 @@ def _on_inserted(event: Any) -> None:
     meta = getattr(layer, "metadata", None) or {}
     if meta.get("kind") not in CHECKED_KINDS or "track_frames" not in meta:
         return
+    if type(layer).__name__ == "Points":  # once per file: each file has one Points layer
+        mismatch = keypoint_warning(layer)
+        if mismatch:
+            warnings.warn(mismatch, UserWarning, stacklevel=2)
     video = open_video(layers, but=layer)
     if video is None:
         if type(layer).__name__ == "Points":  # once per file: each file has one Points layer
@@ -80,7 +133,7 @@ def _on_inserted(event: Any) -> None:
             meta.get("csv_path"),
             int(meta["track_frames"]),
             int(meta["last_frame"]),
-            int(video.metadata["n_frames"]),
+            int(video_frames(video) or 0),
             video.metadata.get("video_path", ""),
         )
     except Exception:

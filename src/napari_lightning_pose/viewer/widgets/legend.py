@@ -19,6 +19,7 @@ from napari_lightning_pose.viewer.layer_styles import (
     HEAT_CONTROLS,
     POSTERIOR_SD_LIMITS_PX,
 )
+from napari_lightning_pose.viewer.widgets.docking import settle_when_shown
 
 TITLES = {
     "posterior_sd": "uncertainty: posterior SD (px)",
@@ -54,6 +55,7 @@ class UncertaintyLegend(QWidget):
         self.setMinimumHeight(74)
         self.setMinimumWidth(260)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        settle_when_shown(self, napari_viewer, tabbed=False)  # a short bar under the tabs
         if napari_viewer is not None:
             napari_viewer.layers.events.inserted.connect(self._on_layers)
             napari_viewer.layers.selection.events.active.connect(self._on_layers)

@@ -41,6 +41,7 @@ from qtpy.QtWidgets import (
 from napari_lightning_pose.errors import LightningPoseInputError
 from napari_lightning_pose.qc.defaults import DEFAULT_MIN_GAP
 from napari_lightning_pose.qc.scores import OutlierScores, rank_outliers, scores_from_files
+from napari_lightning_pose.viewer.widgets.docking import settle_when_shown
 
 MAX_ROWS = 500
 #: Short names of the scores in the "why" column.
@@ -56,17 +57,28 @@ THRESHOLD_PEN = pg.mkPen((235, 40, 40), width=2)
 
 
 def project_of(csv: str | Path) -> Path | None:
-    """The project config above a predictions CSV (``<project>/predictions/<video>/...``)."""
-    for parent in Path(csv).resolve().parents:
-        if (parent / "config.yaml").is_file():
-            return parent / "config.yaml"
-    return None
+    """The project config of a predictions CSV (``<project>/predictions/<video>/...``, or
+    the demo's ``project/`` beside ``predictions/``; ``ensemble.files``)."""
+    from napari_lightning_pose.ensemble.files import find_project_config
+
+    return find_project_config(csv)
 
 
 def find_dock(anchor: QWidget, cls: type) -> Any:
     """The widget of class ``cls`` docked in the same main window as ``anchor``, or None."""
     found = anchor.window().findChildren(cls)
     return found[0] if found else None
+
+
+def _score_files(csv: str, member_csvs: list[str]) -> tuple[Path, list[Path], OutlierScores]:
+    """Score a smoothed CSV's frames with its members (found beside it when not given:
+    ``ensemble.files``); no Qt, so a worker runs it."""
+    members = [Path(m) for m in member_csvs]
+    if not members:  # a smoothed CSV opened by itself: its members lie beside it
+        from napari_lightning_pose.ensemble.files import find_ensemble_files
+
+        members = find_ensemble_files(csv).members
+    return Path(csv), members, scores_from_files(csv, members)
 
 
 class OutlierQueueWidget(QWidget):
@@ -82,6 +94,8 @@ class OutlierQueueWidget(QWidget):
         self.threshold = 0.0
         self.worker: Any = None
         self.last_result: Any = None
+        self._loader: Any = None
+        self._load_id = 0
 
         self.source = QLabel("No smoothed predictions yet: run Predict + smooth or open one.")
         self.source.setWordWrap(True)
@@ -99,7 +113,7 @@ class OutlierQueueWidget(QWidget):
         )
         self.spread_check.toggled.connect(lambda _: self._rerank())
         self.hist = pg.PlotWidget()
-        self.hist.setMinimumHeight(140)
+        self.hist.setMinimumHeight(100)
         self.hist.setLabel("bottom", "score")
         self.hist.setLabel("left", "frames")
         self.line = pg.InfiniteLine(0.0, angle=90, movable=True, pen=THRESHOLD_PEN)
@@ -111,7 +125,7 @@ class OutlierQueueWidget(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.cellClicked.connect(lambda row, _col: self.go_to(row))
-        self.table.setMinimumHeight(170)
+        self.table.setMinimumHeight(110)
         self.table.verticalHeader().setVisible(False)
         self.prev_button = QPushButton("Previous [")
         self.prev_button.clicked.connect(self.previous)
@@ -154,6 +168,7 @@ class OutlierQueueWidget(QWidget):
         layout.addLayout(nav)
         layout.addLayout(act)
         layout.addWidget(self.status)
+        settle_when_shown(self, napari_viewer)
 
         if napari_viewer is not None:
             napari_viewer.bind_key("]", lambda _v: self.next(), overwrite=True)
@@ -165,9 +180,18 @@ class OutlierQueueWidget(QWidget):
     # ------------------------------------------------------------------ public
     def load(self, smoothed_csv: str | Path, member_csvs: list[str | Path] = ()) -> None:
         """Score the frames of ``smoothed_csv`` (with its members' CSVs and metric files)."""
-        self.smoothed_csv = Path(smoothed_csv)
-        self.member_csvs = [Path(m) for m in member_csvs]
-        self.scores = scores_from_files(self.smoothed_csv, self.member_csvs)
+        members = [Path(m) for m in member_csvs]
+        self._show_scores(Path(smoothed_csv), members, scores_from_files(smoothed_csv, members))
+
+    @property
+    def busy(self) -> bool:
+        """True while the scores of a new smoothed layer are computed (in a worker)."""
+        return self._loader is not None
+
+    def _show_scores(
+        self, smoothed_csv: Path, member_csvs: list[Path], scores: OutlierScores
+    ) -> None:
+        self.smoothed_csv, self.member_csvs, self.scores = smoothed_csv, member_csvs, scores
         names = ["combined", *self.scores.scores]
         self.score_combo.blockSignals(True)
         self.score_combo.clear()
@@ -399,10 +423,24 @@ class OutlierQueueWidget(QWidget):
             return
         if layer.__class__.__name__ != "Points" or meta["csv_path"] == str(self.smoothed_csv):
             return
-        try:
-            self.load(meta["csv_path"], meta.get("member_csvs", []))
-        except LightningPoseInputError as err:
-            self._say(str(err))
+        from napari.qt.threading import create_worker
+
+        self._load_id += 1
+        load_id = self._load_id
+        self._loader = create_worker(
+            _score_files, meta["csv_path"], meta.get("member_csvs") or [],
+            _start_thread=False, _ignore_errors=True,
+        )  # fmt: skip
+        self._loader.returned.connect(
+            lambda out: self._show_scores(*out) if load_id == self._load_id else None
+        )
+        self._loader.errored.connect(lambda err: self._say(str(err)))
+        self._loader.finished.connect(lambda: self._loader_done(load_id))
+        self._loader.start()
+
+    def _loader_done(self, load_id: int) -> None:
+        if load_id == self._load_id:
+            self._loader = None
 
     def _say(self, text: str) -> None:
         self.status.setText(text)

@@ -9,6 +9,8 @@ and the colour legend docked beside them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,58 @@ from napari_lightning_pose.inference.jobs import (
 from napari_lightning_pose.viewer.widgets.job_dock import JobDock, device_choices
 
 
+@dataclass
+class ResultLayers:
+    """The finished result as layer-data tuples, built in the worker: members, then smoothed."""
+
+    members: list[Any]
+    smoothed: list[Any]
+
+
+def result_layers(
+    smoothed_csv: Path | None,
+    member_csvs: Sequence[Path],
+    skeleton: Sequence[Sequence[str]],
+    n_frames: int | None = None,
+) -> ResultLayers:
+    """Read the result's CSVs into layer data (no Qt: the worker does it, not the GUI)."""
+    from napari_lightning_pose.viewer.prediction_layers import (
+        member_layer_data,
+        prediction_layer_data,
+        read_pose_track,
+    )
+
+    members = [
+        member_layer_data(read_pose_track(csv), f"{Path(csv).stem} raw") for csv in member_csvs
+    ]
+    main = smoothed_csv or member_csvs[0]
+    smoothed = prediction_layer_data(
+        main, skeleton, n_video_frames=n_frames, member_csvs=member_csvs
+    )
+    return ResultLayers(members, smoothed)
+
+
+def predict_smooth_to_layers(
+    checkpoints: Sequence[Path],
+    video: Path,
+    out_dir: Path,
+    skeleton: Sequence[Sequence[str]],
+    *,
+    device: str | None = None,
+    stop: Any = None,
+) -> Iterator[PredictSmoothEvent | ResultLayers]:
+    """``jobs.predict_and_smooth``, then the result's layers, made ready in the same worker."""
+    last = None
+    for ev in predict_and_smooth(checkpoints, video, out_dir, device=device, stop=stop):
+        last = ev
+        yield ev
+    if last is not None and last.kind == "done":
+        from napari_lightning_pose.viewer.widgets.warmup import warm_first_image_layer
+
+        warm_first_image_layer()  # napari's first Image layer (the video) costs no freeze
+        yield result_layers(last.smoothed_csv, last.member_csvs, skeleton, last.n_frames)
+
+
 class PredictWidget(JobDock):
     """Pick a project, a video and trained members; predict, smooth, and show the result."""
 
@@ -43,6 +97,8 @@ class PredictWidget(JobDock):
     def __init__(self, napari_viewer: Any = None) -> None:
         super().__init__(napari_viewer)
         self.result: PredictSmoothEvent | None = None
+        self.prepared: ResultLayers | None = None
+        self._to_add: list[Any] = []  # result layers still to add
         self.project_edit = QLineEdit()
         self.project_edit.setPlaceholderText("project folder or its config.yaml")
         self.project_edit.editingFinished.connect(self._fill_defaults)
@@ -87,26 +143,33 @@ class PredictWidget(JobDock):
         self.project = project
         self.video = video
         self.out_dir = predictions_dir(project.config, video)
-        self.result = None
+        self.result = self.prepared = None
         device = self.device_combo.currentText()
         self._say(f"Predicting {video.name} with {len(members)} members...")
         # Cancel stops after the current batch; CSVs already written stay as they are
         self.run_job(
-            predict_and_smooth,
+            predict_smooth_to_layers,
             members,
             video,
             self.out_dir,
+            project.skeleton,
             device=None if device == "auto" else device,
         )
         return True
 
-    def show_results(self, smoothed_csv: Path | None, member_csvs: list[Path]) -> None:
-        """Add the video (if not open), the members (hidden) and the smoothed layers."""
-        from napari_lightning_pose.viewer.prediction_layers import (
-            member_layer_data,
-            prediction_layer_data,
-            read_pose_track,
-        )
+    def show_results(
+        self,
+        smoothed_csv: Path | None,
+        member_csvs: list[Path],
+        prepared: ResultLayers | None = None,
+        staged: bool = False,
+    ) -> None:
+        """Add the video (if not open), the members (hidden) and the smoothed layers.
+
+        ``prepared`` is the layer data the job built in its worker; without it the CSVs are
+        read here. ``staged`` adds one layer per turn of the event loop (the window stays
+        responsive; :attr:`busy` until the last one is in), else all at once.
+        """
         from napari_lightning_pose.viewer.reader import video_layer_data
 
         viewer = self.viewer
@@ -116,15 +179,33 @@ class PredictWidget(JobDock):
             data, kwargs, _ = video_layer_data(self.video)
             open_video = [viewer.add_image(data, **kwargs)]
         n_frames = int(open_video[0].metadata["n_frames"])
-        for csv in member_csvs:
-            data, kwargs, _ = member_layer_data(read_pose_track(csv), f"{Path(csv).stem} raw")
-            viewer.add_points(data, **kwargs)
-        main = smoothed_csv or member_csvs[0]
-        for data, kwargs, kind in prediction_layer_data(
-            main, self.project.skeleton, n_video_frames=n_frames, member_csvs=member_csvs
-        ):
-            getattr(viewer, f"add_{kind}")(data, **kwargs)
-        self._dock_views()
+        if prepared is None:
+            prepared = result_layers(smoothed_csv, member_csvs, self.project.skeleton, n_frames)
+        # prepared in the worker: checked there against the frames it predicted (this video)
+        self._to_add = [*prepared.members, *prepared.smoothed]
+        if staged:
+            self._add_next()  # one layer per turn of the event loop: no long freeze
+        else:
+            while self._to_add:
+                self._add_next()
+
+    @property
+    def busy(self) -> bool:
+        """True while a job runs or its result's layers are still being added."""
+        return self.running or bool(self._to_add)
+
+    def _add_next(self) -> None:
+        """Add the next result layer; the views are docked after the last one."""
+        if not self._to_add:
+            return
+        data, kwargs, kind = self._to_add.pop(0)
+        getattr(self.viewer, f"add_{kind}")(data, **kwargs)
+        if self._to_add:
+            from qtpy.QtCore import QTimer
+
+            QTimer.singleShot(0, self._add_next)
+        else:
+            self._dock_views()
 
     # ---------------------------------------------------------------- internals
     def _inputs(self) -> tuple[Any, Path, list[Path]]:
@@ -154,7 +235,10 @@ class PredictWidget(JobDock):
         if not self.models_edit.text():
             self.models_edit.setText(str(models_dir(project.config)))
 
-    def _on_event(self, ev: PredictSmoothEvent) -> None:
+    def _on_event(self, ev: PredictSmoothEvent | ResultLayers) -> None:
+        if isinstance(ev, ResultLayers):
+            self.prepared = ev
+            return
         done, total = ev.progress()
         self.progress.setMaximum(int(total or 0))
         self.progress.setValue(int(done))
@@ -172,7 +256,7 @@ class PredictWidget(JobDock):
                 f"Stopped; {len(ev.member_csvs)} member CSVs are complete in {self.out_dir}."
             )
             return
-        self.show_results(ev.smoothed_csv, ev.member_csvs)
+        self.show_results(ev.smoothed_csv, ev.member_csvs, self.prepared, staged=True)
         saved = ev.smoothed_csv or ev.member_csvs[0]
         self._say(f"Saved {saved} (+ {len(ev.member_csvs)} member CSVs).")
 

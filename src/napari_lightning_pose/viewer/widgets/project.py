@@ -42,6 +42,7 @@ from napari_lightning_pose.labeling.frames import METHODS, FrameProgress, iter_p
 from napari_lightning_pose.labeling.project import Project, add_video, init_project, parse_skeleton
 from napari_lightning_pose.viewer.layers import LayerData
 from napari_lightning_pose.viewer.reader import video_layer_data
+from napari_lightning_pose.viewer.widgets.docking import settle_when_shown
 from napari_lightning_pose.viewer.widgets.layer_watch import watch_layers
 from napari_lightning_pose.viewer.widgets.warmup import warm_first_image_layer
 
@@ -187,6 +188,7 @@ class ProjectWidget(QWidget):
         layout.addWidget(self.label_button)
         layout.addWidget(self.busy_label)
         layout.addStretch(1)
+        settle_when_shown(self, self.viewer)
 
     @property
     def busy(self) -> bool:

@@ -1,14 +1,17 @@
 """Steer the smoother dock: a smoothing slider, drag-a-point corrections, save, export.
 
-Loads an ensemble (the members' CSVs behind a smoothed layer, or given to :meth:`load`)
-into ``ensemble.steer.SteerableSmoother`` and shows the result as its own layers (tails,
-skeleton, keypoints in uncertainty colours, named ``<video> steered``) and in the trace
-panel. Moving the global slider (log scale) or a keypoint's factor re-runs EKS at once (tens
-of ms for 10,000 frames, ``benchmarks/bench_steer.py``; slider moves are coalesced so the
-GUI never queues stale work). Dragging a keypoint of the steered layer (select mode) enters
-it as a near-certain observation: the trajectory re-fits around it. "Save corrections"
-writes them as confirmed labels (``qc.refine.save_corrections``); "Export video" writes a
-labeled mp4 in a worker thread (``viewer.video_export``).
+Loads an ensemble into ``ensemble.steer.SteerableSmoother`` and shows the result as its own
+layers (tails, skeleton, keypoints in uncertainty colours, named ``<video> steered``) and in
+the trace panel. The ensemble is found from what is open: a smoothed layer in the viewer (as
+Predict + smooth or the predictions reader adds it; its members, project and video are found
+beside the file, ``viewer.widgets.ensemble_inputs``), a smoothed CSV picked with "Open...", or
+whatever :meth:`SteerWidget.load` is given. Moving the global slider (log scale) or a
+keypoint's factor re-runs EKS in a worker thread, one smooth at a time: requests made while
+one runs are merged into the newest, stale ones are never computed, and the GUI thread only
+swaps the layers' data (``benchmarks/bench_gui_stalls.py``). Dragging a keypoint of the
+steered layer (select mode) enters it as a near-certain observation: the trajectory re-fits
+around it. "Save corrections" writes them as confirmed labels (``qc.refine``); "Export
+video" writes a labeled mp4 in a worker thread (``viewer.video_export``).
 """
 
 from __future__ import annotations
@@ -31,12 +34,20 @@ from qtpy.QtWidgets import (
 )
 
 from napari_lightning_pose.errors import LightningPoseInputError
+from napari_lightning_pose.viewer.widgets.docking import settle_when_shown
+from napari_lightning_pose.viewer.widgets.ensemble_inputs import smoothed_layers
+from napari_lightning_pose.viewer.widgets.hooks import ViewerHooks, release_when_destroyed
+from napari_lightning_pose.viewer.widgets.steer_jobs import Smoothed, build_steer, smooth_to_layers
 
 #: Global slider range, log10 of the smoothing parameter (px^2 per frame).
 LOG_S_RANGE = (-2.0, 3.0)
 #: Per-keypoint factor range, log10.
 LOG_FACTOR_RANGE = (-2.0, 2.0)
 TICKS = 100
+NOTHING_OPEN = (
+    "No ensemble: open a smoothed CSV (predictions/<video>/<video>.eks.csv, with the "
+    "member*.csv beside it) with Open... or File > Open, or run Predict + smooth."
+)
 
 
 def _to_log(tick: int, lo_hi: tuple[float, float]) -> float:
@@ -47,6 +58,27 @@ def _to_log(tick: int, lo_hi: tuple[float, float]) -> float:
 def _to_tick(log_value: float, lo_hi: tuple[float, float]) -> int:
     lo, hi = lo_hi
     return round(TICKS * (min(max(log_value, lo), hi) - lo) / (hi - lo))
+
+
+def _swap_points(layer: Any, data: Any, features: Any) -> None:
+    """New positions and uncertainty of the same points (same frames and keypoints): the
+    feature values are replaced in place, which spares napari re-formatting every point's
+    text (~0.1 s for 16,000 points); other points: data and features replaced."""
+    import numpy as np
+
+    old = layer.features
+    same = (
+        len(old) == len(features)
+        and np.array_equal(old["frame"].to_numpy(), features["frame"].to_numpy())
+        and np.array_equal(old["keypoint"].to_numpy(), features["keypoint"].to_numpy())
+    )
+    layer.data = data
+    if same:
+        for column in features.columns:
+            old[column] = features[column].to_numpy()
+    else:
+        layer.features = features
+    layer.refresh_colors(update_color_mapping=False)
 
 
 class SteerWidget(QWidget):
@@ -63,13 +95,23 @@ class SteerWidget(QWidget):
         self.factors: dict[str, float] = {}
         self.video: Path | None = None
         self.project: Path | None = None
+        self.smoothed_csv: Path | None = None
         self.skeleton: list[list[str]] = []
         self.worker: Any = None
         self._updating = False
         self.n_smooths = 0
+        self._smoother: Any = None  # the worker of the smooth in progress
+        self._wanted = False  # a smooth was asked for while one ran
+        self._loader: Any = None
 
-        self.source = QLabel("No ensemble loaded: open smoothed predictions with members.")
+        self.source = QLabel(NOTHING_OPEN)
         self.source.setWordWrap(True)
+        self.open_button = QPushButton("Open smoothed CSV...")
+        self.open_button.setToolTip(
+            "A smoothed CSV (<video>.eks.csv); its members (member*.csv) and project are "
+            "found beside it."
+        )
+        self.open_button.clicked.connect(lambda: self.open_csv())
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, TICKS)
         self.slider.setValue(_to_tick(1.0, LOG_S_RANGE))
@@ -91,13 +133,18 @@ class SteerWidget(QWidget):
         self.status.setWordWrap(True)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
-        self._timer.setInterval(0)  # coalesce slider moves: one re-smooth per event-loop turn
+        self._timer.setInterval(0)  # coalesce slider moves: one request per event-loop turn
         self._timer.timeout.connect(self.resmooth)
-        self._pending: set[int] = set()
+        self._pending: dict[tuple[int, str], tuple[float, float]] = {}
         self._drag_timer = QTimer(self)
         self._drag_timer.setSingleShot(True)
         self._drag_timer.setInterval(150)  # a drag emits a change per mouse move
         self._drag_timer.timeout.connect(self.apply_drag)
+        self._stages: list[Any] = []  # what is left to show of the last re-smooth
+        self._stage_timer = QTimer(self)
+        self._stage_timer.setSingleShot(True)
+        self._stage_timer.setInterval(0)
+        self._stage_timer.timeout.connect(self._next_stage)
 
         form = QFormLayout()
         row = QHBoxLayout()
@@ -111,6 +158,7 @@ class SteerWidget(QWidget):
         form.addRow("its factor", frow)
         layout = QVBoxLayout(self)
         layout.addWidget(self.source)
+        layout.addWidget(self.open_button)
         layout.addLayout(form)
         layout.addWidget(QLabel("Drag a keypoint (select mode) to correct it."))
         layout.addWidget(self.save_button)
@@ -119,11 +167,64 @@ class SteerWidget(QWidget):
         layout.addWidget(self.status)
         layout.addStretch(1)
 
+        settle_when_shown(self, napari_viewer)
+        self._hooks = ViewerHooks()
+        if napari_viewer is not None:
+            self._hooks.connect(napari_viewer.layers.events.inserted, self._on_layer_added)
+            release_when_destroyed(self, self._hooks)
+            found = smoothed_layers(napari_viewer)
+            if found:
+                self._adopt(found[-1])
+
     # ------------------------------------------------------------------ public
     @property
     def smoothing(self) -> float:
         """The global smoothing parameter the slider shows."""
         return 10 ** _to_log(self.slider.value(), LOG_S_RANGE)
+
+    @property
+    def busy(self) -> bool:
+        """True while an ensemble loads or a re-smooth is computed or waiting."""
+        waiting = self._wanted or self._timer.isActive() or bool(self._stages)
+        return self._loader is not None or self._smoother is not None or waiting
+
+    def open_csv(self, path: str | Path | None = None, members: Any = ()) -> bool:
+        """Load the ensemble of a smoothed CSV (its members, project and video found beside
+        it) in a worker; without ``path`` a file dialog asks. False, saying what is
+        missing, when the file has no members beside it."""
+        from napari.qt.threading import create_worker
+
+        from napari_lightning_pose.viewer.widgets.ensemble_inputs import ensemble_inputs
+
+        if path is None:
+            from qtpy.QtWidgets import QFileDialog
+
+            path, _ = QFileDialog.getOpenFileName(
+                self, "Smoothed predictions", "", "smoothed CSV (*.eks.csv);;CSV (*.csv)"
+            )
+            if not path:
+                return False
+        inputs = ensemble_inputs(path, self.viewer, members)
+        if inputs.needs():
+            self.source.setText(f"{Path(path).name}: {inputs.needs()}")
+            return False
+        if inputs.warning:
+            self.status.setText(inputs.warning)
+        self.smoothed_csv = inputs.smoothed
+        self.source.setText(f"Loading {len(inputs.members)} members of {Path(path).name}...")
+        self._loader = create_worker(
+            build_steer,
+            inputs.members,
+            inputs.views,
+            inputs.image_size,
+            _start_thread=False,
+            _ignore_errors=True,
+        )
+        self._loader.returned.connect(lambda out: self._loaded(inputs, *out))
+        self._loader.errored.connect(lambda err: self.source.setText(f"Not loaded: {err}"))
+        self._loader.finished.connect(self._loader_finished)
+        self._loader.start()
+        return True
 
     def load(
         self,
@@ -134,25 +235,18 @@ class SteerWidget(QWidget):
         project: str | Path | None = None,
         skeleton: list[list[str]] = (),
     ) -> None:
-        """Load the ensemble and show it smoothed at the slider's value."""
-        from napari_lightning_pose.ensemble.steer import SteerableSmoother
-        from napari_lightning_pose.viewer.prediction_layers import read_pose_track
+        """Load the ensemble (here, on the calling thread) and smooth it at the slider's value."""
+        from napari_lightning_pose.viewer.widgets.ensemble_inputs import EnsembleInputs
 
-        self.steer = SteerableSmoother(member_csvs, views=views, image_size=image_size)
-        self.members = [read_pose_track(m) for m in member_csvs]
-        self.video = Path(video) if video else None
-        self.project = Path(project) if project else None
-        self.skeleton = [list(e) for e in skeleton]
-        self.factors = {}
-        self.keypoint_combo.blockSignals(True)
-        self.keypoint_combo.clear()
-        self.keypoint_combo.addItems(self.steer.keypoints)
-        self.keypoint_combo.blockSignals(False)
-        self.source.setText(
-            f"{len(member_csvs)} members, {self.steer.ens.n_frames} frames, "
-            f"{len(self.steer.keypoints)} keypoints"
+        steer, members = build_steer([Path(m) for m in member_csvs], views, image_size)
+        inputs = EnsembleInputs(
+            csv=Path(member_csvs[0]),
+            members=[Path(m) for m in member_csvs],
+            project=Path(project) if project else None,
+            video=Path(video) if video else None,
+            skeleton=[list(e) for e in skeleton],
         )
-        self.resmooth()
+        self._loaded(inputs, steer, members)
 
     def set_smoothing(self, s: float) -> None:
         """Move the global slider to ``s`` (re-smooths)."""
@@ -164,26 +258,14 @@ class SteerWidget(QWidget):
         self.factor_slider.setValue(_to_tick(math.log10(factor), LOG_FACTOR_RANGE))
 
     def resmooth(self) -> None:
-        """Re-run EKS at the current values and update the layers and the trace panel."""
+        """Ask for a re-smooth at the current values: it runs in a worker, after the one in
+        progress (requests made meanwhile become one); layers and traces follow."""
         if self.steer is None:
             return
-        from napari_lightning_pose.ensemble.steer import per_keypoint_smoothing
-        from napari_lightning_pose.viewer.prediction_layers import pose_track_from_frame
-
-        s = self.smoothing
-        self.s_label.setText(f"s = {s:.3g}")
-        self.result = self.steer.smooth(
-            per_keypoint_smoothing(s, self.factors, self.steer.keypoints)
-        )
-        self.track = pose_track_from_frame(self.result.frame)
-        self.n_smooths += 1
-        self._show_layers()
-        from napari_lightning_pose.viewer.widgets.outliers import find_dock
-        from napari_lightning_pose.viewer.widgets.traces import TracePanel
-
-        panel = find_dock(self, TracePanel)
-        if panel is not None:
-            panel.set_tracks(self.track, self.members)
+        self.s_label.setText(f"s = {self.smoothing:.3g}")
+        self._wanted = True
+        if self._smoother is None:
+            self._start_smooth()
 
     def correct(self, frame: int, keypoint: str, x: float, y: float) -> bool:
         """Enter a correction and re-smooth; False (message shown) when it is refused."""
@@ -243,6 +325,111 @@ class SteerWidget(QWidget):
         return True
 
     # ---------------------------------------------------------------- internals
+    def _loaded(self, inputs: Any, steer: Any, members: list[Any]) -> None:
+        """Show a loaded ensemble: replace the previous one's steered layers, then smooth."""
+        if self.viewer is not None:
+            for layer in self.layers.values():
+                if layer in self.viewer.layers:
+                    self.viewer.layers.remove(layer)
+        self.layers = {}
+        self.steer, self.members = steer, members
+        self.smoothed_csv = inputs.smoothed
+        self.video = inputs.video
+        self.project = inputs.project
+        self.skeleton = [list(e) for e in inputs.skeleton]
+        self.factors = {}
+        self.keypoint_combo.blockSignals(True)
+        self.keypoint_combo.clear()
+        self.keypoint_combo.addItems(steer.keypoints)
+        self.keypoint_combo.blockSignals(False)
+        where = f" of {inputs.smoothed.name}" if inputs.smoothed else ""
+        self.source.setText(
+            f"{len(members)} members{where}, {steer.ens.n_frames} frames, "
+            f"{len(steer.keypoints)} keypoints"
+            + ("" if self.project else "; no project found (saving corrections needs one)")
+        )
+        self.resmooth()
+
+    def _loader_finished(self) -> None:
+        self._loader = None
+
+    def _start_smooth(self) -> None:
+        from napari.qt.threading import create_worker
+
+        from napari_lightning_pose.ensemble.steer import per_keypoint_smoothing
+
+        self._wanted = False
+        stem = self.video.stem if self.video else "ensemble"
+        self._smoother = create_worker(
+            smooth_to_layers,
+            self.steer,
+            per_keypoint_smoothing(self.smoothing, self.factors, self.steer.keypoints),
+            list(self.steer.corrections.values()),
+            self.skeleton,
+            f"{stem} steered",
+            _start_thread=False,
+            _ignore_errors=True,
+        )
+        self._smoother.returned.connect(self._on_smoothed)
+        self._smoother.errored.connect(lambda err: self.status.setText(f"Smoothing failed: {err}"))
+        self._smoother.finished.connect(self._smooth_finished)
+        self._smoother.start()
+
+    def _on_smoothed(self, out: Smoothed) -> None:
+        """Show a re-smooth: the keypoints at once; tails, skeleton and traces each in a
+        later turn of the event loop (each swap costs tens of ms), and only when no newer
+        smooth is on its way (while the slider is dragged only the keypoints follow)."""
+        if out.steer is not self.steer:
+            return  # another ensemble was loaded meanwhile
+        self.result, self.track = out.result, out.track
+        self.n_smooths += 1
+        self._stages = []
+        if "points" not in self.layers or self.layers["points"] not in self.viewer.layers:
+            # first time: add them one per turn of the event loop, in drawing order
+            self._stages = [lambda item=item: self._show_layers([item]) for item in out.layers]
+            self._stages.append(self._update_traces)
+            self._stage_timer.start()
+            return
+        points = [item for item in out.layers if item[2] == "points"]
+        self._show_layers(points)
+        if self._wanted:
+            return
+        rest = [item for item in out.layers if item[2] != "points"]
+        self._stages = [lambda item=item: self._show_layers([item]) for item in rest]
+        self._stages.append(self._update_traces)
+        self._stage_timer.start()
+
+    def _next_stage(self) -> None:
+        if self._stages:
+            self._stages.pop(0)()
+        if self._stages:
+            self._stage_timer.start()
+
+    def _update_traces(self) -> None:
+        from napari_lightning_pose.viewer.widgets.outliers import find_dock
+        from napari_lightning_pose.viewer.widgets.traces import TracePanel
+
+        panel = find_dock(self, TracePanel)
+        if panel is not None and self.track is not None:
+            panel.set_tracks(self.track, self.members)
+
+    def _smooth_finished(self) -> None:
+        self._smoother = None
+        if self._wanted and self.steer is not None:
+            self._start_smooth()  # only the newest request: the ones between were dropped
+
+    def _on_layer_added(self, event: Any) -> None:
+        layer = event.value
+        if layer in smoothed_layers(self.viewer):
+            self._adopt(layer)
+
+    def _adopt(self, layer: Any) -> None:
+        """Load the ensemble behind a smoothed layer unless it is the one shown."""
+        csv = Path(layer.metadata["csv_path"])
+        if self.smoothed_csv is not None and csv.resolve() == self.smoothed_csv.resolve():
+            return
+        self.open_csv(csv, layer.metadata.get("member_csvs") or ())
+
     def _export_done(self) -> None:
         self.worker = None
         self.export_button.setEnabled(True)
@@ -269,18 +456,18 @@ class SteerWidget(QWidget):
         self.factor_label.setText(f"x{self.factors[name]:.3g}")
         self._schedule()
 
-    def _show_layers(self) -> None:
-        """Create the steered layers once, then only swap their data."""
+    def _show_layers(self, prepared: list[Any] | None = None) -> None:
+        """Create the steered layers once, then only swap their data (made in the worker)."""
         from napari_lightning_pose.viewer.prediction_layers import prediction_layer_data
 
         if self.viewer is None or self.track is None:
             return
-        stem = self.video.stem if self.video else "ensemble"
+        if prepared is None:  # put a refused drag back: the last result's layers again
+            stem = self.video.stem if self.video else "ensemble"
+            prepared = prediction_layer_data(self.track, self.skeleton, name=f"{stem} steered")
         self._updating = True
         try:
-            for data, kwargs, kind in prediction_layer_data(
-                self.track, self.skeleton, name=f"{stem} steered"
-            ):
+            for data, kwargs, kind in prepared:
                 layer = self.layers.get(kind)
                 if layer is None or layer not in self.viewer.layers:
                     kwargs["metadata"] = {**kwargs.get("metadata", {}), "kind": "steered"}
@@ -290,9 +477,7 @@ class SteerWidget(QWidget):
                         layer.events.data.connect(self._on_points_data)
                 elif kind == "points":
                     layer.selected_data = set()
-                    layer.data = data
-                    layer.features = kwargs["features"]
-                    layer.refresh_colors(update_color_mapping=False)
+                    _swap_points(layer, data, kwargs["features"])
                 elif kind == "tracks":
                     color_by = kwargs.get("color_by", layer.color_by)
                     layer.color_by = "track_id"  # new data drops the old features first
@@ -310,7 +495,12 @@ class SteerWidget(QWidget):
 
         if self._updating or getattr(event, "action", None) != ActionType.CHANGED:
             return
-        self._pending.update(int(i) for i in (getattr(event, "data_indices", ()) or ()))
+        layer = self.layers["points"]
+        for i in getattr(event, "data_indices", ()) or ():
+            frame, y, x = (float(v) for v in layer.data[int(i)])
+            keypoint = str(layer.features["keypoint"].iloc[int(i)])
+            # kept now: a re-smooth finishing before the drag ends replaces the layer's data
+            self._pending[(round(frame), keypoint)] = (x, y)
         self._drag_timer.start()
 
     def apply_drag(self) -> None:
@@ -320,16 +510,11 @@ class SteerWidget(QWidget):
         if QApplication.mouseButtons() != Qt.MouseButton.NoButton:
             self._drag_timer.start()  # still dragging
             return
-        layer = self.layers.get("points")
-        pending, self._pending = sorted(self._pending), set()
-        if layer is None or not pending:
+        pending, self._pending = self._pending, {}
+        if not pending or self.steer is None:
             return
-        moved = []
-        for i in pending:
-            frame, y, x = (float(v) for v in layer.data[i])
-            moved.append((round(frame), str(layer.features["keypoint"].iloc[i]), x, y))
         refused = []
-        for frame, keypoint, x, y in moved:
+        for (frame, keypoint), (x, y) in pending.items():
             try:
                 self.steer.correct(frame, keypoint, x, y)
             except LightningPoseInputError as err:

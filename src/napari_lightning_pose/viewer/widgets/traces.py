@@ -29,6 +29,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_lightning_pose.viewer.prediction_layers import PoseTrack, read_pose_track
+from napari_lightning_pose.viewer.widgets.docking import settle_when_shown
 
 SMOOTHED_PEN = pg.mkPen((255, 190, 60), width=2)
 MEMBER_PEN = pg.mkPen((140, 200, 255, 90), width=1)
@@ -60,6 +61,8 @@ class TracePanel(QWidget):
         self.members: list[PoseTrack] = []
         self.keypoint: str | None = None
         self.current_frame = 0
+        self._loader: Any = None
+        self._load_id = 0
 
         self.keypoint_combo = QComboBox()
         self.keypoint_combo.currentTextChanged.connect(self._on_combo)
@@ -77,9 +80,9 @@ class TracePanel(QWidget):
         top.addWidget(self.window_spin)
 
         self.graphics = pg.GraphicsLayoutWidget()
-        self.graphics.setMinimumHeight(300)
+        self.graphics.setMinimumHeight(170)
         self.plots: list[pg.PlotItem] = []
-        for row, label in enumerate(("x (px)", "y (px)", "posterior SD (px)")):
+        for row, label in enumerate(("x (px)", "y (px)", "SD (px)")):
             plot = self.graphics.addPlot(row=row, col=0)
             plot.setLabel("left", label)
             plot.showGrid(x=True, y=True, alpha=0.2)
@@ -108,6 +111,7 @@ class TracePanel(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.status)
         layout.addWidget(self.graphics, 1)
+        settle_when_shown(self, napari_viewer, area="bottom", tabbed=False)
 
         if napari_viewer is not None:
             napari_viewer.dims.events.current_step.connect(self._on_step)
@@ -126,9 +130,16 @@ class TracePanel(QWidget):
         keep = self.keypoint if self.keypoint in track.keypoints else track.keypoints[0]
         self.keypoint_combo.setCurrentText(keep)
         self.keypoint_combo.blockSignals(False)
-        self.plots[2].setLabel("left", "posterior SD (px)" if track.smoothed else "likelihood")
+        self.plots[2].setLabel("left", "SD (px)" if track.smoothed else "likelihood")
         name = track.path.name if track.path else "predictions"
-        self.status.setText(f"{name}: {track.n_frames} frames, {len(self.members)} members")
+        what = (
+            "smoothed (orange) \u00b1 2 posterior SD (band), members (blue)"
+            if track.smoothed
+            else "predictions (orange)"
+        )
+        self.status.setText(
+            f"{name}: {track.n_frames} frames, {len(self.members)} members. {what}"
+        )
         self.set_keypoint(keep)
 
     def set_keypoint(self, name: str) -> None:
@@ -179,17 +190,19 @@ class TracePanel(QWidget):
             plot.plot(t, track.xy[:, k, c], pen=SMOOTHED_PEN, connect="finite")
         third = track.posterior_sd[:, k] if track.smoothed else track.likelihood[:, k]
         self.plots[2].plot(t, third, pen=SD_PEN, connect="finite")
-        self.plots[0].setTitle(
-            f"{self.keypoint}: smoothed (orange) \u00b1 2 posterior SD, members (blue)"
-            if track.smoothed
-            else f"{self.keypoint}: predictions"
-        )
+        self.plots[0].setTitle(self.keypoint)  # short: never cut, whatever the dock's width
         self._follow(force=True)
 
     def _follow(self, force: bool = False) -> None:
-        """Keep the cursor in the middle 80 % of the view; recentre when it leaves."""
+        """Keep the cursor in the middle 80 % of the view; recentre when it leaves. A video
+        shorter than the window is shown whole."""
         half = self.window_spin.value() / 2
         lo, hi = self.visible_frames()
+        if self.track is not None and self.track.n_frames and 2 * half >= self.track.n_frames:
+            first, last = float(self.track.frames.min()), float(self.track.frames.max())
+            if force or abs(lo - (first - 0.5)) > 0.5 or abs(hi - (last + 0.5)) > 0.5:
+                self.plots[0].setXRange(first - 0.5, last + 0.5, padding=0)
+            return
         f = self.current_frame
         margin = 0.1 * (hi - lo)
         if force or not (lo + margin <= f <= hi - margin) or abs((hi - lo) - 2 * half) > 1:
@@ -219,7 +232,15 @@ class TracePanel(QWidget):
                     self.set_frame(frame)
                 return
 
+    @property
+    def busy(self) -> bool:
+        """True while the tracks of a new layer are read (in a worker)."""
+        return self._loader is not None
+
     def _on_layer_added(self, event: Any = None, layer: Any = None) -> None:
+        """A prediction or smoothed layer arrived: read its tracks in a worker, then plot."""
+        from napari.qt.threading import create_worker
+
         layer = layer if layer is not None else event.value
         meta = getattr(layer, "metadata", {}) or {}
         if meta.get("kind") not in ("smoothed", "prediction") or not meta.get("csv_path"):
@@ -228,5 +249,37 @@ class TracePanel(QWidget):
             return
         if self.track is not None and self.track.smoothed and meta["kind"] == "prediction":
             return  # keep showing the smoothed result
-        members = [read_pose_track(m) for m in meta.get("member_csvs", [])]
-        self.set_tracks(read_pose_track(meta["csv_path"]), members)
+        self._load_id += 1
+        load_id = self._load_id
+        self._loader = create_worker(
+            read_tracks,
+            meta["csv_path"],
+            meta.get("member_csvs") or [],
+            meta["kind"] == "smoothed",
+            _start_thread=False,
+            _ignore_errors=True,
+        )
+        self._loader.returned.connect(lambda out: self._loaded(load_id, *out))
+        self._loader.errored.connect(lambda err: self.status.setText(f"Not loaded: {err}"))
+        self._loader.finished.connect(lambda: self._loader_done(load_id))
+        self._loader.start()
+
+    def _loaded(self, load_id: int, track: PoseTrack, members: list[PoseTrack]) -> None:
+        if load_id == self._load_id:  # a newer layer's tracks win
+            self.set_tracks(track, members)
+
+    def _loader_done(self, load_id: int) -> None:
+        if load_id == self._load_id:
+            self._loader = None
+
+
+def read_tracks(
+    csv: str, member_csvs: Sequence[str], find_members: bool
+) -> tuple[PoseTrack, list[PoseTrack]]:
+    """Read a predictions CSV and its members' (found beside a smoothed CSV opened by itself,
+    ``ensemble.files``); no Qt, so a worker runs it."""
+    if not member_csvs and find_members:
+        from napari_lightning_pose.ensemble.files import find_ensemble_files
+
+        member_csvs = find_ensemble_files(csv).members
+    return read_pose_track(csv), [read_pose_track(m) for m in member_csvs]

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
+from qtpy import QtCore
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -75,8 +76,10 @@ class TrainingWidget(JobDock):
     def __init__(self, napari_viewer: Any = None) -> None:
         super().__init__(napari_viewer)
         self.last_event: EnsembleTrainEvent | None = None
-        self.history: dict[str, list[tuple[float, float]]] = {}
-        self.curves: dict[str, pg.PlotDataItem] = {}
+        #: (member, loss name) -> [(x, value)]; values <= 0 are not drawn on the log axis
+        self.history: dict[tuple[int, str], list[tuple[float, float]]] = {}
+        self.val_points: list[tuple[float, float]] = []
+        self.curves: dict[tuple[int, str], pg.PlotDataItem] = {}
         self._build()
 
     # ------------------------------------------------------------------ layout
@@ -141,12 +144,15 @@ class TrainingWidget(JobDock):
         self.status.setText("Pick a project, then Train.")
         self.plot_widget = pg.GraphicsLayoutWidget()
         self.plot_widget.setMinimumHeight(260)
-        self.loss_plot = self.plot_widget.addPlot(row=0, col=0, title="losses (weighted)")
+        # the legend has a row of its own above the plots: it never covers a curve
+        self.legend = pg.LegendItem(colCount=4)
+        self.plot_widget.addItem(self.legend, row=0, col=0)
+        self.loss_plot = self.plot_widget.addPlot(row=1, col=0, title="losses (weighted)")
         self.loss_plot.setLogMode(y=True)
-        self.loss_plot.addLegend(offset=(-5, 5))
-        self.val_plot = self.plot_widget.addPlot(row=1, col=0, title="validation error (px)")
-        self.val_plot.setLabel("bottom", "step (all members)")
+        self.val_plot = self.plot_widget.addPlot(row=2, col=0, title="validation error (px)")
+        self.val_plot.setLabel("bottom", "step (members one after another)")
         self.val_plot.setXLink(self.loss_plot)
+        self.boundaries: list[pg.InfiniteLine] = []
         self.val_curve = self.val_plot.plot([], [], pen=None, symbol="o", symbolSize=6)
 
         layout = QVBoxLayout(self)
@@ -220,10 +226,11 @@ class TrainingWidget(JobDock):
         except LightningPoseInputError as err:
             self._say(str(err), error=True)
             return False
-        self.history, self.last_event = {}, None
-        for curve in self.curves.values():
-            self.loss_plot.removeItem(curve)
-        self.curves = {}
+        self.history, self.val_points, self.last_event = {}, [], None
+        for item in [*self.curves.values(), *self.boundaries]:
+            self.loss_plot.removeItem(item)
+        self.curves, self.boundaries = {}, []
+        self.legend.clear()
         self.val_curve.setData([], [])
         self.out_dir = models_dir(cfg)
         device = self.device_combo.currentText()
@@ -260,13 +267,16 @@ class TrainingWidget(JobDock):
         x = float(done)
         if core.kind == "step":
             self.eta_label.setText(format_eta(ev.eta_s()))
+            self._mark_member(ev.member, ev.member * core.total_steps)
             for name, value in core.losses.items():
-                self.history.setdefault(name, []).append((x, max(value, 1e-12)))
+                # a log axis has no 0: such a value is a gap, not a dip to a made-up floor
+                y = float(value) if value > 0 else float("nan")
+                self.history.setdefault((ev.member, name), []).append((x, y))
             if core.step % 2 == 0 or core.step == core.total_steps:
                 self._redraw()
         elif core.kind in ("validation", "done", "stopped") and core.val_pixel_error:
-            self.history.setdefault("val_px", []).append((x, core.val_pixel_error))
-            xs, ys = zip(*self.history["val_px"], strict=True)
+            self.val_points.append((x, core.val_pixel_error))
+            xs, ys = zip(*self.val_points, strict=True)
             self.val_curve.setData(list(xs), list(ys))
         if core.kind in ("done", "stopped"):
             val = f", validation {core.val_pixel_error:.2f} px" if core.val_pixel_error else ""
@@ -276,16 +286,32 @@ class TrainingWidget(JobDock):
             )
 
     def _redraw(self) -> None:
-        for i, (name, points) in enumerate(self.history.items()):
-            if name == "val_px":
-                continue
-            if name not in self.curves:
-                pen = pg.mkPen(
-                    LOSS_COLOURS[i % len(LOSS_COLOURS)], width=2 if name == "total" else 1
-                )
-                self.curves[name] = self.loss_plot.plot([], [], pen=pen, name=name)
+        """One curve per member and loss (members are not joined), one colour per loss."""
+        names = list(dict.fromkeys(name for _m, name in self.history))
+        for (member, name), points in self.history.items():
+            if (member, name) not in self.curves:
+                colour = LOSS_COLOURS[names.index(name) % len(LOSS_COLOURS)]
+                pen = pg.mkPen(colour, width=2 if name == "total" else 1)
+                curve = self.loss_plot.plot([], [], pen=pen, connect="finite")
+                self.curves[(member, name)] = curve
+                if name not in {item[1].text for item in self.legend.items}:
+                    self.legend.addItem(curve, name)
             xs, ys = zip(*points, strict=True)
-            self.curves[name].setData(np.asarray(xs), np.asarray(ys))
+            self.curves[(member, name)].setData(np.asarray(xs), np.asarray(ys))
+
+    def _mark_member(self, member: int, x: float) -> None:
+        """A dashed line where member ``member`` (> 0) starts, labelled with its number."""
+        if member == 0 or member <= len(self.boundaries):
+            return
+        line = pg.InfiniteLine(
+            x,
+            angle=90,
+            pen=pg.mkPen((200, 200, 200), style=QtCore.Qt.PenStyle.DashLine),
+            label=f"member {member + 1}",
+            labelOpts={"position": 0.9, "color": (200, 200, 200)},
+        )
+        self.loss_plot.addItem(line, ignoreBounds=True)
+        self.boundaries.append(line)
 
     def _on_finished(self) -> None:
         self._redraw()

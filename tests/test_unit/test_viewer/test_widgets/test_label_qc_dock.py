@@ -11,7 +11,7 @@ from qtpy.QtCore import Qt
 
 from napari_lightning_pose.io.labels import read_labels, write_labels
 
-DOCS = Path(__file__).resolve().parents[3] / "docs"
+DOCS = Path(__file__).resolve().parents[4] / "docs"
 LEFT = Qt.MouseButton.LeftButton
 MOVED = ("labeled-data/img05.png", "nose_top")
 SWAPPED = ("labeled-data/img12.png", "paw2LF_bot", "paw3RF_bot")

@@ -38,7 +38,7 @@ with hold_lock(sys.argv[1], "select-frames"):
 def _src_env() -> dict[str, str]:
     """The environment with this checkout's ``src`` first, for a subprocess."""
     env = dict(os.environ)
-    src = str(Path(__file__).resolve().parents[3] / "src")
+    src = str(Path(__file__).resolve().parents[4] / "src")
     env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
     return env
 

@@ -13,7 +13,7 @@ from napari_lightning_pose.io.labels import frame_labels, image_path
 from napari_lightning_pose.io.pose_csv import make_pose_frame, write_pose_csv
 from napari_lightning_pose.labeling.project import Project
 
-DOCS = Path(__file__).resolve().parents[3] / "docs"
+DOCS = Path(__file__).resolve().parents[4] / "docs"
 
 
 def _save_docs_picture(shot: np.ndarray, name: str) -> None:
@@ -71,7 +71,7 @@ def queue(make_napari_viewer, qc_project, qtbot):
         smoothed, [("red", "green")], n_video_frames=30, member_csvs=members
     ):
         getattr(viewer, f"add_{kind}")(data, **kwargs)
-    qtbot.wait(10)
+    qtbot.waitUntil(lambda: not widget.busy and not panel.busy, timeout=20_000)
     return viewer, widget, panel, config
 
 
@@ -170,3 +170,27 @@ def test_queue_is_diverse_by_default_and_says_why(queue, qtbot):
     widget.spread_check.setChecked(False)
     widget.gap_spin.setValue(0)
     assert len(widget.ranked) > len(frames)
+
+
+def test_next_missing_after_label_these_goes_to_the_new_frames(queue, qtbot, errors):
+    """Issue 24, 3: "Next missing (M)" said "Every frame is labeled." while the dock showed
+    frames still to label after Label these."""
+    from qtpy.QtCore import Qt
+
+    viewer, widget, _, _config = queue
+    assert widget.label_these([12, 22])
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=30_000)
+    from napari_lightning_pose.viewer.widgets.labeling import LabelingWidget
+    from napari_lightning_pose.viewer.widgets.outliers import find_dock
+
+    dock = find_dock(widget, LabelingWidget)
+    qtbot.waitUntil(lambda: dock.state is not None and not dock.loading, timeout=30_000)
+    todo = [f for f in range(dock.state.n_frames) if not dock.state.decided()[f].all()]
+    assert len(todo) == 2, dock.counts_label.text()
+    dock.go_to_frame(0)
+    seen = set()
+    for _ in range(2):
+        qtbot.keyClick(viewer.window._qt_viewer.canvas.native, Qt.Key.Key_M)
+        seen.add(dock.current_frame)
+    assert seen == set(todo)
+    assert not any("Every frame is labeled" in e for e in errors)

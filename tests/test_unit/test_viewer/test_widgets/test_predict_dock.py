@@ -49,7 +49,7 @@ def dock(make_napari_viewer, project: Path):
 
 
 def _wait(qtbot, widget, timeout: int = 120_000) -> None:
-    qtbot.waitUntil(lambda: not widget.running, timeout=timeout)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=timeout)
 
 
 def test_predict_smooth_saves_csvs_and_shows_coloured_layers(dock, qtbot, project) -> None:
@@ -83,7 +83,8 @@ def test_predict_smooth_saves_csvs_and_shows_coloured_layers(dock, qtbot, projec
     panels = viewer.window._qt_window.findChildren(TracePanel)
     legends = viewer.window._qt_window.findChildren(UncertaintyLegend)
     assert len(panels) == 1 and len(legends) == 1
-    assert panels[0].track is not None and len(panels[0].members) == 2
+    qtbot.waitUntil(lambda: panels[0].track is not None and not panels[0].busy, timeout=20_000)
+    assert len(panels[0].members) == 2
     assert legends[0].limits == POSTERIOR_SD_LIMITS_PX
     viewer.dims.set_current_step(0, 12)
     assert panels[0].cursor_frame() == 12

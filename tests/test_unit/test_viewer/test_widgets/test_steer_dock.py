@@ -32,7 +32,7 @@ def steer_dock(make_napari_viewer, blob_project, qtbot):
     widget.load(
         members, image_size=(96, 80), video=root / "videos" / "blobs.mp4", project=blob_project
     )
-    qtbot.wait(10)
+    qtbot.waitUntil(lambda: "points" in widget.layers and not widget.busy, timeout=10_000)
     return viewer, widget, panel
 
 
@@ -46,18 +46,18 @@ def test_slider_changes_overlay_and_traces(steer_dock, qtbot):
     _, widget, panel = steer_dock
     widget.set_smoothing(1.0)
     qtbot.waitUntil(lambda: abs(widget.smoothing - 1) < 0.01, timeout=2000)
-    qtbot.wait(20)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=5000)
     rough = _red_x(widget)
     n = widget.n_smooths
     widget.set_smoothing(0.01)
-    qtbot.waitUntil(lambda: widget.n_smooths > n, timeout=2000)
+    qtbot.waitUntil(lambda: widget.n_smooths > n and not widget.busy, timeout=5000)
     smooth = _red_x(widget)
     assert np.abs(np.diff(smooth)).mean() < 0.5 * np.abs(np.diff(rough)).mean()
     assert panel.track is widget.track  # the trace panel shows the re-smoothed track
     green = widget.layers["points"].data[widget.layers["points"].features["keypoint"] == "green"]
     widget.set_factor("red", 100.0)  # red alone back to s = 0.01 x 100 = 1
     qtbot.waitUntil(lambda: widget.factors.get("red", 1) > 50, timeout=2000)
-    qtbot.wait(20)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=5000)
     assert np.allclose(_red_x(widget), rough, atol=1e-6)
     layer = widget.layers["points"]
     assert np.allclose(layer.data[layer.features["keypoint"] == "green"], green)
@@ -80,6 +80,7 @@ def test_dragging_a_point_corrects_and_saves_as_label(steer_dock, qtbot):
     layer._move({i}, target)
     layer._drag_start = None
     qtbot.waitUntil(lambda: len(widget.steer.corrections) == 1, timeout=3000)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=5000)
     after = _red_x(widget)
     assert abs(after[15] - target[2]) < 0.05
     change = np.abs(after - before)

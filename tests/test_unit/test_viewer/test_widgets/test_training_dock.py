@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 from qtpy.QtCore import Qt, QTimer
 
@@ -17,6 +18,11 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def dock(make_napari_viewer, blob_project: Path):
+    from napari_lightning_pose.inference.jobs import preload_torch
+
+    # the first job of a session imports torch's lazy parts in its worker; that one-time
+    # import (C extensions that hold the GIL) is measured in bench_gui_stalls, not here
+    preload_torch()
     viewer = make_napari_viewer(show=True)
     widget = TrainingWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Train", area="right")
@@ -76,8 +82,9 @@ def test_trains_an_ensemble_with_live_plot_and_keeps_the_gui_responsive(
         assert ckpt["step"] == 8
         assert ckpt["config"]["training"]["rng_seed_model_pt"] == m  # different seeds
     assert widget.progress.value() == widget.progress.maximum() == 16
-    assert any(name.startswith("heatmap") for name in widget.curves)
-    assert len(widget.curves["total"].getData()[0]) == 16
+    assert any(name.startswith("heatmap") for _member, name in widget.curves)
+    # one curve per member (a member's curve does not run into the next one's)
+    assert [len(widget.curves[(m, "total")].getData()[0]) for m in range(2)] == [8, 8]
     assert widget.eta_label.text() == "done"
     assert "Trained 2 members" in widget.status.text()
 
@@ -179,7 +186,7 @@ def test_semi_supervised_run_plots_each_unsupervised_loss(dock, qtbot, blob_proj
     _wait_done(qtbot, widget)
     ckpt, _ = read_checkpoint(blob_project.parent / "models" / "blobs" / "member0" / "last.ckpt")
     assert ckpt["config"]["model"]["losses_to_use"] == ["temporal", "pca_singleview"]
-    names = set(widget.curves)
+    names = {name for _member, name in widget.curves}
     assert any("temporal" in n for n in names) and any("pca_singleview" in n for n in names)
 
 
@@ -215,5 +222,39 @@ def test_continue_from_the_current_models(dock, qtbot, blob_project) -> None:
         widget.window().resize(1400, 900)
         qtbot.wait(100)
         shot = np.asarray(viewer.screenshot(canvas_only=False, flash=False))
-        docs = Path(__file__).resolve().parents[3] / "docs"
+        docs = Path(__file__).resolve().parents[4] / "docs"
         Image.fromarray(shot).save(docs / "train_continue.png")
+
+
+def test_loss_plot_has_no_made_up_floor_marks_members_and_keeps_legend_off_curves(
+    make_napari_viewer, qtbot
+) -> None:
+    """A zero loss (the unsupervised ones start at 0 under the anneal schedule) is a gap on
+    the log axis, not a dip to 1e-12; each member has its own curves and a labelled start
+    line; the legend sits in its own row, not over the curves."""
+    from napari_lightning_pose.inference.jobs import EnsembleTrainEvent
+    from napari_lightning_pose.training.events import TrainEvent
+    from napari_lightning_pose.viewer.widgets.training import TrainingWidget
+
+    viewer = make_napari_viewer(show=True)
+    widget = TrainingWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Train", area="right")
+    for member in range(2):
+        for step in range(1, 11):
+            losses = {"total": 1.0 / step, "temporal": 0.0 if step < 4 else 0.1 * step}
+            core = TrainEvent("step", step, 0, 10, losses=losses)
+            widget._on_event(EnsembleTrainEvent(member, 2, core))
+    widget._redraw()
+    qtbot.wait(50)
+    for (_member, _name), curve in widget.curves.items():
+        ys = curve.getOriginalDataset()[1]  # as given, not log-transformed
+        finite = ys[np.isfinite(ys)]
+        assert finite.min() > 1e-3  # no point at a made-up 1e-12
+    xs = widget.curves[(1, "total")].getOriginalDataset()[0]
+    assert xs.min() > 10  # member 2's curve starts after member 1's, not joined to it
+    assert [line.value() for line in widget.boundaries] == [10]
+    assert widget.boundaries[0].label.format == "member 2"
+    legend = widget.legend.sceneBoundingRect()
+    plot = widget.loss_plot.vb.sceneBoundingRect()
+    assert not legend.intersects(plot)
+    assert sorted(item[1].text for item in widget.legend.items) == ["temporal", "total"]

@@ -1,0 +1,47 @@
+"""The Steer dock's work off the GUI thread: load an ensemble, re-smooth it into layer data.
+
+Both are plain functions (no Qt) that the dock runs in napari's worker threads; the GUI
+thread then only swaps layer data, so dragging the smoothing slider never freezes the window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Smoothed:
+    """One re-smooth, computed in a worker: the result and its layers, ready to show."""
+
+    steer: Any
+    result: Any
+    track: Any
+    layers: list[Any]
+
+
+def smooth_to_layers(
+    steer: Any, smoothing: Any, corrections: list[Any], skeleton: list[list[str]], name: str
+) -> Smoothed:
+    """Smooth through ``corrections`` and build the steered layers' data (no Qt: a worker)."""
+    from napari_lightning_pose.viewer.prediction_layers import (
+        pose_track_from_frame,
+        prediction_layer_data,
+    )
+
+    result = steer.smooth(smoothing, corrections)
+    track = pose_track_from_frame(result.frame)
+    layers = prediction_layer_data(track, skeleton, name=name)
+    for _data, kwargs, _kind in layers:
+        kwargs["metadata"] = {**kwargs.get("metadata", {}), "kind": "steered"}
+    return Smoothed(steer, result, track, layers)
+
+
+def build_steer(member_csvs: list[Path], views: Any, image_size: Any) -> tuple[Any, list[Any]]:
+    """The steerable smoother and the members' tracks (reads every CSV; a worker's job)."""
+    from napari_lightning_pose.ensemble.steer import SteerableSmoother
+    from napari_lightning_pose.viewer.prediction_layers import read_pose_track
+
+    steer = SteerableSmoother(member_csvs, views=views, image_size=image_size)
+    return steer, [read_pose_track(m) for m in member_csvs]
