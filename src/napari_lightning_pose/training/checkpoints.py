@@ -27,12 +27,10 @@ from torch import nn
 from napari_lightning_pose.errors import ConfigError, LightningPoseInputError
 from napari_lightning_pose.io.atomic import atomic_path
 from napari_lightning_pose.io.config import validate_config
+from napari_lightning_pose.io.run_layout import BEST_CKPT, LAST_CKPT, METRICS_CSV
 from napari_lightning_pose.models.factory import build_model
 
 CHECKPOINT_FORMAT = "napari-lightning-pose/checkpoint-1"
-LAST_CKPT = "last.ckpt"
-BEST_CKPT = "best.ckpt"
-METRICS_CSV = "metrics.csv"
 # every key that load_checkpoint reads; resume needs RESUME_KEYS as well
 REQUIRED_KEYS = ("state_dict", "config", "step", "epoch", "total_steps", "keypoint_names")
 RESUME_KEYS = ("optimizer", "rng")

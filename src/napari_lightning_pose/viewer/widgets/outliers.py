@@ -119,6 +119,7 @@ class OutlierQueueWidget(QWidget):
         self.line = pg.InfiniteLine(0.0, angle=90, movable=True, pen=THRESHOLD_PEN)
         self.line.sigPositionChanged.connect(lambda line: self.set_threshold(line.value()))
         self.above = QLabel("")
+        self.above.setWordWrap(True)  # a long "spread over keypoints" line must not widen the dock
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(["#", "frame", "keypoint", "score", "why"])
         self.table.horizontalHeader().setStretchLastSection(True)

@@ -39,6 +39,7 @@ from qtpy.QtWidgets import (
 
 from napari_lightning_pose.errors import LightningPoseInputError
 from napari_lightning_pose.inference.jobs import EnsembleTrainEvent, models_dir, train_ensemble
+from napari_lightning_pose.io.run_layout import has_checkpoint
 from napari_lightning_pose.viewer.widgets.job_dock import JobDock, device_choices
 
 #: Dock choice -> (model.model_type, unsupervised losses on?)
@@ -189,8 +190,6 @@ class TrainingWidget(JobDock):
 
     def current_members(self) -> list[Path]:
         """The run folders of the project's trained ensemble (empty when there is none)."""
-        from napari_lightning_pose.training import BEST_CKPT, LAST_CKPT
-
         try:
             cfg = self.config_for_run()
         except LightningPoseInputError:
@@ -198,11 +197,7 @@ class TrainingWidget(JobDock):
         root = models_dir(cfg)
         if not root.is_dir():
             return []
-        return [
-            d
-            for d in sorted(root.iterdir())
-            if d.is_dir() and any((d / n).is_file() for n in (BEST_CKPT, LAST_CKPT))
-        ]
+        return [d for d in sorted(root.iterdir()) if d.is_dir() and has_checkpoint(d)]
 
     def refresh_continue(self) -> None:
         """Offer "continue from the current models" only when an ensemble exists."""
