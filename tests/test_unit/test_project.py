@@ -92,7 +92,7 @@ def test_init_over_lightning_pose_data_takes_the_csv_keypoints(
     project = Project.open(folder)
     df = project.read_labels()
     assert project.keypoint_names == pose_csv.keypoint_names(df)
-    assert len(df) == 20
+    assert len(df) == 50
 
 
 def test_init_refuses_data_with_other_keypoints(bundled_sample: Path, tmp_path: Path) -> None:
@@ -145,7 +145,7 @@ def test_add_video_refuses_a_file_that_is_not_a_video(tmp_path: Path) -> None:
 def test_read_labels_with_bounds_check(sample_copy: Path) -> None:
     project = Project.open(sample_copy)
     df = project.read_labels(check_bounds=True)
-    assert len(df) == 20
+    assert len(df) == 50
     moved = L.set_frame_labels(df, df.index[3], {"nose_top": (396.0, 10.0)})
     project.write_labels(moved)
     with pytest.raises(LabelsError, match=r"img04\.png nose_top") as err:

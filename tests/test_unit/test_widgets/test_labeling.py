@@ -42,12 +42,12 @@ def test_opening_the_sample_shows_frames_points_list_and_counts(labeling, sample
     viewer, widget = labeling
     cfg = _config(sample_project)
     labels = read_labels(sample_project.parent / "CollectedData.csv")
-    assert widget.frames_layer.data.shape[:3] == (22, 406, 396)  # img00..img21
+    assert widget.frames_layer.data.shape[:3] == (52, 406, 396)  # img00..img51
     assert viewer.dims.current_step[0] == 0
     assert len(widget.points_layer.data) == int(np.isfinite(coords_array(labels)[..., 0]).sum())
     assert _list_texts(widget) == cfg["data"]["keypoint_names"]  # img00 has no labels yet
     assert widget.keypoint_list.currentRow() == 0
-    assert widget.counts_label.text() == "labeled frames 20/22, keypoints 0/17"
+    assert widget.counts_label.text() == "labeled frames 50/52, keypoints 0/17"
     assert widget.points_layer.mode == "add"
 
 
@@ -57,9 +57,9 @@ def test_context_neighbours_are_not_frames_to_label(make_napari_viewer, sample_c
     viewer = make_napari_viewer()
     widget = LabelingWidget(viewer)
     assert widget.load_project(sample_copy / "config.yaml")
-    # img00 and img21 are only there as neighbours for the context model
-    assert widget.state.images == [f"labeled-data/img{i:02d}.png" for i in range(1, 21)]
-    assert widget.counts_label.text() == "labeled frames 20/20, keypoints 17/17"
+    # img00 and img51 are only there as neighbours for the context model
+    assert widget.state.images == [f"labeled-data/img{i:02d}.png" for i in range(1, 51)]
+    assert widget.counts_label.text() == "labeled frames 50/50, keypoints 17/17"
 
 
 def test_a_click_places_the_current_keypoint_and_moves_to_the_next(labeling, click):
@@ -137,7 +137,7 @@ def test_next_missing_frame_jumps_to_frames_with_keypoints_to_do(labeling, press
     viewer, widget = labeling
     widget.go_to_frame(1)
     press(viewer, Key.Key_M)
-    assert viewer.dims.current_step[0] == 21  # img21: next unlabeled after img01 (wrapping)
+    assert viewer.dims.current_step[0] == 51  # img51: next unlabeled after img01 (wrapping)
     press(viewer, Key.Key_M)
     assert viewer.dims.current_step[0] == 0  # img00
     press(viewer, Key.Key_M, Qt.KeyboardModifier.ShiftModifier)
