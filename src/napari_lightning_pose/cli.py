@@ -26,6 +26,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         DEMO_CLIP_FRAMES,
         DEMO_MEMBERS,
         DEMO_RESIZE,
+        DEMO_SEMI,
         DEMO_STEPS,
     )
 
@@ -61,11 +62,21 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         default=DEMO_CLIP_FRAMES,
         help="frames per unlabeled clip of a semi-supervised step (default %(default)s)",
     )
-    p.add_argument(
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
         "--supervised",
-        action="store_true",
-        help="train on the labeled frames only (default: semi-supervised, also unlabeled clips)",
+        dest="semi",
+        action="store_false",
+        help="train on the labeled frames only" + ("" if DEMO_SEMI else " (default)"),
     )
+    mode.add_argument(
+        "--semi",
+        dest="semi",
+        action="store_true",
+        help="also train the unsupervised losses on unlabeled clips of the video"
+        + (" (default)" if DEMO_SEMI else ""),
+    )
+    p.set_defaults(semi=DEMO_SEMI)
     p.add_argument("--no-qc", action="store_true", help="skip traces.png and qc.png")
     p.add_argument("--open", action="store_true", help="open the result in napari")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
@@ -80,7 +91,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         members=args.members,
         steps=args.steps,
         resize=args.resize,
-        semi=not args.supervised,
+        semi=args.semi,
         clip_frames=args.clip_frames,
         device=args.device,
         qc=not args.no_qc,
