@@ -31,6 +31,8 @@ Usage (from the repository root, ``PYTHONPATH=src``)::
     python benchmarks/paper_claims.py time --resize 128            # CPU s/step per variant
     python benchmarks/paper_claims.py run --variant semi --seed 0 --resize 128 --steps 1500
     python benchmarks/paper_claims.py table --out runs-21           # after the runs
+    python benchmarks/paper_claims.py all --resize 256 --steps 3000 --seeds 3 --jobs 4 \
+        --device cuda --out runs-gpu                                 # everything, on a GPU
 
 Each ``run`` writes ``--out``/<variant>-s<seed>/ (config, checkpoints, metrics.csv,
 predictions, result.json); ``table`` prints markdown (mean +- SD over seeds) and writes
@@ -69,7 +71,7 @@ def make_config(variant: str, seed: int, args: argparse.Namespace) -> dict:
     raw["data"]["image_resize_dims"] = {"height": args.resize, "width": args.resize}
     steps_per_epoch = 9  # 72 training frames / batch 8
     raw["training"].update(
-        num_workers=0, num_threads=1, rng_seed_model_pt=seed, accelerator="cpu",
+        num_workers=0, num_threads=1, rng_seed_model_pt=seed, accelerator=args.device,
         train_batch_size=8, max_steps=args.steps, steps_per_epoch=steps_per_epoch,
         unfreezing_epoch=args.unfreezing_epoch, check_val_every_n_epoch=args.val_every,
     )  # fmt: skip
@@ -120,14 +122,16 @@ def time_steps(args: argparse.Namespace) -> None:
     print(f"\n{args.resize} px, clip {args.clip}, neighbour gradients {args.neighbour_gradients}")
 
 
-def predict_heads(ckpt: Path, video: Path, out_dir: Path, context: bool) -> dict[str, Path]:
+def predict_heads(
+    ckpt: Path, video: Path, out_dir: Path, context: bool, device: str = "cpu"
+) -> dict[str, Path]:
     """Predict the video once per head choice (once for a single-frame model)."""
     from napari_lightning_pose.predict import InferenceOptions, predict_video
 
     out = {}
     for head in HEADS if context else ("confident",):
         csv = out_dir / f"video_{head}.csv"
-        opts = InferenceOptions(batch_size=16, device="cpu", amp=False, metrics=False,
+        opts = InferenceOptions(batch_size=16, device=device, amp=False, metrics=False,
                                 context_head=head)  # fmt: skip
         list(predict_video(ckpt, video, csv, options=opts))
         out[head] = csv
@@ -187,10 +191,10 @@ def run(args: argparse.Namespace) -> None:
             print(f"[{out.name}] step {event.step} val {event.val_pixel_error:.2f} px", flush=True)
     cpu_train = time.process_time() - cpu0
     ckpt = out / "run" / "best.ckpt"
-    result = evaluate(ckpt, cfg, splits=("test", "val"), device="cpu",
+    result = evaluate(ckpt, cfg, splits=("test", "val"), device=args.device,
                       out_csv=out / "heldout_errors.csv")  # fmt: skip
     video = Path(cfg["data"]["video_dir"]) / "test_vid.mp4"
-    preds = predict_heads(ckpt, video, out, "context" in args.variant)
+    preds = predict_heads(ckpt, video, out, "context" in args.variant, args.device)
     fits = pca_fits(args)
     row = {
         "variant": args.variant, "seed": args.seed, "steps": args.steps,
@@ -298,7 +302,8 @@ def ensemble_median_test_px(dirs: list[Path], cfg: dict) -> float:
     from napari_lightning_pose.data.labeled import build_datasets
     from napari_lightning_pose.evaluate import evaluate
 
-    preds = [evaluate(d / "run" / "best.ckpt", cfg, splits=("test",), device="cpu")
+    device = cfg["training"]["accelerator"]
+    preds = [evaluate(d / "run" / "best.ckpt", cfg, splits=("test",), device=device)
              for d in dirs]  # fmt: skip
     xy = np.stack([p.predictions.to_numpy(float).reshape(len(p.predictions), -1, 3)[..., :2]
                    for p in preds])  # fmt: skip
@@ -308,12 +313,42 @@ def ensemble_median_test_px(dirs: list[Path], cfg: dict) -> float:
     return float(np.nanmean(np.linalg.norm(med - true, axis=-1)))
 
 
+def run_all(args: argparse.Namespace) -> None:
+    """Every (variant, seed) of ``--variants`` x ``--seeds``, ``--jobs`` at once, each in its
+    own process (this Python, this environment), then the table: the one prepared command."""
+    import subprocess
+    import sys
+
+    flags = ["--steps", str(args.steps), "--resize", str(args.resize), "--strength",
+             str(args.strength), "--clip", str(args.clip), "--anneal-reach",
+             str(args.anneal_reach), "--unfreezing-epoch", str(args.unfreezing_epoch),
+             "--val-every", str(args.val_every), "--heatmap-loss", args.heatmap_loss,
+             "--data", args.data, "--out", args.out, "--device", args.device]  # fmt: skip
+    if args.neighbour_gradients:
+        flags.append("--neighbour-gradients")
+    todo = [(v, s) for s in range(args.seeds) for v in args.variants]
+    running: list[subprocess.Popen] = []
+    for variant, seed in todo:
+        if (Path(args.out) / f"{variant}-s{seed}" / "result.json").exists():
+            continue  # done in an earlier call
+        while sum(p.poll() is None for p in running) >= args.jobs:
+            time.sleep(2)
+        cmd = [sys.executable, __file__, "run", "--variant", variant, "--seed", str(seed)]
+        running.append(subprocess.Popen(cmd + flags))
+    for proc in running:
+        proc.wait()
+    table(args)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=("time", "run", "table"))
+    parser.add_argument("command", choices=("time", "run", "table", "all"))
     parser.add_argument("--variant", choices=VARIANTS, default="supervised")
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, default=3, help="all: seeds 0..N-1")
+    parser.add_argument("--jobs", type=int, default=2, help="all: runs at once")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--resize", type=int, default=128)
     parser.add_argument("--strength", type=float, default=1.0, help="unsupervised losses")
@@ -327,7 +362,7 @@ def main() -> None:
     parser.add_argument("--data", default=str(SHARED))
     parser.add_argument("--out", default="runs-21")
     args = parser.parse_args()
-    {"time": time_steps, "run": run, "table": table}[args.command](args)
+    {"time": time_steps, "run": run, "table": table, "all": run_all}[args.command](args)
 
 
 if __name__ == "__main__":
