@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--resize", type=int, default=None)
     parser.add_argument("--clip-frames", type=int, default=None)
+    parser.add_argument("--backbone", default=None)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--supervised", dest="semi", action="store_false", default=None)
     mode.add_argument("--semi", dest="semi", action="store_true", default=None)
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             ("steps", args.steps),
             ("resize", args.resize),
             ("clip_frames", args.clip_frames),
+            ("backbone", args.backbone),
         )
         if v is not None
     }

@@ -39,6 +39,8 @@ DEMO_MEMBERS = 2
 #: steps vs ...), which a 5-minute demo cannot afford. The unsupervised weights follow
 #: (``losses.balance``: the same strength under either loss).
 DEMO_HEATMAP_LOSS = "kl"
+#: The demo's backbone (``model.backbone``); the sample's config says efficientnet_lite0.
+DEMO_BACKBONE = "efficientnet_lite0"
 #: Frames per unlabeled clip of a semi-supervised step (``dali.base.train.sequence_length``;
 #: Lightning Pose's default is 16).
 DEMO_CLIP_FRAMES = 4
@@ -108,6 +110,7 @@ def run_demo(
     n_pick: int = 5,
     semi: bool = DEMO_SEMI,
     clip_frames: int = DEMO_CLIP_FRAMES,
+    backbone: str = DEMO_BACKBONE,
     device: str | None = None,
     qc: bool = True,
     max_frames: int | None = None,
@@ -135,6 +138,8 @@ def run_demo(
         supervised only.
     clip_frames
         Frames per unlabeled clip of a semi-supervised step.
+    backbone
+        ``model.backbone`` of the members.
     device
         ``"cpu"``, ``"cuda"``...; default: CUDA when available.
     qc
@@ -179,9 +184,12 @@ def run_demo(
     log(f"    wrote {', '.join(picked)}")
     lap("project + frame selection")
 
-    cfg = demo_config(project.config, resize, semi, clip_frames)
+    cfg = demo_config(project.config, resize, semi, clip_frames, backbone)
     kind = "semi-supervised" if semi else "supervised"
-    log(f"3/7 training {members} {kind} members ({steps} steps each, {resize} x {resize} px)")
+    log(
+        f"3/7 training {members} {kind} members ({steps} steps each, {resize} x {resize} px, "
+        f"{backbone})"
+    )
     log(f"    {DEMO_MODE_NOTE if semi == DEMO_SEMI else kind + ', as asked'}")
     if semi:
         losses = cfg["model"]["losses_to_use"]
@@ -305,7 +313,11 @@ def cpu_seconds() -> float:
 
 
 def demo_config(
-    config: dict, resize: int, semi: bool, clip_frames: int = DEMO_CLIP_FRAMES
+    config: dict,
+    resize: int,
+    semi: bool,
+    clip_frames: int = DEMO_CLIP_FRAMES,
+    backbone: str = DEMO_BACKBONE,
 ) -> dict:
     """The sample project's config as the demo trains it (a copy; the project's file is not
     changed): ``resize`` px square input, ``kl`` heatmap loss, 10-step epochs, and the
@@ -315,6 +327,7 @@ def demo_config(
     cfg = copy.deepcopy(config)
     cfg["data"]["image_resize_dims"] = {"height": int(resize), "width": int(resize)}
     cfg["model"]["heatmap_loss_type"] = DEMO_HEATMAP_LOSS
+    cfg["model"]["backbone"] = backbone
     train_cfg = cfg["training"]
     train_cfg["steps_per_epoch"] = DEMO_STEPS_PER_EPOCH
     # head only for the first 10 steps; validation (2 frames) every 20 steps
