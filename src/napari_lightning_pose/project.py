@@ -226,8 +226,10 @@ def init_project(
     data["num_keypoints"] = len(names)
     data["skeleton"] = [list(edge) for edge in skeleton] or list(data.get("skeleton") or [])
     cfg["data"] = data
+    if base_config is None:  # our own defaults, not a Lightning Pose config's (as the sample)
+        cfg["model"] = {"heatmap_loss_type": OWN_HEATMAP_LOSS}
     full = validate_config(cfg, config_path)  # fail before anything is created
-    if not cfg.get("losses"):  # our weights, not a Lightning Pose config's own
+    if not cfg.get("losses"):
         cfg["losses"] = default_loss_weights(full)
     video_paths = [Path(v) for v in videos]
     for video in video_paths:
@@ -239,6 +241,11 @@ def init_project(
         _place_video(video, folder / "videos", copy_videos)
     save_config(cfg, config_path)  # last: a failed init leaves no half-made project
     return config_path
+
+
+#: The heatmap loss of a project made from scratch: ``kl`` learns far faster than Lightning
+#: Pose's ``mse`` off a fresh head (README, "Loss balance"); a Lightning Pose config keeps its own.
+OWN_HEATMAP_LOSS = "kl"
 
 
 def default_loss_weights(cfg: Mapping[str, Any]) -> dict[str, dict[str, float]]:
