@@ -76,6 +76,7 @@ def make_config(variant: str, seed: int, args: argparse.Namespace) -> dict:
         unfreezing_epoch=args.unfreezing_epoch, check_val_every_n_epoch=args.val_every,
     )  # fmt: skip
     raw["model"]["heatmap_loss_type"] = args.heatmap_loss
+    raw["model"]["backbone"] = args.backbone
     raw["model"]["model_name"] = f"{variant}-s{seed}"
     raw["dali"] = {"base": {"train": {"sequence_length": args.clip}},
                    "context": {"train": {"batch_size": args.clip - 4}}}  # fmt: skip
@@ -274,7 +275,8 @@ def table(args: argparse.Namespace) -> None:
     cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
                 if "model name" in ln), platform.processor())  # fmt: skip
     note = (
-        f"\n\nMean ± SD over seeds; {args.resize} x {args.resize} px input, strength "
+        f"\n\nMean ± SD over seeds; {args.backbone}, {args.heatmap_loss}, {args.resize} x "
+        f"{args.resize} px input, strength "
         f"{args.strength}, clip {args.clip} frames, 1 torch thread per run, on {cpu}, load "
         f"average {os.getloadavg()[0]:.1f} when the table was made. Occluded keypoints: the "
         f"{len(occluded)} most often unlabeled in the labels."
@@ -323,6 +325,7 @@ def run_all(args: argparse.Namespace) -> None:
              str(args.strength), "--clip", str(args.clip), "--anneal-reach",
              str(args.anneal_reach), "--unfreezing-epoch", str(args.unfreezing_epoch),
              "--val-every", str(args.val_every), "--heatmap-loss", args.heatmap_loss,
+             "--backbone", args.backbone,
              "--data", args.data, "--out", args.out, "--device", args.device]  # fmt: skip
     if args.neighbour_gradients:
         flags.append("--neighbour-gradients")
@@ -356,7 +359,8 @@ def main() -> None:
     parser.add_argument("--anneal-reach", type=float, default=0.3, help="run share: anneal 1")
     parser.add_argument("--unfreezing-epoch", type=int, default=5)
     parser.add_argument("--val-every", type=int, default=5, help="epochs between validations")
-    parser.add_argument("--heatmap-loss", default="mse", choices=("mse", "kl"))
+    parser.add_argument("--heatmap-loss", default="kl", choices=("mse", "kl"))
+    parser.add_argument("--backbone", default="efficientnet_lite0")
     parser.add_argument("--neighbour-gradients", action="store_true")
     parser.add_argument("--time-steps", type=int, default=6)
     parser.add_argument("--data", default=str(SHARED))
