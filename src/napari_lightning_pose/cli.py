@@ -34,8 +34,8 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         "demo",
         help="end-to-end demo on the bundled sample data",
         description="Copy the mirror-mouse sample into a project, pick frames to label, train "
-        "a semi-supervised ensemble, predict the video, smooth it with EKS and list the least "
-        "certain frames.",
+        "an ensemble (supervised by default, semi-supervised with --semi), predict the video, "
+        "smooth it with EKS and list the least certain frames.",
     )
     p.add_argument("--out", default="demo-output", help="folder for the demo's results")
     p.add_argument(

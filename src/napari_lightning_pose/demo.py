@@ -55,8 +55,12 @@ DEMO_STEPS_PER_EPOCH = 10
 DEMO_SEMI_LOSSES = ("temporal", "pca_singleview", "pca_multiview")
 #: Whether the demo trains semi-supervised unless told (``--semi`` / ``--supervised``), and
 #: why: measured by ``benchmarks/bench_demo.py`` at the demo's budget.
-DEMO_SEMI = True
-DEMO_MODE_NOTE = "semi-supervised by default: measured not worse than supervised at this budget"
+DEMO_SEMI = False
+DEMO_MODE_NOTE = (
+    "supervised by default: at this budget semi-supervised members were worse on held-out "
+    "frames (validation 11.4 vs 9.6 px after 220 steps, each step ~1.5x the cost); --semi "
+    "trains it"
+)
 
 
 @dataclass
