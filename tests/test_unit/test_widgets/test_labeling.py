@@ -71,7 +71,7 @@ def test_a_click_places_the_current_keypoint_and_moves_to_the_next(labeling, cli
     assert widget.current_keypoint == "paw2LF_top"
     assert widget.keypoint_list.currentRow() == 1
     assert _list_texts(widget)[0] == "paw1LH_top  ✓"
-    assert widget.counts_label.text() == "labeled frames 20/22, keypoints 1/17"
+    assert widget.counts_label.text() == "labeled frames 50/52, keypoints 1/17"
     click(viewer, 80, 100)
     assert set(_points_on(widget, 0)) == {"paw1LH_top", "paw2LF_top"}
     assert widget.current_keypoint == "paw3RF_top"
@@ -126,7 +126,7 @@ def test_not_visible_is_written_as_nan_and_shown_in_the_list(labeling, press):
     press(viewer, Key.Key_N)
     assert "nose_top" not in _points_on(widget, 1)
     assert _list_texts(widget)[6] == "nose_top  (not visible)"
-    assert widget.counts_label.text() == "labeled frames 20/22, keypoints 17/17"
+    assert widget.counts_label.text() == "labeled frames 50/52, keypoints 17/17"
     assert widget.save()
     row = read_labels(widget.labels_path).loc["labeled-data/img01.png"]
     assert np.isnan(row.xs("nose_top", level="bodyparts")).all()
@@ -155,11 +155,11 @@ def test_next_missing_frame_jumps_to_frames_with_keypoints_to_do(labeling, press
 
 def test_next_missing_frame_stays_put_when_everything_is_done(labeling, press):
     viewer, widget = labeling
-    for frame in (0, 21):
+    for frame in (0, 51):
         widget.go_to_frame(frame)
         for _ in range(17):
             press(viewer, Key.Key_N)
-    assert widget.counts_label.text().startswith("labeled frames 22/22")
+    assert widget.counts_label.text().startswith("labeled frames 52/52")
     widget.go_to_frame(3)
     press(viewer, Key.Key_M)
     assert viewer.dims.current_step[0] == 3
@@ -253,7 +253,7 @@ def test_a_frame_step_leaves_the_skeleton_and_the_points_alone(labeling) -> None
     for frame in (1, 2, 5, 1, 0):
         widget.go_to_frame(frame)
     assert rebuilt == []
-    assert widget.frame_label.text().startswith("frame 1/22")
+    assert widget.frame_label.text().startswith("frame 1/52")
 
 
 def test_autosave_writes_only_when_there_are_changes(labeling, click, qtbot):
@@ -353,7 +353,7 @@ def test_rows_of_images_that_are_gone_are_kept_on_save(make_napari_viewer, sampl
     viewer = make_napari_viewer(show=True)
     widget = LabelingWidget(viewer)
     assert widget.load_project(sample_project)
-    assert len(widget.state.images) == 21
+    assert len(widget.state.images) == 51
     before = read_labels(widget.labels_path)
     click(viewer, 50, 60)
     assert widget.save()
