@@ -233,7 +233,7 @@ def test_label_frames_reads_the_project_in_a_worker(
     qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
     timer.stop()
     assert len(ticks) >= 10
-    assert labeling.state is not None and len(labeling.state.images) == 22
+    assert labeling.state is not None and len(labeling.state.images) == 52
     assert labeling.open_button.isEnabled() and labeling.status_label.text() == "opened"
 
 
