@@ -31,7 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--resize", type=int, default=None)
     parser.add_argument("--clip-frames", type=int, default=None)
-    parser.add_argument("--supervised", action="store_true", help="no unsupervised losses")
+    parser.add_argument("--backbone", default=None)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--supervised", dest="semi", action="store_false", default=None)
+    mode.add_argument("--semi", dest="semi", action="store_true", default=None)
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if args.no_avx512:
@@ -52,13 +55,18 @@ def main(argv: list[str] | None = None) -> int:
             ("steps", args.steps),
             ("resize", args.resize),
             ("clip_frames", args.clip_frames),
+            ("backbone", args.backbone),
         )
         if v is not None
     }
     load_before = os.getloadavg()
     wall, cpu = time.perf_counter(), demo.cpu_seconds()
     result = demo.run_demo(
-        args.out, device="cpu", progress=False, semi=not args.supervised, **kwargs
+        args.out,
+        device="cpu",
+        progress=False,
+        semi=demo.DEMO_SEMI if args.semi is None else args.semi,
+        **kwargs,
     )
     wall, cpu = time.perf_counter() - wall, demo.cpu_seconds() - cpu
     print(
@@ -73,7 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| total | {wall:.0f} | {cpu:.0f} |")
     print("(CPU: this process and the processes it waited for: data-loader workers, Xvfb)")
     errs = ", ".join(f"{e:.1f}" for e in result.test_errors)
-    print(f"test error per member (px): {errs}")
+    print(f"test error per member (px): {errs}; ensemble: {result.ensemble_test_error:.1f}")
+    print(
+        f"{'semi-supervised' if result.semi else 'supervised'}, "
+        f"{result.steps} steps x {len(result.checkpoints)} members"
+    )
     return 0
 
 

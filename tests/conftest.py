@@ -43,7 +43,7 @@ BUNDLED_SAMPLE = REPO_ROOT / "src" / "napari_lightning_pose" / "resources" / "mi
 
 @pytest.fixture(scope="session")
 def bundled_sample() -> Path:
-    """The sample project shipped in the package (20 labeled mirror-mouse frames); read-only."""
+    """The sample project shipped in the package (50 labeled mirror-mouse frames); read-only."""
     return BUNDLED_SAMPLE
 
 

@@ -14,6 +14,7 @@ from PIL import Image
 
 from napari_lightning_pose.cli.demo import (
     DEMO_CLIP_FRAMES,
+    DEMO_SEMI,
     DEMO_SEMI_LOSSES,
     SAMPLE_DIR,
     demo_config,
@@ -21,6 +22,7 @@ from napari_lightning_pose.cli.demo import (
 )
 from napari_lightning_pose.errors import ConfigError, LightningPoseInputError
 from napari_lightning_pose.io.pose_csv import coords_array, read_pose_csv
+from napari_lightning_pose.losses.balance import strength_of
 from napari_lightning_pose.training import read_checkpoint
 
 
@@ -35,6 +37,7 @@ def test_demo_runs_end_to_end_semi_supervised_with_tiny_settings(tmp_path: Path)
         resize=64,
         clip_frames=4,
         n_pick=2,
+        semi=True,
         max_frames=24,
         device="cpu",
         progress=False,
@@ -50,7 +53,8 @@ def test_demo_runs_end_to_end_semi_supervised_with_tiny_settings(tmp_path: Path)
             assert np.isfinite(metrics[loss]).all()
         assert (metrics["anneal"] > 0).any()  # the unsupervised terms were switched on
     said = "\n".join(lines)
-    assert "semi-supervised" in said and "pca_singleview is left out" in said
+    assert "semi-supervised" in said and "pca_singleview" in said
+    assert np.isfinite(result.ensemble_test_error)
     assert result.smoothed_csv == out / "predictions" / "test_vid" / "test_vid.eks.csv"
     table = read_pose_csv(result.smoothed_csv, ("x", "y", "x_posterior_var", "y_posterior_var"))
     assert len(table) == 24
@@ -81,7 +85,10 @@ def test_demo_refuses_a_one_member_ensemble_and_a_foreign_folder(tmp_path: Path)
 def test_demo_config_semi_and_supervised() -> None:
     project = yaml.safe_load((SAMPLE_DIR / "config.yaml").read_text())
     semi = demo_config(project, 96, semi=True, clip_frames=6)
-    assert semi["model"]["losses_to_use"] == ["temporal", "pca_multiview"]
+    assert semi["model"]["losses_to_use"] == ["temporal", "pca_singleview", "pca_multiview"]
+    assert semi["model"]["heatmap_loss_type"] == "kl"
+    for name in DEMO_SEMI_LOSSES:  # the default strength under kl at 96 px
+        assert strength_of(semi["losses"][name]["log_weight"], semi) == pytest.approx(1.0)
     assert semi["dali"]["base"]["train"]["sequence_length"] == 6
     assert semi["data"]["image_resize_dims"] == {"height": 96, "width": 96}
     supervised = demo_config(project, 96, semi=False)
@@ -90,29 +97,33 @@ def test_demo_config_semi_and_supervised() -> None:
     assert "dali" not in project
 
 
-def test_pca_singleview_needs_more_labeled_frames_than_the_sample_has() -> None:
-    """Why the demo leaves pca_singleview out: the core refuses to fit it to the sample."""
+def test_the_sample_fits_every_unsupervised_loss_and_20_frames_do_not() -> None:
+    """The demo's losses all fit the bundled sample (40 training frames); its first 20
+    frames (the sample's size before) fit no single-view pose PCA, and the core refuses it."""
     from napari_lightning_pose.io.config import load_config
     from napari_lightning_pose.io.labels import read_labels
+    from napari_lightning_pose.losses.availability import unsupervised_availability
     from napari_lightning_pose.losses.factory import build_unsupervised_losses
 
     cfg = load_config(SAMPLE_DIR / "config.yaml")
     keypoints = coords_array(read_labels(SAMPLE_DIR / "CollectedData.csv"))
-    assert len(keypoints) == 20  # all of them; training sees 16
+    assert len(keypoints) == 50
+    assert all(a.ok for a in unsupervised_availability(cfg, keypoints).values())
+    few = unsupervised_availability(cfg, keypoints[:20])
+    assert not few["pca_singleview"].ok and few["pca_singleview"].more_frames > 0
+    assert few["temporal"].ok and few["pca_multiview"].ok
     cfg["model"]["losses_to_use"] = ["pca_singleview"]
     with pytest.raises(ConfigError, match="too few labeled poses"):
-        build_unsupervised_losses(cfg, keypoints)
-    cfg["model"]["losses_to_use"] = list(DEMO_SEMI_LOSSES)
-    losses, fits = build_unsupervised_losses(cfg, keypoints)
-    assert [loss.name for loss in losses] == list(DEMO_SEMI_LOSSES) and "pca_multiview" in fits
+        build_unsupervised_losses(cfg, keypoints[:16])
 
 
-def test_demo_command_is_semi_supervised_unless_told_otherwise() -> None:
+def test_demo_command_follows_the_measured_default_unless_told() -> None:
     from napari_lightning_pose.cli import build_parser
 
     args = build_parser().parse_args(["demo"])
-    assert not args.supervised and args.clip_frames == DEMO_CLIP_FRAMES
-    assert build_parser().parse_args(["demo", "--supervised"]).supervised
+    assert args.semi == DEMO_SEMI and args.clip_frames == DEMO_CLIP_FRAMES
+    assert not build_parser().parse_args(["demo", "--supervised"]).semi
+    assert build_parser().parse_args(["demo", "--semi"]).semi
 
 
 _TRACES_OFFSCREEN = """

@@ -28,6 +28,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         DEMO_CLIP_FRAMES,
         DEMO_MEMBERS,
         DEMO_RESIZE,
+        DEMO_SEMI,
         DEMO_STEPS,
     )
 
@@ -35,8 +36,8 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         "demo",
         help="end-to-end demo on the bundled sample data",
         description="Copy the mirror-mouse sample into a project, pick frames to label, train "
-        "a semi-supervised ensemble, predict the video, smooth it with EKS and list the least "
-        "certain frames.",
+        "an ensemble (supervised by default, semi-supervised with --semi), predict the video, "
+        "smooth it with EKS and list the least certain frames.",
     )
     p.add_argument("--out", default="demo-output", help="folder for the demo's results")
     p.add_argument(
@@ -63,11 +64,21 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         default=DEMO_CLIP_FRAMES,
         help="frames per unlabeled clip of a semi-supervised step (default %(default)s)",
     )
-    p.add_argument(
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
         "--supervised",
-        action="store_true",
-        help="train on the labeled frames only (default: semi-supervised, also unlabeled clips)",
+        dest="semi",
+        action="store_false",
+        help="train on the labeled frames only" + ("" if DEMO_SEMI else " (default)"),
     )
+    mode.add_argument(
+        "--semi",
+        dest="semi",
+        action="store_true",
+        help="also train the unsupervised losses on unlabeled clips of the video"
+        + (" (default)" if DEMO_SEMI else ""),
+    )
+    p.set_defaults(semi=DEMO_SEMI)
     p.add_argument("--no-qc", action="store_true", help="skip traces.png and qc.png")
     p.add_argument("--open", action="store_true", help="open the result in napari")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
@@ -82,7 +93,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         members=args.members,
         steps=args.steps,
         resize=args.resize,
-        semi=not args.supervised,
+        semi=args.semi,
         clip_frames=args.clip_frames,
         device=args.device,
         qc=not args.no_qc,

@@ -137,6 +137,8 @@ class InferenceOptions:
     # readable frames go to <out>.partial.csv and a VideoError says so
     allow_partial: bool = False
     metrics: bool = True
+    # context models: which head's keypoints to write (models.pose_model.best_head)
+    context_head: str = "confident"
 
     def use_channels_last(self, device: torch.device) -> bool:
         """Whether the network and its inputs run in NHWC layout on ``device``."""
@@ -317,7 +319,9 @@ def _predict_one(
         yield PredictEvent("start", video, 0, len(rows), message=" ".join(notes))
 
         model = _prepare(net, device, opts)
-        windows = SlidingWindows(model) if hasattr(net, "window_outputs") else None
+        windows = (
+            SlidingWindows(model, opts.context_head) if hasattr(net, "window_outputs") else None
+        )
         if windows is not None:  # a frame range: the first window is at its first frame
             windows.next_frame = rows.start
         amp = opts.amp_dtype(device)

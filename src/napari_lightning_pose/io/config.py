@@ -116,10 +116,15 @@ _SCHEMA: dict[str, Any] = {
         "model_type": ("heatmap", (str,)),
         "backbone": ("efficientnet_lite0", (str,)),
         "backbone_weights": ("imagenet", _OPT_STR),
-        # Lightning Pose's "mse" or "kl". On the flat maps of a fresh head the KL gradient is
-        # ~2000x MSE's, which starts on a plateau (mirror-mouse, 150 CPU steps: 27 px vs 51).
-        "heatmap_loss_type": ("kl", (str,)),
+        # Lightning Pose's "mse" (its default, and ours: the unsupervised weights are set
+        # against it, losses/balance.py) or "kl" (faster off a fresh head's flat maps, where
+        # its gradient is ~2000x MSE's: mirror-mouse, 150 CPU steps: 27 px vs 51)
+        "heatmap_loss_type": ("mse", (str,)),
         "losses_to_use": ([], (list,)),
+        # context model: back-propagate through the backbone for the 4 neighbour frames of
+        # each labeled window too (true), or only through the centre frame (false: the
+        # neighbours' features are computed without gradient; models/context.py)
+        "context_neighbour_gradients": (False, (bool,)),
         "model_name": ("model", (str,)),
     },
     "losses": {

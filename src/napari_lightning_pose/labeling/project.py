@@ -232,7 +232,11 @@ def init_project(
     data["num_keypoints"] = len(names)
     data["skeleton"] = [list(edge) for edge in skeleton] or list(data.get("skeleton") or [])
     cfg["data"] = data
-    validate_config(cfg, config_path)  # fail before anything is created
+    if base_config is None:  # our own defaults, not a Lightning Pose config's (as the sample)
+        cfg["model"] = {"heatmap_loss_type": OWN_HEATMAP_LOSS}
+    full = validate_config(cfg, config_path)  # fail before anything is created
+    if not cfg.get("losses"):
+        cfg["losses"] = default_loss_weights(full)
     video_paths = [Path(v) for v in videos]
     for video in video_paths:
         _check_video(video)
@@ -243,6 +247,22 @@ def init_project(
         _place_video(video, folder / "videos", copy_videos)
     save_config(cfg, config_path)  # last: a failed init leaves no half-made project
     return config_path
+
+
+#: The heatmap loss of a project made from scratch: ``kl`` learns far faster than Lightning
+#: Pose's ``mse`` off a fresh head (README, "Loss balance"); a Lightning Pose config keeps its own.
+OWN_HEATMAP_LOSS = "kl"
+
+
+def default_loss_weights(cfg: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """``losses.<name>.log_weight`` of the default strengths (``losses.balance``) under
+    ``cfg``'s heatmap loss and sizes (original size = resized size when not known)."""
+    from napari_lightning_pose.losses.balance import DEFAULT_STRENGTHS, log_weight_for
+
+    return {
+        name: {"log_weight": round(log_weight_for(strength, cfg), 2)}
+        for name, strength in DEFAULT_STRENGTHS.items()
+    }
 
 
 def add_video(project: Project | str | Path, video_path: str | Path, copy: bool = True) -> Path:

@@ -1,8 +1,9 @@
 """Build the active losses from the config, as Lightning Pose's loss factory does.
 
 The supervised heatmap loss (``model.heatmap_loss_type``: ``mse`` or ``kl``) is always on
-(``build_losses``). ``model.losses_to_use`` names Lightning Pose's unsupervised losses
-(``temporal``, ``pca_singleview``, ``pca_multiview``), built by
+(``build_losses``), weighted 1/2 (``log_weight`` 0) as in Lightning Pose's loss factory.
+``model.losses_to_use`` names Lightning Pose's unsupervised losses (``temporal``,
+``pca_singleview``, ``pca_multiview``), built by
 ``build_unsupervised_losses`` from ``losses.<name>.*`` and, for the PCA losses, a fit to the
 training split's labeled poses in original pixels.
 """
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from napari_lightning_pose.errors import ConfigError
+from napari_lightning_pose.losses.balance import SUPERVISED_LOG_WEIGHT
 from napari_lightning_pose.losses.base import Loss
 from napari_lightning_pose.losses.heatmap import HeatmapKLLoss, HeatmapMSELoss
 from napari_lightning_pose.losses.pca import PCAFit, fit_pose_pca
@@ -47,7 +49,7 @@ def build_losses(cfg: Mapping[str, Any]) -> list[Loss]:
             f"Use one of: {', '.join(HEATMAP_LOSSES)}.",
         )
     check_loss_names(cfg)
-    return [HEATMAP_LOSSES[kind]()]
+    return [HEATMAP_LOSSES[kind](SUPERVISED_LOG_WEIGHT)]
 
 
 def check_loss_names(cfg: Mapping[str, Any]) -> list[str]:

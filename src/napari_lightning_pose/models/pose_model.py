@@ -124,12 +124,26 @@ def _layout(x: torch.Tensor) -> torch.memory_format:
     return torch.contiguous_format
 
 
-def best_head(outputs: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Keypoints (B, K, 2) and likelihoods (B, K) to report: for a context model each
-    keypoint from whichever head (single-frame or context) is more confident."""
+#: How a context model's prediction picks between its heads (``best_head``).
+HEAD_CHOICES = ("confident", "context", "single")
+
+
+def best_head(
+    outputs: Mapping[str, Any], choice: str = "confident"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keypoints (B, K, 2) and likelihoods (B, K) to report.
+
+    For a context model ``choice`` picks the head: ``"confident"`` takes each keypoint from
+    whichever head (single-frame or context) is more confident, as Lightning Pose does;
+    ``"context"`` or ``"single"`` always take that head. A single-frame model has one head.
+    """
     kp, like = outputs["keypoints"], outputs["likelihood"]
-    if "context_keypoints" not in outputs:
+    if "context_keypoints" not in outputs or choice == "single":
         return kp, like
+    if choice == "context":
+        return outputs["context_keypoints"], outputs["context_likelihood"]
+    if choice != "confident":
+        raise ValueError(f"head choice must be one of {HEAD_CHOICES}, got {choice!r}")
     use_ctx = outputs["context_likelihood"] > like
     kp = torch.where(use_ctx[..., None], outputs["context_keypoints"], kp)
     return kp, torch.where(use_ctx, outputs["context_likelihood"], like)

@@ -51,7 +51,7 @@ def test_split_depends_on_the_seed_only() -> None:
 # ------------------------------------------------------------------------------- dataset
 def test_sample_project_items_have_documented_shapes(sample_cfg: dict) -> None:
     datasets = build_datasets(sample_cfg)
-    assert {k: len(v) for k, v in datasets.items()} == {"train": 16, "val": 2, "test": 2}
+    assert {k: len(v) for k, v in datasets.items()} == {"train": 40, "val": 5, "test": 5}
     item = datasets["train"][0]
     assert item["images"].shape == (3, 256, 256) and item["images"].dtype == torch.float32
     assert item["keypoints"].shape == (17, 2)
@@ -125,7 +125,7 @@ def test_images_are_decoded_once(sample_cfg, monkeypatch: pytest.MonkeyPatch) ->
         for i in range(len(datasets[name])):
             datasets[name][i]
     assert sorted(opened) == sorted(set(opened))  # no image opened twice
-    assert len(opened) == 20
+    assert len(opened) == 50
 
 
 def test_dataloader_workers_produce_batches(sample_cfg) -> None:
@@ -153,7 +153,7 @@ def test_unlabeled_rows_are_left_out(sample_copy: Path) -> None:
     labels.iloc[3] = np.nan
     labels.to_csv(sample_copy / "CollectedData.csv")
     frames = LabeledFrames(load_config(sample_copy / "config.yaml"))
-    assert len(frames) == 19
+    assert len(frames) == 49
     assert labels.index[3] not in frames.image_paths
 
 

@@ -101,7 +101,7 @@ def test_bundled_sample_evaluates_in_original_pixels(sample_copy: Path) -> None:
     cfg["training"].update(num_workers=0, num_threads=1, train_batch_size=4)
     list(train(cfg, sample_copy / "run", steps=1))
     result = evaluate(sample_copy / "run", cfg, device="cpu")
-    assert len(result.errors) == 4  # 20 frames: 16 train, 2 val, 2 test
+    assert len(result.errors) == 10  # 50 frames: 40 train, 5 val, 5 test
     names = cfg["data"]["keypoint_names"]
     labels = LabeledFrames(cfg).labels.loc[result.errors.index]
     missing = np.isnan(coords_array(labels)[..., 0])

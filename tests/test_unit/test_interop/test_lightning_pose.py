@@ -23,11 +23,11 @@ def _load(config: Path) -> dict:
 def test_epochs_become_steps(lp_example, bundled_sample: Path, tmp_path: Path) -> None:
     plan = training_plan(_load(lp_example.project(bundled_sample, tmp_path)))
     tcfg = plan.cfg["training"]
-    # 20 labeled frames, train_prob 0.8 -> 16 training frames = one batch of 16 per epoch
-    assert plan.steps_per_epoch == 1 and tcfg["steps_per_epoch"] == 1
-    assert tcfg["max_steps"] == 300  # max_epochs
-    assert tcfg["lr_scheduler_params"]["multisteplr"]["milestones"] == [150, 200, 250]
-    assert plan.early_stop_patience == 3 and plan.min_steps == 300
+    # 50 labeled frames, train_prob 0.8 -> 40 training frames = two batches of 16 per epoch
+    assert plan.steps_per_epoch == 2 and tcfg["steps_per_epoch"] == 2
+    assert tcfg["max_steps"] == 600  # max_epochs 300
+    assert tcfg["lr_scheduler_params"]["multisteplr"]["milestones"] == [300, 400, 500]
+    assert plan.early_stop_patience == 3 and plan.min_steps == 600
     assert plan.log_every_n_steps == 1
     assert plan.cfg["model"]["backbone"] == "resnet50"  # resnet50_animal_ap10k's network
     assert any("resnet50_animal_ap10k" in n for n in plan.notes)
@@ -35,16 +35,16 @@ def test_epochs_become_steps(lp_example, bundled_sample: Path, tmp_path: Path) -
 
 def test_steps_given_win_over_max_epochs(lp_example, bundled_sample: Path, tmp_path: Path) -> None:
     cfg = _load(lp_example.project(bundled_sample, tmp_path))
-    cfg["training"]["train_batch_size"] = 4  # 16 frames -> 4 steps per epoch
+    cfg["training"]["train_batch_size"] = 4  # 40 frames -> 10 steps per epoch
     plan = training_plan(cfg, steps_given=True)
-    assert plan.steps_per_epoch == 4
+    assert plan.steps_per_epoch == 10
     assert plan.cfg["training"]["max_steps"] == cfg["training"]["max_steps"]
     assert plan.cfg["training"]["lr_scheduler_params"]["multisteplr"]["milestones"] == [
-        600,
-        800,
-        1000,
+        1500,
+        2000,
+        2500,
     ]
-    assert plan.min_steps == 1200
+    assert plan.min_steps == 3000
 
 
 def test_our_own_configs_are_left_alone(bundled_sample: Path) -> None:
@@ -111,9 +111,13 @@ def _train_as_is(config: Path, tmp_path: Path, monkeypatch, capsys) -> str:
 def test_example_config_on_the_sample(
     lp_example, bundled_sample: Path, tmp_path: Path, monkeypatch, capsys
 ) -> None:
-    """The sample's 20 frames are too few for the example's PCA loss: a clear message; the
-    same config without that loss trains."""
+    """The sample's first 20 frames are too few for the example's PCA loss: a clear message;
+    the same config without that loss trains."""
+    from napari_lightning_pose.io import labels as labels_io
+
     config = lp_example.project(bundled_sample, tmp_path)
+    csv = config.parent / "CollectedData.csv"
+    labels_io.write_labels(labels_io.read_labels(csv).iloc[:20], csv)
     _offline_resnet50(monkeypatch)
     args = ["train", "--config", str(config), "--steps", "2", "--out", str(tmp_path / "m")]
     assert main(args) == 2
@@ -153,4 +157,4 @@ def test_file_open_of_a_lightning_pose_project_csv(
     meta = layers[1][1]["metadata"]
     assert Path(meta["root"]) == config.parent.resolve()  # the project's config was used
     assert meta["keypoint_names"] == names  # the config's order, not the CSV's
-    assert len(layers[0][0]) == 20
+    assert len(layers[0][0]) == 50

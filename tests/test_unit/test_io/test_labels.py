@@ -53,7 +53,7 @@ def test_bundled_sample_csv_round_trips_byte_identical(
 ) -> None:
     src = bundled_sample / "CollectedData.csv"
     df = L.read_labels(src)
-    assert len(df) == 20
+    assert len(df) == 50
     assert list(df.index[:2]) == ["labeled-data/img01.png", "labeled-data/img02.png"]
     out = L.write_labels(df, tmp_path / "labels.csv")
     assert filecmp.cmp(src, out, shallow=False)
@@ -327,7 +327,7 @@ def test_flat_lightning_pose_layout_reads(bundled_sample: Path, tmp_path: Path) 
     shutil.copy(bundled_sample / "CollectedData.csv", tmp_path / "c.csv")
     df = L.read_labels(tmp_path / "c.csv")
     assert {L.parse_image_path(p)[0] for p in df.index} == {None}
-    assert [L.parse_image_path(p)[1] for p in df.index] == list(range(1, 21))
+    assert [L.parse_image_path(p)[1] for p in df.index] == list(range(1, 51))
 
 
 def test_all_empty_first_row_survives_a_round_trip(tmp_path: Path) -> None:

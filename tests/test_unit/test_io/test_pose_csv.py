@@ -35,10 +35,10 @@ def test_round_trip_is_byte_identical(source: str, tmp_path: Path, request) -> N
 
 def test_sample_has_expected_layout() -> None:
     df = read_pose_csv(SAMPLE)
-    assert df.shape == (20, 34)
+    assert df.shape == (50, 34)
     assert keypoint_names(df)[:2] == ["paw1LH_top", "paw2LF_top"]
     xy = coords_array(df)
-    assert xy.shape == (20, 17, 2)
+    assert xy.shape == (50, 17, 2)
     # missing labels are NaN in x and y together
     assert np.array_equal(np.isnan(xy[..., 0]), np.isnan(xy[..., 1]))
 

@@ -63,6 +63,23 @@ def test_project_resolves_its_paths(tmp_path: Path) -> None:
     assert len(labels) == 0 and pose_csv.keypoint_names(labels) == KEYPOINTS
 
 
+def test_init_writes_our_loss_defaults_a_lightning_pose_config_keeps_its_own(
+    tmp_path: Path,
+) -> None:
+    """A project from scratch gets the kl heatmap loss and each unsupervised loss at the
+    default strength (losses.balance); a Lightning Pose base config keeps its weights."""
+    from napari_lightning_pose.losses.balance import DEFAULT_STRENGTHS, strength_of
+
+    cfg = load_config(init_project(tmp_path / "new", keypoint_names=["a", "b"]))
+    assert cfg["model"]["heatmap_loss_type"] == "kl"
+    for name, strength in DEFAULT_STRENGTHS.items():
+        assert strength_of(cfg["losses"][name]["log_weight"], cfg) == pytest.approx(strength, 0.02)
+    base = {"model": {"heatmap_loss_type": "mse"}, "losses": {"temporal": {"log_weight": 10.7}}}
+    cfg = load_config(init_project(tmp_path / "lp", keypoint_names=["a"], base_config=base))
+    assert cfg["model"]["heatmap_loss_type"] == "mse"
+    assert cfg["losses"]["temporal"]["log_weight"] == 10.7
+
+
 def test_init_refuses_an_existing_project(tmp_path: Path) -> None:
     config = init_project(tmp_path / "p", KEYPOINTS)
     before = config.read_bytes()
@@ -92,7 +109,7 @@ def test_init_over_lightning_pose_data_takes_the_csv_keypoints(
     project = Project.open(folder)
     df = project.read_labels()
     assert project.keypoint_names == pose_csv.keypoint_names(df)
-    assert len(df) == 20
+    assert len(df) == 50
 
 
 def test_init_refuses_data_with_other_keypoints(bundled_sample: Path, tmp_path: Path) -> None:
@@ -145,7 +162,7 @@ def test_add_video_refuses_a_file_that_is_not_a_video(tmp_path: Path) -> None:
 def test_read_labels_with_bounds_check(sample_copy: Path) -> None:
     project = Project.open(sample_copy)
     df = project.read_labels(check_bounds=True)
-    assert len(df) == 20
+    assert len(df) == 50
     moved = L.set_frame_labels(df, df.index[3], {"nose_top": (396.0, 10.0)})
     project.write_labels(moved)
     with pytest.raises(LabelsError, match=r"img04\.png nose_top") as err:

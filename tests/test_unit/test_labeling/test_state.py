@@ -128,10 +128,10 @@ def test_untouched_frames_without_a_row_are_not_written() -> None:
 def test_bundled_sample_round_trips_unchanged(bundled_sample: Path) -> None:
     labels = read_labels(bundled_sample / "CollectedData.csv")
     images = find_label_images(bundled_sample)
-    assert len(images) == 22
+    assert len(images) == 52
     kp = list(dict.fromkeys(labels.columns.get_level_values("bodyparts")))
     state = LabelState.from_labels(labels, images, kp)
-    assert state.counts(1).frames_done == 20  # img01..img20; img00 and img21 have no row
+    assert state.counts(1).frames_done == 50  # img01..img50; img00 and img51 have no row
     pd.testing.assert_frame_equal(state.to_labels(), labels, check_names=False)
 
 

@@ -17,7 +17,7 @@ def test_supervised_heatmap_loss_follows_config(kind: str, cls) -> None:
     losses = build_losses(cfg)
     assert [type(loss) for loss in losses] == [cls]
     assert losses[0].name == f"heatmap_{kind}"
-    assert losses[0].weight == 1.0
+    assert losses[0].weight == 0.5  # Lightning Pose: log_weight 0 for the heatmap loss
 
 
 def test_unknown_heatmap_loss_type_lists_valid_ones() -> None:

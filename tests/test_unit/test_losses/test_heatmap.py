@@ -110,5 +110,5 @@ def test_kl_gives_flat_initial_maps_far_larger_gradients_than_mse() -> None:
     assert norms["heatmap_kl"] > 100 * norms["heatmap_mse"]
 
 
-def test_default_heatmap_loss_is_kl() -> None:
-    assert default_config()["model"]["heatmap_loss_type"] == "kl"
+def test_default_heatmap_loss_is_lightning_pose_mse() -> None:
+    assert default_config()["model"]["heatmap_loss_type"] == "mse"

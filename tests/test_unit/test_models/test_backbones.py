@@ -20,6 +20,7 @@ from napari_lightning_pose.models.backbones import (
 
 EXPECTED_CHANNELS = {
     "efficientnet_lite0": 1280,
+    "efficientnet_lite0_s16": 112,
     "resnet18": 512,
     "resnet34": 512,
     "resnet50": 2048,
@@ -33,12 +34,28 @@ def _features(backbone: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("name", BACKBONES)
-def test_each_backbone_gives_stride_32_features(name: str) -> None:
+def test_each_backbone_gives_features_at_its_stride(name: str) -> None:
     backbone = build_backbone(name, weights=None)
     features = _features(backbone, torch.randn(2, 3, 64, 96))
-    assert backbone.stride == 32
+    stride = 16 if name.endswith("_s16") else 32
+    assert backbone.stride == stride
     assert backbone.out_channels == EXPECTED_CHANNELS[name]
-    assert features.shape == (2, EXPECTED_CHANNELS[name], 2, 3)
+    assert features.shape == (2, EXPECTED_CHANNELS[name], 64 // stride, 96 // stride)
+
+
+def test_efficientnet_lite0_s16_is_the_pretrained_network_cut_at_stride_16() -> None:
+    """Same ImageNet weights as the full network for every layer it keeps, and its output is
+    the full network's after the stride-16 stage (block 10)."""
+    cut = build_backbone("efficientnet_lite0_s16", weights="imagenet").eval()
+    full = build_backbone("efficientnet_lite0", weights="imagenet").eval()
+    full_state = full.state_dict()
+    assert all(torch.equal(v, full_state[k]) for k, v in cut.state_dict().items())
+    x = torch.randn(1, 3, 64, 64)
+    with torch.inference_mode():
+        y = full._swish(full._bn0(full._conv_stem(x)))
+        for block in full._blocks[:11]:
+            y = block(y)
+        torch.testing.assert_close(cut(x), y)
 
 
 def test_unknown_backbone_lists_valid_names() -> None:

@@ -141,3 +141,46 @@ def test_video_prediction_computes_features_once_and_equals_per_window(
         kp.double(), torch.as_tensor(resize_scale((40, 48), (32, 32)))
     )
     np.testing.assert_allclose(got, expected.numpy(), atol=1e-4)
+
+
+def test_neighbours_without_gradient_give_the_same_outputs_and_head_gradients(
+    ctx_cfg: dict,
+) -> None:
+    """``model.context_neighbour_gradients: false`` (the default) computes the neighbours'
+    features without autograd: every output (labeled windows and each clip frame's window)
+    is the same as with gradients through all five frames, and so are the heads' gradients;
+    only the backbone's gradient differs, since it now comes from the centre frames alone."""
+    torch.manual_seed(1)
+    windows, clip = torch.randn(2, 5, 3, 32, 32), torch.randn(1, 8, 3, 32, 32)
+    grads, outs = {}, {}
+    for full in (False, True):
+        model = _model(ctx_cfg)  # eval mode: BatchNorm as when frozen in training
+        model.neighbour_gradients = full
+        out = model(windows, clip=clip)
+        loss = out["context_heatmaps"].square().sum() + out["unlabeled"]["context_heatmaps"].sum()
+        loss.backward()
+        outs[full] = out
+        grads[full] = {
+            n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None
+        }
+    for key in ("heatmaps", "context_heatmaps"):
+        torch.testing.assert_close(outs[False][key], outs[True][key])
+        torch.testing.assert_close(outs[False]["unlabeled"][key], outs[True]["unlabeled"][key])
+    assert outs[False]["unlabeled"]["context_heatmaps"].shape[:2] == (1, 4)  # 8 - 4 windows
+    heads = [n for n in grads[True] if n.startswith("context_head.")]
+    assert heads and all(torch.allclose(grads[False][n], grads[True][n], atol=1e-6) for n in heads)
+    backbone = [n for n in grads[True] if n.startswith("backbone.") and n in grads[False]]
+    assert any(not torch.allclose(grads[False][n], grads[True][n]) for n in backbone)
+
+
+def test_prediction_head_choice(ctx_cfg: dict) -> None:
+    """``best_head``: the confident rule mixes heads per keypoint; "context" and "single"
+    always take that head (``InferenceOptions.context_head``)."""
+    model = _model(ctx_cfg)
+    torch.manual_seed(1)
+    with torch.inference_mode():
+        out = model(torch.randn(2, 5, 3, 32, 32))
+    assert torch.equal(best_head(out, "context")[0], out["context_keypoints"])
+    assert torch.equal(best_head(out, "single")[0], out["keypoints"])
+    with pytest.raises(ValueError, match="head choice"):
+        best_head(out, "loudest")

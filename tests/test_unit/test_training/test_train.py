@@ -77,7 +77,7 @@ def test_events_files_and_learning_rate_schedule(tiny_cfg: dict, tmp_path: Path)
     steps = [e for e in events if e.kind == "step"]
     assert [e.step for e in steps] == [1, 2, 3, 4, 5]
     assert all(e.total_steps == 5 and e.eta_s is not None for e in steps)
-    assert all({"heatmap_kl", "total"} <= e.losses.keys() for e in steps)
+    assert all({"heatmap_mse", "total"} <= e.losses.keys() for e in steps)
     # milestone at step 3: steps 1-3 (0-based 0-2) at 1e-3, then halved
     assert [e.lr for e in steps] == pytest.approx([1e-3] * 3 + [5e-4] * 2)
     # an epoch is one pass (2 steps): validation + checkpoint after steps 2, 4 and the end
@@ -93,7 +93,7 @@ def test_events_files_and_learning_rate_schedule(tiny_cfg: dict, tmp_path: Path)
     assert run_cfg["training"]["rng_seed_model_pt"] == 1
     metrics = pd.read_csv(out / "metrics.csv")
     assert list(metrics["step"]) == [2, 4, 5]
-    assert np.isfinite(metrics["heatmap_kl"]).all()
+    assert np.isfinite(metrics["heatmap_mse"]).all()
 
     ckpt = torch.load(out / LAST_CKPT, weights_only=True)
     assert ckpt["step"] == 5 and ckpt["keypoint_names"] == ["red", "green"]

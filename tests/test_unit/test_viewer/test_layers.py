@@ -103,7 +103,7 @@ def test_sample_layers_match_the_csv(bundled_sample: Path) -> None:
     skeleton = [("nose_top", "paw2LF_top")]
     image, points, shapes = layers.labels_layer_data(csv, skeleton=skeleton)
     stack, image_kwargs, kind = image
-    assert kind == "image" and stack.shape == (20, 406, 396) and not image_kwargs["rgb"]
+    assert kind == "image" and stack.shape == (50, 406, 396) and not image_kwargs["rgb"]
     np.testing.assert_array_equal(
         stack[4], np.asarray(Image.open(bundled_sample / "labeled-data/img05.png"))
     )

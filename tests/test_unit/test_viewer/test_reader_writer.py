@@ -46,7 +46,7 @@ def test_reader_takes_labels_csvs_only(bundled_sample: Path, tmp_path: Path) -> 
 def test_reader_gives_frames_and_coloured_keypoints(sample_copy: Path) -> None:
     (sample_copy / "config.yaml").unlink()  # the CSV alone, without its project
     frames, points = open_layers(sample_copy / "CollectedData.csv")
-    assert isinstance(frames, Image) and frames.data.shape == (20, 406, 396)
+    assert isinstance(frames, Image) and frames.data.shape == (50, 406, 396)
     assert isinstance(points, Points)
     df = L.read_labels(sample_copy / "CollectedData.csv")
     names = pose_csv.keypoint_names(df)
@@ -98,7 +98,7 @@ def test_edits_in_the_layer_are_saved(sample_copy: Path) -> None:
     names = pose_csv.keypoint_names(df)
     np.testing.assert_array_equal(L.frame_labels(df, df.index[0])[names.index(name)], [60, 50])
     assert np.isnan(L.frame_labels(df, df.index[last_frame])[names.index(last_name)]).all()
-    assert len(df) == 20
+    assert len(df) == 50
     assert (sample_copy / "CollectedData.csv.bak1").exists()
 
 
@@ -111,7 +111,7 @@ def test_writer_keeps_rows_the_layer_does_not_show(sample_copy: Path) -> None:
     L.write_labels(extra, csv)  # e.g. another session added a frame meanwhile
     save(points, csv)
     df = L.read_labels(csv)
-    assert len(df) == 21 and df.index[-1] == "labeled-data/other/img00001.png"
+    assert len(df) == 51 and df.index[-1] == "labeled-data/other/img00001.png"
 
 
 @pytest.mark.parametrize(
@@ -157,7 +157,7 @@ def test_sample_data_has_the_video_and_the_labels() -> None:
     layers = [Layer.create(*data) for data in mirror_mouse_sample()]
     frames, points, skeleton, video = layers
     assert video.data.shape == (994, 406, 396, 3) and video.rgb and not video.visible
-    assert frames.data.shape == (20, 406, 396) and frames.visible
+    assert frames.data.shape == (50, 406, 396) and frames.visible
     assert len(points.data) > 0 and points.metadata["keypoint_names"][0] == "paw1LH_top"
     assert skeleton.nshapes > 0
     frame = video.data[812]
@@ -180,7 +180,7 @@ def test_open_edit_save_in_a_viewer(make_napari_viewer, sample_copy: Path) -> No
     np.testing.assert_array_equal(
         L.frame_labels(df, df.index[frame])[names.index(name)], [120, 100]
     )
-    assert len(df) == 20
+    assert len(df) == 50
 
 
 def _cell(df, image: str, keypoint: str) -> np.ndarray:

@@ -40,6 +40,7 @@ from qtpy.QtWidgets import (
 from napari_lightning_pose.errors import LightningPoseInputError
 from napari_lightning_pose.inference.jobs import EnsembleTrainEvent, models_dir, train_ensemble
 from napari_lightning_pose.io.run_layout import has_checkpoint
+from napari_lightning_pose.losses.balance import DEFAULT_STRENGTHS, log_weight_for, strength_of
 from napari_lightning_pose.viewer.widgets.job_dock import JobDock, device_choices
 
 #: Dock choice -> (model.model_type, unsupervised losses on?)
@@ -49,8 +50,15 @@ MODEL_TYPES = {
     "context": ("heatmap_mhcrnn", False),
     "semi-supervised + context": ("heatmap_mhcrnn", True),
 }
-#: Lightning Pose's unsupervised losses (model.losses_to_use) and their default log_weight.
-UNSUPERVISED_LOSSES = {"temporal": 5.0, "pca_singleview": 5.0, "pca_multiview": 5.0}
+#: Lightning Pose's unsupervised losses (model.losses_to_use), shown with their strength
+#: (losses.balance: 1 = one pixel beyond epsilon pulls like a label at a 1-sigma miss).
+UNSUPERVISED_LOSSES = dict(DEFAULT_STRENGTHS)
+STRENGTH_HELP = (
+    "Strength of each loss next to the labels: 1 means one pixel of error beyond the loss's "
+    "epsilon pulls on a keypoint as hard as a label pulls on a prediction one heatmap sigma "
+    "away from it. Written to the config as Lightning Pose's log_weight (weight = "
+    "1 / (2 e^log_weight)), which depends on the heatmap loss and the input size."
+)
 LOSS_COLOURS = [(255, 190, 60), (90, 200, 255), (130, 230, 120), (240, 120, 220), (250, 90, 90)]
 
 
@@ -119,18 +127,26 @@ class TrainingWidget(JobDock):
         self.continue_check.setEnabled(False)
         form.addRow("", self.continue_check)
 
-        self.loss_group = QGroupBox("Unsupervised losses (log_weight: weight = 1 / (2 e^w))")
+        self.loss_group = QGroupBox("Unsupervised losses (strength; 1 = pulls like a label)")
+        self.loss_group.setToolTip(STRENGTH_HELP)
         grid = QGridLayout(self.loss_group)
         self.loss_checks: dict[str, QCheckBox] = {}
         self.loss_weights: dict[str, QDoubleSpinBox] = {}
-        for i, (name, weight) in enumerate(UNSUPERVISED_LOSSES.items()):
-            check, spin = QCheckBox(name), QDoubleSpinBox()
+        self.loss_notes: dict[str, QLabel] = {}
+        for i, (name, strength) in enumerate(UNSUPERVISED_LOSSES.items()):
+            check, spin, note = QCheckBox(name), QDoubleSpinBox(), QLabel("")
             check.setChecked(True)
-            spin.setRange(-20.0, 20.0)
-            spin.setValue(weight)
+            spin.setRange(0.01, 100.0)
+            spin.setDecimals(2)
+            spin.setValue(strength)
+            spin.setToolTip(STRENGTH_HELP)
+            note.setWordWrap(True)
             grid.addWidget(check, i, 0)
             grid.addWidget(spin, i, 1)
+            grid.addWidget(note, i, 2)
             self.loss_checks[name], self.loss_weights[name] = check, spin
+            self.loss_notes[name] = note
+        self.project_edit.textChanged.connect(self._project_changed)
         self.train_button = QPushButton("Train")
         self.resume_button = QPushButton("Resume")
         self.cancel_button = QPushButton("Cancel")
@@ -181,10 +197,20 @@ class TrainingWidget(JobDock):
         model_type, semi = MODEL_TYPES[self.model_combo.currentText()]
         cfg["model"]["model_type"] = model_type
         chosen = [n for n, c in self.loss_checks.items() if c.isChecked()] if semi else []
+        if chosen:
+            from napari_lightning_pose.losses.availability import project_availability
+
+            missing = [a for n, a in project_availability(cfg).items() if n in chosen and not a.ok]
+            if missing:
+                raise LightningPoseInputError(
+                    None, " ".join(a.reason for a in missing),
+                    "Untick it, or label more frames first.",
+                )  # fmt: skip
         cfg["model"]["losses_to_use"] = chosen
         for name in chosen:
-            cfg.setdefault("losses", {}).setdefault(name, {})["log_weight"] = float(
-                self.loss_weights[name].value()
+            strength = float(self.loss_weights[name].value())
+            cfg.setdefault("losses", {}).setdefault(name, {})["log_weight"] = log_weight_for(
+                strength, cfg
             )
         return cfg
 
@@ -210,6 +236,35 @@ class TrainingWidget(JobDock):
             if members
             else "Continue from the current models (none yet)"
         )
+
+    def refresh_losses(self) -> None:
+        """Offer only the losses the chosen project can train now (the others unticked and
+        greyed out, saying what they lack), and show each strength as the log_weight it
+        becomes under the project's heatmap loss and input size."""
+        from napari_lightning_pose.labeling.project import Project
+        from napari_lightning_pose.losses.availability import project_availability
+
+        try:
+            cfg = Project.open(self.project_edit.text().strip()).config
+            available = project_availability(cfg)
+        except (LightningPoseInputError, OSError, ValueError):
+            for note in self.loss_notes.values():
+                note.setText("")
+            return
+        for name, check in self.loss_checks.items():
+            state = available[name]
+            check.setEnabled(state.ok)
+            self.loss_weights[name].setEnabled(state.ok)
+            if not state.ok:
+                check.setChecked(False)
+                self.loss_notes[name].setText(state.reason)
+                continue
+            if name in cfg["model"]["losses_to_use"]:  # the project's own weight
+                self.loss_weights[name].setValue(
+                    strength_of(float(cfg["losses"][name]["log_weight"]), cfg)
+                )
+            lw = log_weight_for(float(self.loss_weights[name].value()), cfg)
+            self.loss_notes[name].setText(f"log_weight {lw:.2f}")
 
     def start(self, resume: bool = False) -> bool:
         """Start (or with ``resume`` continue) training; False with a message if it can't."""
@@ -325,6 +380,13 @@ class TrainingWidget(JobDock):
         self.train_button.setEnabled(not running)
         self.resume_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
+
+    def _project_changed(self, _text: str) -> None:
+        from napari_lightning_pose.io.config import CONFIG_NAME
+
+        path = Path(self.project_edit.text().strip())
+        if path.is_file() or (path / CONFIG_NAME).is_file():  # a whole path: check it
+            self.refresh_losses()
 
     def _model_changed(self, text: str) -> None:
         self.loss_group.setEnabled(MODEL_TYPES[text][1])

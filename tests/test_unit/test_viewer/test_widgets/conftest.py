@@ -21,13 +21,13 @@ from qtpy.QtWidgets import QApplication
 def sample_project(sample_copy: Path) -> Path:
     """``config.yaml`` of a writable copy of the bundled sample with two frames to label.
 
-    The sample's 20 labeled frames (img01..img20) plus img00 and img21 added as picked but
-    unlabeled (all-empty CSV rows, as frame selection adds them), so the stack has 22 frames:
-    index 0 (img00) and 21 (img21) are still to label.
+    The sample's 50 labeled frames (img01..img50) plus img00 and img51 added as picked but
+    unlabeled (all-empty CSV rows, as frame selection adds them), so the stack has 52 frames:
+    index 0 (img00) and 51 (img51) are still to label.
     """
     from napari_lightning_pose.labeling.project import Project
 
-    Project.open(sample_copy).add_frames(["labeled-data/img00.png", "labeled-data/img21.png"])
+    Project.open(sample_copy).add_frames(["labeled-data/img00.png", "labeled-data/img51.png"])
     return sample_copy / "config.yaml"
 
 

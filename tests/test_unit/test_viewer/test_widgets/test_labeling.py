@@ -42,12 +42,12 @@ def test_opening_the_sample_shows_frames_points_list_and_counts(labeling, sample
     viewer, widget = labeling
     cfg = _config(sample_project)
     labels = read_labels(sample_project.parent / "CollectedData.csv")
-    assert widget.frames_layer.data.shape[:3] == (22, 406, 396)  # img00..img21
+    assert widget.frames_layer.data.shape[:3] == (52, 406, 396)  # img00..img51
     assert viewer.dims.current_step[0] == 0
     assert len(widget.points_layer.data) == int(np.isfinite(coords_array(labels)[..., 0]).sum())
     assert _list_texts(widget) == cfg["data"]["keypoint_names"]  # img00 has no labels yet
     assert widget.keypoint_list.currentRow() == 0
-    assert widget.counts_label.text() == "labeled frames 20/22, keypoints 0/17"
+    assert widget.counts_label.text() == "labeled frames 50/52, keypoints 0/17"
     assert widget.points_layer.mode == "add"
 
 
@@ -57,9 +57,9 @@ def test_context_neighbours_are_not_frames_to_label(make_napari_viewer, sample_c
     viewer = make_napari_viewer()
     widget = LabelingWidget(viewer)
     assert widget.load_project(sample_copy / "config.yaml")
-    # img00 and img21 are only there as neighbours for the context model
-    assert widget.state.images == [f"labeled-data/img{i:02d}.png" for i in range(1, 21)]
-    assert widget.counts_label.text() == "labeled frames 20/20, keypoints 17/17"
+    # img00 and img51 are only there as neighbours for the context model
+    assert widget.state.images == [f"labeled-data/img{i:02d}.png" for i in range(1, 51)]
+    assert widget.counts_label.text() == "labeled frames 50/50, keypoints 17/17"
 
 
 def test_a_click_places_the_current_keypoint_and_moves_to_the_next(labeling, click):
@@ -71,7 +71,7 @@ def test_a_click_places_the_current_keypoint_and_moves_to_the_next(labeling, cli
     assert widget.current_keypoint == "paw2LF_top"
     assert widget.keypoint_list.currentRow() == 1
     assert _list_texts(widget)[0] == "paw1LH_top  ✓"
-    assert widget.counts_label.text() == "labeled frames 20/22, keypoints 1/17"
+    assert widget.counts_label.text() == "labeled frames 50/52, keypoints 1/17"
     click(viewer, 80, 100)
     assert set(_points_on(widget, 0)) == {"paw1LH_top", "paw2LF_top"}
     assert widget.current_keypoint == "paw3RF_top"
@@ -126,7 +126,7 @@ def test_not_visible_is_written_as_nan_and_shown_in_the_list(labeling, press):
     press(viewer, Key.Key_N)
     assert "nose_top" not in _points_on(widget, 1)
     assert _list_texts(widget)[6] == "nose_top  (not visible)"
-    assert widget.counts_label.text() == "labeled frames 20/22, keypoints 17/17"
+    assert widget.counts_label.text() == "labeled frames 50/52, keypoints 17/17"
     assert widget.save()
     row = read_labels(widget.labels_path).loc["labeled-data/img01.png"]
     assert np.isnan(row.xs("nose_top", level="bodyparts")).all()
@@ -137,11 +137,11 @@ def test_next_missing_frame_jumps_to_frames_with_keypoints_to_do(labeling, press
     viewer, widget = labeling
     widget.go_to_frame(1)
     press(viewer, Key.Key_M)
-    assert viewer.dims.current_step[0] == 21  # img21: next unlabeled after img01 (wrapping)
+    assert viewer.dims.current_step[0] == 51  # img51: next unlabeled after img01 (wrapping)
     press(viewer, Key.Key_M)
     assert viewer.dims.current_step[0] == 0  # img00
     press(viewer, Key.Key_M, Qt.KeyboardModifier.ShiftModifier)
-    assert viewer.dims.current_step[0] == 21
+    assert viewer.dims.current_step[0] == 51
     # deleting a label makes its frame one with missing labels
     widget.go_to_frame(5)
     widget.set_current_keypoint("paw1LH_top")
@@ -155,11 +155,11 @@ def test_next_missing_frame_jumps_to_frames_with_keypoints_to_do(labeling, press
 
 def test_next_missing_frame_stays_put_when_everything_is_done(labeling, press):
     viewer, widget = labeling
-    for frame in (0, 21):
+    for frame in (0, 51):
         widget.go_to_frame(frame)
         for _ in range(17):
             press(viewer, Key.Key_N)
-    assert widget.counts_label.text().startswith("labeled frames 22/22")
+    assert widget.counts_label.text().startswith("labeled frames 52/52")
     widget.go_to_frame(3)
     press(viewer, Key.Key_M)
     assert viewer.dims.current_step[0] == 3
@@ -253,7 +253,7 @@ def test_a_frame_step_leaves_the_skeleton_and_the_points_alone(labeling) -> None
     for frame in (1, 2, 5, 1, 0):
         widget.go_to_frame(frame)
     assert rebuilt == []
-    assert widget.frame_label.text().startswith("frame 1/22")
+    assert widget.frame_label.text().startswith("frame 1/52")
 
 
 def test_autosave_writes_only_when_there_are_changes(labeling, click, qtbot):
@@ -353,7 +353,7 @@ def test_rows_of_images_that_are_gone_are_kept_on_save(make_napari_viewer, sampl
     viewer = make_napari_viewer(show=True)
     widget = LabelingWidget(viewer)
     assert widget.load_project(sample_project)
-    assert len(widget.state.images) == 21
+    assert len(widget.state.images) == 51
     before = read_labels(widget.labels_path)
     click(viewer, 50, 60)
     assert widget.save()

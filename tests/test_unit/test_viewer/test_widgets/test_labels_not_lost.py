@@ -69,14 +69,14 @@ def test_cli_select_frames_while_an_edit_is_unsaved(labeling, click, sample_proj
     assert widget.dirty
     _select_frames_in_a_terminal(sample_project)
     on_disk = read_labels(csv)
-    assert len(on_disk) == 25  # 22 + the 3 new rows
+    assert len(on_disk) == 55  # 52 + the 3 new rows
     new_rows = [i for i in on_disk.index if i.startswith("labeled-data/test_vid/")]
     assert len(new_rows) == 3
 
     qtbot.mouseClick(widget.save_button, LEFT)
     saved = read_labels(csv)
     assert set(new_rows) <= set(saved.index)  # the terminal's rows survive the dock's save
-    assert len(saved) == 25
+    assert len(saved) == 55
     np.testing.assert_allclose(_xy(saved, FIRST, "paw1LH_top"), [60, 50], atol=1.0)
     # the next autosave after another click keeps them too
     click(viewer, 80, 100)
@@ -88,7 +88,7 @@ def test_cli_select_frames_while_an_edit_is_unsaved(labeling, click, sample_proj
 
     # reopened, the dock shows the 3 new frames to label, not their context neighbours
     assert widget.load_project(sample_project)
-    assert len(widget.state.images) == 25
+    assert len(widget.state.images) == 55
     assert set(new_rows) <= set(widget.state.images)
 
 
@@ -119,13 +119,13 @@ def test_project_select_frames_button_while_editing(
     saved = read_labels(labeling.labels_path)
     new_rows = [i for i in saved.index if i.startswith("labeled-data/test_vid/")]
     assert len(new_rows) == 3
-    assert len(saved) == 25
+    assert len(saved) == 55
     np.testing.assert_allclose(_xy(saved, FIRST, "paw1LH_top"), [60, 50], atol=1.0)
-    # the dock reopened the project: 22 + 3 frames to label, no context neighbours; img00
+    # the dock reopened the project: 52 + 3 frames to label, no context neighbours; img00
     # has a label now, so its other keypoints count as not visible (the CSV's convention)
-    assert len(labeling.state.images) == 25
+    assert len(labeling.state.images) == 55
     assert set(new_rows) <= set(labeling.state.images)
-    assert labeling.counts_label.text() == "labeled frames 21/25, keypoints 17/17"
+    assert labeling.counts_label.text() == "labeled frames 51/55, keypoints 17/17"
 
 
 def test_autosave_pauses_while_a_frame_selection_writes(labeling, click, qtbot):

@@ -245,7 +245,7 @@ def test_label_frames_reads_the_project_in_a_worker(
     timer.stop()
     assert threads and threading.get_ident() not in threads  # read in a worker
     assert any(ticks)  # the event loop turned while the files were read
-    assert labeling.state is not None and len(labeling.state.images) == 22
+    assert labeling.state is not None and len(labeling.state.images) == 52
     assert labeling.open_button.isEnabled() and labeling.status_label.text() == "opened"
 
 

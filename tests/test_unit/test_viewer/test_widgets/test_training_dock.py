@@ -9,10 +9,14 @@ import numpy as np
 import pytest
 from qtpy.QtCore import Qt, QTimer
 
+from napari_lightning_pose.losses.balance import strength_of
 from napari_lightning_pose.training import read_checkpoint
 from napari_lightning_pose.viewer.widgets.training import TrainingWidget, format_eta
 
 LEFT = Qt.MouseButton.LeftButton
+BUNDLED = (
+    Path(__file__).parents[3] / "src" / "napari_lightning_pose" / "resources" / "mirror-mouse"
+)
 pytestmark = pytest.mark.slow
 
 
@@ -146,14 +150,46 @@ def test_model_types_reach_the_config_or_fail_plainly(dock, qtbot, blob_project)
     widget.model_combo.setCurrentText("semi-supervised + context")
     assert widget.loss_group.isEnabled()
     widget.loss_checks["pca_multiview"].setChecked(False)
-    widget.loss_weights["temporal"].setValue(3.5)
+    widget.loss_weights["temporal"].setValue(3.5)  # strength: 3.5 x a label's pull
     cfg = widget.config_for_run()
     assert cfg["model"]["model_type"] == "heatmap_mhcrnn"
     assert cfg["model"]["losses_to_use"] == ["temporal", "pca_singleview"]
-    assert cfg["losses"]["temporal"]["log_weight"] == 3.5
+    assert strength_of(cfg["losses"]["temporal"]["log_weight"], cfg) == pytest.approx(3.5)
     widget.model_combo.setCurrentText("supervised")
     assert widget.config_for_run()["model"]["losses_to_use"] == []
     assert not widget.loss_group.isEnabled()
+
+
+def test_losses_the_project_cannot_fit_yet_say_what_they_lack(
+    make_napari_viewer, sample_copy: Path
+) -> None:
+    """The first semi-supervised Train of a 20-frame cut of the sample (16 training frames)
+    used to fail in the core (the single-view pose PCA needs 28 training poses): now that loss
+    is unticked and greyed out with how many more frames it needs, and the run's config holds
+    only losses that fit."""
+    from napari_lightning_pose.io import labels as labels_io
+
+    csv = sample_copy / "CollectedData.csv"
+    labels_io.write_labels(labels_io.read_labels(csv).iloc[:20], csv)
+    viewer = make_napari_viewer(show=True)
+    widget = TrainingWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Train", area="right")
+    widget.model_combo.setCurrentText("semi-supervised")
+    widget.project_edit.setText(str(sample_copy))
+    check = widget.loss_checks["pca_singleview"]
+    assert not check.isEnabled() and not check.isChecked()
+    note = widget.loss_notes["pca_singleview"].text()
+    assert "needs 18 more fully labeled frame(s)" in note and "has 14" in note
+    assert widget.loss_notes["temporal"].text().startswith("log_weight ")
+    cfg = widget.config_for_run()
+    assert cfg["model"]["losses_to_use"] == ["temporal", "pca_multiview"]
+    # the bundled sample itself (50 frames) fits all three
+    widget.project_edit.setText("")
+    widget.project_edit.setText(str(BUNDLED))
+    assert check.isEnabled()
+    check.setChecked(True)
+    cfg = widget.config_for_run()
+    assert cfg["model"]["losses_to_use"] == ["temporal", "pca_singleview", "pca_multiview"]
 
 
 def test_context_model_trains_or_says_plainly_why_not(dock, qtbot, blob_project) -> None:
