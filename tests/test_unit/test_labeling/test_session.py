@@ -18,7 +18,7 @@ def test_read_project_lists_the_frames_and_opens_a_clean_session(sample_copy: Pa
     Project.open(sample_copy).add_frames(["labeled-data/img00.png"])
     opened = read_project(sample_copy)
     assert opened.config_path == sample_copy / "config.yaml"
-    assert len(opened.images) == len(opened.stack) == 21
+    assert len(opened.images) == len(opened.stack) == 51  # 50 labeled + img00
     assert opened.skeleton and all(len(edge) == 2 for edge in opened.skeleton)
     session = LabelSession(opened)
     assert not session.dirty
@@ -34,12 +34,12 @@ def test_save_merges_with_what_another_writer_added_meanwhile(sample_copy: Path)
     session.state.xy[frame, kp] = [11.0, 22.0]  # the user moves one point
     session.dirty = True
     # meanwhile frame selection adds a row on disk
-    Project.open(sample_copy).add_frames(["labeled-data/img21.png"])
+    Project.open(sample_copy).add_frames(["labeled-data/img51.png"])
     outcome = session.save()
     assert not session.dirty and not outcome.merge.conflicts
-    assert outcome.merge.added_elsewhere == ["labeled-data/img21.png"]
+    assert outcome.merge.added_elsewhere == ["labeled-data/img51.png"]
     on_disk = read_labels(session.labels_path)
-    assert "labeled-data/img21.png" in on_disk.index  # the other writer's row survives
+    assert "labeled-data/img51.png" in on_disk.index  # the other writer's row survives
     name = session.state.keypoints[kp]
     np.testing.assert_allclose(on_disk.loc[first].xs(name, level="bodyparts"), [11.0, 22.0])
     assert int(np.isfinite(on_disk.to_numpy()).sum()) // 2 == labeled_before  # none lost
