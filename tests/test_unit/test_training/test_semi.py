@@ -150,7 +150,7 @@ def test_metrics_csv_and_events_carry_every_loss_by_name(tmp_path: Path, blob_to
         **{"data.mirrored_column_matches": [[0], [1]], "training.steps_per_epoch": 2},
     )  # fmt: skip
     events = list(train(cfg, tmp_path / "run", steps=4))
-    names = {"heatmap_mse", "temporal", "pca_singleview", "pca_multiview", "total", "anneal"}
+    names = {"heatmap_kl", "temporal", "pca_singleview", "pca_multiview", "total", "anneal"}
     steps = [e for e in events if e.kind == "step"]
     assert len(steps) == 4
     for event in steps:
