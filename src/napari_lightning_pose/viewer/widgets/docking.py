@@ -95,6 +95,15 @@ def _tabify(main: QMainWindow, dock: QDockWidget, qt_area: Any) -> None:
         dock.raise_()
 
 
+def _unless_deleted(settle_step: Any, widget: QWidget) -> None:
+    """Run a deferred settling step, unless the dock was closed (and its widget deleted) in
+    the meantime."""
+    try:
+        settle_step(widget)
+    except RuntimeError:  # "wrapped C/C++ object ... has been deleted"
+        pass
+
+
 class _FirstShow(QObject):
     """Settles its widget's dock once, after the widget is first shown in a dock.
 
@@ -114,13 +123,13 @@ class _FirstShow(QObject):
         if event.type() == QEvent.Type.Show and dock_of(obj) is not None:
             obj.removeEventFilter(self)
             # after napari has finished adding the dock (it resizes the area next)
-            QTimer.singleShot(0, lambda: self._settle(obj))
+            QTimer.singleShot(0, lambda: _unless_deleted(self._settle, obj))
         return False
 
     def _settle(self, widget: QWidget) -> None:
         if settle(widget, self.area, self.tabbed):
             # once the dock layout has taken the new arrangement in (next turn of the loop)
-            QTimer.singleShot(0, lambda: self._done(widget))
+            QTimer.singleShot(0, lambda: _unless_deleted(self._done, widget))
         else:
             self.pending = False
 

@@ -15,7 +15,7 @@ from napari_lightning_pose.viewer.widgets.training import TrainingWidget, format
 
 LEFT = Qt.MouseButton.LeftButton
 BUNDLED = (
-    Path(__file__).parents[3] / "src" / "napari_lightning_pose" / "resources" / "mirror-mouse"
+    Path(__file__).parents[4] / "src" / "napari_lightning_pose" / "resources" / "mirror-mouse"
 )
 pytestmark = pytest.mark.slow
 
