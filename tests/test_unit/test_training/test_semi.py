@@ -77,7 +77,7 @@ def lowered(tmp_path_factory: pytest.TempPathFactory, blob_tools) -> dict[str, l
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("loss", "column", "at_most"), [("temporal", 0, 0.9), ("pca_singleview", 1, 0.6)]
+    ("loss", "column", "at_most"), [("temporal", 0, 0.9), ("pca_singleview", 1, 0.9)]
 )
 def test_semi_supervised_run_lowers_its_unsupervised_loss(
     lowered, loss: str, column: int, at_most: float
@@ -93,7 +93,9 @@ def test_semi_supervised_run_lowers_its_unsupervised_loss(
 
     - temporal: 0.28, 0.00, 0.00 (AVX-512); 0.00, 0.74, 0.78 (AVX2). Bimodal: the run
       either learns to move smoothly or is still on its way; bound 0.9.
-    - pca_singleview: 0.01, 0.02, 0.23 (AVX-512); 0.02, 0.05, 0.35 (AVX2); bound 0.6.
+    - pca_singleview: 0.01, 0.02, 0.23 (AVX-512); 0.02, 0.05, 0.35 (AVX2) before the
+      supervised heatmap loss took Lightning Pose's weight 1/2 (issue 21); with it 0.20,
+      0.02, 0.23 (AVX-512) and 0.80, 0.05, 0.38 (AVX2); bound 0.9.
 
     After 20 steps (the earlier version of this test, bound 0.75) it was luck: temporal
     0.00-1.38, pca_singleview 0.52-2.66 (0.79 with AVX2, seed 0: 1.89 vs 2.40 px, as in issue 19).
