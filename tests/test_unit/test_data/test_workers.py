@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = """\
 import sys
 from pathlib import Path
@@ -24,6 +26,7 @@ print("sum", sum(float(batch[0].sum()) for batch in loader))
 """
 
 
+@pytest.mark.slow
 def test_spawned_workers_of_an_unguarded_script_do_not_run_it_again(tmp_path: Path) -> None:
     script = tmp_path / "train_me.py"
     script.write_text(SCRIPT)

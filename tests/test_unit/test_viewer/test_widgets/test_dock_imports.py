@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = """\
 import sys
 
@@ -24,6 +26,7 @@ viewer.close()
 """
 
 
+@pytest.mark.slow
 def test_opening_the_job_docks_imports_no_torch(tmp_path: Path) -> None:
     src = str(Path(__file__).resolve().parents[4] / "src")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}

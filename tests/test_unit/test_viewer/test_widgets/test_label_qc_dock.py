@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 from qtpy.QtCore import Qt
 
 from napari_lightning_pose.io.labels import read_labels, write_labels
@@ -58,6 +59,7 @@ def _click_row(qtbot, dock, image: str) -> int:
     return row
 
 
+@pytest.mark.slow
 def test_rank_jump_fix_and_confirm(make_napari_viewer, sample_project, qtbot, click):
     from napari_lightning_pose.viewer.widgets.label_qc import LabelQCWidget
     from napari_lightning_pose.viewer.widgets.labeling import LabelingWidget

@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import pytest
 from qtpy.QtCore import Qt, QTimer
 
 from napari_lightning_pose.io.labels import read_labels, set_frame_labels, write_labels
@@ -92,6 +93,7 @@ def test_cli_select_frames_while_an_edit_is_unsaved(labeling, click, sample_proj
     assert set(new_rows) <= set(widget.state.images)
 
 
+@pytest.mark.slow
 def test_project_select_frames_button_while_editing(
     make_napari_viewer, sample_project, qtbot, click
 ):

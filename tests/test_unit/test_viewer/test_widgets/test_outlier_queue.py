@@ -107,6 +107,7 @@ def test_threshold_counts_frames_and_rows_jump(queue, qtbot, tmp_path):
     _save_docs_picture(viewer.screenshot(canvas_only=False, flash=False), "outlier_queue.png")
 
 
+@pytest.mark.slow
 def test_label_these_appends_prefilled_rows_and_opens_labeling(queue, qtbot):
     viewer, widget, _, config = queue
     project = Project.open(config)

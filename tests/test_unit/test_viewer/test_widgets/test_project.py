@@ -112,6 +112,7 @@ def test_a_broken_video_is_refused_with_its_name(project_widget, qtbot, tmp_path
     assert widget.video_combo.count() == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["uniform", "kmeans"])
 def test_select_frames_runs_in_a_worker_and_opens_labeling(
     project_widget, qtbot, tmp_path, bundled_sample, method

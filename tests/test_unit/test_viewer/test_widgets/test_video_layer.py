@@ -6,12 +6,14 @@ import gc
 import threading
 
 import numpy as np
+import pytest
 
 
 def _prefetch_threads() -> set[threading.Thread]:
     return {t for t in threading.enumerate() if t.name.startswith("prefetch ")}
 
 
+@pytest.mark.slow
 def test_the_prefetch_thread_ends_when_the_layer_is_removed(
     make_napari_viewer, qtbot, bundled_sample
 ) -> None:

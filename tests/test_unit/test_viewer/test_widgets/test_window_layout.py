@@ -17,6 +17,7 @@ DOCS = Path(__file__).resolve().parents[4] / "docs"
 DOCKS = ("Predict + smooth", "Steer smoothing", "Outlier queue", "Uncertainty legend", "Traces")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [(1366, 768), (1920, 1080)])
 def test_qc_docks_fit_the_screen_as_tabs_with_traces_below(
     make_napari_viewer, blob_tools, tmp_path, qtbot, size
