@@ -34,22 +34,6 @@ from napari_lightning_pose.training.schedules import (
     resolve_milestones,
 )
 
-# 12 frames: 10 train (batch 4 -> 2 steps per pass), 1 val, 1 test; 32 x 32 input keeps a
-# ResNet-18 step at a few tens of milliseconds.
-TINY = {
-    "n_frames": 12,
-    "height": 40,
-    "width": 48,
-    "resize": 32,
-    "n_video_frames": 4,
-    "training.train_batch_size": 4,
-}
-
-
-@pytest.fixture
-def tiny_cfg(tmp_path: Path, blob_tools) -> dict:
-    return load_config(blob_tools.make_project(tmp_path / "proj", **TINY))
-
 
 def _run(cfg: dict, out: Path, **kwargs) -> list[TrainEvent]:
     return list(train(cfg, out, **kwargs))

@@ -11,22 +11,7 @@ import pytest
 import torch
 
 from napari_lightning_pose.cli import main
-from napari_lightning_pose.io.config import load_config
 from napari_lightning_pose.training import BEST_CKPT, LAST_CKPT, CheckpointError, train
-
-TINY = {
-    "n_frames": 12,
-    "height": 40,
-    "width": 48,
-    "resize": 32,
-    "n_video_frames": 4,
-    "training.train_batch_size": 4,
-}
-
-
-@pytest.fixture
-def tiny_cfg(tmp_path: Path, blob_tools) -> dict:
-    return load_config(blob_tools.make_project(tmp_path / "proj", **TINY))
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:
