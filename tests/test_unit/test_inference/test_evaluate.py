@@ -16,9 +16,9 @@ from napari_lightning_pose.training import CheckpointError, train
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory, blob_tools) -> tuple[Path, dict]:
+def trained(module_tmp: Path, blob_tools) -> tuple[Path, dict]:
     """A 2-step model on a 20-frame blob project (16 train, 2 val, 2 test frames)."""
-    root = tmp_path_factory.mktemp("evaluate")
+    root = module_tmp
     cfg = load_config(
         blob_tools.make_project(
             root / "proj", n_frames=20, resize=32, n_video_frames=2, **{"data.skeleton": []}

@@ -20,9 +20,9 @@ TINY = {"n_frames": 12, "height": 40, "width": 48, "resize": 32, "n_video_frames
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory, blob_tools) -> tuple[Path, dict]:
+def run(module_tmp: Path, blob_tools) -> tuple[Path, dict]:
     """A 2-step tiny run trained under bf16 autocast on the CPU."""
-    root = tmp_path_factory.mktemp("ckpt")
+    root = module_tmp
     cfg = load_config(
         blob_tools.make_project(
             root / "proj", **TINY, **{"training.train_batch_size": 4, "training.val_prob": 0.2}

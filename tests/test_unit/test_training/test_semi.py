@@ -50,10 +50,10 @@ def _project(root: Path, blob_tools, losses: list[str], **more) -> dict:
 
 
 @pytest.fixture(scope="module")
-def lowered(tmp_path_factory: pytest.TempPathFactory, blob_tools) -> dict[str, list[float]]:
+def lowered(module_tmp: Path, blob_tools) -> dict[str, list[float]]:
     """Unsupervised losses on one fixed clip after ``LOWER_STEPS`` steps of: a supervised run,
     and a semi-supervised run with each unsupervised loss (same seed, same labeled batches)."""
-    root = tmp_path_factory.mktemp("semi_lowers")
+    root = module_tmp
     cfg = _project(root / "proj", blob_tools, [])
     fit_cfg = {**cfg, "model": {**cfg["model"], "losses_to_use": ["pca_singleview"]}}
     list(train(fit_cfg, root / "fit", steps=1))  # only to get the PCA fit of the labels

@@ -20,11 +20,11 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, blob_tools) -> Path:
+def trained(module_tmp, blob_tools) -> Path:
     """A blob project (30-frame video) with two members trained 4 steps each (seeds 0, 1)."""
     from napari_lightning_pose.labeling.project import Project
 
-    config = blob_tools.make_project(tmp_path_factory.mktemp("p") / "blobs")
+    config = blob_tools.make_project(module_tmp / "blobs")
     cfg = Project.open(config).config
     for _ in train_ensemble(cfg, config.parent / "models" / "blobs", 2, steps=4, device="cpu"):
         pass
