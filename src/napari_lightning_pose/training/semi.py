@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import numpy as np
 from torch import nn
 
 from napari_lightning_pose import distributed
@@ -28,6 +29,7 @@ from napari_lightning_pose.data.unlabeled import (
 )
 from napari_lightning_pose.data.workers import WorkerSafeLoader
 from napari_lightning_pose.errors import ConfigError
+from napari_lightning_pose.losses.availability import unsupervised_availability
 from napari_lightning_pose.losses.factory import build_unsupervised_losses, check_loss_names
 from napari_lightning_pose.losses.pca import PCAFit
 from napari_lightning_pose.training.schedules import anneal_factor
@@ -94,6 +96,24 @@ class SemiSupervised:
         )
 
 
+def _with_frames_needed(
+    err: ConfigError, cfg: Mapping[str, Any], all_keypoints: np.ndarray
+) -> ConfigError:
+    """``err`` (a PCA loss refused for too few poses) plus how many more fully labeled frames
+    each refused loss needs, counted as the Train dock counts them."""
+    used = set(check_loss_names(cfg))
+    short = [a for a in unsupervised_availability(cfg, all_keypoints).values()
+             if a.name in used and not a.ok and a.more_frames]  # fmt: skip
+    if not short:
+        return err
+    more = "; ".join(f"{a.name} {a.more_frames}" for a in short)
+    return ConfigError(
+        err.path,
+        err.problem,
+        f"Fully labeled frames still needed: {more} ({len(all_keypoints)} labeled now). {err.fix}",
+    )
+
+
 def build_semi(
     cfg: Mapping[str, Any],
     train_set: LabeledFramesDataset,
@@ -106,7 +126,10 @@ def build_semi(
         return None
     frames = train_set.frames
     keypoints = frames.keypoints[train_set.indices]  # original pixels, training split
-    losses, fits = build_unsupervised_losses(cfg, keypoints)
+    try:
+        losses, fits = build_unsupervised_losses(cfg, keypoints)
+    except ConfigError as err:
+        raise _with_frames_needed(err, cfg, frames.keypoints) from None
     _, length = clip_settings(cfg, context)
     sizes = {tuple(frames.images[i].shape[:2]) for i in train_set.indices}
     resize = cfg["data"]["image_resize_dims"]

@@ -187,3 +187,25 @@ def test_pca_epsilons_in_pixels_do_not_depend_on_the_resize(tmp_path: Path, blob
         assert small.epsilon == pytest.approx(large.epsilon, rel=1e-9)
         np.testing.assert_allclose(small.mean, large.mean)
         np.testing.assert_allclose(small.components, large.components)
+
+
+def test_too_few_poses_for_the_pose_pca_says_how_many_frames_to_label(
+    sample_copy: Path, tmp_path: Path
+) -> None:
+    """The sample's first 20 frames fit no single-view pose PCA: training stops before its
+    first step, and says how many more fully labeled frames it needs (the Train dock's count)."""
+    from napari_lightning_pose.errors import ConfigError
+    from napari_lightning_pose.io.labels import read_labels, write_labels
+    from napari_lightning_pose.io.pose_csv import coords_array
+    from napari_lightning_pose.losses.availability import unsupervised_availability
+
+    csv = sample_copy / "CollectedData.csv"
+    write_labels(read_labels(csv).iloc[:20], csv)
+    cfg = load_config(sample_copy / "config.yaml")
+    cfg["model"]["losses_to_use"] = ["temporal", "pca_singleview"]
+    more = unsupervised_availability(cfg, coords_array(read_labels(csv)))["pca_singleview"]
+    assert more.more_frames > 0
+    with pytest.raises(ConfigError, match="too few labeled poses") as err:
+        list(train(cfg, tmp_path / "run", steps=1))
+    assert f"still needed: pca_singleview {more.more_frames} (20 labeled now)" in str(err.value)
+    assert not (tmp_path / "run" / LAST_CKPT).exists()
