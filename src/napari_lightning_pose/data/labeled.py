@@ -36,6 +36,7 @@ from torch.utils.data import Dataset
 from napari_lightning_pose.data.augment import Augmenter, pipeline_params
 from napari_lightning_pose.data.heatmaps import gaussian_heatmaps
 from napari_lightning_pose.data.neighbours import neighbour_windows
+from napari_lightning_pose.data.splits import split_indices
 from napari_lightning_pose.data.transforms import (
     image_to_heatmap,
     keypoints_to_resized,
@@ -46,29 +47,6 @@ from napari_lightning_pose.data.transforms import (
 from napari_lightning_pose.errors import ConfigError, LabelsError
 from napari_lightning_pose.io.labels import check_labels_in_bounds, drop_unlabeled, read_labels
 from napari_lightning_pose.io.pose_csv import coords_array, keypoint_names
-
-
-def split_indices(n: int, train_prob: float, val_prob: float, seed: int) -> dict[str, np.ndarray]:
-    """Split ``n`` rows at random into train, val and test index arrays.
-
-    The train set gets ``round(train_prob * n)`` rows (at least 1), val ``round(val_prob * n)``
-    (never more than what is left), test the rest. Same ``seed``, same split.
-
-    Returns
-    -------
-    dict
-        ``{"train", "val", "test"}`` -> sorted int64 arrays; disjoint, together ``0..n-1``.
-    """
-    if n < 1:
-        raise ValueError("cannot split an empty set of labeled frames")
-    order = np.random.default_rng(seed).permutation(n)
-    n_train = min(n, max(1, round(train_prob * n)))
-    n_val = min(n - n_train, round(val_prob * n))
-    return {
-        "train": np.sort(order[:n_train]),
-        "val": np.sort(order[n_train : n_train + n_val]),
-        "test": np.sort(order[n_train + n_val :]),
-    }
 
 
 def read_image(path: Path) -> np.ndarray:

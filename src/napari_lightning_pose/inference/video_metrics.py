@@ -156,8 +156,9 @@ def fits_for_model(cfg: Mapping[str, Any], saved: Mapping[str, Any]) -> dict[str
         wanted.append("pca_multiview")
     if not wanted:
         return {}
-    from napari_lightning_pose.data.labeled import LabeledFrames, split_indices
-    from napari_lightning_pose.losses.factory import pca_columns
+    from napari_lightning_pose.data.labeled import LabeledFrames
+    from napari_lightning_pose.data.splits import split_indices
+    from napari_lightning_pose.losses.names import pca_columns
     from napari_lightning_pose.losses.pca import fit_pose_pca
 
     try:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from napari_lightning_pose.data.labeled import split_indices
+from napari_lightning_pose.data.splits import split_indices
 from napari_lightning_pose.io import labels as labels_io
 
 # Lightning Pose backbones that are a torchvision ResNet-50 with other pretrained weights.

@@ -5,7 +5,7 @@ ConfigError naming the keypoints); the Train dock, ``init`` and the demo ask her
 they offer only losses that will train and say how many more labeled frames the others need.
 
 A PCA of D columns needs every pair of its columns labeled together in at least D rows of
-the TRAINING split (``data.labeled.split_indices`` with the config's probabilities and
+the TRAINING split (``data.splits.split_indices`` with the config's probabilities and
 ``rng_seed_data_pt``): ``pca_singleview`` has one row per frame and D = 2 x its keypoints,
 ``pca_multiview`` one row per (frame, body part) and D = 2 x views. A new fully labeled frame
 adds ``train_prob`` of a training row on average, so the frames still needed are
@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from napari_lightning_pose.data.labeled import split_indices
+from napari_lightning_pose.data.splits import split_indices
 from napari_lightning_pose.errors import ConfigError
-from napari_lightning_pose.losses.factory import UNSUPERVISED_LOSSES, pca_columns
+from napari_lightning_pose.losses.names import UNSUPERVISED_LOSSES, pca_columns
 from napari_lightning_pose.losses.pca import design_matrix
 
 

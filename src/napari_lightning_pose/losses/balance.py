@@ -41,9 +41,23 @@ def heatmap_slope(kind: str, sigma: float, size: int = 64) -> float:
     """Slope (per heatmap pixel) of the unweighted heatmap loss of one keypoint whose
     predicted map is the target's Gaussian shifted by one sigma.
 
-    Computed on the discrete maps the losses see (``data.heatmaps.gaussian_heatmaps``,
-    normalised to sum 1), by a central difference, so it follows the implementation.
+    Where the map holds the Gaussian and its pixels sample it finely (``1 <= sigma <= size /
+    8``: Lightning Pose's sigma 1.25 on any map of 16 px or more) the sums over pixels are the
+    integrals, so the slope is the losses' closed form (mse: ``exp(-1/4) / (4 pi sigma^3)``,
+    kl: ``1 / sigma``; within 0.5 % of ``discrete_heatmap_slope``, tested) and choosing a
+    project in the Train dock needs no torch. Otherwise the discrete maps decide.
     """
+    if 1.0 <= sigma <= size / 8:
+        if kind == "mse":
+            return math.exp(-0.25) / (4 * math.pi * sigma**3)
+        if kind == "kl":
+            return 1.0 / sigma
+    return discrete_heatmap_slope(kind, sigma, size)
+
+
+def discrete_heatmap_slope(kind: str, sigma: float, size: int = 64) -> float:
+    """``heatmap_slope`` on the discrete maps the losses see (``data.heatmaps``, normalised to
+    sum 1), by a central difference of the loss itself, so it follows the implementation."""
     import torch  # here, not at the top: the Train dock imports this module when it opens
 
     from napari_lightning_pose.data.heatmaps import gaussian_heatmaps

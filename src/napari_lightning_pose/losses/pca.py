@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
 from napari_lightning_pose.errors import ConfigError
 
@@ -60,6 +59,8 @@ class PCAFit:
 
     def to_state(self) -> dict[str, Any]:
         """Plain tensors and numbers, for a ``weights_only`` checkpoint."""
+        import torch  # here only: fitting is numpy, and the docks count poses without torch
+
         return {
             "kind": self.kind,
             "mean": torch.as_tensor(self.mean),

@@ -30,7 +30,8 @@ from napari_lightning_pose.data.unlabeled import (
 from napari_lightning_pose.data.workers import WorkerSafeLoader
 from napari_lightning_pose.errors import ConfigError
 from napari_lightning_pose.losses.availability import unsupervised_availability
-from napari_lightning_pose.losses.factory import build_unsupervised_losses, check_loss_names
+from napari_lightning_pose.losses.factory import build_unsupervised_losses
+from napari_lightning_pose.losses.names import check_loss_names
 from napari_lightning_pose.losses.pca import PCAFit
 from napari_lightning_pose.training.schedules import anneal_factor
 

@@ -11,7 +11,8 @@ import torch
 from PIL import Image
 
 from napari_lightning_pose.data import labeled
-from napari_lightning_pose.data.labeled import LabeledFrames, build_datasets, split_indices
+from napari_lightning_pose.data.labeled import LabeledFrames, build_datasets
+from napari_lightning_pose.data.splits import split_indices
 from napari_lightning_pose.data.transforms import (
     image_to_heatmap,
     keypoints_to_original,

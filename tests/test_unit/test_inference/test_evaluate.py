@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from napari_lightning_pose.data.labeled import LabeledFrames, split_indices
+from napari_lightning_pose.data.labeled import LabeledFrames
+from napari_lightning_pose.data.splits import split_indices
 from napari_lightning_pose.inference.evaluate import evaluate, format_summary, summarize
 from napari_lightning_pose.io.config import load_config
 from napari_lightning_pose.io.pose_csv import coords_array
