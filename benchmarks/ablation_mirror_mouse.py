@@ -66,8 +66,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from napari_lightning_pose import SAMPLE_DIR as SAMPLE
+
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO / "src" / "napari_lightning_pose" / "resources" / "mirror-mouse"
 SHARED = REPO.parent / "shared" / "data" / "mirror-mouse-example"
 VARIANTS = ("supervised", "semi", "context", "semi_context")
 UNSUPERVISED = ["temporal", "pca_singleview", "pca_multiview"]

@@ -34,13 +34,13 @@ from pathlib import Path
 import torch
 import yaml
 
+from napari_lightning_pose import SAMPLE_DIR as SAMPLE
 from napari_lightning_pose.data.labeled import build_datasets
 from napari_lightning_pose.inference.evaluate import evaluate, format_summary
 from napari_lightning_pose.io.config import load_config, save_config
 from napari_lightning_pose.training import train
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO / "src" / "napari_lightning_pose" / "resources" / "mirror-mouse"
 SHARED = REPO.parent / "shared" / "data" / "mirror-mouse-example"
 
 

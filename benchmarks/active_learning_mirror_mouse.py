@@ -35,6 +35,7 @@ import torch
 import yaml
 from torch.utils.data import DataLoader
 
+from napari_lightning_pose import SAMPLE_DIR as SAMPLE
 from napari_lightning_pose.data.labeled import LabeledFrames, LabeledFramesDataset
 from napari_lightning_pose.io.config import load_config, save_config
 from napari_lightning_pose.io.labels import read_labels, write_labels
@@ -44,7 +45,6 @@ from napari_lightning_pose.training import load_checkpoint, train
 from napari_lightning_pose.training.evaluation import batch_errors
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO / "src" / "napari_lightning_pose" / "resources" / "mirror-mouse"
 SHARED = REPO.parent / "shared" / "data" / "mirror-mouse-example"
 
 

@@ -37,6 +37,7 @@ import av
 import numpy as np
 import torch
 
+from napari_lightning_pose import SAMPLE_DIR as SAMPLE
 from napari_lightning_pose.data.transforms import to_model_input
 from napari_lightning_pose.inference.predict import InferenceOptions, predict_video
 from napari_lightning_pose.io.config import load_config
@@ -44,7 +45,6 @@ from napari_lightning_pose.io.video import VideoReader
 from napari_lightning_pose.models.factory import build_model
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO / "src" / "napari_lightning_pose" / "resources" / "mirror-mouse"
 
 
 def trim_video(src: Path, dst: Path, frames: int) -> Path:

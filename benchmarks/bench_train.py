@@ -44,8 +44,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from napari_lightning_pose import SAMPLE_DIR as SAMPLE
+
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO / "src" / "napari_lightning_pose" / "resources" / "mirror-mouse"
 BACKBONES = ("resnet18", "resnet50", "efficientnet_lite0")
 
 

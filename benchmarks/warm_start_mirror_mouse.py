@@ -31,12 +31,12 @@ import pandas as pd
 import torch
 import yaml
 
+from napari_lightning_pose import SAMPLE_DIR as SAMPLE
 from napari_lightning_pose.inference.evaluate import evaluate
 from napari_lightning_pose.io.config import load_config, save_config
 from napari_lightning_pose.training import LAST_CKPT, train, warm_start
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO / "src" / "napari_lightning_pose" / "resources" / "mirror-mouse"
 SHARED = REPO.parent / "shared" / "data" / "mirror-mouse-example"
 
 

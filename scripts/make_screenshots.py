@@ -30,8 +30,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from napari_lightning_pose import SAMPLE_DIR as SAMPLE
+
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO / "src" / "napari_lightning_pose" / "resources" / "mirror-mouse"
 PLUGIN = "napari-lightning-pose"
 WINDOW_SIZE = (1500, 950)
 

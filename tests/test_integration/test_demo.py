@@ -12,11 +12,11 @@ import pytest
 import yaml
 from PIL import Image
 
+from napari_lightning_pose import SAMPLE_DIR
 from napari_lightning_pose.cli.demo import (
     DEMO_CLIP_FRAMES,
     DEMO_SEMI,
     DEMO_SEMI_LOSSES,
-    SAMPLE_DIR,
     demo_config,
     run_demo,
 )

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from napari_lightning_pose import SAMPLE_DIR
 from napari_lightning_pose.errors import LightningPoseInputError
 
 if TYPE_CHECKING:  # pandas is imported when the demo runs: `--help` stays fast
     import pandas as pd
 
-SAMPLE_DIR = Path(__file__).parents[1] / "resources" / "mirror-mouse"
 MARKER = ".napari-lightning-pose-demo"
 
 

@@ -3,17 +3,14 @@ hands it to napari)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from napari_lightning_pose import SAMPLE_DIR
 from napari_lightning_pose.labeling.project import Project
 from napari_lightning_pose.viewer.layers import LayerData, labels_layer_data
 from napari_lightning_pose.viewer.reader import video_layer_data
 
-SAMPLE_DIR = Path(__file__).parents[1] / "resources" / "mirror-mouse"
-
 
 def mirror_mouse_sample() -> list[LayerData]:
-    """The mirror-mouse sample: its video (hidden), 20 labeled frames, keypoints, skeleton.
+    """The mirror-mouse sample: its video (hidden), its labeled frames, keypoints, skeleton.
 
     The video is read lazily and starts hidden because its time axis differs from the
     labeled-frame stack's (frame 5 of the stack is not frame 5 of the video); show it and hide
