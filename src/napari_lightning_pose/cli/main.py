@@ -5,8 +5,8 @@ progress-event generators driven with a tqdm bar. Heavy imports (torch, napari) 
 inside the commands so ``--help`` stays fast.
 
 This module holds ``demo``, ``init`` and ``select-frames``, ``build_parser`` and ``main``;
-``cli.models`` has ``train``, ``predict``, ``evaluate`` and ``smooth``, ``cli.interop`` the
-import/export commands and ``cli.qc`` the QC loop's.
+``cli.models`` has ``train``, ``predict`` and ``evaluate``, ``cli.smooth`` ``smooth``,
+``cli.interop`` the import/export commands and ``cli.qc`` the QC loop's.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from napari_lightning_pose.cli import interop as cli_interop
 from napari_lightning_pose.cli import models as cli_models
 from napari_lightning_pose.cli import qc as cli_qc
+from napari_lightning_pose.cli import smooth as cli_smooth
 from napari_lightning_pose.data.context import CONTEXT_RADIUS
 from napari_lightning_pose.errors import LightningPoseInputError
 
@@ -270,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_init,
         _add_select_frames,
         cli_models.add_all,
+        cli_smooth.add_smooth,
         cli_interop.add_export,
         cli_interop.add_import_predictions,
         cli_qc.add_all,
