@@ -52,8 +52,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from napari_lightning_pose import SAMPLE_DIR as SAMPLE
+
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO / "src" / "napari_lightning_pose" / "resources" / "mirror-mouse"
+
 SHARED = REPO.parent / "shared" / "data" / "mirror-mouse-example"
 VARIANTS = ("supervised", "semi", "context", "semi_context")
 UNSUPERVISED = ("temporal", "pca_singleview", "pca_multiview")
@@ -212,13 +214,17 @@ def run(args: argparse.Namespace) -> None:
     print(json.dumps({k: v for k, v in row.items() if k != "val_curve"}), flush=True)
 
 
-def eks_row(runs: list[dict], run_dirs: list[Path], fits: dict, cfg: dict) -> dict:
-    """EKS over the seeds' video predictions: the smoothed trajectory's video shares."""
+def eks_row(
+    runs: list[dict], run_dirs: list[Path], fits: dict, cfg: dict, head: str, multiview: bool
+) -> dict:
+    """EKS over the seeds' video predictions (made with ``head``), multi-view over the
+    mirrored columns or each keypoint on its own: the smoothed trajectory's video shares."""
     from napari_lightning_pose.ensemble.smooth import smooth_ensemble, write_smoothed_csv
 
-    smoothed = run_dirs[0].parent / f"eks-{runs[0]['variant']}.csv"
-    result = smooth_ensemble([d / "video_confident.csv" for d in run_dirs],
-                             views=cfg["data"]["mirrored_column_matches"])  # fmt: skip
+    mode = "multiview" if multiview else "singleview"
+    smoothed = run_dirs[0].parent / f"eks-{runs[0]['variant']}-{head}-{mode}.csv"
+    views = cfg["data"]["mirrored_column_matches"] if multiview else None
+    result = smooth_ensemble([d / f"video_{head}.csv" for d in run_dirs], views=views)
     write_smoothed_csv(result, smoothed)
     return {"video": video_shares(read_xy(smoothed), fits)}
 
@@ -264,14 +270,21 @@ def table(args: argparse.Namespace) -> None:
         if len(runs) >= 2:
             done = [d for d in dirs if (d / "result.json").exists()]
             cfg = make_config(variant, 0, args)
-            eks = eks_row(runs, done, fits, cfg)
             med = ensemble_median_test_px(done, cfg)
-            v = eks["video"]
-            lines.append(
-                f"| EKS over {variant} | {len(runs)} | - | - | {med:.2f} (median) | - | "
-                f"{100 * v['jump_share']:.2f} % | {100 * v['pca_singleview_share']:.2f} % | "
-                f"{100 * v['pca_multiview_share']:.2f} % | - |"
-            )
+            # confident (the default) and, for context, the context head; multi-view EKS (as
+            # Lightning Pose's mirror-mouse config) and each keypoint on its own
+            for head, multiview in [(h, m) for h in heads[:2] for m in (True, False)]:
+                v = eks_row(runs, done, fits, cfg, head, multiview)["video"]
+                label = f"EKS {'multi' if multiview else 'single'}-view over {variant}" + (
+                    f" ({head} head)" if head != "confident" else ""
+                )
+                first = head == "confident" and multiview
+                lines.append(
+                    f"| {label} | {len(runs)} | - | - | "
+                    f"{f'{med:.2f} (median)' if first else '-'} | - | "
+                    f"{100 * v['jump_share']:.2f} % | {100 * v['pca_singleview_share']:.2f} % | "
+                    f"{100 * v['pca_multiview_share']:.2f} % | - |"
+                )
     cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
                 if "model name" in ln), platform.processor())  # fmt: skip
     note = (
