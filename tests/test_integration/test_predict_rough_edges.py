@@ -153,3 +153,35 @@ def test_frame_range_with_a_context_model(tmp_path: Path, blob_tools) -> None:
     a, b = read_pose_csv(whole, COORDS), read_pose_csv(part, COORDS)
     assert list(b.index) == list(range(4, 11))
     np.testing.assert_allclose(b.loc[6:8].to_numpy(), a.loc[6:8].to_numpy(), atol=1e-5)
+
+
+def test_context_head_choice_on_the_command_line(
+    tmp_path: Path, blob_tools, monkeypatch, capsys
+) -> None:
+    """``--context-head``: context and single write that head's keypoints, confident (the
+    default) takes each keypoint from one of the two; an unknown head is refused."""
+    from napari_lightning_pose.models.factory import build_model
+
+    config = blob_tools.make_project(
+        tmp_path / "p", n_frames=6, height=40, width=48, resize=32, n_video_frames=12,
+        **{"model.model_type": "heatmap_mhcrnn"},
+    )  # fmt: skip
+    cfg = load_config(config)
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    monkeypatch.setattr(predict, "_load", lambda _, device: predict.LoadedModel(model, cfg))
+    video = config.parent / "videos" / "blobs.mp4"
+    xy = {}
+    for head in ("confident", "context", "single"):
+        out = tmp_path / f"{head}.csv"
+        args = ["predict", "--checkpoint", "m.ckpt", "--video", str(video), "--out", str(out)]
+        assert main([*args, "--device", "cpu", "--context-head", head]) == 0
+        xy[head] = read_pose_csv(out, COORDS).to_numpy().reshape(12, -1, 3)[..., :2]
+    assert not np.allclose(xy["context"], xy["single"], atol=1e-3)
+    from_context = np.isclose(xy["confident"], xy["context"], atol=1e-4).all(-1)
+    from_single = np.isclose(xy["confident"], xy["single"], atol=1e-4).all(-1)
+    assert (from_context | from_single).all()
+    capsys.readouterr()
+    args = ["predict", "--checkpoint", "m.ckpt", "--video", str(video), "--out", "x.csv"]
+    assert main([*args, "--context-head", "both"]) == 2
+    assert "--context-head 'both' is not a head" in capsys.readouterr().err

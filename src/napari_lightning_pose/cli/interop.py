@@ -194,7 +194,8 @@ def _run_import_predictions(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------- predict options
 def add_predict_options(p: argparse.ArgumentParser) -> None:
-    """Add ``--start``, ``--end`` and ``--allow-partial`` to the ``predict`` parser."""
+    """Add ``--start``, ``--end``, ``--allow-partial`` and ``--context-head`` to the
+    ``predict`` parser."""
     p.add_argument("--start", type=int, default=0, help="first frame to predict (default 0)")
     p.add_argument("--end", type=int, help="predict up to this frame, excluded (default: all)")
     p.add_argument(
@@ -204,21 +205,35 @@ def add_predict_options(p: argparse.ArgumentParser) -> None:
         "keeping the file it replaces as OUT.bak1; without it the readable frames go to "
         "OUT.partial.csv and the command fails",
     )
+    p.add_argument(
+        "--context-head",
+        default="confident",
+        metavar="HEAD",
+        help="context models: which head's keypoints to write: confident (each keypoint from "
+        "the more confident head, as Lightning Pose does; default), context or single",
+    )
 
 
 def predict_options(args: argparse.Namespace) -> Any:
     """The ``predict.InferenceOptions`` that ``predict``'s arguments ask for."""
     from napari_lightning_pose.errors import ConfigError
     from napari_lightning_pose.inference.predict import InferenceOptions
+    from napari_lightning_pose.models.pose_model import HEAD_CHOICES
 
     if args.start < 0 or (args.end is not None and args.end <= args.start):
         raise ConfigError(None, f"--start {args.start} --end {args.end} is an empty range.")
+    if args.context_head not in HEAD_CHOICES:
+        raise ConfigError(
+            None, f"--context-head {args.context_head!r} is not a head.",
+            f"Use one of: {', '.join(HEAD_CHOICES)}.",
+        )  # fmt: skip
     return InferenceOptions(
         batch_size=args.batch_size,
         device=args.device,
         start=args.start,
         stop=args.end,
         allow_partial=args.allow_partial,
+        context_head=args.context_head,
     )
 
 
