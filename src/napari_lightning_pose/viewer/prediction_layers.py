@@ -332,8 +332,15 @@ def build_layers(items: Sequence[LayerData]) -> list[Any]:
     """napari layers from layer-data tuples (``napari.layers`` only, no Qt: a worker may).
 
     Building a layer formats its features, colours and texts (17,000 points: 10-60 ms of
-    CPU each); done in a worker, the GUI thread is left only inserting it.
+    CPU each); done in a worker, the GUI thread is left only inserting it. The layers are
+    the ones ``viewer.add_<kind>(data, **kwargs)`` would add.
     """
     from napari.layers import Layer
 
-    return [Layer.create(data, dict(kwargs), kind) for data, kwargs, kind in items]
+    layers = []
+    for data, kwargs, kind in items:
+        kwargs = dict(kwargs)
+        if kind == "image":  # what viewer.add_image gives a single-channel image
+            kwargs.setdefault("blending", "translucent_no_depth")
+        layers.append(Layer.create(data, kwargs, kind))
+    return layers

@@ -163,3 +163,5 @@ def test_result_layers_are_built_in_the_worker(dock, qtbot, monkeypatch) -> None
     for layer in shown:
         assert id(layer) in by_id, f"{layer.name} was not built by build_layers"
         assert by_id[id(layer)] != main, f"{layer.name} was built on the GUI thread"
+    # as viewer.add_image would have made it (File > Open of the video gives the same)
+    assert viewer.layers["blobs"].blending == "translucent_no_depth"
