@@ -10,10 +10,14 @@ one-frame steps in the labeling dock against the same frames as a bare image sta
 manifest (as the Plugins menu does, first time in the process: its imports count), a short
 training run from the Train dock (2 members, a small random-init ResNet-18 at 64 x 64 px),
 Predict + smooth of the sample clip until its layers are shown, and a drag of the Steer
-smoothing slider (one value every 20 ms, as a mouse drag delivers them). For the dock
-actions it prints the total time until the result is shown and the longest freeze of the
-event loop meanwhile; for steps, wall p50 / p90 until the canvas drew the frame and the
-process CPU per step. Run from the repository root::
+smoothing slider (one value every 20 ms, as a mouse drag delivers them); ``--qc-only``
+skips the Project and labeling part. For the dock actions it prints the total time until
+the result is shown, the longest freeze of the event loop meanwhile, and the GUI thread's
+own CPU time in that freeze and the most in any one freeze (on a loaded machine a freeze
+also waits for a core or the GIL; the CPU time is what the GUI thread itself did), and the
+full garbage collections meanwhile (each holds the GIL, whichever thread it falls on); for
+steps, wall p50 / p90 until the canvas drew the frame and the process CPU per step. Run
+from the repository root::
 
     xvfb-run -a -s "-screen 0 1920x1080x24" python benchmarks/bench_gui_stalls.py
 
@@ -37,8 +41,11 @@ SAMPLE = Path(__file__).resolve().parents[1] / "src/napari_lightning_pose/resour
 
 
 def row(clock: ViewerClock, total: float, stall: float) -> str:
-    """A table row's cells: total ms, longest freeze ms, where the GUI thread was."""
-    return f"{total:.0f} | {stall:.0f} | {clock.last_where}"
+    """A table row's cells: total ms, longest freeze ms, the GUI thread's CPU ms in it and
+    the most in any one freeze, the full garbage collections, where the GUI thread was."""
+    cpu = f"{clock.last_cpu:.0f} / {clock.last_max_cpu:.0f}"
+    n_gc, gc_ms = clock.last_full_gcs
+    return f"{total:.0f} | {stall:.0f} | {cpu} | {n_gc}, {gc_ms:.0f} | {clock.last_where}"
 
 
 def _busy(widget: object) -> bool:
@@ -52,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=40, help="labeling frame steps")
     parser.add_argument("--no-qc", action="store_true", help="skip docks, train, predict, steer")
     parser.add_argument("--train-steps", type=int, default=20, help="steps per member")
+    parser.add_argument("--qc-only", action="store_true", help="skip the Project and labeling")
     args = parser.parse_args(argv)
 
     from napari_lightning_pose.viewer.widgets.labeling import LabelingWidget
@@ -72,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in list(viewer.window.dock_widgets):
             viewer.window.remove_dock_widget(viewer.window.dock_widgets[name])
         clock.idle(300)
+    if args.qc_only:
+        return report(clock, work, rows, None)
     project = ProjectWidget(viewer)
     viewer.window.add_dock_widget(project, name="Project", area="right")
     clock.idle(500)
@@ -120,6 +130,16 @@ def main(argv: list[str] | None = None) -> int:
     viewer.add_image(stack, rgb=getattr(stack, "rgb", False), contrast_limits=(0, 255))
     clock.idle(500)
     bare = np.array([clock.step_to(k % n) for k in range(1, args.steps + 1)])
+    return report(clock, work, rows, (n, steps, bare))
+
+
+def report(
+    clock: ViewerClock,
+    work: Path,
+    rows: list[tuple[str, str]],
+    frame_steps: tuple[int, np.ndarray, np.ndarray] | None,
+) -> int:
+    """Close the viewer, remove the scratch copy and print the tables."""
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     clock.close()
     shutil.rmtree(work, ignore_errors=True)
@@ -130,10 +150,16 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"load average {load}, {os.cpu_count()} CPUs, window {clock.size}")
     print()
-    print("| action | total (ms) | longest freeze (ms) | GUI thread during it |")
-    print("|---|---:|---:|---|")
+    print(
+        "| action | total (ms) | longest freeze (ms) | GUI-thread CPU in it / most in one "
+        "freeze (ms) | full GCs: n, longest (ms) | GUI thread during it |"
+    )
+    print("|---|---:|---:|---:|---:|---|")
     for name, value in rows:
         print(f"| {name} | {value} |")
+    if frame_steps is None:
+        return 0
+    n, steps, bare = frame_steps
     print()
     print("| frame step | wall p50 / p90 (ms) | process CPU p50 (ms) |")
     print("|---|---:|---:|")

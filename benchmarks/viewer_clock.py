@@ -7,6 +7,7 @@ Needs a display; on a server run the benchmark under ``xvfb-run -a -s "-screen 0
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
 import time
@@ -89,6 +90,14 @@ class ViewerClock:
         self.size = size
         self._draws = 0
         self.last_where = ""
+        #: GUI-thread CPU (ms) in the longest stall of the last :meth:`stalls`, and the most
+        #: in any one stall: what the GUI thread itself did, without the time it waited for
+        #: a core or the GIL (a loaded machine inflates the wall-clock stall, not these)
+        self.last_cpu = 0.0
+        self.last_max_cpu = 0.0
+        #: Full garbage collections during the last :meth:`stalls`: how many, longest (ms).
+        #: One holds the GIL however long it takes, on whichever thread it falls.
+        self.last_full_gcs = (0, 0.0)
         self.viewer.window._qt_viewer.canvas._scene_canvas.events.draw.connect(self._drawn)
 
     def _drawn(self, _event: Any) -> None:
@@ -118,24 +127,39 @@ class ViewerClock:
 
         The longest stall is the longest time between two turns of the event loop (a 5 ms
         timer), including the time ``start()`` itself blocks: how long the window froze.
-        Where the GUI thread spent it is in ``self.last_where`` (see :class:`StackSampler`).
+        Where the GUI thread spent it is in ``self.last_where`` (see :class:`StackSampler`),
+        its CPU time in ``self.last_cpu`` and ``self.last_max_cpu``, the full garbage
+        collections meanwhile in ``self.last_full_gcs``.
         """
         from qtpy.QtCore import QTimer
 
         ticks = [time.perf_counter()]
-        gaps: list[tuple[float, float, float]] = []
+        cpu = [time.thread_time()]  # the GUI thread's own CPU time
+        gaps: list[tuple[float, float, float, float]] = []
 
         def tick() -> None:
-            now = time.perf_counter()
-            gaps.append((now - ticks[-1], ticks[-1], now))
+            now, now_cpu = time.perf_counter(), time.thread_time()
+            gaps.append((now - ticks[-1], ticks[-1], now, now_cpu - cpu[-1]))
             ticks.append(now)
+            cpu.append(now_cpu)
+
+        full_gcs: list[float] = []
+        gc_start = [0.0]
+
+        def on_gc(phase: str, info: dict[str, int]) -> None:
+            if info["generation"] == 2:
+                if phase == "start":
+                    gc_start[0] = time.perf_counter()
+                else:
+                    full_gcs.append(time.perf_counter() - gc_start[0])
 
         timer = QTimer()
         timer.timeout.connect(tick)
+        gc.callbacks.append(on_gc)
         with StackSampler() as sampler:
             timer.start(5)
             t0 = time.perf_counter()
-            ticks[-1] = t0
+            ticks[-1], cpu[-1] = t0, time.thread_time()
             start()
             tick()  # the time start() blocked counts as a stall
             while not done() and time.perf_counter() - t0 < 600:
@@ -143,8 +167,12 @@ class ViewerClock:
                 time.sleep(0.001)
             tick()
             timer.stop()
+        gc.callbacks.remove(on_gc)
+        self.last_full_gcs = (len(full_gcs), max(full_gcs, default=0.0) * 1e3)
         longest = max(gaps)
         self.last_where = sampler.during(longest[1], longest[2])
+        self.last_cpu = longest[3] * 1e3
+        self.last_max_cpu = max(g[3] for g in gaps) * 1e3
         return (time.perf_counter() - t0) * 1e3, longest[0] * 1e3
 
     def close(self) -> None:

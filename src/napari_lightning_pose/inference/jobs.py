@@ -49,18 +49,38 @@ def preload_torch() -> None:
     It also imports what a job would otherwise import on its first run: torchvision (its C
     ops load and register themselves, ~0.2 s holding the GIL, which froze the GUI that
     long at the start of a training run) and the training and prediction modules.
+
+    torch's shared libraries are loaded first with the GIL released, the collector rests
+    during the imports, and what they leave is kept out of later full collections
+    (``inference.torch_import``): loading the libraries and each full collection held the
+    GIL for up to 0.5 s, freezing the window of the dock that started the job.
     """
     import sys
+    from contextlib import nullcontext
 
-    import torch
+    from napari_lightning_pose.inference.torch_import import (
+        load_torch_libraries,
+        spare_imports_from_gc,
+        without_gc,
+    )
 
-    if not torch.cuda.is_available() and "triton" not in sys.modules:
-        sys.modules["triton"] = None  # `import triton` raises ImportError: torch skips it
-    import torch._dynamo
-    import torchvision  # noqa: F401
+    first = "torch" not in sys.modules
+    if first:
+        load_torch_libraries()
+    # a full collection per ~100,000 new objects: 0.4 s each, GIL held
+    with without_gc() if first else nullcontext():
+        import torch
 
-    import napari_lightning_pose.inference.predict
-    import napari_lightning_pose.training  # noqa: F401
+        if not torch.cuda.is_available() and "triton" not in sys.modules:
+            sys.modules["triton"] = None  # `import triton` raises ImportError: torch skips it
+        import torch._dynamo
+        import torchvision  # noqa: F401
+
+        import napari_lightning_pose.inference.predict
+        import napari_lightning_pose.training  # noqa: F401
+
+        if first:
+            spare_imports_from_gc()
 
 
 # ------------------------------------------------------------------------------ training
@@ -128,9 +148,9 @@ def train_ensemble(
     ``stop`` is set the running member saves ``last.ckpt`` within one step, reports
     "stopped", and no further member starts; Resume then continues where it stopped.
     """
+    preload_torch()  # first: the training package imports torch
     from napari_lightning_pose.training import BEST_CKPT, LAST_CKPT, train
 
-    preload_torch()
     if n_members < 1:
         raise LightningPoseInputError(None, f"ensemble size is {n_members}; it must be >= 1.")
     out_dir = Path(out_dir)
@@ -283,10 +303,10 @@ def predict_and_smooth(
     VideoError
         The video cannot be read, or its frame size differs from training.
     """
+    preload_torch()  # first: the prediction module imports torch
     from napari_lightning_pose.ensemble.smooth import smooth_ensemble, write_smoothed_csv
     from napari_lightning_pose.inference.predict import predict_video
 
-    preload_torch()
     checkpoints = [Path(c) for c in checkpoints]
     video, out_dir = Path(video), Path(out_dir)
     cfg = check_members(checkpoints)

@@ -36,13 +36,39 @@ from napari_lightning_pose.inference.jobs import (
 )
 from napari_lightning_pose.viewer.widgets.job_dock import JobDock, device_choices
 
+#: Pause (ms) between adding two result layers. A real timer, not a zero one: a chain of
+#: zero timers ran back to back in one turn of the event loop (two layers in one freeze),
+#: while a pause lets Qt draw and handle input between them.
+STAGE_MS = 15
+
 
 @dataclass
 class ResultLayers:
-    """The finished result as layer-data tuples, built in the worker: members, then smoothed."""
+    """The finished result as napari layers, built in the worker: members, then smoothed.
+
+    ``video`` is the video's Image layer when it was not open as the job started (with the
+    frame napari shows first already decoded), else None.
+    """
 
     members: list[Any]
     smoothed: list[Any]
+    video: Any = None
+
+
+def video_layer(video: Path, decode_middle: bool = True) -> Any:
+    """The video's Image layer; with ``decode_middle`` the frame napari shows first is
+    decoded already (a worker's job).
+
+    A viewer whose first layer this is moves to the middle frame; decoding it from the
+    keyframe before it took ~0.1 s on the GUI thread.
+    """
+    from napari_lightning_pose.viewer.prediction_layers import build_layers
+    from napari_lightning_pose.viewer.reader import video_layer_data
+
+    data, kwargs, kind = video_layer_data(video)
+    if decode_middle:
+        data[(data.n_frames - 1) // 2]  # kept in the reader's cache for napari's first draw
+    return build_layers([(data, kwargs, kind)])[0]
 
 
 def result_layers(
@@ -51,8 +77,9 @@ def result_layers(
     skeleton: Sequence[Sequence[str]],
     n_frames: int | None = None,
 ) -> ResultLayers:
-    """Read the result's CSVs into layer data (no Qt: the worker does it, not the GUI)."""
+    """Read the result's CSVs into napari layers (no Qt: the worker does it, not the GUI)."""
     from napari_lightning_pose.viewer.prediction_layers import (
+        build_layers,
         member_layer_data,
         prediction_layer_data,
         read_pose_track,
@@ -65,7 +92,7 @@ def result_layers(
     smoothed = prediction_layer_data(
         main, skeleton, n_video_frames=n_frames, member_csvs=member_csvs
     )
-    return ResultLayers(members, smoothed)
+    return ResultLayers(build_layers(members), build_layers(smoothed))
 
 
 def predict_smooth_to_layers(
@@ -76,8 +103,10 @@ def predict_smooth_to_layers(
     *,
     device: str | None = None,
     stop: Any = None,
+    video_open: bool = True,
 ) -> Iterator[PredictSmoothEvent | ResultLayers]:
-    """``jobs.predict_and_smooth``, then the result's layers, made ready in the same worker."""
+    """``jobs.predict_and_smooth``, then the result's layers, made ready in the same worker
+    (with the video's layer too unless ``video_open``)."""
     last = None
     for ev in predict_and_smooth(checkpoints, video, out_dir, device=device, stop=stop):
         last = ev
@@ -86,7 +115,10 @@ def predict_smooth_to_layers(
         from napari_lightning_pose.viewer.widgets.warmup import warm_first_image_layer
 
         warm_first_image_layer()  # napari's first Image layer (the video) costs no freeze
-        yield result_layers(last.smoothed_csv, last.member_csvs, skeleton, last.n_frames)
+        result = result_layers(last.smoothed_csv, last.member_csvs, skeleton, last.n_frames)
+        if not video_open:
+            result.video = video_layer(video)
+        yield result
 
 
 class PredictWidget(JobDock):
@@ -154,6 +186,7 @@ class PredictWidget(JobDock):
             self.out_dir,
             project.skeleton,
             device=None if device == "auto" else device,
+            video_open=self._open_video() is not None,
         )
         return True
 
@@ -166,23 +199,24 @@ class PredictWidget(JobDock):
     ) -> None:
         """Add the video (if not open), the members (hidden) and the smoothed layers.
 
-        ``prepared`` is the layer data the job built in its worker; without it the CSVs are
+        ``prepared`` is the layers the job built in its worker; without it the CSVs are
         read here. ``staged`` adds one layer per turn of the event loop (the window stays
         responsive; :attr:`busy` until the last one is in), else all at once.
         """
-        from napari_lightning_pose.viewer.reader import video_layer_data
-
-        viewer = self.viewer
-        video = str(self.video.resolve())
-        open_video = [lay for lay in viewer.layers if lay.metadata.get("video_path") == video]
-        if not open_video:
-            data, kwargs, _ = video_layer_data(self.video)
-            open_video = [viewer.add_image(data, **kwargs)]
-        n_frames = int(open_video[0].metadata["n_frames"])
+        video = self._open_video()
+        to_add: list[Any] = []
+        if video is None:
+            video = prepared.video if prepared is not None else None
+            if video is None:
+                video = video_layer(self.video, decode_middle=False)
+            to_add.append(video)
+        elif prepared is not None and prepared.video is not None:
+            prepared.video.data.close()  # opened meanwhile: the worker's reader is unused
+        n_frames = int(video.metadata["n_frames"])
         if prepared is None:
             prepared = result_layers(smoothed_csv, member_csvs, self.project.skeleton, n_frames)
         # prepared in the worker: checked there against the frames it predicted (this video)
-        self._to_add = [*prepared.members, *prepared.smoothed]
+        self._to_add = [*to_add, *prepared.members, *prepared.smoothed]
         if staged:
             self._add_next()  # one layer per turn of the event loop: no long freeze
         else:
@@ -198,16 +232,23 @@ class PredictWidget(JobDock):
         """Add the next result layer; the views are docked after the last one."""
         if not self._to_add:
             return
-        data, kwargs, kind = self._to_add.pop(0)
-        getattr(self.viewer, f"add_{kind}")(data, **kwargs)
+        self.viewer.layers.append(self._to_add.pop(0))  # built in the worker
         if self._to_add:
             from qtpy.QtCore import QTimer
 
-            QTimer.singleShot(0, self._add_next)
+            QTimer.singleShot(STAGE_MS, self._add_next)
         else:
             self._dock_views()
 
     # ---------------------------------------------------------------- internals
+    def _open_video(self) -> Any:
+        """The open Image layer of this dock's video, or None."""
+        video = str(Path(self.video).resolve())
+        for layer in self.viewer.layers:
+            if layer.metadata.get("video_path") == video:
+                return layer
+        return None
+
     def _inputs(self) -> tuple[Any, Path, list[Path]]:
         from napari_lightning_pose.labeling.project import Project
 

@@ -37,6 +37,7 @@ from napari_lightning_pose.errors import LightningPoseInputError
 from napari_lightning_pose.viewer.widgets.docking import settle_when_shown
 from napari_lightning_pose.viewer.widgets.ensemble_inputs import smoothed_layers
 from napari_lightning_pose.viewer.widgets.hooks import ViewerHooks, release_when_destroyed
+from napari_lightning_pose.viewer.widgets.predict import STAGE_MS
 from napari_lightning_pose.viewer.widgets.steer_jobs import Smoothed, build_steer, smooth_to_layers
 
 #: Global slider range, log10 of the smoothing parameter (px^2 per frame).
@@ -143,7 +144,7 @@ class SteerWidget(QWidget):
         self._stages: list[Any] = []  # what is left to show of the last re-smooth
         self._stage_timer = QTimer(self)
         self._stage_timer.setSingleShot(True)
-        self._stage_timer.setInterval(0)
+        self._stage_timer.setInterval(STAGE_MS)  # Qt draws and handles input in between
         self._stage_timer.timeout.connect(self._next_stage)
 
         form = QFormLayout()
@@ -367,6 +368,7 @@ class SteerWidget(QWidget):
             list(self.steer.corrections.values()),
             self.skeleton,
             f"{stem} steered",
+            "points" not in self.layers or self.layers["points"] not in self.viewer.layers,
             _start_thread=False,
             _ignore_errors=True,
         )
@@ -386,7 +388,9 @@ class SteerWidget(QWidget):
         self._stages = []
         if "points" not in self.layers or self.layers["points"] not in self.viewer.layers:
             # first time: add them one per turn of the event loop, in drawing order
-            self._stages = [lambda item=item: self._show_layers([item]) for item in out.layers]
+            self._stages = [
+                lambda item=item: self._show_layers([item], out.built) for item in out.layers
+            ]
             self._stages.append(self._update_traces)
             self._stage_timer.start()
             return
@@ -456,8 +460,11 @@ class SteerWidget(QWidget):
         self.factor_label.setText(f"x{self.factors[name]:.3g}")
         self._schedule()
 
-    def _show_layers(self, prepared: list[Any] | None = None) -> None:
-        """Create the steered layers once, then only swap their data (made in the worker)."""
+    def _show_layers(
+        self, prepared: list[Any] | None = None, built: dict[str, Any] | None = None
+    ) -> None:
+        """Create the steered layers once (``built`` in the worker, when given), then only
+        swap their data (made in the worker)."""
         from napari_lightning_pose.viewer.prediction_layers import prediction_layer_data
 
         if self.viewer is None or self.track is None:
@@ -470,8 +477,12 @@ class SteerWidget(QWidget):
             for data, kwargs, kind in prepared:
                 layer = self.layers.get(kind)
                 if layer is None or layer not in self.viewer.layers:
-                    kwargs["metadata"] = {**kwargs.get("metadata", {}), "kind": "steered"}
-                    layer = getattr(self.viewer, f"add_{kind}")(data, **kwargs)
+                    layer = (built or {}).get(kind)
+                    if layer is not None:
+                        self.viewer.layers.append(layer)
+                    else:
+                        kwargs["metadata"] = {**kwargs.get("metadata", {}), "kind": "steered"}
+                        layer = getattr(self.viewer, f"add_{kind}")(data, **kwargs)
                     self.layers[kind] = layer
                     if kind == "points":
                         layer.events.data.connect(self._on_points_data)

@@ -6,7 +6,7 @@ thread then only swaps layer data, so dragging the smoothing slider never freeze
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +19,21 @@ class Smoothed:
     result: Any
     track: Any
     layers: list[Any]
+    #: napari layers of ``layers`` by kind, built in the worker (when asked: the first time)
+    built: dict[str, Any] = field(default_factory=dict)
 
 
 def smooth_to_layers(
-    steer: Any, smoothing: Any, corrections: list[Any], skeleton: list[list[str]], name: str
+    steer: Any,
+    smoothing: Any,
+    corrections: list[Any],
+    skeleton: list[list[str]],
+    name: str,
+    build: bool = False,
 ) -> Smoothed:
-    """Smooth through ``corrections`` and build the steered layers' data (no Qt: a worker)."""
+    """Smooth through ``corrections`` and build the steered layers' data (no Qt: a worker);
+    with ``build`` also the napari layers themselves (the first time: the GUI thread then
+    only inserts them)."""
     from napari_lightning_pose.viewer.prediction_layers import (
         pose_track_from_frame,
         prediction_layer_data,
@@ -35,7 +44,12 @@ def smooth_to_layers(
     layers = prediction_layer_data(track, skeleton, name=name)
     for _data, kwargs, _kind in layers:
         kwargs["metadata"] = {**kwargs.get("metadata", {}), "kind": "steered"}
-    return Smoothed(steer, result, track, layers)
+    built = {}
+    if build:
+        from napari_lightning_pose.viewer.prediction_layers import build_layers
+
+        built = {item[2]: layer for item, layer in zip(layers, build_layers(layers), strict=True)}
+    return Smoothed(steer, result, track, layers, built)
 
 
 def build_steer(member_csvs: list[Path], views: Any, image_size: Any) -> tuple[Any, list[Any]]:

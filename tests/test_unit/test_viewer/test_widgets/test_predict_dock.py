@@ -131,5 +131,37 @@ def test_closing_the_viewer_during_prediction_leaves_valid_files(dock, qtbot, pr
     viewer.close()
     assert widget.worker is None or widget.stop_event.is_set()
     out = project.parent / "predictions" / "blobs"
-    for csv in out.glob("*.csv") if out.exists() else []:
+    # the predictions (member<m>.csv, <video>.eks.csv), not a member's video metrics beside them
+    poses = [p for p in out.glob("*.csv") if "_" not in p.name] if out.exists() else []
+    for csv in poses:
         assert len(read_pose_csv(csv, ("x", "y", "likelihood"))) == 30  # complete or absent
+
+
+def test_result_layers_are_built_in_the_worker(dock, qtbot, monkeypatch) -> None:
+    """The GUI thread only inserts the result's layers: the worker built every one of them
+    (the video's too), so formatting 17,000 points' colours and texts never froze it."""
+    import threading
+
+    from napari_lightning_pose.viewer import prediction_layers
+
+    built: list[tuple[str, object]] = []
+    build = prediction_layers.build_layers
+
+    def recording(items):
+        layers = build(items)
+        built.extend((threading.current_thread().name, layer) for layer in layers)
+        return layers
+
+    monkeypatch.setattr(prediction_layers, "build_layers", recording)
+    viewer, widget = dock
+    assert widget.start()
+    _wait(qtbot, widget)
+    shown = [layer for layer in viewer.layers if layer.name in {"blobs", "blobs.eks"}]
+    assert len(shown) == 2
+    by_id = {id(layer): thread for thread, layer in built}
+    main = threading.main_thread().name
+    for layer in shown:
+        assert id(layer) in by_id, f"{layer.name} was not built by build_layers"
+        assert by_id[id(layer)] != main, f"{layer.name} was built on the GUI thread"
+    # as viewer.add_image would have made it (File > Open of the video gives the same)
+    assert viewer.layers["blobs"].blending == "translucent_no_depth"

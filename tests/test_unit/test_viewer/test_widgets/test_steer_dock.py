@@ -108,3 +108,32 @@ def test_export_from_the_dock_runs_in_a_worker(steer_dock, qtbot, tmp_path):
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
     assert out.is_file() and "Wrote" in widget.status.text()
     assert widget.progress.value() == widget.progress.maximum() == 30
+
+
+def test_steered_layers_are_built_in_the_worker_then_only_updated(steer_dock, qtbot, monkeypatch):
+    """The first re-smooth's layers come built from the smoothing worker (the GUI thread
+    only inserts them); later re-smooths update the same layer objects."""
+    import threading
+
+    from napari_lightning_pose.viewer import prediction_layers
+
+    viewer, widget, _ = steer_dock
+    threads: list[str] = []
+    build = prediction_layers.build_layers
+
+    def recording(items):
+        threads.append(threading.current_thread().name)
+        return build(items)
+
+    monkeypatch.setattr(prediction_layers, "build_layers", recording)
+    for layer in list(widget.layers.values()):
+        viewer.layers.remove(layer)  # as if the user deleted them: shown anew, built anew
+    widget.set_smoothing(0.5)
+    qtbot.waitUntil(lambda: "points" in widget.layers and not widget.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: widget.layers["points"] in viewer.layers, timeout=10_000)
+    assert threads and threading.main_thread().name not in threads
+    points = widget.layers["points"]
+    n, built = widget.n_smooths, len(threads)
+    widget.set_smoothing(5.0)
+    qtbot.waitUntil(lambda: widget.n_smooths > n and not widget.busy, timeout=10_000)
+    assert widget.layers["points"] is points and len(threads) == built
