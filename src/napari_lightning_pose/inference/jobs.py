@@ -50,19 +50,15 @@ def preload_torch() -> None:
     ops load and register themselves, ~0.2 s holding the GIL, which froze the GUI that
     long at the start of a training run) and the training and prediction modules.
 
-    torch's shared libraries are loaded first with the GIL released, the collector rests
-    during the imports, and what they leave is kept out of later full collections
-    (``inference.torch_import``): loading the libraries and each full collection held the
-    GIL for up to 0.5 s, freezing the window of the dock that started the job.
+    torch's shared libraries are loaded first with the GIL released and the collector rests
+    during the imports (``inference.torch_import``): loading the libraries and each full
+    collection held the GIL for up to 0.5 s, freezing the window of the dock that started
+    the job.
     """
     import sys
     from contextlib import nullcontext
 
-    from napari_lightning_pose.inference.torch_import import (
-        load_torch_libraries,
-        spare_imports_from_gc,
-        without_gc,
-    )
+    from napari_lightning_pose.inference.torch_import import load_torch_libraries, without_gc
 
     first = "torch" not in sys.modules
     if first:
@@ -78,9 +74,6 @@ def preload_torch() -> None:
 
         import napari_lightning_pose.inference.predict
         import napari_lightning_pose.training  # noqa: F401
-
-        if first:
-            spare_imports_from_gc()
 
 
 # ------------------------------------------------------------------------------ training

@@ -8,8 +8,11 @@ same libraries first through ``dlopen`` called as a foreign function (ctypes rel
 GIL around such calls), so the GUI thread keeps running meanwhile and the import that
 follows finds them loaded. The imports make half a million objects, and the collector ran a
 full collection every ~100,000 of them, each walking the whole heap (0.25-0.45 s holding the
-GIL, on whichever thread it fell): :func:`without_gc` rests it during the imports, and
-:func:`spare_imports_from_gc` keeps their objects out of every later full collection.
+GIL, on whichever thread it fell): :func:`without_gc` rests it during the imports.
+
+The imported objects are not frozen out of later collections (``gc.freeze``): that would
+also freeze everything alive at that moment, such as an open video layer, whose reference
+cycles would then never be collected after the user closes it (a leak of its frame cache).
 """
 
 from __future__ import annotations
@@ -77,12 +80,3 @@ def without_gc() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-def spare_imports_from_gc() -> None:
-    """Move every object alive now to the collector's permanent generation (``gc.freeze``).
-
-    Called once the heavy imports are done: their modules, functions and classes live as
-    long as the process, so later full collections only walk what was made since.
-    """
-    gc.freeze()
