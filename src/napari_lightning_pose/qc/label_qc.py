@@ -2,12 +2,17 @@
 
 A human label can be wrong in a few typical ways: left and right swapped, a point put on
 the wrong body part, a slip of the mouse. Lightning Pose's own priors are the tools to find
-them, applied to the labels instead of to predictions. Criteria, each in pixels per
-(labeled frame, keypoint):
+them, applied to the labels instead of to predictions. Criteria, each per (labeled frame,
+keypoint), in pixels except ``conditional_z``:
 
 ``pose_pca_error``
     Distance between the keypoint and its reconstruction from a pose PCA (the keypoints of
-    ``data.columns_for_singleview_pca``; ``losses.pca_singleview.components_to_keep``).
+    ``data.columns_for_singleview_pca``; ``losses.pca_singleview.components_to_keep``), px.
+``conditional_z``
+    How many standard deviations the keypoint lies from where the frame's other labeled
+    keypoints put it, under a Gaussian pose model of the same keypoints
+    (``qc.label_qc_conditional``; unitless). Finds a point moved along a direction the pose
+    PCA explains, which the reconstruction error absorbs.
 ``multiview_pca_error``
     The same with the multi-view PCA of ``data.mirrored_column_matches`` (one row per
     frame and body part; the views of one body part must agree).
@@ -20,14 +25,15 @@ them, applied to the labels instead of to predictions. Criteria, each in pixels 
     members) on that frame, from members that did not train on it where there are such
     (``qc.label_qc_models``), so a model that memorised the mistake does not hide it.
 
-Robust fits: each PCA is fitted without the frame it judges (leave one out) and without
-the poses whose error is far above the rest (trimmed: error above median + 2 MAD-scaled
-units, refitted twice), so the errors themselves do not shape the subspace. Missing
-keypoints are allowed: a pose is projected from the coordinates it has.
+Robust fits: each PCA (and the Gaussian of ``conditional_z``) is fitted without the frame
+it judges (leave one out) and without the poses whose error is far above the rest (trimmed:
+error above median + 2 MAD-scaled units, refitted twice), so the errors themselves do not
+shape the subspace. Missing keypoints are allowed: a pose is projected from the coordinates
+it has.
 
 ``score`` combines the criteria like the outlier score (``qc.scores.contribution``: robust
-z per keypoint over the labeled frames, floored at 1 px, capped softly at 20; the length of
-the vector of parts). The ranking lists one row per labeled frame, its worst keypoint,
+z per keypoint over the labeled frames, floored at 1 unit (px), capped softly at 20; the
+length of the vector of parts). The ranking lists one row per labeled frame, its worst keypoint,
 worst first. Nothing here changes a label.
 """
 
@@ -43,10 +49,17 @@ import pandas as pd
 
 from napari_lightning_pose.errors import ConfigError
 from napari_lightning_pose.losses.pca import design_matrix, fit_pca
+from napari_lightning_pose.qc.label_qc_conditional import conditional_z_table
 from napari_lightning_pose.qc.planting import guess_flip_pairs
 from napari_lightning_pose.qc.scores import contribution
 
-CRITERIA = ("pose_pca_error", "multiview_pca_error", "swap_gain", "model_distance")
+CRITERIA = (
+    "pose_pca_error",
+    "conditional_z",
+    "multiview_pca_error",
+    "swap_gain",
+    "model_distance",
+)
 #: Poses whose fit error exceeds median + TRIM * (1.4826 MAD) are left out of the refit
 #: (2 rather than 3: recall@10 0.93 vs 0.89 on 40 plantings, benchmarks/label_qc_recall.py).
 TRIM = 2.0
@@ -161,6 +174,9 @@ def _label_qc(
     single = _RobustPCA(xy, "pca_singleview", single_cols, single_keep)
     if single.ok:
         criteria["pose_pca_error"] = single.point_errors(xy, len(names))
+        criteria["conditional_z"] = conditional_z_table(
+            single.rows, single.use, single_cols, len(names)
+        )
     else:
         notes.append(f"no pose PCA: {single.why}")
     multi = None
