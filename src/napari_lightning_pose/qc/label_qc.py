@@ -300,22 +300,50 @@ def _row_error(rows: np.ndarray, mean: np.ndarray, comps: np.ndarray) -> np.ndar
 def _swap_gain(
     xy: np.ndarray, pairs: Sequence[tuple[int, int]], fits: Sequence[_RobustPCA], k: int
 ) -> np.ndarray:
-    """(N, K): how much the frame's summed PCA error drops when a left/right pair swaps."""
+    """(N, K): how much the frame's summed PCA error drops when a left/right pair swaps.
+
+    Greedy, so one wrong pair is not blamed on another: the pair whose exchange helps most
+    gets its gain, the exchange is kept, and the other pairs count only for what they add
+    after it. (With two mirrored views, exchanging the front paws in the *correct* view
+    also makes the views agree again; judged after the wrong view's pair is exchanged, it
+    no longer helps.)
+    """
     gain = np.zeros((len(xy), k))
     involved = sorted({i for p in pairs for i in p})
     gain[:, [i for i in range(k) if i not in involved]] = np.nan
     for f in range(len(xy)):
         held_out = [(fit, fit.held_out[f]) for fit in fits]
-        before = sum(np.nansum(fit.errors_of(xy[f], m)) for fit, m in held_out)
+        pose = xy[f].copy()
+        cost = _total_error(pose, held_out)
+        open_pairs = []
         for a, b in pairs:
-            if not np.isfinite(xy[f, [a, b]]).all():
+            if np.isfinite(xy[f, [a, b]]).all():
+                open_pairs.append((a, b))
+            else:
                 gain[f, [a, b]] = np.nan
-                continue
-            swapped = xy[f].copy()
-            swapped[[a, b]] = swapped[[b, a]]
-            after = sum(np.nansum(fit.errors_of(swapped, m)) for fit, m in held_out)
-            gain[f, [a, b]] = np.maximum(gain[f, [a, b]], max(before - after, 0.0))
+        while open_pairs:
+            gains = [cost - _total_error(_swapped(pose, p), held_out) for p in open_pairs]
+            best = int(np.argmax(gains))
+            if gains[best] <= 0:
+                break
+            a, b = open_pairs.pop(best)
+            gain[f, [a, b]] = np.maximum(gain[f, [a, b]], gains[best])
+            pose, cost = _swapped(pose, (a, b)), cost - gains[best]
     return gain
+
+
+def _total_error(
+    pose: np.ndarray, held_out: Sequence[tuple[_RobustPCA, tuple[np.ndarray, np.ndarray]]]
+) -> float:
+    """A pose's summed keypoint error under each PCA's fit without its frame."""
+    return float(sum(np.nansum(fit.errors_of(pose, m)) for fit, m in held_out))
+
+
+def _swapped(pose: np.ndarray, pair: tuple[int, int]) -> np.ndarray:
+    """A copy of a pose (K, 2) with one left/right pair exchanged."""
+    out = pose.copy()
+    out[list(pair)] = out[list(pair[::-1])]
+    return out
 
 
 def _poses(table: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
