@@ -20,6 +20,8 @@ keypoint), in pixels except ``conditional_z``:
     For each left/right pair (``data.flip_pairs``, else pairs guessed from the names, see
     ``qc.planting.guess_flip_pairs``): how much smaller the frame's total PCA error gets
     when the two labels are exchanged (0 when it does not), given to both keypoints.
+    Greedy: the pair that helps most is exchanged first and the others are judged after
+    it, so a swap in one of two mirrored views is not also blamed on the other view.
 ``model_distance``
     With models: distance between the label and the ensemble's prediction (median over
     members) on that frame, from members that did not train on it where there are such
