@@ -2,12 +2,17 @@
 
 A human label can be wrong in a few typical ways: left and right swapped, a point put on
 the wrong body part, a slip of the mouse. Lightning Pose's own priors are the tools to find
-them, applied to the labels instead of to predictions. Criteria, each in pixels per
-(labeled frame, keypoint):
+them, applied to the labels instead of to predictions. Criteria, each per (labeled frame,
+keypoint), in pixels except ``conditional_z``:
 
 ``pose_pca_error``
     Distance between the keypoint and its reconstruction from a pose PCA (the keypoints of
-    ``data.columns_for_singleview_pca``; ``losses.pca_singleview.components_to_keep``).
+    ``data.columns_for_singleview_pca``; ``losses.pca_singleview.components_to_keep``), px.
+``conditional_z``
+    How many standard deviations the keypoint lies from where the frame's other labeled
+    keypoints put it, under a Gaussian pose model of the same keypoints
+    (``qc.label_qc_conditional``; unitless). Finds a point moved along a direction the pose
+    PCA explains, which the reconstruction error absorbs.
 ``multiview_pca_error``
     The same with the multi-view PCA of ``data.mirrored_column_matches`` (one row per
     frame and body part; the views of one body part must agree).
@@ -15,19 +20,22 @@ them, applied to the labels instead of to predictions. Criteria, each in pixels 
     For each left/right pair (``data.flip_pairs``, else pairs guessed from the names, see
     ``qc.planting.guess_flip_pairs``): how much smaller the frame's total PCA error gets
     when the two labels are exchanged (0 when it does not), given to both keypoints.
+    Greedy: the pair that helps most is exchanged first and the others are judged after
+    it, so a swap in one of two mirrored views is not also blamed on the other view.
 ``model_distance``
     With models: distance between the label and the ensemble's prediction (median over
     members) on that frame, from members that did not train on it where there are such
     (``qc.label_qc_models``), so a model that memorised the mistake does not hide it.
 
-Robust fits: each PCA is fitted without the frame it judges (leave one out) and without
-the poses whose error is far above the rest (trimmed: error above median + 2 MAD-scaled
-units, refitted twice), so the errors themselves do not shape the subspace. Missing
-keypoints are allowed: a pose is projected from the coordinates it has.
+Robust fits: each PCA (and the Gaussian of ``conditional_z``) is fitted without the frame
+it judges (leave one out) and without the poses whose error is far above the rest (trimmed:
+error above median + 2 MAD-scaled units, refitted twice), so the errors themselves do not
+shape the subspace. Missing keypoints are allowed: a pose is projected from the coordinates
+it has.
 
 ``score`` combines the criteria like the outlier score (``qc.scores.contribution``: robust
-z per keypoint over the labeled frames, floored at 1 px, capped softly at 20; the length of
-the vector of parts). The ranking lists one row per labeled frame, its worst keypoint,
+z per keypoint over the labeled frames, floored at 1 unit (px), capped softly at 20; the
+length of the vector of parts). The ranking lists one row per labeled frame, its worst keypoint,
 worst first. Nothing here changes a label.
 """
 
@@ -43,10 +51,17 @@ import pandas as pd
 
 from napari_lightning_pose.errors import ConfigError
 from napari_lightning_pose.losses.pca import design_matrix, fit_pca
+from napari_lightning_pose.qc.label_qc_conditional import conditional_z_table
 from napari_lightning_pose.qc.planting import guess_flip_pairs
 from napari_lightning_pose.qc.scores import contribution
 
-CRITERIA = ("pose_pca_error", "multiview_pca_error", "swap_gain", "model_distance")
+CRITERIA = (
+    "pose_pca_error",
+    "conditional_z",
+    "multiview_pca_error",
+    "swap_gain",
+    "model_distance",
+)
 #: Poses whose fit error exceeds median + TRIM * (1.4826 MAD) are left out of the refit
 #: (2 rather than 3: recall@10 0.93 vs 0.89 on 40 plantings, benchmarks/label_qc_recall.py).
 TRIM = 2.0
@@ -161,6 +176,9 @@ def _label_qc(
     single = _RobustPCA(xy, "pca_singleview", single_cols, single_keep)
     if single.ok:
         criteria["pose_pca_error"] = single.point_errors(xy, len(names))
+        criteria["conditional_z"] = conditional_z_table(
+            single.rows, single.use, single_cols, len(names)
+        )
     else:
         notes.append(f"no pose PCA: {single.why}")
     multi = None
@@ -284,22 +302,50 @@ def _row_error(rows: np.ndarray, mean: np.ndarray, comps: np.ndarray) -> np.ndar
 def _swap_gain(
     xy: np.ndarray, pairs: Sequence[tuple[int, int]], fits: Sequence[_RobustPCA], k: int
 ) -> np.ndarray:
-    """(N, K): how much the frame's summed PCA error drops when a left/right pair swaps."""
+    """(N, K): how much the frame's summed PCA error drops when a left/right pair swaps.
+
+    Greedy, so one wrong pair is not blamed on another: the pair whose exchange helps most
+    gets its gain, the exchange is kept, and the other pairs count only for what they add
+    after it. (With two mirrored views, exchanging the front paws in the *correct* view
+    also makes the views agree again; judged after the wrong view's pair is exchanged, it
+    no longer helps.)
+    """
     gain = np.zeros((len(xy), k))
     involved = sorted({i for p in pairs for i in p})
     gain[:, [i for i in range(k) if i not in involved]] = np.nan
     for f in range(len(xy)):
         held_out = [(fit, fit.held_out[f]) for fit in fits]
-        before = sum(np.nansum(fit.errors_of(xy[f], m)) for fit, m in held_out)
+        pose = xy[f].copy()
+        cost = _total_error(pose, held_out)
+        open_pairs = []
         for a, b in pairs:
-            if not np.isfinite(xy[f, [a, b]]).all():
+            if np.isfinite(xy[f, [a, b]]).all():
+                open_pairs.append((a, b))
+            else:
                 gain[f, [a, b]] = np.nan
-                continue
-            swapped = xy[f].copy()
-            swapped[[a, b]] = swapped[[b, a]]
-            after = sum(np.nansum(fit.errors_of(swapped, m)) for fit, m in held_out)
-            gain[f, [a, b]] = np.maximum(gain[f, [a, b]], max(before - after, 0.0))
+        while open_pairs:
+            gains = [cost - _total_error(_swapped(pose, p), held_out) for p in open_pairs]
+            best = int(np.argmax(gains))
+            if gains[best] <= 0:
+                break
+            a, b = open_pairs.pop(best)
+            gain[f, [a, b]] = np.maximum(gain[f, [a, b]], gains[best])
+            pose, cost = _swapped(pose, (a, b)), cost - gains[best]
     return gain
+
+
+def _total_error(
+    pose: np.ndarray, held_out: Sequence[tuple[_RobustPCA, tuple[np.ndarray, np.ndarray]]]
+) -> float:
+    """A pose's summed keypoint error under each PCA's fit without its frame."""
+    return float(sum(np.nansum(fit.errors_of(pose, m)) for fit, m in held_out))
+
+
+def _swapped(pose: np.ndarray, pair: tuple[int, int]) -> np.ndarray:
+    """A copy of a pose (K, 2) with one left/right pair exchanged."""
+    out = pose.copy()
+    out[list(pair)] = out[list(pair[::-1])]
+    return out
 
 
 def _poses(table: pd.DataFrame, names: Sequence[str]) -> np.ndarray:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -233,8 +234,15 @@ def _xy(table: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
     return out
 
 
+class HasFrames(Protocol):
+    """An event with a stretch of frames (``PlantedError``, ``qc.members_off`` events)."""
+
+    @property
+    def frames(self) -> tuple[int, ...]: ...
+
+
 def found_at_k(
-    events: Sequence[PlantedError], listed_frames: Sequence[int], k: int, tolerance: int = 1
+    events: Sequence[HasFrames], listed_frames: Sequence[int], k: int, tolerance: int = 1
 ) -> tuple[np.ndarray, np.ndarray]:
     """Which events the top ``k`` listed frames find, and which listed frames hit one.
 

@@ -80,6 +80,43 @@ def test_model_distance_from_predictions():
     assert qc.ranked(1)["keypoint"].iloc[0] == "tail"
 
 
+def _two_views(n: int = 60, seed: int = 0, swap_bottom_paws_at: int = 7) -> pd.DataFrame:
+    """A mirror rig: a side view (x, height) and a bottom view (x, lateral) of a nose and
+    two paws; the paws stagger in x and sit on their own side in the bottom view. One frame
+    has the bottom view's paws exchanged."""
+    rng = np.random.default_rng(seed)
+    cx, cy = rng.uniform(100, 300, n), rng.uniform(250, 300, n)
+    stagger, height = rng.uniform(-15, 15, n), rng.uniform(0, 20, (n, 2))
+    top = [(cx + 40, 60 + 0 * cx), (cx + stagger, 100 - height[:, 0])]
+    top += [(cx - stagger, 100 - height[:, 1])]
+    bot = [(cx + 40, cy), (cx + stagger, cy - 15), (cx - stagger, cy + 15)]
+    pose = np.stack([np.stack(p, axis=-1) for p in top + bot], axis=1)
+    pose += rng.normal(0, 1.0, pose.shape)
+    pose[swap_bottom_paws_at, [4, 5]] = pose[swap_bottom_paws_at, [5, 4]]
+    names = ["nose_top", "paw_l_top", "paw_r_top", "nose_bot", "paw_l_bot", "paw_r_bot"]
+    index = [f"labeled-data/img{i:03d}.png" for i in range(n)]
+    return make_pose_frame(pose, names, ("x", "y"), index=index, scorer="lab")
+
+
+def test_a_swap_in_one_view_is_blamed_on_that_view():
+    """Exchanging the paws of the correct view also makes the two views agree again; the
+    swap test credits the pair whose exchange explains the frame."""
+    labels = _two_views(swap_bottom_paws_at=7)
+    cfg = {
+        "data": {
+            "flip_pairs": [["paw_l_top", "paw_r_top"], ["paw_l_bot", "paw_r_bot"]],
+            "mirrored_column_matches": [[0, 1, 2], [3, 4, 5]],
+        },
+        "losses": {"pca_singleview": {"components_to_keep": 0.95}},
+    }
+    qc = label_qc(labels, cfg)
+    top = qc.ranked(1).iloc[0]
+    assert top["image"] == labels.index[7]
+    assert top["keypoint"] in ("paw_l_bot", "paw_r_bot")
+    gain = qc.criteria["swap_gain"].loc[labels.index[7]]
+    assert gain["paw_l_bot"] > 10 and gain["paw_l_top"] == 0  # the other view is not blamed
+
+
 def test_confirmed_labels_leave_the_list_until_moved(tmp_path):
     labels = _animals()
     labels.iloc[5, 0] += 80.0

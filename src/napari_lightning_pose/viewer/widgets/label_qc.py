@@ -35,6 +35,7 @@ from napari_lightning_pose.viewer.widgets.job_dock import JobDock
 #: Short names of the criteria in the "why" column.
 SHORT = {
     "pose_pca_error": "pose PCA",
+    "conditional_z": "others",
     "multiview_pca_error": "views PCA",
     "swap_gain": "L/R swap",
     "model_distance": "models",
