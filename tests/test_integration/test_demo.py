@@ -22,7 +22,7 @@ from napari_lightning_pose.cli.demo import (
 )
 from napari_lightning_pose.errors import ConfigError, LightningPoseInputError
 from napari_lightning_pose.io.pose_csv import coords_array, read_pose_csv
-from napari_lightning_pose.losses.balance import strength_of
+from napari_lightning_pose.losses.balance import DEFAULT_STRENGTHS, strength_of
 from napari_lightning_pose.training import read_checkpoint
 
 
@@ -88,7 +88,8 @@ def test_demo_config_semi_and_supervised() -> None:
     assert semi["model"]["losses_to_use"] == ["temporal", "pca_singleview", "pca_multiview"]
     assert semi["model"]["heatmap_loss_type"] == "kl"
     for name in DEMO_SEMI_LOSSES:  # the default strength under kl at 96 px
-        assert strength_of(semi["losses"][name]["log_weight"], semi) == pytest.approx(1.0)
+        wanted = DEFAULT_STRENGTHS[name]
+        assert strength_of(semi["losses"][name]["log_weight"], semi) == pytest.approx(wanted)
     assert semi["dali"]["base"]["train"]["sequence_length"] == 6
     assert semi["data"]["image_resize_dims"] == {"height": 96, "width": 96}
     supervised = demo_config(project, 96, semi=False)

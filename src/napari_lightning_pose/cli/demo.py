@@ -21,6 +21,7 @@ import numpy as np
 
 from napari_lightning_pose import SAMPLE_DIR
 from napari_lightning_pose.errors import LightningPoseInputError
+from napari_lightning_pose.losses.balance import DEFAULT_STRENGTHS, log_weight_for
 
 if TYPE_CHECKING:  # pandas is imported when the demo runs: `--help` stays fast
     import pandas as pd
@@ -201,7 +202,8 @@ def run_demo(
     if semi:
         losses = cfg["model"]["losses_to_use"]
         log(f"    losses: supervised heatmap + {' + '.join(losses)} on unlabeled")
-        log(f"    {clip_frames}-frame clips of the video, each at strength 1 (losses/balance.py)")
+        strengths = ", ".join(f"{DEFAULT_STRENGTHS[n]:g}" for n in losses)
+        log(f"    {clip_frames}-frame clips of the video, strengths {strengths} (balance.py)")
     models = out_dir / "models"
     events = train_ensemble(cfg, models, members, steps=steps, device=device)
     notable = run_with_tqdm(events, "ensemble", disable=not progress)
@@ -329,7 +331,6 @@ def demo_config(
     """The sample project's config as the demo trains it (a copy; the project's file is not
     changed): ``resize`` px square input, ``kl`` heatmap loss, 10-step epochs, and the
     semi-supervised losses at the default strengths."""
-    from napari_lightning_pose.losses.balance import DEFAULT_STRENGTHS, log_weight_for
 
     cfg = copy.deepcopy(config)
     cfg["data"]["image_resize_dims"] = {"height": int(resize), "width": int(resize)}
