@@ -18,6 +18,7 @@ import yaml
 
 from napari_lightning_pose.errors import ConfigError
 from napari_lightning_pose.io.atomic import atomic_write_text
+from napari_lightning_pose.io.views import check_view_keys
 from napari_lightning_pose.io.yaml_reading import PASSTHROUGH_SECTIONS, read_yaml
 
 CONFIG_NAME = "config.yaml"
@@ -60,7 +61,10 @@ _SCHEMA: dict[str, Any] = {
     "data": {
         "data_dir": (".", (str,)),
         "video_dir": ("videos", (str,)),
-        "csv_file": ("CollectedData.csv", (str,)),
+        # one labels CSV, or one per camera in the order of view_names (io/views.py)
+        "csv_file": ("CollectedData.csv", (str, list)),
+        "view_names": (None, _OPT_LIST),
+        "camera_params_file": (None, _OPT_STR),
         "image_orig_dims": {
             "height": (None, (int, type(None))),
             "width": (None, (int, type(None))),
@@ -242,6 +246,7 @@ def _refuse_foreign_config(user: Mapping[str, Any], path) -> None:
 
 def _check_values(cfg: dict[str, Any], path) -> None:
     data = cfg["data"]
+    check_view_keys(data, path)
     names = data["keypoint_names"]
     if not all(isinstance(n, str) for n in names):
         raise ConfigError(path, "data.keypoint_names must be a list of strings.")
@@ -326,6 +331,7 @@ def load_config(path: str | Path) -> dict[str, Any]:
     data_dir = (root / cfg["data"]["data_dir"]).resolve()
     video_dir = (data_dir / cfg["data"]["video_dir"]).resolve()
     csv_file = cfg["data"]["csv_file"]
+    csv_file = csv_file[0] if isinstance(csv_file, list) else csv_file
     if not (data_dir / csv_file).exists() and (root / csv_file).is_file():
         # a Lightning Pose project moved from another machine: its absolute data_dir is gone
         # but the labels sit beside the config, as in the layout Lightning Pose creates
