@@ -8,7 +8,10 @@ kind, the share of plantings whose top k holds all six, and ``named``: of the er
 top k, the share whose row names the planted keypoint (for a swap, either of the pair), the
 keypoint the dock's jump selects. Points are moved only at
 keypoints some criterion covers (the PCA keypoints; the mirror-mouse obstacle points are in
-neither PCA and are checked only with ``--models``). The real labels' own mistakes compete
+neither PCA and are checked only with ``--models``). ``--models`` adds the example's rows
+with ``model_distance`` from members trained on different splits of its clean labels
+(``benchmarks/label_qc_members.py``); a frame that no member held out predicts its planted
+labels (a member that trained on a wrong label learns it). The real labels' own mistakes compete
 for the top places, as they would for a user.
 
 Plantings are seeded ``--first-seed`` .. ``--first-seed + --plantings - 1``: settings were
@@ -30,6 +33,7 @@ import pandas as pd
 from napari_lightning_pose.io.config import load_config
 from napari_lightning_pose.io.labels import read_labels
 from napari_lightning_pose.qc.label_qc import flip_pairs_of, label_qc
+from napari_lightning_pose.qc.label_qc_models import held_out_images, median_held_out
 from napari_lightning_pose.qc.planting import plant_label_errors
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,9 +42,43 @@ SHARED = ROOT.parent / "shared" / "data" / "mirror-mouse-example"
 KS = (5, 10, 20)
 
 
-def run_set(name: str, csv: Path, seeds: range) -> list[dict]:
+def member_predictions(models: list[str], data: Path) -> tuple[pd.DataFrame, set[str]]:
+    """The members' median held-out prediction per labeled image, and the images held out."""
+    from napari_lightning_pose.inference.evaluate import evaluate
+
+    cfg = load_config(SAMPLE / "config.yaml")
+    cfg["data"]["data_dir"] = str(data)
+    results = [evaluate(m, cfg, splits=("train", "val", "test")) for m in models]
+    predictions, notes = median_held_out(results)
+    held = held_out_images(results)
+    test_px = [round(r.overall("test"), 2) for r in results]
+    print(f"{len(models)} members, test px {test_px}; {len(held)} of {len(predictions)} "
+          f"labeled frames held out by at least one member; {' '.join(notes)}")  # fmt: skip
+    return predictions, held
+
+
+def memorised(predictions: pd.DataFrame, held: set[str], labels: pd.DataFrame) -> pd.DataFrame:
+    """Predictions where a frame no member held out predicts its (planted) labels.
+
+    A member that trained on a wrong label learns it: the worst case for ``model_distance``,
+    and what ``label_qc --models`` would see on frames every member trained on.
+    """
+    out = predictions.copy()
+    never = [img for img in labels.index if img not in held and img in out.index]
+    for name in dict.fromkeys(labels.columns.get_level_values(1)):
+        for coord in ("x", "y"):
+            src = labels.loc[never, (slice(None), name, coord)].to_numpy()
+            out.loc[never, (slice(None), name, coord)] = src
+    return out
+
+
+def run_set(
+    name: str, csv: Path, seeds: range, models: tuple[pd.DataFrame, set[str]] | None = None
+) -> list[dict]:
     cfg = load_config(SAMPLE / "config.yaml")  # the sample's config fits both label sets
     labels = read_labels(csv, cfg["data"]["keypoint_names"])
+    if models is not None:
+        name += f" + members ({len(models[1])} frames held out)"
     names = list(cfg["data"]["keypoint_names"])
     pairs = flip_pairs_of(cfg, names)
     covered = sorted(
@@ -50,7 +88,8 @@ def run_set(name: str, csv: Path, seeds: range) -> list[dict]:
     rows = []
     for seed in seeds:
         planted, events = plant_label_errors(labels, 3, 3, seed, pairs, movable=covered)
-        table = label_qc(planted, cfg).ranked()
+        preds = None if models is None else memorised(models[0], models[1], planted)
+        table = label_qc(planted, cfg, preds).ranked()
         ranked = list(table["image"])
         ranks = np.array([ranked.index(planted.index[e.frames[0]]) + 1 for e in events])
         named = np.array(
@@ -80,12 +119,21 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--plantings", type=int, default=20)
     p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument(
+        "--models",
+        nargs="+",
+        help="members trained on the mirror-mouse example (benchmarks/label_qc_members.py): "
+        "adds model_distance from held-out predictions to the example's rows",
+    )
     args = p.parse_args(argv)
     seeds = range(args.first_seed, args.first_seed + args.plantings)
     t0 = time.process_time()
     rows = []
     if SHARED.is_dir():
         rows += run_set("mirror-mouse example", SHARED / "CollectedData.csv", seeds)
+        if args.models:
+            members = member_predictions(args.models, SHARED)
+            rows += run_set("mirror-mouse example", SHARED / "CollectedData.csv", seeds, members)
     rows += run_set("bundled sample", SAMPLE / "CollectedData.csv", seeds)
     table = (
         pd.DataFrame(rows)

@@ -37,10 +37,15 @@ def held_out_predictions(
     from napari_lightning_pose.inference.evaluate import evaluate
 
     results = [evaluate(m, cfg, splits=("train", "val", "test"), device=device) for m in models]
-    return _median_held_out(results)
+    return median_held_out(results)
 
 
-def _median_held_out(results: Sequence[Any]) -> tuple[pd.DataFrame, list[str]]:
+def held_out_images(results: Sequence[Any]) -> set[str]:
+    """The labeled images that at least one member (an ``evaluate`` result) held out."""
+    return set().union(*(set(r.errors.index[r.errors["split"] != "train"]) for r in results))
+
+
+def median_held_out(results: Sequence[Any]) -> tuple[pd.DataFrame, list[str]]:
     """Per image, the median prediction of the members that held it out (or of all)."""
     per_member = [(r.predictions, r.errors["split"] != "train") for r in results]
     names = list(dict.fromkeys(per_member[0][0].columns.get_level_values(1)))
@@ -110,6 +115,6 @@ def iter_label_qc(
                 evaluate(model, project.config, splits=("train", "val", "test"), device=device)
             )
             yield LabelQCEvent("model", i + 1, len(models))
-        predictions, notes = _median_held_out(results)
+        predictions, notes = median_held_out(results)
     qc = label_qc(labels, project.config, predictions)
     yield LabelQCEvent("done", len(models), len(models), qc, labels, [*qc.notes, *notes])

@@ -183,7 +183,8 @@ def test_unknown_flip_pair_is_named(pairs):
 def test_held_out_predictions_of_members_trained_on_other_splits(tmp_path, blob_tools):
     """Two tiny members with different data splits: each labeled frame gets the median of
     the members that did not train on it; frames every member trained on are named."""
-    from napari_lightning_pose.qc.label_qc_models import held_out_predictions
+    from napari_lightning_pose.inference.evaluate import evaluate
+    from napari_lightning_pose.qc.label_qc_models import held_out_images, held_out_predictions
     from napari_lightning_pose.training import train
 
     tiny = {"n_frames": 12, "height": 40, "width": 48, "resize": 32, "n_video_frames": 4}
@@ -200,3 +201,8 @@ def test_held_out_predictions_of_members_trained_on_other_splits(tmp_path, blob_
     assert notes and "every member's training split" in notes[0]
     qc = label_qc(labels, cfg, preds)
     assert "model_distance" in qc.criteria
+    # the frames some member held out are the rest: those the note does not count
+    results = [evaluate(r, cfg, splits=("train", "val", "test"), device="cpu") for r in runs]
+    held = held_out_images(results)
+    assert held <= set(labels.index)
+    assert len(held) == len(labels) - int(notes[0].split(" of ")[0])
