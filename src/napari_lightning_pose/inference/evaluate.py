@@ -56,6 +56,7 @@ from napari_lightning_pose.training.evaluation import batch_errors
 
 VIDEO_PREDS_DIR = "video_preds"  # beside the checkpoint, as Lightning Pose names it
 SPLIT_KEYS = ("train_prob", "val_prob", "rng_seed_data_pt", "train_frames")
+MODEL_DATA_KEYS = ("image_resize_dims", "downsample_factor")
 STATS = ("mean", "median", "p95", "n")
 
 
@@ -132,6 +133,11 @@ def evaluate(
     eval_cfg = copy.deepcopy(dict(cfg)) if cfg is not None else copy.deepcopy(trained_cfg)
     for key in SPLIT_KEYS:
         eval_cfg["training"][key] = trained_cfg["training"][key]
+    # the model sees frames as it was trained to (its input size, heatmap scale, context
+    # window), whatever the project's config says now
+    for key in MODEL_DATA_KEYS:
+        eval_cfg["data"][key] = copy.deepcopy(trained_cfg["data"][key])
+    eval_cfg["model"] = copy.deepcopy(trained_cfg["model"])
     names = meta["keypoint_names"]
     cfg_names = list(eval_cfg["data"]["keypoint_names"])
     if cfg_names and cfg_names != names:

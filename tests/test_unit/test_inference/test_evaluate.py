@@ -57,6 +57,16 @@ def test_held_out_frames_come_from_the_checkpoint_not_the_config(trained) -> Non
     assert list(c.errors.index) == list(a.errors.index)
 
 
+def test_frames_are_resized_as_the_model_was_trained(trained) -> None:
+    """A project config changed since training (another input size) does not change what
+    the model sees: label QC and evaluation judge the model, not a mis-sized input."""
+    ckpt, cfg = trained
+    resized = {**cfg, "data": {**cfg["data"], "image_resize_dims": {"height": 64, "width": 64}}}
+    a = evaluate(ckpt, cfg, device="cpu")
+    b = evaluate(ckpt, resized, device="cpu")
+    np.testing.assert_allclose(b.errors[["red", "green"]], a.errors[["red", "green"]])
+
+
 def test_writes_per_frame_csv(trained, tmp_path: Path) -> None:
     ckpt, cfg = trained
     out = tmp_path / "errors.csv"
