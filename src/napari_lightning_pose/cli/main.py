@@ -274,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
         cli_smooth.add_smooth,
         cli_interop.add_export,
         cli_interop.add_import_predictions,
+        cli_interop.add_split_mirror,
         cli_qc.add_all,
     ):
         add(sub)
