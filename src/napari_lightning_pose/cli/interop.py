@@ -44,6 +44,14 @@ def run_init_import(args: argparse.Namespace) -> int | None:
         return None
     if args.from_dlc and args.from_sleap:
         raise ConfigError(None, "--from-dlc and --from-sleap cannot be combined.")
+    if getattr(args, "views", None):
+        raise ConfigError(
+            None,
+            "DeepLabCut and SLEAP imports make single-camera projects; --views cannot be used "
+            "with --from-dlc/--from-sleap.",
+            "Import each camera into its own project, or create the multi-camera project with "
+            "init --views and add its labels per view.",
+        )
     if args.keypoints or args.skeleton or args.from_config:
         raise ConfigError(
             None,
