@@ -35,6 +35,16 @@ def pca_columns(cfg: Mapping[str, Any], name: str, num_keypoints: int) -> list:
     else:
         views = data["mirrored_column_matches"]
         key = "data.mirrored_column_matches"
+        if data.get("view_names") and views:
+            raise ConfigError(
+                None,
+                f"{key} and data.view_names are both set: pca_multiview is either across the "
+                "views in one frame (a mirror) or across the cameras, not both.",
+                "Remove data.mirrored_column_matches from a multi-camera project.",
+            )
+        if data.get("view_names"):  # across cameras: view v's keypoint p is column v * K + p
+            n_views = len(data["view_names"])
+            return [[v * num_keypoints + p for p in range(num_keypoints)] for v in range(n_views)]
         if not views or len(views) < 2:
             raise ConfigError(
                 None,
