@@ -135,7 +135,7 @@ def stacked_poses(
     n_views: int,
 ) -> np.ndarray:
     """(F, V * K, 2): the frames among ``rows`` with a row in every view, views side by side
-    (view-major), for the cross-camera PCA (``losses.pca``, columns ``multiview_columns``)."""
+    (view-major), for the cross-camera PCA (``losses.names.pca_columns``)."""
     by_frame: dict[str, dict[int, int]] = {}
     for r in rows:
         by_frame.setdefault(frame_keys[r], {})[int(view_of[r])] = int(r)
@@ -144,8 +144,3 @@ def stacked_poses(
     if not full:
         return np.zeros((0, n_views * k, 2))
     return np.stack([np.concatenate([keypoints[f[v]] for v in range(n_views)]) for f in full])
-
-
-def multiview_columns(n_views: int, n_keypoints: int) -> list[list[int]]:
-    """The PCA columns of ``stacked_poses``: view v's keypoint p is column v * K + p."""
-    return [[v * n_keypoints + p for p in range(n_keypoints)] for v in range(n_views)]

@@ -62,6 +62,8 @@ def _pca_availability(
     name: str, cfg: Mapping[str, Any], keypoints: np.ndarray
 ) -> LossAvailability:
     k = keypoints.shape[1]
+    if name == "pca_multiview" and cfg["data"].get("view_names"):  # the views' stacked poses
+        k //= len(cfg["data"]["view_names"])
     try:
         cols = np.asarray(pca_columns(cfg, name, k), dtype=np.int64)
     except ConfigError as err:  # no mirrored_column_matches, bad indices

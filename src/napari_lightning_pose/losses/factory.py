@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from napari_lightning_pose.data.multiview import multiview_columns
 from napari_lightning_pose.errors import ConfigError
 from napari_lightning_pose.losses.balance import SUPERVISED_LOG_WEIGHT
 from napari_lightning_pose.losses.base import Loss
@@ -98,7 +97,7 @@ def build_unsupervised_losses(
         if name == "pca_multiview" and views:  # across cameras: the views' poses side by side
             if stacked is None:
                 raise ValueError("a multi-camera pca_multiview needs the stacked poses")
-            columns = multiview_columns(len(views), k)
+            columns = pca_columns(cfg, name, k)
             stacked_names = [f"{view}:{n}" for view in views for n in names]
             fits[name] = fit_pose_pca(stacked, name, columns, sub, stacked_names)
         else:

@@ -12,12 +12,13 @@ import pytest
 import torch
 
 from napari_lightning_pose.data.labeled import build_datasets
-from napari_lightning_pose.data.multiview import multiview_columns, stacked_poses
+from napari_lightning_pose.data.multiview import stacked_poses
 from napari_lightning_pose.data.transforms import normalize, resize_frames
 from napari_lightning_pose.data.unlabeled_views import SessionClips
 from napari_lightning_pose.errors import LabelsError
 from napari_lightning_pose.io.config import load_config
 from napari_lightning_pose.io.video import VideoReader
+from napari_lightning_pose.losses.names import pca_columns
 from napari_lightning_pose.losses.pca import fit_pose_pca
 from napari_lightning_pose.losses.pca_losses import PCAMultiviewLoss
 from napari_lightning_pose.training import LAST_CKPT, METRICS_CSV, train
@@ -90,7 +91,9 @@ def test_multiview_loss_is_zero_when_cameras_agree_and_not_when_one_is_shifted()
     train_views = _two_affine_views(60)
     stacked = train_views.reshape(60, 6, 2)  # view-major: view v's keypoint p is v * 3 + p
     cfg = {"components_to_keep": 3, "epsilon": 0.0}
-    fit = fit_pose_pca(stacked, "pca_multiview", multiview_columns(2, 3), cfg, list("abcdef"))
+    columns = pca_columns({"data": {"view_names": ["a", "b"]}}, "pca_multiview", 3)
+    assert columns == [[0, 1, 2], [3, 4, 5]]
+    fit = fit_pose_pca(stacked, "pca_multiview", columns, cfg, list("abcdef"))
     loss = PCAMultiviewLoss(fit, log_weight=None)
     clips = _two_affine_views(8, seed=1).reshape(2, 4, 2, 3, 2)  # 2 clips of 4 frames
     # the clip batch a multi-camera run builds: C * V clips, each clip's views in a row
