@@ -137,3 +137,17 @@ def test_semi_supervised_run_across_cameras(split_sample, tmp_path: Path):
     rows = np.arange(len(frames))
     both = stacked_poses(frames.keypoints, frames.view_of, frames.frame_keys, rows, 2)
     assert both.shape == (50, 14, 2)
+
+
+def test_context_model_across_cameras_takes_neighbours_from_the_same_view(split_sample, tmp_path):
+    cfg = _tiny_cfg(split_sample.config, ["pca_multiview", "temporal"])
+    cfg["model"]["model_type"] = "heatmap_mhcrnn"
+    cfg["dali"] = {"context": {"train": {"batch_size": 4}}}
+    frames = build_datasets(cfg)["train"].frames
+    assert frames.windows is not None
+    for row in (0, len(frames) - 1):  # a top and a bottom row: their windows are their crops
+        window = frames.windows[row]
+        assert {w.shape for w in window} == {frames.images[row].shape}
+    events = list(train(cfg, tmp_path / "run", steps=1))
+    step = next(e for e in events if e.kind == "step")
+    assert np.isfinite(step.losses["pca_multiview"]) and np.isfinite(step.losses["temporal"])
