@@ -255,6 +255,8 @@ def _run_select_frames(args: argparse.Namespace) -> int:
             f"the project has no videos in {project.video_dir}.",
             "Pass --video VIDEO, or copy videos there.",
         )
+    if project.views is not None:  # the same frames of every view of each session
+        return _select_session_frames(project, videos, args)
     for video in videos:
         job = iter_pick_frames(project, video, args.n, args.method, args.seed, args.context)
         added: list[list[str]] = []
@@ -264,6 +266,30 @@ def _run_select_frames(args: argparse.Namespace) -> int:
 
         run_with_tqdm(keep_result(), desc=f"frames of {Path(video).name}", unit="frame")
         print(f"{Path(video).name}: added {len(added[0])} frames to {project.csv_path}")
+    return 0
+
+
+def _select_session_frames(project, videos, args: argparse.Namespace) -> int:
+    """``select-frames`` in a multi-camera project: per session, the same frames in every view."""
+    from napari_lightning_pose.io.views import check_session_videos, group_sessions
+    from napari_lightning_pose.labeling.session_frames import iter_pick_session_frames
+    from napari_lightning_pose.progress import run_with_tqdm
+
+    names = project.views.names
+    check_session_videos(videos, names)
+    for session, by_view in group_sessions(videos, names).items():
+        job = iter_pick_session_frames(
+            project, by_view, args.n, args.method, args.seed, args.context
+        )
+        added: list[dict[str, list[str]]] = []
+
+        def keep_result(job=job, added=added):  # run_with_tqdm drops a generator's result
+            added.append((yield from job))
+
+        run_with_tqdm(keep_result(), desc=f"frames of {session}", unit="frame")
+        for view, images in added[0].items():
+            csv = project.for_view(view).csv_path
+            print(f"{session} ({view}): added {len(images)} frames to {csv}")
     return 0
 
 

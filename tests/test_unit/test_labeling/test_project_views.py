@@ -5,7 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from napari_lightning_pose.cli import main
 from napari_lightning_pose.errors import ConfigError, LabelsError
@@ -88,3 +90,24 @@ def test_importers_stay_single_view(split_sample, tmp_path: Path, capsys) -> Non
     assert not (tmp_path / "dlc").exists()
     code = main(["init", str(tmp_path / "x"), "--views", "a", "b", "--from-dlc", "cfg.yaml"])
     assert code == 2 and "single-camera projects" in capsys.readouterr().err
+
+
+def test_select_frames_picks_the_same_frames_in_every_view(split_sample, tmp_path, capsys):
+    videos = sorted((split_sample.config.parent / "videos").iterdir())
+    config = init_project(tmp_path / "rig", ["nose"], videos=videos, views=("top", "bottom"))
+    assert main(["select-frames", "--config", str(config), "-n", "3", "--context", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "test_vid (top): added 3 frames" in out and "test_vid (bottom): added 3" in out
+    project = Project.open(config)
+    rows = {v: list(project.for_view(v).read_labels().index) for v in ("top", "bottom")}
+    assert [r.replace("_top", "") for r in rows["top"]] == [
+        r.replace("_bottom", "") for r in rows["bottom"]
+    ]
+    assert all(r.startswith("labeled-data/test_vid_top/") for r in rows["top"])
+    for row in rows["bottom"]:  # the bottom view's own pixels (238 rows high)
+        image = np.asarray(Image.open(config.parent / row))
+        assert image.shape[0] == 238
+    # again: three new frames, none of the first three
+    assert main(["select-frames", "--config", str(config), "-n", "3", "--context", "0"]) == 0
+    again = list(project.for_view("top").read_labels().index)
+    assert len(again) == 6 and len(set(again)) == 6
