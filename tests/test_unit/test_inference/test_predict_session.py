@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from napari_lightning_pose.cli import main
 from napari_lightning_pose.errors import ConfigError, LabelsError
@@ -97,3 +98,37 @@ def test_smooth_cameras_on_a_session_ensemble(members, split_sample, tmp_path, c
         smoothed = read_pose_csv(out / f"{view}.eks.csv")
         assert len(smoothed) == 12
         assert np.isfinite(smoothed.xs("x_posterior_var", axis=1, level="coords")).all().all()
+
+
+def test_predict_and_smooth_a_session_linear_then_calibrated(members, split_sample, tmp_path):
+    from napari_lightning_pose.ensemble.synthetic_rig import ring_rig
+    from napari_lightning_pose.inference.session_jobs import predict_and_smooth_session
+    from napari_lightning_pose.io.calibration import save_calibration
+
+    videos = list(_videos(split_sample).values())
+    events = list(predict_and_smooth_session(members, videos, tmp_path / "lin", smoothing=10.0))
+    assert [e.kind for e in events][-2:] == ["smoothing", "done"]
+    done = events[-1]
+    assert set(done.camera_csvs) == {"top", "bottom"} and len(done.member_csvs) == 4
+    assert done.progress() == (2 * 24, 2 * 24)  # 2 members x 2 views x 12 frames
+    for view in ("top", "bottom"):
+        assert len(read_pose_csv(done.camera_csvs[view])) == 12
+    # the project's calibration of the session makes it 3-D
+    project = Path(shutil.copytree(split_sample.config.parent, tmp_path / "proj"))
+    save_calibration(ring_rig(["top", "bottom"]), project / "calibrations" / "test_vid.toml")
+    moved = []
+    for member in members:  # the members' config points at the copy, which has it
+        ckpt = torch.load(member, weights_only=False)
+        ckpt["config"]["data"]["data_dir"] = str(project)
+        moved.append(tmp_path / f"{member.parent.name}.ckpt")
+        torch.save(ckpt, moved[-1])
+    events = list(predict_and_smooth_session(moved, videos, tmp_path / "3d", smoothing=10.0))
+    done = events[-1]
+    assert set(done.camera_csvs) == {"top", "bottom", "3d"} and "3-D" in done.message
+    coords = set(read_pose_csv(done.camera_csvs["3d"]).columns.get_level_values("coords"))
+    assert {"x", "y", "z", "z_posterior_var"} <= coords
+    # a calibration of other cameras is refused before anything is predicted
+    save_calibration(ring_rig(["top", "side"]), project / "calibrations" / "test_vid.toml")
+    with pytest.raises(ConfigError, match="session's cameras are"):
+        list(predict_and_smooth_session(moved, videos, tmp_path / "bad"))
+    assert not (tmp_path / "bad").exists()
