@@ -178,6 +178,7 @@ def predict_video(
     batch_size: int = 16,
     device: str | torch.device | None = None,
     options: InferenceOptions | None = None,
+    one_view: bool = False,
 ) -> Iterator[PredictEvent]:
     """Predict every frame of a video and write a Lightning Pose prediction CSV.
 
@@ -193,6 +194,9 @@ def predict_video(
         Frames per forward pass and where to run (default: CUDA if available).
     options
         Finer control (:class:`InferenceOptions`); its batch size/device win when given.
+    one_view
+        A multi-camera model predicts sessions (``predict_videos``); True lets it predict
+        one view's video alone (``evaluate --video``'s per-video metrics).
 
     Yields
     ------
@@ -210,7 +214,8 @@ def predict_video(
     opts = options or InferenceOptions(batch_size=batch_size, device=device)
     dev = distributed.resolve_device(opts.device, "auto")
     loaded = _load(model, dev)
-    refuse_single_video(loaded.cfg, video_path)
+    if not one_view:
+        refuse_single_video(loaded.cfg, video_path)
     yield from _predict_one(loaded, Path(video_path), Path(out_csv), dev, opts)
 
 

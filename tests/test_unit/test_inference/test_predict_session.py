@@ -132,3 +132,15 @@ def test_predict_and_smooth_a_session_linear_then_calibrated(members, split_samp
     with pytest.raises(ConfigError, match="session's cameras are"):
         list(predict_and_smooth_session(moved, videos, tmp_path / "bad"))
     assert not (tmp_path / "bad").exists()
+
+
+def test_evaluate_a_multi_camera_model(members, split_sample, tmp_path, capsys):
+    config = str(split_sample.config)
+    assert main(["evaluate", "--checkpoint", str(members[0]), "--config", config]) == 0
+    out = capsys.readouterr().out
+    assert "| val | all |" in out and "| 10 |" in out  # 5 val frames x 2 views, per keypoint
+    video = str(_videos(split_sample)["bottom"])  # one view's video metrics
+    args = ["evaluate", "--checkpoint", str(members[0]), "--video", video]
+    assert main([*args, "--video-out", str(tmp_path)]) == 0
+    assert (tmp_path / "test_vid_bottom_pca_singleview_error.csv").is_file()
+    assert not (tmp_path / "test_vid_bottom_pca_multiview_error.csv").exists()
