@@ -111,3 +111,12 @@ def test_select_frames_picks_the_same_frames_in_every_view(split_sample, tmp_pat
     assert main(["select-frames", "--config", str(config), "-n", "3", "--context", "0"]) == 0
     again = list(project.for_view("top").read_labels().index)
     assert len(again) == 6 and len(set(again)) == 6
+
+
+def test_file_open_of_a_views_csv_uses_its_project(split_sample) -> None:
+    from napari_lightning_pose.viewer.reader import _project_options
+
+    csv = split_sample.config.parent / "CollectedData_bottom.csv"
+    options = _project_options(csv)
+    assert options["keypoint_names"] == split_sample.keypoint_names
+    assert ("nose", "paw2LF") in options["skeleton"]

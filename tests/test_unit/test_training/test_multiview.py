@@ -151,3 +151,19 @@ def test_context_model_across_cameras_takes_neighbours_from_the_same_view(split_
     events = list(train(cfg, tmp_path / "run", steps=1))
     step = next(e for e in events if e.kind == "step")
     assert np.isfinite(step.losses["pca_multiview"]) and np.isfinite(step.losses["temporal"])
+
+
+def test_availability_counts_the_cameras_stacked_poses(split_copy: Path):
+    from napari_lightning_pose.io.labels import read_labels, write_labels
+    from napari_lightning_pose.losses.availability import project_availability
+
+    cfg = load_config(split_copy)
+    found = project_availability(cfg)
+    assert found["pca_multiview"].ok and found["pca_singleview"].ok
+    # no frame labeled in the bottom view: no frame in both views for the cross-camera PCA,
+    # while the top view's 50 frames still fit the per-view pose PCA
+    csv = split_copy / "CollectedData_bottom.csv"
+    write_labels(read_labels(csv).iloc[:0], csv)
+    found = project_availability(load_config(split_copy))
+    assert not found["pca_multiview"].ok and found["pca_multiview"].more_frames > 0
+    assert found["pca_singleview"].ok
