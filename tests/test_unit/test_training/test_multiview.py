@@ -167,3 +167,19 @@ def test_availability_counts_the_cameras_stacked_poses(split_copy: Path):
     found = project_availability(load_config(split_copy))
     assert not found["pca_multiview"].ok and found["pca_multiview"].more_frames > 0
     assert found["pca_singleview"].ok
+
+
+def test_unlabeled_sessions_must_be_complete_and_in_step(split_copy: Path, tmp_path: Path):
+    from napari_lightning_pose.interop.mirror_split import _crop_video
+
+    videos = split_copy / "videos"
+    cfg = _tiny_cfg(split_copy, ["pca_multiview"])
+    full = tmp_path / "test_vid_top.mp4"
+    shutil.copy(videos / "test_vid_top.mp4", full)
+    _crop_video(full, videos / "test_vid_bottom.mp4", 84, 1, 8)  # 8 frames, top has 12
+    with pytest.raises(LabelsError, match="different frame counts"):
+        list(train(cfg, tmp_path / "run", steps=1))
+    (videos / "test_vid_bottom.mp4").unlink()
+    with pytest.raises(LabelsError, match=r"no video for view\(s\) \['bottom'\]"):
+        list(train(cfg, tmp_path / "run", steps=1))
+    assert not (tmp_path / "run" / LAST_CKPT).exists()
