@@ -5,7 +5,9 @@
 order), drops frames that have no label yet, decodes every listed image once into an
 in-memory uint8 cache (shared by the train/val/test datasets and inherited by DataLoader
 workers, which therefore never touch the PNGs again), checks that every label lies inside its
-image, splits the rows with a fixed seed and returns the three datasets.
+image, splits the rows with a fixed seed and returns the three datasets. A multi-camera
+project (``data.view_names``) reads every view's CSV (``data.multiview``): each view's labeled
+frame is a row, and the split is drawn over frames so that a frame's views share it.
 Each item is a dict:
 
 - ``"images"``: float32 (3, h, w), ImageNet-normalised, (h, w) = ``data.image_resize_dims``;
@@ -87,6 +89,9 @@ class LabeledFrames:
     windows : list[list[np.ndarray]] or None
         For context models (``model.model_type: heatmap_mhcrnn``) the five frames t-2..t+2
         of each image (``data.neighbours``); None otherwise.
+    views : tuple of str or None
+        Multi-camera projects: the view names; ``view_of`` (N,) each row's view index and
+        ``frame_keys`` each row's frame without its view. None for a single camera.
     """
 
     def __init__(self, cfg: Mapping[str, Any]) -> None:
