@@ -289,3 +289,85 @@ def test_ddp_with_unlabeled_clips_matches_one_process(
     list(train(sup, tmp_path / "supervised", steps=3, seed=4))
     other = torch.load(tmp_path / "supervised" / "last.ckpt", weights_only=True)
     assert _distance(_weights(other), _weights(one)) > 10 * tolerance
+
+
+def _two_camera_blobs(root: Path, blob_tools) -> Path:
+    """A blob project (the red blob moves in the top half, the green one in the bottom half,
+    every frame fully labeled) split at its middle row into two cameras ``top`` / ``bottom``
+    with one keypoint ``blob`` (``interop.mirror_split``); returns the split config."""
+    import yaml
+
+    from napari_lightning_pose.interop.mirror_split import split_mirrored_project
+
+    config = blob_tools.make_project(
+        root / "proj", n_frames=16, height=80, width=48, resize=32, n_video_frames=20,
+        **{"data.mirrored_column_matches": [[0], [1]]},
+    )  # fmt: skip
+    csv = config.parent / "CollectedData.csv"
+    csv.write_text(csv.read_text().replace("red", "blob_top").replace("green", "blob_bot"))
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"]["keypoint_names"] = ["blob_top", "blob_bot"]
+    config.write_text(yaml.safe_dump(cfg))
+    return split_mirrored_project(config, root / "split", split_row=40).config
+
+
+@pytest.mark.slow
+def test_ddp_across_cameras_matches_one_process(
+    tmp_path: Path, blob_tools, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """torchrun with 2 gloo processes on a two-camera project with the cross-camera
+    ``pca_multiview`` and ``temporal``: the weights equal a one-process run up to float32
+    rounding (``_assert_same_training``).
+
+    Each rank takes half of the labeled batch (view-frames, every keypoint labeled) and 1 of
+    the step's 2 session clips, each clip both views' frames in step: a clip's views never
+    split across ranks, and every clip adds equally many terms to the losses' means, so the
+    two ranks' averaged gradients are the one-process gradient.
+    """
+    import yaml
+
+    config = _two_camera_blobs(tmp_path, blob_tools)
+    cfg = yaml.safe_load(config.read_text())
+    cfg["training"].update(
+        train_batch_size=4, freeze_batchnorm=True, unlabeled_clips_per_step=2,
+        optimizer_params={"learning_rate": SGD_LR},
+    )  # fmt: skip
+    cfg["model"].update(losses_to_use=["temporal", "pca_multiview"], heatmap_loss_type="kl")
+    cfg["dali"] = {"base": {"train": {"sequence_length": 6}}}
+    cfg["callbacks"] = {"anneal_weight": {"init_val": 1.0}}
+    # epsilon 0.5 px, not 0: an untrained head pins some keypoints, and the gradient of a jump
+    # of ~1e-6 px is a unit vector whose direction is rounding noise (measured: the runs then
+    # differed by 1 % of training's movement, with exact gradients at the first step)
+    cfg["losses"]["temporal"].update(log_weight=-1.0, epsilon=0.5, prob_threshold=0.0)
+    cfg["losses"]["pca_multiview"].update(log_weight=-1.0, epsilon=0.0)
+    config.write_text(yaml.safe_dump(cfg))
+    driver = tmp_path / "driver.py"
+    driver.write_text(_DRIVER, encoding="utf-8")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    env = {**os.environ, "SAVE_LOG_DIR": str(logs), "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
+        str(driver), "train", "--config", str(config), "--steps", "3", "--seed", "4",
+        "--out", str(tmp_path / "ddp"),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "2 processes" in proc.stderr and "2 clip(s) of 6 frames" in proc.stderr
+
+    cfg = load_config(config)
+    monkeypatch.setattr(torch.optim, "Adam", _sgd)  # as the driver does in torchrun's ranks
+    events = list(train(cfg, tmp_path / "single", steps=3, seed=4))
+    assert all(e.losses["pca_multiview"] > 0 for e in events if e.kind == "step")
+    list(train(cfg, tmp_path / "first", steps=1, seed=4))
+    ddp = torch.load(tmp_path / "ddp" / "last.ckpt", weights_only=True)
+    one = torch.load(tmp_path / "single" / "last.ckpt", weights_only=True)
+    first = torch.load(tmp_path / "first" / "last.ckpt", weights_only=True)
+    assert ddp["step"] == one["step"] == 3
+    tolerance = _assert_same_training(ddp, one, first)
+    assert tuple(one["pca"]["pca_multiview"]["columns"].shape) == (2, 1)
+    # the cross-camera loss moves the weights by far more than the tolerance
+    without = {**cfg, "model": {**cfg["model"], "losses_to_use": ["temporal"]}}
+    list(train(without, tmp_path / "temporal", steps=3, seed=4))
+    other = torch.load(tmp_path / "temporal" / "last.ckpt", weights_only=True)
+    assert _distance(_weights(other), _weights(one)) > 10 * tolerance

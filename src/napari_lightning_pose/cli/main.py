@@ -151,6 +151,14 @@ def _add_init(sub: argparse._SubParsersAction) -> None:
         metavar="LP_CONFIG",
         help="start from a Lightning Pose config (its keys this plugin knows are kept)",
     )
+    p.add_argument(
+        "--views",
+        nargs="+",
+        default=[],
+        metavar="VIEW",
+        help="camera names of a multi-camera project (at least two): one labels CSV per view "
+        "(CollectedData_<view>.csv), videos named <session>_<view>.mp4",
+    )
     cli_interop.add_init_import_options(p)  # --from-dlc, --from-sleap
     p.set_defaults(func=_run_init)
 
@@ -192,6 +200,7 @@ def _run_init(args: argparse.Namespace) -> int:
         videos=args.video,
         copy_videos=not args.link_videos,
         base_config=base,
+        views=args.views,
     )
     print(f"created {config}")
     print(f"next: napari-lightning-pose select-frames --config {config} --video VIDEO -n 20")
@@ -246,6 +255,8 @@ def _run_select_frames(args: argparse.Namespace) -> int:
             f"the project has no videos in {project.video_dir}.",
             "Pass --video VIDEO, or copy videos there.",
         )
+    if project.views is not None:  # the same frames of every view of each session
+        return _select_session_frames(project, videos, args)
     for video in videos:
         job = iter_pick_frames(project, video, args.n, args.method, args.seed, args.context)
         added: list[list[str]] = []
@@ -255,6 +266,30 @@ def _run_select_frames(args: argparse.Namespace) -> int:
 
         run_with_tqdm(keep_result(), desc=f"frames of {Path(video).name}", unit="frame")
         print(f"{Path(video).name}: added {len(added[0])} frames to {project.csv_path}")
+    return 0
+
+
+def _select_session_frames(project, videos, args: argparse.Namespace) -> int:
+    """``select-frames`` in a multi-camera project: per session, the same frames in every view."""
+    from napari_lightning_pose.io.views import check_session_videos, group_sessions
+    from napari_lightning_pose.labeling.session_frames import iter_pick_session_frames
+    from napari_lightning_pose.progress import run_with_tqdm
+
+    names = project.views.names
+    check_session_videos(videos, names)
+    for session, by_view in group_sessions(videos, names).items():
+        job = iter_pick_session_frames(
+            project, by_view, args.n, args.method, args.seed, args.context
+        )
+        added: list[dict[str, list[str]]] = []
+
+        def keep_result(job=job, added=added):  # run_with_tqdm drops a generator's result
+            added.append((yield from job))
+
+        run_with_tqdm(keep_result(), desc=f"frames of {session}", unit="frame")
+        for view, images in added[0].items():
+            csv = project.for_view(view).csv_path
+            print(f"{session} ({view}): added {len(images)} frames to {csv}")
     return 0
 
 
@@ -274,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
         cli_smooth.add_smooth,
         cli_interop.add_export,
         cli_interop.add_import_predictions,
+        cli_interop.add_split_mirror,
         cli_qc.add_all,
     ):
         add(sub)

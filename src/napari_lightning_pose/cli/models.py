@@ -200,7 +200,8 @@ def _evaluate_video(args: argparse.Namespace, video: str, cfg: dict | None) -> N
         print(f"\n{video}: reusing predictions {pred}")
     else:
         options = InferenceOptions(device=args.device, metrics=False)
-        run_with_tqdm(predict_video(args.checkpoint, video, pred, options=options), "predict")
+        job = predict_video(args.checkpoint, video, pred, options=options, one_view=True)
+        run_with_tqdm(job, "predict")
         print(f"\n{video}: predictions {pred}")
     paths, summary = evaluate_video_predictions(pred, args.checkpoint, cfg)
     print(format_video_summary(summary))

@@ -187,6 +187,8 @@ class PredictSmoothEvent:
     member_csvs: list[Path] = field(default_factory=list)
     smoothed_csv: Path | None = None
     message: str = ""
+    #: multi-camera sessions (``inference.session_jobs``): each view's (and "3d") smoothed CSV
+    camera_csvs: dict[str, Path] = field(default_factory=dict)
 
     def progress(self) -> tuple[int, int | None]:
         """(frames predicted over all members, frames of all members)."""
