@@ -2,7 +2,7 @@
 
 Three calibrated cameras (``ensemble.synthetic_rig``) film three keypoints moving in 3-D;
 each camera's video shows blobs where the keypoints project, and an ensemble of three members
-(the projections plus noise, one keypoint thrown off in one camera at ``HOT_FRAME``) is
+(the projections plus noise; two planted errors, ``HOT_*`` and ``SHIFT_*``) is
 smoothed by the real command, ``smooth --cameras ... --calibration``, into
 ``predictions/session0/eks/``. A multi-camera project config (views, skeleton) holds it all.
 """
@@ -18,8 +18,12 @@ CAMERAS = ("top", "side", "front")
 KEYPOINTS = ["nose", "ear", "tail"]
 SKELETON = [["nose", "ear"], ["ear", "tail"]]
 SIZE = (160, 128)  # width, height of each camera's video
-#: Frame and keypoint where camera ``HOT_CAMERA``'s members are thrown far off.
+#: Frame and keypoint where camera ``HOT_CAMERA``'s members are thrown far off (each its own
+#: way: the ensemble disagrees).
 HOT_FRAME, HOT_KEYPOINT, HOT_CAMERA = 17, 1, "side"
+#: Frame and keypoint where all of ``SHIFT_CAMERA``'s members are off by the same ``SHIFT_PX``
+#: (x): that camera's ensemble agrees with itself but not with the other cameras.
+SHIFT_FRAME, SHIFT_KEYPOINT, SHIFT_CAMERA, SHIFT_PX = 5, 2, "front", 12.0
 
 
 def _blob_video(path: Path, xy: np.ndarray) -> None:
@@ -79,6 +83,8 @@ def make_rig_session(root: Path, n_frames: int = 30, calibrated: bool = True) ->
             noisy = xy + rng.normal(0, 0.4, xy.shape)
             if cam.name == HOT_CAMERA:
                 noisy[HOT_FRAME, HOT_KEYPOINT] += rng.normal(0, 15.0, 2)
+            if cam.name == SHIFT_CAMERA:
+                noisy[SHIFT_FRAME, SHIFT_KEYPOINT, 0] += SHIFT_PX
             values = np.concatenate([noisy, np.full((*xy.shape[:2], 1), 0.9)], axis=-1)
             df = make_pose_frame(values, KEYPOINTS, ("x", "y", "likelihood"), scorer=f"m{m}")
             members[cam.name].append(write_pose_csv(df, pred / f"seed{m}_{cam.name}.csv"))

@@ -10,7 +10,16 @@ import pytest
 
 from napari_lightning_pose.viewer.layer_styles import POSTERIOR_SD_LIMITS_PX, heat_rgba
 
-from ..camera_rig import CAMERAS, HOT_FRAME, KEYPOINTS, make_rig_session
+from ..camera_rig import (
+    CAMERAS,
+    HOT_CAMERA,
+    HOT_FRAME,
+    KEYPOINTS,
+    SHIFT_CAMERA,
+    SHIFT_FRAME,
+    SHIFT_KEYPOINT,
+    make_rig_session,
+)
 
 DOCS = Path(__file__).resolve().parents[4] / "docs"
 
@@ -119,3 +128,42 @@ def test_cameras_dock_shows_the_3d_skeleton_tied_to_the_time_slider(
     _save_docs_picture(shot, "multicam_3d.png")
     canvas = viewer3d.screenshot(canvas_only=True, flash=False)
     assert (canvas[..., 0] > 200).sum() > 50  # the keypoints are drawn (heat colours: red high)
+
+
+def test_outlier_queue_ranks_the_cameras_frames_by_worst_camera_and_reprojection(
+    make_napari_viewer, rig, qtbot
+) -> None:
+    from napari_lightning_pose.viewer.widgets.outliers import OutlierQueueWidget
+    from napari_lightning_pose.viewer.widgets.traces import TracePanel
+
+    viewer = make_napari_viewer(show=True)
+    panel = TracePanel(viewer)
+    viewer.window.add_dock_widget(panel, name="Traces", area="bottom")
+    queue = OutlierQueueWidget(viewer)
+    viewer.window.add_dock_widget(queue, name="Outlier queue", area="right")
+    viewer.open(str(rig["out_dir"]), plugin="napari-lightning-pose")
+    qtbot.waitUntil(lambda: queue.scores is not None and not queue.busy, timeout=20_000)
+    qtbot.waitUntil(lambda: not panel.busy and len(panel.cameras) == 3, timeout=20_000)
+    assert queue.smoothed_csv == rig["out_dir"]
+    assert "worst of 3 cameras" in queue.source.text()
+    combos = [queue.score_combo.itemText(i) for i in range(queue.score_combo.count())]
+    assert "reprojection_error" in combos
+    rows = {
+        int(queue.table.item(r, 1).text()): queue.table.item(r, 4).text()
+        for r in range(min(2, queue.table.rowCount()))
+    }
+    assert set(rows) == {HOT_FRAME, SHIFT_FRAME}
+    assert rows[HOT_FRAME].startswith(f"{HOT_CAMERA}:")
+    assert "reprojection" in rows[SHIFT_FRAME]
+    queue.score_combo.setCurrentText("reprojection_error")
+    assert int(queue.table.item(0, 1).text()) == SHIFT_FRAME
+    assert queue.table.item(0, 4).text().startswith(f"{SHIFT_CAMERA}:")
+    queue.go_to(0)  # the one slider: every camera's view box moves to the frame
+    assert viewer.dims.current_step[0] == SHIFT_FRAME
+    assert panel.keypoint == KEYPOINTS[SHIFT_KEYPOINT] and panel.cursor_frame() == SHIFT_FRAME
+    assert not queue.label_these()  # one video's frames only, and it says so
+    assert "one video" in queue.status.text()
+    qtbot.wait(300)
+    viewer.window._qt_window.resize(1500, 950)
+    qtbot.wait(300)
+    _save_docs_picture(viewer.screenshot(canvas_only=False, flash=False), "multicam_outliers.png")
