@@ -250,3 +250,14 @@ def _few_torch_threads() -> None:
     except ImportError:
         return
     torch.set_num_threads(2)
+
+
+# ------------------------------------------------------- two-camera project (issue 23)
+@pytest.fixture(scope="session")
+def split_sample(tmp_path_factory):
+    """The bundled sample split into a two-camera project (top / bottom crops, 7 shared
+    keypoints, videos cut to 12 frames); read-only (``interop.mirror_split.MirrorSplit``)."""
+    from napari_lightning_pose.interop.mirror_split import split_mirrored_project
+
+    out = tmp_path_factory.mktemp("split") / "mirror-mouse-split"
+    return split_mirrored_project(BUNDLED_SAMPLE, out, max_video_frames=12)

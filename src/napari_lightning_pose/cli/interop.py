@@ -1,4 +1,5 @@
-"""Command line for interop: ``init --from-dlc/--from-sleap``, ``export``, ``import-predictions``.
+"""Command line for interop: ``init --from-dlc/--from-sleap``, ``export``, ``import-predictions``,
+``split-mirror``.
 
 Registered in ``cli.build_parser``; the work is done by ``napari_lightning_pose.interop``.
 """
@@ -43,6 +44,14 @@ def run_init_import(args: argparse.Namespace) -> int | None:
         return None
     if args.from_dlc and args.from_sleap:
         raise ConfigError(None, "--from-dlc and --from-sleap cannot be combined.")
+    if getattr(args, "views", None):
+        raise ConfigError(
+            None,
+            "DeepLabCut and SLEAP imports make single-camera projects; --views cannot be used "
+            "with --from-dlc/--from-sleap.",
+            "Import each camera into its own project, or create the multi-camera project with "
+            "init --views and add its labels per view.",
+        )
     if args.keypoints or args.skeleton or args.from_config:
         raise ConfigError(
             None,
@@ -158,6 +167,46 @@ def _run_export(args: argparse.Namespace) -> int:
         skeleton = Project.open(args.config).skeleton if args.config else []
         out = export_nwb(args.csv, args.out, fps, skeleton=skeleton, original_video=args.video)
     print(f"wrote {out}")
+    return 0
+
+
+# ------------------------------------------------------------------------- split-mirror
+def add_split_mirror(sub: argparse._SubParsersAction) -> None:
+    """The ``split-mirror`` command: a mirrored project to a two-camera project."""
+    p = sub.add_parser(
+        "split-mirror",
+        help="split a mirrored project (two views in one frame) into two cameras",
+        description="Crop every labeled frame and video of a project with "
+        "data.mirrored_column_matches at a row into two views (cameras), with one labels CSV "
+        "per view (keypoints named without their _top/_bot suffix; keypoints without a "
+        "partner in the other view are left out) and videos/<session>_<view>.mp4.",
+    )
+    p.add_argument("src", metavar="SRC", help="the mirrored project (folder or config.yaml)")
+    p.add_argument("out", metavar="OUT", help="new folder for the two-camera project")
+    p.add_argument(
+        "--split-row", type=int, default=None,
+        help="first row of the second view (default 168, mirror-mouse's)",
+    )  # fmt: skip
+    p.add_argument("--views", nargs=2, default=["top", "bottom"], metavar="VIEW")
+    p.add_argument("--max-frames", type=int, help="keep only the first N frames of each video")
+    p.set_defaults(func=_run_split_mirror)
+
+
+def _run_split_mirror(args: argparse.Namespace) -> int:
+    from napari_lightning_pose.interop.mirror_split import (
+        MIRROR_MOUSE_SPLIT_ROW,
+        split_mirrored_project,
+    )
+
+    row = MIRROR_MOUSE_SPLIT_ROW if args.split_row is None else args.split_row
+    result = split_mirrored_project(args.src, args.out, row, args.views, args.max_frames)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(
+        f"wrote {len(result.views)} views ({', '.join(result.views)}) of {result.n_frames} "
+        f"labeled frames and {len(result.videos)} session(s) of videos"
+    )
+    print(f"created {result.config}")
     return 0
 
 

@@ -151,6 +151,14 @@ def _add_init(sub: argparse._SubParsersAction) -> None:
         metavar="LP_CONFIG",
         help="start from a Lightning Pose config (its keys this plugin knows are kept)",
     )
+    p.add_argument(
+        "--views",
+        nargs="+",
+        default=[],
+        metavar="VIEW",
+        help="camera names of a multi-camera project (at least two): one labels CSV per view "
+        "(CollectedData_<view>.csv), videos named <session>_<view>.mp4",
+    )
     cli_interop.add_init_import_options(p)  # --from-dlc, --from-sleap
     p.set_defaults(func=_run_init)
 
@@ -192,6 +200,7 @@ def _run_init(args: argparse.Namespace) -> int:
         videos=args.video,
         copy_videos=not args.link_videos,
         base_config=base,
+        views=args.views,
     )
     print(f"created {config}")
     print(f"next: napari-lightning-pose select-frames --config {config} --video VIDEO -n 20")
@@ -274,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
         cli_smooth.add_smooth,
         cli_interop.add_export,
         cli_interop.add_import_predictions,
+        cli_interop.add_split_mirror,
         cli_qc.add_all,
     ):
         add(sub)

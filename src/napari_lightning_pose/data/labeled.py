@@ -35,6 +35,7 @@ from torch.utils.data import Dataset
 
 from napari_lightning_pose.data.augment import Augmenter, pipeline_params
 from napari_lightning_pose.data.heatmaps import gaussian_heatmaps
+from napari_lightning_pose.data.multiview import keep_frames, read_view_labels, split_frames
 from napari_lightning_pose.data.neighbours import neighbour_windows
 from napari_lightning_pose.data.splits import split_indices
 from napari_lightning_pose.data.transforms import (
@@ -47,6 +48,7 @@ from napari_lightning_pose.data.transforms import (
 from napari_lightning_pose.errors import ConfigError, LabelsError
 from napari_lightning_pose.io.labels import check_labels_in_bounds, drop_unlabeled, read_labels
 from napari_lightning_pose.io.pose_csv import coords_array, keypoint_names
+from napari_lightning_pose.io.views import project_views
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -89,8 +91,33 @@ class LabeledFrames:
 
     def __init__(self, cfg: Mapping[str, Any]) -> None:
         data_dir = Path(cfg["data"]["data_dir"])
-        csv_path = data_dir / cfg["data"]["csv_file"]
         names = list(cfg["data"]["keypoint_names"]) or None
+        self.views: tuple[str, ...] | None = None
+        self.view_of: np.ndarray | None = None  # multi-camera: each row's view index
+        self.frame_keys: list[str] | None = None  # multi-camera: each row's frame, no view
+        if project_views(cfg) is not None:
+            self._read_views(cfg, names)
+        else:
+            self._read_csv(cfg, names)
+        self.images = [
+            _load_listed_image(data_dir, p, self._csv_of(i))
+            for i, p in enumerate(self.image_paths)
+        ]
+        sizes = {p: img.shape[:2] for p, img in zip(self.image_paths, self.images, strict=True)}
+        for csv in dict.fromkeys(self._csv_of(i) for i in range(len(self.image_paths))):
+            rows = [i for i in range(len(self.image_paths)) if self._csv_of(i) == csv]
+            check_labels_in_bounds(self.labels.iloc[rows], sizes, csv)
+        self.windows: list[list[np.ndarray]] | None = None
+        if cfg["model"]["model_type"] == "heatmap_mhcrnn":
+            video_dir = Path(cfg["data"]["video_dir"])
+            if not video_dir.is_absolute():
+                video_dir = data_dir / video_dir
+            self.windows = neighbour_windows(
+                data_dir, video_dir, self.image_paths, self.images, read_image
+            )
+
+    def _read_csv(self, cfg: Mapping[str, Any], names: list[str] | None) -> None:
+        csv_path = Path(cfg["data"]["data_dir"]) / cfg["data"]["csv_file"]
         labels = drop_unlabeled(read_labels(csv_path, keypoint_names=names))
         n_cfg = int(cfg["data"]["num_keypoints"])
         if names is None and n_cfg and n_cfg != len(keypoint_names(labels)):
@@ -101,21 +128,32 @@ class LabeledFrames:
             )
         if len(labels) == 0:
             raise LabelsError(csv_path, "has no labeled frames.", "Label some frames first.")
+        self._csvs = [csv_path]
         self.labels = labels
         self.keypoint_names = keypoint_names(labels)
         self.keypoints = coords_array(labels)
         self.image_paths = [str(p) for p in labels.index]
-        self.images = [_load_listed_image(data_dir, p, csv_path) for p in self.image_paths]
-        sizes = {p: img.shape[:2] for p, img in zip(self.image_paths, self.images, strict=True)}
-        check_labels_in_bounds(labels, sizes, csv_path)
-        self.windows: list[list[np.ndarray]] | None = None
-        if cfg["model"]["model_type"] == "heatmap_mhcrnn":
-            video_dir = Path(cfg["data"]["video_dir"])
-            if not video_dir.is_absolute():
-                video_dir = data_dir / video_dir
-            self.windows = neighbour_windows(
-                data_dir, video_dir, self.image_paths, self.images, read_image
+
+    def _read_views(self, cfg: Mapping[str, Any], names: list[str] | None) -> None:
+        found = read_view_labels(cfg, names)
+        if len(found.image_paths) == 0:
+            raise LabelsError(
+                found.views.csv_files[0],
+                f"and the other views' CSVs ({', '.join(p.name for p in found.views.csv_files)}) "
+                "have no labeled frames.",
+                "Label some frames first.",
             )
+        self._csvs = list(found.views.csv_files)
+        self.views = found.views.names
+        self.view_of = found.view_of
+        self.frame_keys = found.frame_keys
+        self.labels = found.table()
+        self.keypoint_names = found.keypoint_names
+        self.keypoints = found.keypoints
+        self.image_paths = found.image_paths
+
+    def _csv_of(self, row: int) -> Path:
+        return self._csvs[int(self.view_of[row]) if self.view_of is not None else 0]
 
     def __len__(self) -> int:
         return len(self.image_paths)
@@ -249,15 +287,32 @@ def build_datasets(
     frames = frames if frames is not None else LabeledFrames(cfg)
     train_cfg = cfg["training"]
     seed = int(train_cfg["rng_seed_data_pt"])
+    keep = train_cfg["train_frames"]
+    if frames.frame_keys is not None:  # multi-camera: a frame's views share a split
+        probs = train_cfg["train_prob"], train_cfg["val_prob"]
+        splits = split_frames(frames.frame_keys, *probs, seed)
+        train = keep_frames(splits["train"], frames.frame_keys, keep, seed)
+        if len(train) < 1:
+            raise ConfigError(None, f"training.train_frames {keep} keeps no training frames.")
+        return _datasets(frames, train, splits, cfg)
     splits = split_indices(len(frames), train_cfg["train_prob"], train_cfg["val_prob"], seed)
     train = splits["train"]
-    keep = train_cfg["train_frames"]
     n_keep = round(keep * len(train)) if keep <= 1 else int(keep)
     if n_keep < 1:
         raise ConfigError(None, f"training.train_frames {keep} keeps no training frames.")
     if n_keep < len(train):
         rng = np.random.default_rng(seed + 1)
         train = np.sort(rng.choice(train, size=n_keep, replace=False))
+    return _datasets(frames, train, splits, cfg)
+
+
+def _datasets(
+    frames: LabeledFrames,
+    train: np.ndarray,
+    splits: Mapping[str, np.ndarray],
+    cfg: Mapping[str, Any],
+) -> dict[str, LabeledFramesDataset]:
+    train_cfg = cfg["training"]
     return {
         "train": LabeledFramesDataset(frames, train, cfg, imgaug=train_cfg["imgaug"]),
         "val": LabeledFramesDataset(frames, splits["val"], cfg),

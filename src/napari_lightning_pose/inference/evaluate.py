@@ -170,7 +170,7 @@ def evaluate(
                 on_batch(done, total)
     if not index:
         raise LabelsError(
-            Path(eval_cfg["data"]["data_dir"]) / eval_cfg["data"]["csv_file"],
+            Path(eval_cfg["data"]["data_dir"]) / _first_csv(eval_cfg["data"]["csv_file"]),
             f"has no labeled frames in the {'/'.join(splits)} split(s) of this model.",
             "Label more frames, or train with a smaller training.train_prob.",
         )
@@ -306,3 +306,8 @@ def evaluate_video_predictions(
 def _ckpt_file(path: Path) -> Path:
     """A training folder means its ``best.ckpt`` (as ``read_checkpoint`` reads it)."""
     return path / BEST_CKPT if path.is_dir() else path
+
+
+def _first_csv(csv_file: str | list[str]) -> str:
+    """The labels CSV to name in a message (a multi-camera project's first view's)."""
+    return csv_file[0] if isinstance(csv_file, list) else csv_file

@@ -49,6 +49,11 @@ from napari_lightning_pose.inference.partial_predictions import (
     partial_failure,
     partial_path,
 )
+from napari_lightning_pose.inference.sessions import (
+    model_views,
+    predict_sessions,
+    refuse_single_video,
+)
 from napari_lightning_pose.inference.video_batches import End, Failure, decoded_batches
 from napari_lightning_pose.inference.video_metrics import fits_for_model, write_video_metrics
 from napari_lightning_pose.io.pose_csv import PREDICTION_COORDS, make_pose_frame, write_pose_csv
@@ -205,6 +210,7 @@ def predict_video(
     opts = options or InferenceOptions(batch_size=batch_size, device=device)
     dev = distributed.resolve_device(opts.device, "auto")
     loaded = _load(model, dev)
+    refuse_single_video(loaded.cfg, video_path)
     yield from _predict_one(loaded, Path(video_path), Path(out_csv), dev, opts)
 
 
@@ -221,7 +227,8 @@ def predict_videos(
 
     Under ``torchrun`` rank ``r`` of ``W`` predicts ``videos[r::W]`` on ``cuda:LOCAL_RANK``
     (or the CPU); without it one process predicts them all. No process group is needed:
-    the ranks share nothing but the file system.
+    the ranks share nothing but the file system. A multi-camera model predicts sessions
+    (``inference.sessions``): the videos must hold every view of each session.
 
     Yields
     ------
@@ -240,10 +247,13 @@ def predict_videos(
     rank, world_size, local_rank = distributed.env_ranks()
     opts = options or InferenceOptions(batch_size=batch_size, device=device)
     dev = distributed.resolve_device(opts.device, "auto", local_rank)
-    mine = distributed.shard(list(videos), rank, world_size)
-    if not mine:
-        return
     loaded = _load(model, dev)
+    views = model_views(loaded.cfg)
+    if views:
+        one = functools.partial(_predict_one, loaded, device=dev, opts=opts)
+        yield from predict_sessions(one, videos, Path(out_dir), views)
+        return
+    mine = distributed.shard(list(videos), rank, world_size)
     out_dir = Path(out_dir)
     for video in mine:
         out = out_dir / f"{Path(video).stem}.csv"
@@ -376,6 +386,8 @@ def _predict_one(
         write_pose_csv(df, out_csv, backups=1 if cut_short else 0)
         if opts.metrics:
             fits = fits_for_model(cfg, loaded.pca_states)
+            if model_views(cfg):  # a view's poses alone: the cross-camera PCA needs them all
+                fits.pop("pca_multiview", None)
             write_video_metrics(
                 out_csv, values[rows.start :, :, :2], names, fits, np.asarray(rows)
             )

@@ -72,6 +72,14 @@ def read_dlc_config(path: str | Path) -> dict[str, Any]:
             "is a multi-animal DeepLabCut project.",
             "Lightning Pose labels one animal per frame: import a single-animal project.",
         )
+    if "camera_names" in cfg:
+        raise ConfigError(
+            path,
+            "is a DeepLabCut 3D project config; the DeepLabCut import makes a single-camera "
+            "project.",
+            "Import each camera's 2D DeepLabCut project (config_file_camera-* in this file), "
+            "or start a multi-camera project with init --views.",
+        )
     return cfg
 
 
@@ -251,6 +259,13 @@ def export_dlc_labels(
         The tables written (CSV and .h5 of each video folder).
     """
     proj = project if isinstance(project, Project) else Project.open(project)
+    if proj.views is not None:
+        raise ConfigError(
+            proj.config_path,
+            f"is a multi-camera project (views {list(proj.views.names)}); the DeepLabCut "
+            "export writes single-camera projects only.",
+            "Export a single-camera project.",
+        )
     dlc_root = Path(dlc_root)
     config = dlc_root / "config.yaml"
     if config.is_file():

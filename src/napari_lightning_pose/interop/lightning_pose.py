@@ -107,6 +107,20 @@ def is_lightning_pose_config(cfg: Mapping[str, Any]) -> bool:
 def count_train_frames(cfg: Mapping[str, Any]) -> int:
     """Training frames of the project, split as ``data.labeled.build_datasets`` splits them."""
     data, tcfg = cfg["data"], cfg["training"]
+    if data.get("view_names"):  # every view's labeled frame is a sample
+        from napari_lightning_pose.data.multiview import (
+            keep_frames,
+            read_view_labels,
+            split_frames,
+        )
+
+        found = read_view_labels(cfg, data["keypoint_names"] or None)
+        if not found.frame_keys:
+            return 0
+        probs = tcfg["train_prob"], tcfg["val_prob"]
+        train = split_frames(found.frame_keys, *probs, int(tcfg["rng_seed_data_pt"]))["train"]
+        seed = int(tcfg["rng_seed_data_pt"])
+        return len(keep_frames(train, found.frame_keys, tcfg["train_frames"], seed))
     csv_path = Path(data["data_dir"]) / data["csv_file"]
     names = data["keypoint_names"] or None
     n = len(labels_io.drop_unlabeled(labels_io.read_labels(csv_path, names)))

@@ -106,6 +106,13 @@ def import_sleap_labels(
     """
     slp_path = Path(slp_path)
     labels = load_sleap(slp_path)
+    if getattr(labels, "sessions", None):
+        raise LabelsError(
+            slp_path,
+            "holds a multi-camera SLEAP session; the SLEAP import makes a single-camera project.",
+            "Import one camera's labels (a single-view .slp), or start a multi-camera project "
+            "with init --views.",
+        )
     if not labels.skeletons:
         raise LabelsError(slp_path, "has no skeleton.")
     skeleton = labels.skeletons[0]

@@ -149,6 +149,26 @@ def check_frame_counts(session: Mapping[str, Path], counts: Mapping[str, int]) -
         )
 
 
+def check_session_videos(videos: Sequence[Path], views: Sequence[str]) -> None:
+    """Refuse videos of a multi-camera project that name no view, miss a view of their
+    session, or differ in frame count from its other views (errors name the file)."""
+    from napari_lightning_pose.io.video import VideoReader  # av is slow to import
+
+    for video in videos:
+        if view_in_name(video.stem, views) is None:
+            raise LabelsError(
+                video,
+                f"the file name holds none of the views {list(views)} (or several).",
+                "Name each camera's video <session>_<view>.mp4.",
+            )
+    for session in group_sessions(videos, views).values():
+        counts = {}
+        for view, path in session.items():
+            with VideoReader(path) as reader:
+                counts[view] = reader.n_frames
+        check_frame_counts(session, counts)
+
+
 def calibration_file(cfg: Mapping[str, Any], session: str) -> Path | None:
     """The session's ``calibration.toml``: ``calibrations/<session>.toml`` or the project's own."""
     data = cfg["data"]
@@ -180,3 +200,31 @@ def check_calibration_names(path: Path, camera_names: Sequence[str], views: Sequ
             f"the calibration's cameras {list(camera_names)} do not include view(s) {missing}.",
             "Name each camera table (name = ...) after a view in data.view_names.",
         )
+
+
+def single_csv(cfg: Mapping[str, Any], what: str, path: str | Path | None = None) -> Path:
+    """The one labels CSV of a single-camera project; ``ConfigError`` for a multi-camera one.
+
+    ``what`` names the feature that does not handle several cameras yet (it is in the message).
+    """
+    data = cfg["data"]
+    if data.get("view_names") is not None or isinstance(data["csv_file"], list):
+        raise ConfigError(
+            path,
+            f"is a multi-camera project (data.view_names {data.get('view_names')}); multi-camera "
+            f"projects are not supported by {what} yet.",
+            "Use it on a single-camera project, or on one view's labels CSV "
+            f"({', '.join(map(str, data['csv_file']))}).",
+        )
+    return Path(data["data_dir"]) / data["csv_file"]
+
+
+def view_config(cfg: Mapping[str, Any], view: str) -> dict[str, Any]:
+    """``cfg`` as the single-camera project of ``view``: its labels CSV, no view keys."""
+    data = dict(cfg["data"])
+    names = list(data["view_names"])
+    if view not in names:
+        raise ConfigError(None, f"{view!r} is not a view of the project ({names}).")
+    data["csv_file"] = data["csv_file"][names.index(view)]
+    data["view_names"] = None
+    return {**cfg, "data": data}

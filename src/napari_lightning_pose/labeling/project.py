@@ -36,6 +36,15 @@ from napari_lightning_pose.io.config import (
 from napari_lightning_pose.io.images import image_sizes
 from napari_lightning_pose.io.lock import hold_lock
 from napari_lightning_pose.io.video import VIDEO_SUFFIXES
+from napari_lightning_pose.io.views import (
+    Views,
+    check_session_videos,
+    check_view_keys,
+    project_views,
+    single_csv,
+    view_config,
+    view_in_name,
+)
 
 #: How long a project's writers (frame selection, imports; all in workers or terminals) wait
 #: for another writer of the labels before they give up, naming it.
@@ -76,8 +85,21 @@ class Project:
 
     @property
     def csv_path(self) -> Path:
-        """The labels CSV (``data.csv_file`` inside ``data_dir``)."""
-        return self.data_dir / self.config["data"]["csv_file"]
+        """The labels CSV (``data.csv_file`` inside ``data_dir``); ConfigError for a
+        multi-camera project (use ``for_view``)."""
+        return single_csv(self.config, "this command", self.config_path)
+
+    @property
+    def views(self) -> Views | None:
+        """The cameras of a multi-camera project (``io.views``), None for a single camera."""
+        return project_views(self.config)
+
+    def for_view(self, view: str) -> Project:
+        """The single-camera project of one view: its labels CSV, the same folders.
+
+        Read and write that view's labels with it; never save its config over the project's.
+        """
+        return Project(self.config_path, view_config(self.config, view))
 
     @property
     def labeled_data_dir(self) -> Path:
@@ -164,6 +186,7 @@ def init_project(
     videos: Iterable[str | Path] = (),
     copy_videos: bool = True,
     base_config: Mapping[str, Any] | None = None,
+    views: Sequence[str] = (),
     **data_options: Any,
 ) -> Path:
     """Create a project folder with ``config.yaml``, ``labeled-data/`` and ``videos/``.
@@ -185,6 +208,11 @@ def init_project(
     base_config
         A config to start from (e.g. a Lightning Pose config, see ``config_from_file``);
         ``data.data_dir``/``data.video_dir`` are always set to ``.`` and ``videos``.
+    views
+        Camera names of a multi-camera project (``io.views``): ``data.view_names`` and one
+        labels CSV per view, ``CollectedData_<view>.csv`` (created empty), unless
+        ``csv_file`` lists them. Each video's name must hold a view; a session's views must
+        have the same frame count.
     **data_options
         Further ``data.*`` keys, e.g. ``image_resize_dims={"height": 256, "width": 256}``,
         ``columns_for_singleview_pca``, ``mirrored_column_matches``, ``csv_file``.
@@ -218,10 +246,16 @@ def init_project(
     data["data_dir"] = "."
     data["video_dir"] = "videos"
     names = list(keypoint_names) or list(data.get("keypoint_names") or [])
-    csv_path = folder / data.get("csv_file", default_config()["data"]["csv_file"])
-    if csv_path.exists():
-        existing = labels_io.read_labels(csv_path, names or None)
-        names = names or labels_io.pose_csv.keypoint_names(existing)
+    if views:
+        data["view_names"] = list(views)
+        if not isinstance(data.get("csv_file"), list):
+            data["csv_file"] = [f"CollectedData_{v}.csv" for v in views]
+    if data.get("view_names"):
+        check_view_keys(data, config_path)
+        csv_paths = [folder / c for c in data["csv_file"]]
+    else:
+        csv_paths = [folder / data.get("csv_file", default_config()["data"]["csv_file"])]
+    names = _existing_keypoints(csv_paths, names)
     if not names:
         raise ConfigError(
             config_path,
@@ -240,13 +274,40 @@ def init_project(
     video_paths = [Path(v) for v in videos]
     for video in video_paths:
         _check_video(video)
+    if data.get("view_names"):
+        check_session_videos(video_paths, data["view_names"])
 
     (folder / labels_io.LABELED_DATA_DIR).mkdir(parents=True, exist_ok=True)
     (folder / "videos").mkdir(exist_ok=True)
     for video in video_paths:
         _place_video(video, folder / "videos", copy_videos)
+    if data.get("view_names"):
+        for csv_path in csv_paths:
+            if not csv_path.exists():
+                labels_io.write_labels(labels_io.empty_labels(names), csv_path, backups=0)
     save_config(cfg, config_path)  # last: a failed init leaves no half-made project
     return config_path
+
+
+def _existing_keypoints(csv_paths: Sequence[Path], names: list[str]) -> list[str]:
+    """The keypoints of the labels CSVs already in the folder, which must all agree."""
+    first: tuple[Path, list[str]] | None = None
+    for csv_path in csv_paths:
+        if not csv_path.exists():
+            continue
+        have = labels_io.pose_csv.keypoint_names(labels_io.read_labels(csv_path))
+        if first is not None and set(have) != set(first[1]):
+            raise LabelsError(
+                csv_path,
+                f"has keypoints {have}, but {first[0]} has {first[1]}: every view labels the "
+                "same keypoints.",
+                "Rename the bodyparts header rows so the views' CSVs agree.",
+            )
+        first = first or (csv_path, have)
+        if names:
+            labels_io.read_labels(csv_path, names)  # the keypoints given must be the file's
+        names = names or have
+    return names
 
 
 #: The heatmap loss of a project made from scratch: ``kl`` learns far faster than Lightning
@@ -275,6 +336,12 @@ def add_video(project: Project | str | Path, video_path: str | Path, copy: bool 
         project = Project.open(project)
     video_path = Path(video_path)
     _check_video(video_path)
+    if project.views is not None and view_in_name(video_path.stem, project.views.names) is None:
+        raise LabelsError(
+            video_path,
+            f"the file name holds none of the project's views {list(project.views.names)}.",
+            "Name each camera's video <session>_<view>.mp4.",
+        )
     return _place_video(video_path, project.video_dir, copy)
 
 

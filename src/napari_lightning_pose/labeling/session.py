@@ -26,6 +26,7 @@ from napari_lightning_pose.io.config import load_config
 from napari_lightning_pose.io.images import FrameStack
 from napari_lightning_pose.io.labels import empty_labels, read_labels, write_labels
 from napari_lightning_pose.io.lock import hold_lock, wait_until_free
+from napari_lightning_pose.io.views import single_csv
 from napari_lightning_pose.labeling.merge import MergeResult, merge_into_file
 from napari_lightning_pose.labeling.state import LabelState, find_label_images, frames_to_label
 
@@ -73,7 +74,7 @@ def read_project(config_path: str | Path) -> OpenedProject:
             "Add the keypoint names to the config (the Project widget does this).",
         )
     data_dir = Path(config["data"]["data_dir"])
-    labels_path = data_dir / config["data"]["csv_file"]
+    labels_path = single_csv(config, "the labeling dock", config_path)
     wait_until_free(labels_path, SAVE_WAIT_SECONDS)
     labels = read_labels(labels_path, keypoints) if labels_path.exists() else None
     rows = [] if labels is None else [str(i) for i in labels.index]

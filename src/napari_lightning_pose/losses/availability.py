@@ -62,6 +62,8 @@ def _pca_availability(
     name: str, cfg: Mapping[str, Any], keypoints: np.ndarray
 ) -> LossAvailability:
     k = keypoints.shape[1]
+    if name == "pca_multiview" and cfg["data"].get("view_names"):  # the views' stacked poses
+        k //= len(cfg["data"]["view_names"])
     try:
         cols = np.asarray(pca_columns(cfg, name, k), dtype=np.int64)
     except ConfigError as err:  # no mirrored_column_matches, bad indices
@@ -90,7 +92,7 @@ def _pca_availability(
 
 
 def unsupervised_availability(
-    cfg: Mapping[str, Any], keypoints: np.ndarray
+    cfg: Mapping[str, Any], keypoints: np.ndarray, stacked: np.ndarray | None = None
 ) -> dict[str, LossAvailability]:
     """Every unsupervised loss's availability for a project.
 
@@ -99,7 +101,11 @@ def unsupervised_availability(
     cfg
         Validated project config with absolute ``data.video_dir``.
     keypoints
-        (N, K, 2) labels of all labeled frames in CSV order, NaN where missing.
+        (N, K, 2) labels of all labeled frames in CSV order, NaN where missing; a
+        multi-camera project's every view's rows.
+    stacked
+        Multi-camera projects: (F, V * K, 2) the frames labeled in every view, views side by
+        side (``data.multiview.stacked_poses``), which the cross-camera PCA is fitted to.
     """
     video = _has_video(cfg)
     out: dict[str, LossAvailability] = {}
@@ -111,7 +117,11 @@ def unsupervised_availability(
         elif name == "temporal":
             out[name] = LossAvailability(name, True)
         else:
-            out[name] = _pca_availability(name, cfg, np.asarray(keypoints, dtype=np.float64))
+            poses = keypoints
+            if name == "pca_multiview" and cfg["data"].get("view_names"):
+                n = len(cfg["data"]["view_names"]) * keypoints.shape[1]
+                poses = stacked if stacked is not None else np.zeros((0, n, 2))
+            out[name] = _pca_availability(name, cfg, np.asarray(poses, dtype=np.float64))
     return out
 
 
@@ -120,8 +130,18 @@ def project_availability(cfg: Mapping[str, Any]) -> dict[str, LossAvailability]:
     from napari_lightning_pose.io.labels import drop_unlabeled, read_labels
     from napari_lightning_pose.io.pose_csv import coords_array
 
-    csv = Path(cfg["data"]["data_dir"]) / cfg["data"]["csv_file"]
     names = list(cfg["data"]["keypoint_names"]) or None
+    views = cfg["data"].get("view_names")
+    if views:
+        from napari_lightning_pose.data.multiview import read_view_labels, stacked_poses
+
+        if not all((Path(cfg["data"]["data_dir"]) / c).is_file() for c in cfg["data"]["csv_file"]):
+            return unsupervised_availability(cfg, np.zeros((0, len(names or [0]), 2)))
+        found = read_view_labels(cfg, names)
+        rows = np.arange(len(found.image_paths))
+        stacked = stacked_poses(found.keypoints, found.view_of, found.frame_keys, rows, len(views))
+        return unsupervised_availability(cfg, found.keypoints, stacked)
+    csv = Path(cfg["data"]["data_dir"]) / cfg["data"]["csv_file"]
     if not csv.is_file():  # the rows training would use: labeled frames, in file order
         return unsupervised_availability(cfg, np.zeros((0, len(names or [0]), 2)))
     labels = drop_unlabeled(read_labels(csv, keypoint_names=names))

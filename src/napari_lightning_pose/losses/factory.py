@@ -52,7 +52,7 @@ def build_losses(cfg: Mapping[str, Any]) -> list[Loss]:
 
 
 def build_unsupervised_losses(
-    cfg: Mapping[str, Any], keypoints: np.ndarray
+    cfg: Mapping[str, Any], keypoints: np.ndarray, stacked: np.ndarray | None = None
 ) -> tuple[list[Loss], dict[str, PCAFit]]:
     """The unsupervised losses of ``model.losses_to_use`` and their PCA fits.
 
@@ -62,7 +62,11 @@ def build_unsupervised_losses(
         Validated project config.
     keypoints
         (N, K, 2) labeled poses of the TRAINING split in original image pixels, NaN where
-        missing (the PCA losses are fitted to them).
+        missing (the PCA losses are fitted to them). Multi-camera: every view's rows.
+    stacked
+        Multi-camera projects: (F, V * K, 2) the training frames labeled in every view, the
+        views side by side (``data.multiview.stacked_poses``); ``pca_multiview`` is fitted
+        to them, across the cameras.
 
     Returns
     -------
@@ -89,8 +93,16 @@ def build_unsupervised_losses(
                 )
             losses.append(TemporalLoss(sub["log_weight"], eps, sub["prob_threshold"]))
             continue
-        columns = pca_columns(cfg, name, k)
-        fits[name] = fit_pose_pca(keypoints, name, columns, sub, names)
+        views = data.get("view_names")
+        if name == "pca_multiview" and views:  # across cameras: the views' poses side by side
+            if stacked is None:
+                raise ValueError("a multi-camera pca_multiview needs the stacked poses")
+            columns = pca_columns(cfg, name, k)
+            stacked_names = [f"{view}:{n}" for view in views for n in names]
+            fits[name] = fit_pose_pca(stacked, name, columns, sub, stacked_names)
+        else:
+            columns = pca_columns(cfg, name, k)
+            fits[name] = fit_pose_pca(keypoints, name, columns, sub, names)
         cls = PCASingleviewLoss if name == "pca_singleview" else PCAMultiviewLoss
         losses.append(cls(fits[name], sub["log_weight"]))
     return losses, fits

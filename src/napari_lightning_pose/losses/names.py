@@ -33,8 +33,10 @@ def pca_columns(cfg: Mapping[str, Any], name: str, num_keypoints: int) -> list:
         cols = list(range(num_keypoints)) if cols is None else list(cols)
         key, views = "data.columns_for_singleview_pca", [cols]
     else:
-        views = data["mirrored_column_matches"]
+        views = data.get("mirrored_column_matches")
         key = "data.mirrored_column_matches"
+        if data.get("view_names"):
+            return _camera_columns(data, num_keypoints)
         if not views or len(views) < 2:
             raise ConfigError(
                 None,
@@ -57,3 +59,30 @@ def pca_columns(cfg: Mapping[str, Any], name: str, num_keypoints: int) -> list:
             "Use 0-based indices into data.keypoint_names.",
         )
     return cols
+
+
+def _camera_columns(data: Mapping[str, Any], num_keypoints: int) -> list[list[int]]:
+    """Multi-camera ``pca_multiview``: column v * K + p is view v's keypoint p of the views'
+    stacked poses. Lightning Pose's multi-view configs may name the keypoints to use in
+    ``mirrored_column_matches`` (one list, or the same list per view); default all."""
+    matches = data.get("mirrored_column_matches")
+    kept = list(range(num_keypoints))
+    if matches:
+        if any(list(m) != list(matches[0]) for m in matches):
+            raise ConfigError(
+                None,
+                f"data.mirrored_column_matches {matches} of a multi-camera project must list "
+                "the same keypoints for every view (they are the same keypoints in each CSV).",
+                "Give one list of keypoint indices, or remove the key to use all keypoints.",
+            )
+        kept = list(matches[0])
+        bad = [c for c in kept if not (isinstance(c, int) and 0 <= c < num_keypoints)]
+        if bad:
+            raise ConfigError(
+                None,
+                f"data.mirrored_column_matches holds {bad}, outside the {num_keypoints} "
+                f"keypoints (0..{num_keypoints - 1}).",
+                "Use 0-based indices into data.keypoint_names.",
+            )
+    n_views = len(data["view_names"])
+    return [[v * num_keypoints + p for p in kept] for v in range(n_views)]

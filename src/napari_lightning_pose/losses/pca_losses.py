@@ -53,7 +53,25 @@ class PCAMultiviewLoss(_PCALoss):
 
     name = "pca_multiview"
 
+    def compute(self, outputs: dict[str, torch.Tensor], clip: dict) -> torch.Tensor:
+        """Mean rectified reprojection error; a multi-camera clip batch (``clip["views"]``
+        = V: C * V clips, each clip's views in a row) is compared frame by frame across the
+        views."""
+        keypoints = clip_keypoints(outputs, clip)
+        n_views = int(clip.get("views", 1))
+        if n_views > 1:
+            keypoints = stack_views(keypoints, n_views)
+        return self.rectify(self.point_errors(keypoints)).mean()
+
     def design(self, keypoints: torch.Tensor) -> torch.Tensor:
         """(T * P, 2V) rows: x, y of the body part in each view."""
         views = keypoints[:, self.columns, :]  # (T, V, P, 2)
         return views.permute(0, 2, 1, 3).flatten(2).flatten(0, 1)
+
+
+def stack_views(keypoints: torch.Tensor, n_views: int) -> torch.Tensor:
+    """(C * V, T, K, 2) clips, each clip's V views in a row, to (C, T, V * K, 2): every
+    frame's views side by side (view-major, the columns of ``data.multiview.stacked_poses``)."""
+    c_v, t, k, _ = keypoints.shape
+    per = keypoints.reshape(c_v // n_views, n_views, t, k, 2)
+    return per.permute(0, 2, 1, 3, 4).reshape(c_v // n_views, t, n_views * k, 2)

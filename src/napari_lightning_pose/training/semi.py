@@ -20,6 +20,7 @@ from torch import nn
 
 from napari_lightning_pose import distributed
 from napari_lightning_pose.data.labeled import LabeledFramesDataset
+from napari_lightning_pose.data.multiview import stacked_poses
 from napari_lightning_pose.data.unlabeled import (
     WORKER_START,
     StepClipSampler,
@@ -27,6 +28,7 @@ from napari_lightning_pose.data.unlabeled import (
     clip_settings,
     project_videos,
 )
+from napari_lightning_pose.data.unlabeled_views import SessionClips, flatten_views
 from napari_lightning_pose.data.workers import WorkerSafeLoader
 from napari_lightning_pose.errors import ConfigError
 from napari_lightning_pose.losses.availability import unsupervised_availability
@@ -46,7 +48,7 @@ class SemiSupervised:
         self,
         losses: list,
         fits: dict[str, PCAFit],
-        dataset: UnlabeledClips,
+        dataset: UnlabeledClips | SessionClips,
         n_clips: int,
         seed: int,
         info: distributed.DistInfo,
@@ -73,6 +75,8 @@ class SemiSupervised:
             multiprocessing_context=WORKER_START if self.num_workers else None,
             persistent_workers=False,
         )
+        if isinstance(self.dataset, SessionClips):  # V clips in step -> C * V clips
+            return flatten_views(iter(loader), len(self.dataset.views))
         return iter(loader)
 
     def anneal(self, epoch: int) -> float:
@@ -98,12 +102,15 @@ class SemiSupervised:
 
 
 def _with_frames_needed(
-    err: ConfigError, cfg: Mapping[str, Any], all_keypoints: np.ndarray
+    err: ConfigError,
+    cfg: Mapping[str, Any],
+    all_keypoints: np.ndarray,
+    stacked: np.ndarray | None = None,
 ) -> ConfigError:
     """``err`` (a PCA loss refused for too few poses) plus how many more fully labeled frames
     each refused loss needs, counted as the Train dock counts them."""
     used = set(check_loss_names(cfg))
-    short = [a for a in unsupervised_availability(cfg, all_keypoints).values()
+    short = [a for a in unsupervised_availability(cfg, all_keypoints, stacked).values()
              if a.name in used and not a.ok and a.more_frames]  # fmt: skip
     if not short:
         return err
@@ -127,20 +134,43 @@ def build_semi(
         return None
     frames = train_set.frames
     keypoints = frames.keypoints[train_set.indices]  # original pixels, training split
+    stacked = all_stacked = None
+    if frames.views is not None:  # the cross-camera PCA: training frames labeled in all views
+        assert frames.view_of is not None and frames.frame_keys is not None
+        args = frames.keypoints, frames.view_of, frames.frame_keys
+        stacked = stacked_poses(*args, train_set.indices, len(frames.views))
+        all_stacked = stacked_poses(*args, np.arange(len(frames)), len(frames.views))
     try:
-        losses, fits = build_unsupervised_losses(cfg, keypoints)
+        losses, fits = build_unsupervised_losses(cfg, keypoints, stacked)
     except ConfigError as err:
-        raise _with_frames_needed(err, cfg, frames.keypoints) from None
+        raise _with_frames_needed(err, cfg, frames.keypoints, all_stacked) from None
     _, length = clip_settings(cfg, context)
-    sizes = {tuple(frames.images[i].shape[:2]) for i in train_set.indices}
     resize = cfg["data"]["image_resize_dims"]
-    dataset = UnlabeledClips(
-        project_videos(cfg["data"]["video_dir"]),
-        length,
-        (int(resize["height"]), int(resize["width"])),
-        cfg["training"]["imgaug"],
-        frame_sizes=sizes,  # type: ignore[arg-type]
-    )
+    resize_hw = (int(resize["height"]), int(resize["width"]))
+    dataset: UnlabeledClips | SessionClips
+    if frames.views is not None:
+        sizes_of = [
+            {
+                tuple(frames.images[i].shape[:2])
+                for i in train_set.indices
+                if frames.view_of[i] == v
+            }
+            or None
+            for v in range(len(frames.views))
+        ]
+        dataset = SessionClips(
+            cfg["data"]["video_dir"], frames.views, length, resize_hw, cfg["training"]["imgaug"],
+            frame_sizes=sizes_of,  # type: ignore[arg-type]
+        )  # fmt: skip
+    else:
+        sizes = {tuple(frames.images[i].shape[:2]) for i in train_set.indices}
+        dataset = UnlabeledClips(
+            project_videos(cfg["data"]["video_dir"]),
+            length,
+            resize_hw,
+            cfg["training"]["imgaug"],
+            frame_sizes=sizes,  # type: ignore[arg-type]
+        )
     n_clips = cfg["training"]["unlabeled_clips_per_step"] or info.world_size
     if n_clips % info.world_size:
         raise ConfigError(

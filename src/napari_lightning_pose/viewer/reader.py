@@ -94,7 +94,9 @@ def _project_options(csv_path: Path) -> dict[str, Any]:
         project = Project.open(config)
     except ConfigError:
         return {}  # not our project (or broken): the CSV alone still opens
-    if project.csv_path.resolve() != csv_path.resolve() or not project.keypoint_names:
+    views = project.views  # a multi-camera project: the CSV is one view's
+    csvs = list(views.csv_files) if views is not None else [project.csv_path]
+    if csv_path.resolve() not in [c.resolve() for c in csvs] or not project.keypoint_names:
         return {}
     return {
         "keypoint_names": project.keypoint_names,

@@ -158,3 +158,52 @@ def test_file_open_of_a_lightning_pose_project_csv(
     assert Path(meta["root"]) == config.parent.resolve()  # the project's config was used
     assert meta["keypoint_names"] == names  # the config's order, not the CSV's
     assert len(layers[0][0]) == 50
+
+
+# ------------------------------------------------------ Lightning Pose multi-view (issue 23)
+LP_SPLIT_CONFIG = (
+    Path(__file__).parents[2]
+    / "fixtures"
+    / "lightning_pose"
+    / ("config_mirror-mouse-example_split.yaml")
+)
+
+
+def _lp_split_project(bundled_sample: Path, tmp_path: Path) -> Path:
+    """The sample split into Lightning Pose's top / bot layout (top.csv, bot.csv), with
+    Lightning Pose's own two-view example config, unchanged, as its config.yaml."""
+    import shutil
+
+    from napari_lightning_pose.interop.mirror_split import split_mirrored_project
+
+    root = tmp_path / "lp-split"
+    split_mirrored_project(bundled_sample, root, views=("top", "bot"), max_video_frames=40)
+    for view in ("top", "bot"):
+        (root / f"CollectedData_{view}.csv").rename(root / f"{view}.csv")
+    shutil.copy(LP_SPLIT_CONFIG, root / "config.yaml")
+    return root / "config.yaml"
+
+
+def test_lightning_pose_two_view_config_opens_with_its_views(
+    bundled_sample: Path, tmp_path: Path
+) -> None:
+    from napari_lightning_pose.data.labeled import build_datasets
+    from napari_lightning_pose.interop.lightning_pose import count_train_frames
+    from napari_lightning_pose.losses.names import pca_columns
+
+    cfg = _load(_lp_split_project(bundled_sample, tmp_path))
+    assert cfg["data"]["view_names"] == ["top", "bot"]
+    sets = build_datasets(cfg)
+    assert len(sets["train"]) == count_train_frames(cfg) == 80  # 40 frames x 2 views
+    # its one list of mirrored_column_matches names the keypoints of the cross-camera PCA
+    assert pca_columns(cfg, "pca_multiview", 7) == [list(range(7)), list(range(7, 14))]
+
+
+@pytest.mark.slow
+def test_lightning_pose_two_view_config_trains_as_it_is(
+    bundled_sample: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    err = _train_as_is(_lp_split_project(bundled_sample, tmp_path), tmp_path, monkeypatch, capsys)
+    assert "note: model.backbone resnet50_animal_ap10k" in err  # the config was accepted
+    ckpt = torch.load(tmp_path / "model" / "last.ckpt", weights_only=False)
+    assert tuple(ckpt["pca"]["pca_multiview"]["columns"].shape) == (2, 7)
