@@ -1,0 +1,82 @@
+"""Label views dock in the real window: the views in the grid, a label goes to its view's
+CSV, offers from the other views and reprojection errors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_lightning_pose.io.labels import read_labels
+
+from ...test_labeling.view_project import KEYPOINTS, VIEWS, labels_csv, make_view_project
+
+DOCS = Path(__file__).resolve().parents[4] / "docs"
+
+
+@pytest.fixture
+def dock(make_napari_viewer, tmp_path, qtbot):
+    config, pixels = make_view_project(tmp_path / "proj")
+    viewer = make_napari_viewer(show=True)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-lightning-pose", "Label views")
+    assert widget.load_project(config)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=20_000)
+    return viewer, widget, config, pixels
+
+
+def test_views_in_the_grid_offers_and_a_save_per_view(dock, qtbot) -> None:
+    viewer, widget, config, pixels = dock
+    root = config.parent
+    assert "3 views, 4 frames" in widget.status.text()
+    assert viewer.dims.current_step[0] == 0
+    assert viewer.dims.axis_labels[0] == "frame" and viewer.dims.nsteps[0] == 4
+    grid = viewer.canvas.grid
+    assert grid.enabled and grid.stride == 4
+    layers = list(viewer.layers)
+    assert len({grid.position(i, layers) for i in range(len(layers))}) == len(VIEWS)
+    assert widget.view == "top"
+    assert viewer.layers.selection.active.name == "top labels"
+    # frame 1: front has no labels; top and side do: front is offered their triangulation
+    viewer.dims.set_current_step(0, 1)
+    offers = widget.offers["front"]
+    assert "session0 img1.png" in widget.status.text(), widget.status.text()
+    assert len(offers.data) == len(KEYPOINTS)
+    np.testing.assert_allclose(offers.data[:, [2, 1]], pixels["front"][1], atol=1e-6)
+    assert len(widget.offers["top"].data) == 0
+    if os.environ.get("NLP_UPDATE_DOCS") == "1":  # the offers of frame 1 (magenta crosses)
+        from PIL import Image
+
+        qtbot.wait(300)
+        viewer.window._qt_window.resize(1400, 800)
+        qtbot.wait(300)
+        Image.fromarray(viewer.screenshot(canvas_only=False, flash=False)).save(
+            DOCS / "multicam_labeling.png"
+        )
+    # frame 2: front's nose is 10 px off; its error is listed and flagged
+    viewer.dims.set_current_step(0, 2)
+    text = widget.errors.text()
+    assert "front: nose 10.0 (!)" in text and text.count("(!)") == 1, text
+    # edit the front view: choose its labels layer, take the offers on frame 1, save
+    viewer.dims.set_current_step(0, 1)
+    viewer.layers.selection.active = widget.labels["front"]
+    assert widget.view == "front"
+    assert widget.accept_offers() == len(KEYPOINTS)
+    assert len(widget.offers["front"].data) == 0  # taken
+    before = {v: labels_csv(root, v).read_bytes() for v in ("top", "side")}
+    assert widget.save()
+    qtbot.waitUntil(lambda: not widget.busy, timeout=20_000)
+    assert "Saved: front" in widget.status.text()
+    saved = read_labels(labels_csv(root, "front"), KEYPOINTS)
+    np.testing.assert_allclose(
+        saved.iloc[1].to_numpy().reshape(-1, 2), pixels["front"][1], atol=1e-3
+    )
+    assert all(labels_csv(root, v).read_bytes() == before[v] for v in before)
+    # a click's point (added in add mode) goes to the active view as the current keypoint
+    viewer.dims.set_current_step(0, 3)
+    widget.editor.set_current_keypoint("ear")
+    layer = widget.labels["front"]
+    layer.add([[3, 60.0, 70.0]])
+    assert np.allclose(widget.views.sessions["front"].state.xy[3, 1], (70.0, 60.0))
+    assert widget.views.sessions["front"].dirty and not widget.views.sessions["top"].dirty
