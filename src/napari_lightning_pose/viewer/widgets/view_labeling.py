@@ -5,8 +5,10 @@ same synchronised frames in every view, one time slider), its skeleton, the offe
 other views and its labels, in one view box of the grid each. The labels layer that is
 active is edited by the labeling dock's own editor (``label_editing.LabelEditor``: a click
 places the current keypoint, the same keys and undo); choosing another view's labels layer
-moves the editor there. Each view's labels are saved into that view's CSV with the same
-locked three-way merge as the labeling dock (a ``LabelSession`` per view).
+moves the editor there. Each view's labels are saved into that view's CSV by the labeling
+dock's saver (``label_files.LabelSaver``, one per view's ``LabelSession``): the same locked
+three-way merge, on Save, every 30 s while there are unsaved changes, when the dock is
+hidden and when the window closes.
 
 With the session's calibration, every keypoint labeled in two or more views on the frame
 shown is triangulated: its projection is offered to the views that lack it (magenta crosses,
@@ -42,10 +44,11 @@ from napari_lightning_pose.labeling.views_session import (
 from napari_lightning_pose.viewer.layer_styles import KeypointsStyle, PredictionSkeletonStyle
 from napari_lightning_pose.viewer.widgets.docking import settle_when_shown
 from napari_lightning_pose.viewer.widgets.label_editing import LabelEditor, points_from_state
+from napari_lightning_pose.viewer.widgets.label_files import CloseFilter, LabelSaver
 from napari_lightning_pose.viewer.widgets.prefill import PREFILL_STYLE
 
-#: Seconds a save waits for another writer of a view's labels (frame selection, a terminal).
-SAVE_WAIT_SECONDS = 10.0
+#: Seconds between autosaves of views with unsaved changes.
+AUTOSAVE_SECONDS = 30.0
 
 
 def open_views(config: str | Path) -> tuple[ViewSessions, dict[str, Any]]:
@@ -60,9 +63,12 @@ def open_views(config: str | Path) -> tuple[ViewSessions, dict[str, Any]]:
 class ViewLabelingWidget(QWidget):
     """Label every view of a multi-camera project in the grid; offers across views."""
 
-    def __init__(self, napari_viewer: Any) -> None:
+    def __init__(self, napari_viewer: Any, autosave_seconds: float = AUTOSAVE_SECONDS) -> None:
         super().__init__()
         self.viewer = napari_viewer
+        self.autosave_seconds = autosave_seconds
+        self.savers: dict[str, LabelSaver] = {}
+        self._window_filter: CloseFilter | None = None
         self.views: ViewSessions | None = None
         self.cameras: dict[str, Any] = {}
         self.labels: dict[str, Any] = {}
@@ -111,7 +117,7 @@ class ViewLabelingWidget(QWidget):
     # ------------------------------------------------------------------ public
     @property
     def busy(self) -> bool:
-        """True while a project is read or saved (in a worker)."""
+        """True while a project is read (in a worker)."""
         return self._worker is not None
 
     def load_project(self, config: str | Path) -> bool:
@@ -122,14 +128,19 @@ class ViewLabelingWidget(QWidget):
         self._run(open_views, self._show, str(config).strip())
         return True
 
-    def save(self) -> bool:
-        """Save the views with unsaved edits, each into its CSV (in a worker)."""
-        if self.views is None or self._worker is not None:
-            return False
-        if self.editor is not None:
-            self.editor.sync_from_layer()
-        self._run(self.views.save, self._saved, SAVE_WAIT_SECONDS)
-        return True
+    def save(self, wait: bool = True) -> bool:
+        """Save the views with unsaved edits, each into its CSV (its ``LabelSaver``); True
+        when every one was written now."""
+        done = [saver.save(only_if_dirty=True, wait=wait) for saver in self.savers.values()]
+        for view, layer in self.labels.items():  # merges may bring other writers' points
+            if view != self.view:
+                layer.data, layer.features = points_from_state(self.views.sessions[view].state)
+        return all(done)
+
+    @property
+    def dirty(self) -> bool:
+        """True while a view has changes not yet written to its CSV."""
+        return any(saver.dirty for saver in self.savers.values())
 
     def set_view(self, view: str) -> None:
         """Edit ``view``'s labels: the editor moves to its layer, which becomes active."""
@@ -139,11 +150,13 @@ class ViewLabelingWidget(QWidget):
         if self.editor is not None:
             self.editor.sync_from_layer()
             self.editor.release()
+            self.savers[self.view].attach(self.views.sessions[self.view], None)
         self.view = view
         layer = self.labels[view]
         self.editor = LabelEditor(
             self.viewer, self.views.sessions[view], layer, self.skeletons[view], self
         )
+        self.savers[view].attach(self.views.sessions[view], self.editor)
         self.editor.set_current_keypoint(keypoint, chosen=False)
         if self.viewer.layers.selection.active is not layer:
             self.viewer.layers.selection.active = layer
@@ -243,6 +256,9 @@ class ViewLabelingWidget(QWidget):
         from napari_lightning_pose.viewer.widgets.layer_watch import show_camera_grid
 
         self.views, self.cameras = out
+        for view in self.views.views:
+            self.savers[view] = LabelSaver(self, self.set_status, self.autosave_seconds)
+            self.savers[view].attach(self.views.sessions[view], None)
         keypoints = self.views.sessions[self.views.views[0]].state.keypoints
         for view in self.views.views:
             self._add_view(view)
@@ -292,14 +308,35 @@ class ViewLabelingWidget(QWidget):
         points.metadata.update({"view": view, "csv_path": str(session.labels_path)})
         self.labels[view] = points
 
-    def _saved(self, outcomes: dict[str, Any]) -> None:
+    def _save_on_close(self) -> None:
         if self.editor is not None:
-            self.editor.redraw_points()
-        for view, layer in self.labels.items():
-            if view != self.view:
-                layer.data, layer.features = points_from_state(self.views.sessions[view].state)
-        saved = ", ".join(outcomes) or "nothing to save"
-        self.set_status(f"Saved: {saved}.")
+            self.editor.sync_from_layer()
+        for saver in self.savers.values():
+            saver.save_on_close()
+
+    # ------------------------------------------------------------------ closing
+    def showEvent(self, event: Any) -> None:
+        """Watch the main window so that closing it saves every view first."""
+        super().showEvent(event)
+        window = self.window()
+        if window is not self and self._window_filter is None:
+            self._window_filter = CloseFilter(self._save_on_close, window)
+
+    def hideEvent(self, event: Any) -> None:
+        """Save the views with unsaved changes when the dock is hidden (no waiting)."""
+        self.save(wait=False)
+        super().hideEvent(event)
+
+    def closeEvent(self, event: Any) -> None:
+        """Save every view, then stop the autosaves and let go of the editor."""
+        self._save_on_close()
+        for saver in self.savers.values():
+            saver.stop()
+        if self.editor is not None:
+            self.editor.release()
+        if self._window_filter is not None:
+            self._window_filter.detach()
+        super().closeEvent(event)
 
     def _on_combo(self, index: int) -> None:
         if self.editor is not None and index >= 0:
