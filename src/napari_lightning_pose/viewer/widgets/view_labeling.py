@@ -4,17 +4,17 @@ Opening a project (``labeling.views_session``, in a worker) gives each view its 
 same synchronised frames in every view, one time slider), its skeleton, the offers from the
 other views and its labels, in one view box of the grid each. The labels layer that is
 active is edited by the labeling dock's own editor (``label_editing.LabelEditor``: a click
-places the current keypoint, the same keys and undo); choosing another view's labels layer
-moves the editor there. Each view's labels are saved into that view's CSV by the labeling
-dock's saver (``label_files.LabelSaver``, one per view's ``LabelSession``): the same locked
-three-way merge, on Save, every 30 s while there are unsaved changes, when the dock is
-hidden and when the window closes.
+places the current keypoint, the same keys and undo); a press in another view's box (or
+choosing its labels layer) moves the editor there. Each view's labels are saved into that
+view's CSV by the labeling dock's saver (``label_files.LabelSaver``, one per view's
+``LabelSession``): the same locked three-way merge, on Save, every 30 s while there are
+unsaved changes, when the dock is hidden and when the window closes.
 
 With the session's calibration, every keypoint labeled in two or more views on the frame
 shown is triangulated: its projection is offered to the views that lack it (magenta crosses,
 as pre-filled points look: not labels until "Accept offers" takes them into the active view)
-and each label's reprojection error (from the other views) is listed, the label that does
-not fit views that agree among themselves flagged "(!)".
+and each label's reprojection error (from the other views) is listed, the view furthest off
+flagged "(!)" when it is 5 px or more (``views_session.cross_view_offer``).
 """
 
 from __future__ import annotations
@@ -84,7 +84,8 @@ class ViewLabelingWidget(QWidget):
         self.open_button = QPushButton("Open")
         self.open_button.clicked.connect(lambda: self.load_project(self.project_edit.text()))
         self.keypoint_combo = QComboBox()
-        self.keypoint_combo.currentIndexChanged.connect(self._on_combo)
+        # activated: the user's pick, even of the keypoint shown (to re-place it)
+        self.keypoint_combo.activated.connect(self._on_combo)
         self.accept_button = QPushButton("Accept offers")
         self.accept_button.setToolTip("Take the offered points into the active view's labels.")
         self.accept_button.clicked.connect(self.accept_offers)
@@ -265,6 +266,8 @@ class ViewLabelingWidget(QWidget):
         show_camera_grid(self.viewer, 4)
         self.viewer.dims.axis_labels = ("frame", "y", "x")
         self.viewer.dims.set_current_step(0, 0)  # the first frame, not napari's middle one
+        if self._on_press not in self.viewer.mouse_drag_callbacks:
+            self.viewer.mouse_drag_callbacks.append(self._on_press)
         self.keypoint_combo.blockSignals(True)
         self.keypoint_combo.clear()
         self.keypoint_combo.addItems(keypoints)
@@ -346,6 +349,22 @@ class ViewLabelingWidget(QWidget):
         if self.editor is not None:
             self.editor.on_frame_changed()
             self.show_progress(self.editor.current_frame)
+
+    def _on_press(self, viewer: Any, event: Any) -> None:
+        """A press in a view's box edits that view: napari gives a grid click to the active
+        layer (the viewer's callbacks run first), so its labels layer becomes active."""
+        from napari_lightning_pose.viewer.widgets.layer_watch import viewer_grid
+
+        box = getattr(event, "viewbox", None)
+        if box is None or self.views is None:
+            return
+        layers = list(viewer.layers)
+        for view, layer in self.labels.items():
+            if layer in layers and viewer_grid(viewer).position(
+                layers.index(layer), layers
+            ) == tuple(box):
+                self.set_view(view)
+                return
 
     def _on_active(self, event: Any = None) -> None:
         layer = self.viewer.layers.selection.active
