@@ -101,3 +101,41 @@ def test_views_in_the_grid_offers_and_a_save_per_view(dock, qtbot) -> None:
     viewer.close()
     saved = read_labels(labels_csv(root, "front"), KEYPOINTS)
     np.testing.assert_allclose(saved.iloc[3, 2:4], (70.0, 60.0), atol=1.0)
+
+
+def test_the_split_mirror_mouse_sample_labels_view_by_view(
+    make_napari_viewer, split_sample, tmp_path, qtbot
+) -> None:
+    """Real data: the bundled sample split into top and bottom cameras opens with both views'
+    50 labeled frames side by side, each view's labels on its own crop."""
+    import shutil
+
+    from napari_lightning_pose.io.pose_csv import coords_array
+
+    root = Path(shutil.copytree(split_sample.config.parent, tmp_path / "split"))
+    viewer = make_napari_viewer(show=True)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-lightning-pose", "Label views")
+    assert widget.load_project(root / "config.yaml")
+    qtbot.waitUntil(lambda: not widget.busy, timeout=30_000)
+    vs = widget.views
+    assert vs.views == split_sample.views and not vs.left_out
+    assert len(vs.frames) == 50 and "No calibration found" in widget.status.text()
+    for view, csv in zip(split_sample.views, split_sample.csv_files, strict=True):
+        labels = read_labels(root / csv.name, split_sample.keypoint_names)
+        state = vs.sessions[view].state
+        pairs = zip(vs.frames, state.images, strict=True)
+        assert all(f"{session}_{view}/{name}" in img for (session, name), img in pairs)
+        rows = [labels.index.get_loc(img) for img in state.images]
+        np.testing.assert_allclose(state.xy, coords_array(labels)[rows])
+        assert len(widget.labels[view].data) == int(np.isfinite(state.xy[..., 0]).sum())
+    assert "No calibration" in widget.errors.text()
+    viewer.dims.set_current_step(0, 7)
+    qtbot.wait(300)
+    viewer.window._qt_window.resize(1400, 800)
+    qtbot.wait(300)
+    if os.environ.get("NLP_UPDATE_DOCS") == "1":
+        from PIL import Image
+
+        Image.fromarray(viewer.screenshot(canvas_only=False, flash=False)).save(
+            DOCS / "multicam_labeling_mirror.png"
+        )
