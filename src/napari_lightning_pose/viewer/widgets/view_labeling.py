@@ -37,6 +37,7 @@ from qtpy.QtWidgets import (
 from napari_lightning_pose.labeling.views_session import (
     CrossViewOffer,
     ViewSessions,
+    cross_view_offer,
     offer_for_frame,
     read_view_sessions,
     session_cameras,
@@ -57,6 +58,8 @@ def open_views(config: str | Path) -> tuple[ViewSessions, dict[str, Any]]:
 
     vs = read_view_sessions(config)
     cams = session_cameras(load_config(config), vs.views, [s for s, _ in vs.frames])
+    if cams:  # load the compiled triangulation here, not on the first frame shown (0.4 s)
+        cross_view_offer(next(iter(cams.values())), np.full((len(vs.views), 1, 2), 600.0))
     return vs, cams
 
 
