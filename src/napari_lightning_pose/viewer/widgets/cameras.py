@@ -78,10 +78,9 @@ def link_time(a: Any, b: Any) -> None:
     b.dims.events.current_step.connect(lambda _e: follow(b, ref_a))
 
 
-def show_3d(session: CameraSession, viewer: Any, follow: Any = None) -> Any:
-    """Add the 3-D keypoints and skeleton to ``viewer``, show it in 3-D, tie it to ``follow``."""
+def build_3d_layers(session: CameraSession) -> list[Any]:
+    """The 3-D keypoints and skeleton of ``session`` as napari layers (no Qt: a worker)."""
     from napari_lightning_pose.viewer.prediction_layers import build_layers
-    from napari_lightning_pose.viewer.widgets.legend import UncertaintyLegend
 
     if session.table_3d is None:
         raise FileNotFoundError(
@@ -89,7 +88,14 @@ def show_3d(session: CameraSession, viewer: Any, follow: Any = None) -> Any:
         )
     track = read_track_3d(session.table_3d)
     skeleton = project_skeleton(session, track.keypoints)
-    for layer in build_layers(points_3d_layer_data(track, skeleton)):
+    return build_layers(points_3d_layer_data(track, skeleton))
+
+
+def add_3d_layers(viewer: Any, layers: list[Any], follow: Any = None) -> Any:
+    """Add the 3-D layers to ``viewer``, show it in 3-D with its legend, tie it to ``follow``."""
+    from napari_lightning_pose.viewer.widgets.legend import UncertaintyLegend
+
+    for layer in layers:
         viewer.add_layer(layer)
     viewer.dims.axis_labels = ("frame", "z", "y", "x")
     viewer.dims.ndisplay = 3
@@ -106,6 +112,11 @@ def show_3d(session: CameraSession, viewer: Any, follow: Any = None) -> Any:
         legend = UncertaintyLegend(viewer)
         window.add_dock_widget(legend, name="Uncertainty legend", area="bottom")
     return viewer
+
+
+def show_3d(session: CameraSession, viewer: Any, follow: Any = None) -> Any:
+    """:func:`build_3d_layers` then :func:`add_3d_layers` (for scripts and tests)."""
+    return add_3d_layers(viewer, build_3d_layers(session), follow)
 
 
 class CamerasWidget(QWidget):
@@ -145,7 +156,7 @@ class CamerasWidget(QWidget):
 
     @property
     def busy(self) -> bool:
-        """True while a result is read (in a worker)."""
+        """True while a result or its 3-D table is read (in a worker)."""
         return self._loader is not None
 
     def open(self, out_dir: str | Path) -> bool:
@@ -166,17 +177,33 @@ class CamerasWidget(QWidget):
         self._loader.start()
         return True
 
-    def show_3d(self, viewer: Any = None) -> Any:
-        """Show the 3-D skeleton in ``viewer`` (default: a new napari window), time tied."""
+    def show_3d(self, viewer: Any = None) -> bool:
+        """Read the 3-D table in a worker, then show it in ``viewer`` (default: a new napari
+        window), its time slider tied to this one's (``viewer_3d`` once shown)."""
+        from napari.qt.threading import create_worker
+
         if self.session is None or self.session.table_3d is None:
             self.status.setText("No 3-D table: smooth the cameras with --calibration.")
-            return None
+            return False
+        if self._loader is not None:
+            return False
+        title = f"3-D: {self.session.out_dir.name}"
+        self.show_3d_button.setEnabled(False)
+        self._loader = create_worker(
+            build_3d_layers, self.session, _start_thread=False, _ignore_errors=True
+        )
+        self._loader.returned.connect(lambda layers: self._show_3d(layers, viewer, title))
+        self._loader.errored.connect(lambda err: self.status.setText(f"No 3-D view: {err}"))
+        self._loader.finished.connect(self._done)
+        self._loader.start()
+        return True
+
+    def _show_3d(self, layers: list[Any], viewer: Any, title: str) -> None:
         if viewer is None:
             import napari
 
-            viewer = napari.Viewer(title=f"3-D: {self.session.out_dir.name}")
-        self.viewer_3d = show_3d(self.session, viewer, follow=self.viewer)
-        return self.viewer_3d
+            viewer = napari.Viewer(title=title)
+        self.viewer_3d = add_3d_layers(viewer, layers, follow=self.viewer)
 
     def _loaded(self, out: tuple[CameraSession, list[Any]]) -> None:
         session, layers = out
@@ -192,6 +219,7 @@ class CamerasWidget(QWidget):
     def _done(self) -> None:
         self._loader = None
         self.open_button.setEnabled(True)
+        self.show_3d_button.setEnabled(self.session is not None and bool(self.session.table_3d))
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "smooth --cameras output folder")

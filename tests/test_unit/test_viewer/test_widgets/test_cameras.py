@@ -98,7 +98,9 @@ def test_cameras_dock_shows_the_3d_skeleton_tied_to_the_time_slider(
     assert "3 cameras (top, side, front), with videos; 3-D table found" in dock.status.text()
     assert viewer.canvas.grid.enabled and len(viewer.layers) == 12
     assert dock.show_3d_button.isEnabled()
-    viewer3d = dock.show_3d(make_napari_viewer(show=True))
+    assert dock.show_3d(make_napari_viewer(show=True))
+    qtbot.waitUntil(lambda: not dock.busy and dock.viewer_3d is not None, timeout=20_000)
+    viewer3d = dock.viewer_3d
     assert viewer3d.dims.ndisplay == 3
     assert [layer.name for layer in viewer3d.layers] == ["3d skeleton", "3d"]
     points = viewer3d.layers["3d"]
