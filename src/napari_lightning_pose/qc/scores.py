@@ -117,12 +117,16 @@ class OutlierScores:
         Scores left out and why (e.g. one-member ensemble), for the user.
     contributions : dict of str to DataFrame
         Each score's part of ``combined`` (0 to ``Z_CAP``), same keys as ``scores``.
+    views : DataFrame or None
+        For several cameras (``qc.camera_scores``): the camera behind each value of
+        ``combined``; None for one video.
     """
 
     scores: dict[str, pd.DataFrame]
     combined: pd.DataFrame
     notes: list[str] = field(default_factory=list)
     contributions: dict[str, pd.DataFrame] = field(default_factory=dict)
+    views: pd.DataFrame | None = None
 
     @property
     def keypoints(self) -> list[str]:
@@ -352,8 +356,8 @@ def rank_outliers(
     -------
     pandas.DataFrame
         Columns ``frame``, ``keypoint`` (the worst by ``by``), ``combined``, every available
-        score at that frame and keypoint, and (for ``combined``) what each score added to
-        it, ``<score>_part``.
+        score at that frame and keypoint, (for ``combined``) what each score added to
+        it, ``<score>_part``, and for several cameras the ``camera`` behind it.
     """
     table = scores.combined if by == "combined" else scores.scores.get(by)
     if table is None:
@@ -376,6 +380,8 @@ def rank_outliers(
         out[name] = s.to_numpy()[rows, cols]
     for name, part in scores.contributions.items():
         out[f"{name}_part"] = part.to_numpy()[rows, cols]
+    if scores.views is not None:
+        out["camera"] = scores.views.to_numpy()[rows, cols]
     return pd.DataFrame(out)
 
 

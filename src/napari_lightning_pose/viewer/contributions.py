@@ -35,6 +35,14 @@ def get_predictions_reader(path: PathOrPaths) -> ReaderFunction | None:
     return found
 
 
+def get_camera_folder_reader(path: PathOrPaths) -> ReaderFunction | None:
+    """:func:`viewer.reader.get_camera_folder_reader`, with the layer hook on the viewer."""
+    found = reader.get_camera_folder_reader(path)
+    if found is not None:
+        _watch()
+    return found
+
+
 def get_video_reader(path: PathOrPaths) -> ReaderFunction | None:
     """:func:`viewer.reader.get_video_reader`, with the layer hook on the current viewer."""
     found = reader.get_video_reader(path)

@@ -131,12 +131,12 @@ def _read_predictions(path: PathOrPaths) -> list[LayerData]:
     layers: list[LayerData] = []
     for p in paths:
         track = read_pose_track(p)
-        skeleton = _project_skeleton(Path(p), track.keypoints)
+        skeleton = project_skeleton(Path(p), track.keypoints)
         layers.extend(prediction_layer_data(track, skeleton=skeleton))
     return layers
 
 
-def _project_skeleton(csv_path: Path, keypoints: Sequence[str]) -> list[tuple[str, str]]:
+def project_skeleton(csv_path: Path, keypoints: Sequence[str]) -> list[tuple[str, str]]:
     """The skeleton of the project the file belongs to (its ``config.yaml`` above
     ``predictions/``, or ``project/config.yaml`` beside it as the demo writes it:
     ``ensemble.files.find_project_config``) when its keypoints are the file's, else none."""
@@ -203,3 +203,30 @@ def video_layer_data(path: str | Path) -> LayerData:
 def _read_videos(path: PathOrPaths) -> list[LayerData]:
     paths = [path] if isinstance(path, str | Path) else list(path)
     return [video_layer_data(p) for p in paths]
+
+
+# ------------------------------------------------------------------ multi-camera folders
+def get_camera_folder_reader(path: PathOrPaths) -> ReaderFunction | None:
+    """The reader for a ``smooth --cameras`` output folder (``<camera>.eks.csv`` of two or
+    more cameras), or None for anything else.
+
+    It opens every camera's video and smoothed layers, camera after camera
+    (``camera_layers.camera_grid_layer_data``); the viewer turns its grid on with one view
+    box per camera when they are added (``widgets.layer_watch``).
+    """
+    from napari_lightning_pose.viewer.camera_layers import is_camera_folder
+
+    paths = [path] if isinstance(path, str | Path) else list(path)
+    if len(paths) != 1 or not is_camera_folder(paths[0]):
+        return None
+    return _read_camera_folder
+
+
+def _read_camera_folder(path: PathOrPaths) -> list[LayerData]:
+    from napari_lightning_pose.viewer.camera_layers import (
+        camera_grid_layer_data,
+        find_camera_session,
+    )
+
+    folder = path if isinstance(path, str | Path) else next(iter(path))
+    return camera_grid_layer_data(find_camera_session(folder))

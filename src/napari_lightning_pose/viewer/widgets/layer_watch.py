@@ -9,7 +9,9 @@ inserted into a viewer's layer list:
   out again and the ``LabelsError`` raised names the file, so napari shows it and adds none of
   the file's other layers;
 - opened without a video they stay, with a warning saying to open the video too;
-- the dims slider labels are kept wide enough for our "frame" axis (``dims``).
+- the dims slider labels are kept wide enough for our "frame" axis (``dims``);
+- the layers of a multi-camera result (``camera_layers.GRID_STRIDE`` in their metadata) turn
+  napari's grid on, one view box per camera, all on the one time slider.
 
 :func:`watch_layers` connects this once per viewer. The plugin's npe2 entry points
 (``viewer.contributions``) call it for the viewer that opens a file, and the docks for theirs.
@@ -22,6 +24,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
+from napari_lightning_pose.viewer.camera_layers import GRID_STRIDE
 from napari_lightning_pose.viewer.prediction_layers import check_frames_cover_video
 from napari_lightning_pose.viewer.widgets.dims import fit_slider_labels
 
@@ -43,6 +46,22 @@ def watch_layers(viewer: Any) -> None:
     ref = weakref.ref(viewer)  # the hook must not keep the viewer alive
     viewer.layers.events.inserted.connect(lambda event: _dock_legend(ref(), event.value))
     fit_slider_labels(viewer)
+
+
+def show_camera_grid(viewer: Any, stride: int) -> None:
+    """Turn the viewer's grid on, ``stride`` layers per view box (one camera each)."""
+    grid = viewer_grid(viewer)
+    grid.stride = stride
+    boxes = -(-len(viewer.layers) // stride)
+    grid.shape = (1, boxes) if boxes <= 3 else (-1, -1)  # up to 3 cameras in a row
+    grid.spacing = 4
+    grid.enabled = True
+
+
+def viewer_grid(viewer: Any) -> Any:
+    """The viewer's grid settings: ``viewer.canvas.grid`` (napari 0.9+) or ``viewer.grid``."""
+    canvas = getattr(viewer, "canvas", None)
+    return canvas.grid if hasattr(canvas, "grid") else viewer.grid
 
 
 def watch_current_viewer() -> None:
@@ -111,6 +130,13 @@ def _on_inserted(event: Any) -> None:
     """Refuse a prediction layer of another length than the open video; warn without one."""
     layer, layers = event.value, event.source
     meta = getattr(layer, "metadata", None) or {}
+    if meta.get(GRID_STRIDE):
+        import napari
+
+        for viewer in [*_WATCHED, napari.current_viewer()]:
+            if viewer is not None and viewer.layers is layers:
+                show_camera_grid(viewer, int(meta[GRID_STRIDE]))
+                break
     if meta.get("kind") not in CHECKED_KINDS or "track_frames" not in meta:
         return
     if type(layer).__name__ == "Points":  # once per file: each file has one Points layer

@@ -24,7 +24,11 @@ from napari_lightning_pose.viewer.widgets.docking import settle_when_shown
 TITLES = {
     "posterior_sd": "uncertainty: posterior SD (px)",
     "likelihood": "confidence: likelihood (1 = sure)",
+    "posterior_sd_3d": "uncertainty: 3-D posterior SD (world units)",
 }
+
+#: Layer kinds (``metadata["kind"]``) whose colour scale the legend shows.
+KINDS = ("smoothed", "prediction", "smoothed_3d")
 
 
 def nice_ticks(limits: tuple[float, float], n: int = 6) -> list[float]:
@@ -93,7 +97,7 @@ class UncertaintyLegend(QWidget):
             layers.insert(0, active)
         for layer in layers:
             meta = getattr(layer, "metadata", {}) or {}
-            if meta.get("kind") in ("smoothed", "prediction") and meta.get("contrast_limits"):
+            if meta.get("kind") in KINDS and meta.get("contrast_limits"):
                 self.set_scale(meta["color_by"], tuple(meta["contrast_limits"]))
                 return
 

@@ -52,6 +52,7 @@ SHORT = {
     "eks_residual": "residual",
     "pca_singleview_error": "pose PCA",
     "pca_multiview_error": "views PCA",
+    "reprojection_error": "reprojection",
 }
 THRESHOLD_PEN = pg.mkPen((235, 40, 40), width=2)
 
@@ -81,6 +82,18 @@ def _score_files(csv: str, member_csvs: list[str]) -> tuple[Path, list[Path], Ou
     return Path(csv), members, scores_from_files(csv, members)
 
 
+def _score_cameras(out_dir: str) -> tuple[Path, list[Path], OutlierScores]:
+    """Score a multi-camera result by its worst camera and, with the rig's calibration, by
+    reprojection error (``qc.camera_scores``); no Qt, so a worker runs it."""
+    from napari_lightning_pose.qc.camera_scores import camera_scores_from_files
+    from napari_lightning_pose.viewer.camera_layers import find_camera_session
+
+    session = find_camera_session(out_dir)
+    scores = camera_scores_from_files(session.smoothed, session.members, session.calibration)
+    members = [m for found in session.members.values() for m in found]
+    return session.out_dir, members, scores
+
+
 class OutlierQueueWidget(QWidget):
     """Rank frames by outlier score; jump there; send them back to labeling."""
 
@@ -95,6 +108,7 @@ class OutlierQueueWidget(QWidget):
         self.worker: Any = None
         self.last_result: Any = None
         self._loader: Any = None
+        self._loading: str | None = None
         self._load_id = 0
 
         self.source = QLabel("No smoothed predictions yet: run Predict + smooth or open one.")
@@ -266,6 +280,9 @@ class OutlierQueueWidget(QWidget):
         from napari_lightning_pose.io.pose_csv import read_pose_csv
         from napari_lightning_pose.qc.refine import iter_refine_frames
 
+        if self.scores is not None and self.scores.views is not None:
+            self._say("Label these takes one video's frames; open a camera's CSV for that.")
+            return False
         try:
             project, video = self._project_and_video()
             smoothed = read_pose_csv(self.smoothed_csv, required_coords=("x", "y"))
@@ -411,7 +428,9 @@ class OutlierQueueWidget(QWidget):
             if f"{name}_part" in self.ranked.columns
         ]
         parts = sorted((p for p in parts if np.isfinite(p[0]) and p[0] >= 0.5), reverse=True)
-        return ", ".join(f"{SHORT.get(name, name)} {value:.0f}" for value, name in parts)
+        why = ", ".join(f"{SHORT.get(name, name)} {value:.0f}" for value, name in parts)
+        camera = getattr(row, "camera", None)
+        return f"{camera}: {why}" if camera else why
 
     def _row(self) -> int:
         rows = [i.row() for i in self.table.selectedIndexes()]
@@ -426,12 +445,16 @@ class OutlierQueueWidget(QWidget):
             return
         from napari.qt.threading import create_worker
 
+        job: tuple[Any, ...] = (_score_files, meta["csv_path"], meta.get("member_csvs") or [])
+        if meta.get("camera_csvs"):  # one of several cameras: score them all, once
+            out_dir = str(Path(meta["csv_path"]).parent)
+            if out_dir in (str(self.smoothed_csv), self._loading):
+                return
+            job = (_score_cameras, out_dir)
+        self._loading = str(job[1])
         self._load_id += 1
         load_id = self._load_id
-        self._loader = create_worker(
-            _score_files, meta["csv_path"], meta.get("member_csvs") or [],
-            _start_thread=False, _ignore_errors=True,
-        )  # fmt: skip
+        self._loader = create_worker(*job, _start_thread=False, _ignore_errors=True)
         self._loader.returned.connect(
             lambda out: self._show_scores(*out) if load_id == self._load_id else None
         )
@@ -442,6 +465,7 @@ class OutlierQueueWidget(QWidget):
     def _loader_done(self, load_id: int) -> None:
         if load_id == self._load_id:
             self._loader = None
+            self._loading = None
 
     def _say(self, text: str) -> None:
         self.status.setText(text)

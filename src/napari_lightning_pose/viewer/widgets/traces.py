@@ -8,11 +8,13 @@ window of frames around the cursor. Moving the cursor only moves three lines (no
 replotted), so scrubbing stays smooth (``benchmarks/bench_traces.py``).
 
 Other docks reuse it: ``set_tracks`` gives it data, ``set_keypoint`` / ``set_frame`` drive it.
+For a multi-camera result (``set_camera_tracks``, or camera layers added to the viewer) the
+rows overlay the chosen keypoint in every camera, one colour per camera, each with its band.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,6 +39,8 @@ BAND_BRUSH = pg.mkBrush(255, 160, 40, 90)
 BAND_EDGE_PEN = pg.mkPen((255, 160, 40, 110), width=1)
 CURSOR_PEN = pg.mkPen((255, 255, 255), width=1.5)
 SD_PEN = pg.mkPen((235, 40, 40), width=2)
+#: One colour per camera (cycled), far from the orange of a single camera's trace.
+CAMERA_COLORS = ((90, 200, 255), (255, 120, 200), (140, 230, 120), (255, 220, 90), (200, 160, 255))
 
 
 class TracePanel(QWidget):
@@ -59,6 +63,8 @@ class TracePanel(QWidget):
         self.viewer = napari_viewer
         self.track: PoseTrack | None = None
         self.members: list[PoseTrack] = []
+        self.cameras: dict[str, PoseTrack] = {}
+        self._camera_csvs: dict[str, str] = {}
         self.keypoint: str | None = None
         self.current_frame = 0
         self._loader: Any = None
@@ -120,10 +126,28 @@ class TracePanel(QWidget):
                 self._on_layer_added(layer=layer)
 
     # ------------------------------------------------------------------ public
-    def set_tracks(self, track: PoseTrack, members: Sequence[PoseTrack] = ()) -> None:
+    def set_camera_tracks(self, tracks: Mapping[str, PoseTrack]) -> None:
+        """Plot the chosen keypoint of every camera's smoothed table, one colour each."""
+        first = next(iter(tracks.values()))
+        self.set_tracks(first, cameras=tracks)
+        names = ", ".join(
+            f'<b style="color: rgb{CAMERA_COLORS[i % len(CAMERA_COLORS)]}">{camera}</b>'
+            for i, camera in enumerate(tracks)
+        )
+        self.status.setText(f"{names}: {first.n_frames} frames, \u00b1 2 posterior SD (band).")
+
+    def set_tracks(
+        self,
+        track: PoseTrack,
+        members: Sequence[PoseTrack] = (),
+        cameras: Mapping[str, PoseTrack] | None = None,
+    ) -> None:
         """Plot ``track`` (smoothed or plain predictions) and the raw ``members``."""
         self.track = track
         self.members = list(members)
+        self.cameras = dict(cameras or {})
+        if not self.cameras:
+            self._camera_csvs = {}
         self.keypoint_combo.blockSignals(True)
         self.keypoint_combo.clear()
         self.keypoint_combo.addItems(track.keypoints)
@@ -169,11 +193,14 @@ class TracePanel(QWidget):
 
     # ---------------------------------------------------------------- internals
     def _replot(self) -> None:
-        track, k = self.track, self.track.keypoints.index(self.keypoint)
-        t = track.frames.astype(float)
         for plot, cursor in zip(self.plots, self.cursors, strict=True):
             plot.clear()
             plot.addItem(cursor, ignoreBounds=True)
+        if self.cameras:
+            self._plot_cameras()
+            return
+        track, k = self.track, self.track.keypoints.index(self.keypoint)
+        t = track.frames.astype(float)
         for c, plot in enumerate(self.plots[:2]):
             for member in self.members:
                 if self.keypoint in member.keypoints:
@@ -191,6 +218,31 @@ class TracePanel(QWidget):
         third = track.posterior_sd[:, k] if track.smoothed else track.likelihood[:, k]
         self.plots[2].plot(t, third, pen=SD_PEN, connect="finite")
         self.plots[0].setTitle(self.keypoint)  # short: never cut, whatever the dock's width
+        self._follow(force=True)
+
+    def _plot_cameras(self) -> None:
+        """The keypoint in every camera: x, y with bands, and each camera's SD."""
+        for i, (camera, track) in enumerate(self.cameras.items()):
+            if self.keypoint not in track.keypoints:
+                continue
+            k = track.keypoints.index(self.keypoint)
+            t = track.frames.astype(float)
+            colour = CAMERA_COLORS[i % len(CAMERA_COLORS)]
+            pen = pg.mkPen(colour, width=2)
+            for c, plot in enumerate(self.plots[:2]):
+                if track.posterior_var is not None:
+                    sd = np.sqrt(track.posterior_var[:, k, c])
+                    edge = pg.mkPen((*colour, 90), width=1)
+                    upper = pg.PlotCurveItem(t, track.xy[:, k, c] + 2 * sd, pen=edge)
+                    lower = pg.PlotCurveItem(t, track.xy[:, k, c] - 2 * sd, pen=edge)
+                    plot.addItem(upper)
+                    plot.addItem(lower)
+                    plot.addItem(pg.FillBetweenItem(upper, lower, brush=pg.mkBrush(*colour, 60)))
+                name = camera if c == 0 else None
+                plot.plot(t, track.xy[:, k, c], pen=pen, connect="finite", name=name)
+            third = track.posterior_sd[:, k] if track.smoothed else track.likelihood[:, k]
+            self.plots[2].plot(t, third, pen=pen, connect="finite")
+        self.plots[0].setTitle(self.keypoint)
         self._follow(force=True)
 
     def _follow(self, force: bool = False) -> None:
@@ -247,6 +299,9 @@ class TracePanel(QWidget):
             return
         if layer.__class__.__name__ != "Points":
             return
+        if meta.get("camera_csvs"):
+            self._load_cameras(dict(meta["camera_csvs"]))
+            return
         if self.track is not None and self.track.smoothed and meta["kind"] == "prediction":
             return  # keep showing the smoothed result
         self._load_id += 1
@@ -264,6 +319,25 @@ class TracePanel(QWidget):
         self._loader.finished.connect(lambda: self._loader_done(load_id))
         self._loader.start()
 
+    def _load_cameras(self, csvs: dict[str, str]) -> None:
+        """Read every camera's table in a worker (once per result: each camera's layer asks)."""
+        from napari.qt.threading import create_worker
+
+        if csvs == self._camera_csvs:
+            return
+        self._camera_csvs = csvs
+        self._load_id += 1
+        load_id = self._load_id
+        self._loader = create_worker(
+            read_camera_tracks, csvs, _start_thread=False, _ignore_errors=True
+        )
+        self._loader.returned.connect(
+            lambda tracks: self.set_camera_tracks(tracks) if load_id == self._load_id else None
+        )
+        self._loader.errored.connect(lambda err: self.status.setText(f"Not loaded: {err}"))
+        self._loader.finished.connect(lambda: self._loader_done(load_id))
+        self._loader.start()
+
     def _loaded(self, load_id: int, track: PoseTrack, members: list[PoseTrack]) -> None:
         if load_id == self._load_id:  # a newer layer's tracks win
             self.set_tracks(track, members)
@@ -271,6 +345,11 @@ class TracePanel(QWidget):
     def _loader_done(self, load_id: int) -> None:
         if load_id == self._load_id:
             self._loader = None
+
+
+def read_camera_tracks(csvs: Mapping[str, str]) -> dict[str, PoseTrack]:
+    """Read each camera's smoothed table (no Qt, so a worker runs it)."""
+    return {camera: read_pose_track(csv) for camera, csv in csvs.items()}
 
 
 def read_tracks(
