@@ -18,10 +18,15 @@ from typing import Any
 import numpy as np
 
 from napari_lightning_pose.data.splits import split_indices
-from napari_lightning_pose.errors import LabelsError
 from napari_lightning_pose.io.labels import drop_unlabeled, match_keypoints, read_labels
 from napari_lightning_pose.io.pose_csv import coords_array, keypoint_names, make_pose_frame
-from napari_lightning_pose.io.views import Views, project_views, session_name, view_in_name
+from napari_lightning_pose.io.views import (
+    Views,
+    check_same_keypoints,
+    project_views,
+    session_name,
+    view_in_name,
+)
 
 
 @dataclass
@@ -74,21 +79,14 @@ def read_view_labels(cfg: Mapping[str, Any], names: Sequence[str] | None = None)
     views = project_views(cfg)
     if views is None:
         raise ValueError("read_view_labels needs a multi-camera config (data.view_names)")
-    first: tuple[Path, list[str]] | None = None
+    first: tuple[Path, Sequence[str]] | None = None
     paths: list[str] = []
     values, view_of, keys = [], [], []
     for v, (view, csv) in enumerate(zip(views.names, views.csv_files, strict=True)):
         raw = read_labels(csv)
         have = keypoint_names(raw)
-        if first is not None and set(have) != set(first[1]):
-            raise LabelsError(
-                csv,
-                f"has keypoints {have}, but {first[0]} has {first[1]}: every view must label "
-                "the same keypoints.",
-                "Rename the bodyparts header rows (and data.keypoint_names) so the views agree.",
-            )
-        first = first or (csv, have)
-        wanted = list(names) if names else first[1]
+        first = check_same_keypoints(first, csv, have)
+        wanted = list(names) if names else list(first[1])
         labels = drop_unlabeled(match_keypoints(raw, wanted, csv))
         paths += [str(p) for p in labels.index]
         values.append(coords_array(labels))
@@ -96,7 +94,7 @@ def read_view_labels(cfg: Mapping[str, Any], names: Sequence[str] | None = None)
         keys += [frame_key(str(p), view) for p in labels.index]
     return ViewLabels(
         views=views,
-        keypoint_names=list(names) if names else first[1],  # type: ignore[index]
+        keypoint_names=list(names) if names else list(first[1]),  # type: ignore[index]
         image_paths=paths,
         keypoints=np.concatenate(values),
         view_of=np.asarray(view_of, dtype=np.int64),

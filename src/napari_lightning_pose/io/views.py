@@ -138,6 +138,23 @@ def group_sessions(
     return {s: {v: found[v] for v in views} for s, found in sorted(sessions.items())}
 
 
+def check_same_keypoints(
+    first: tuple[Path, Sequence[str]] | None, csv: Path, have: Sequence[str]
+) -> tuple[Path, Sequence[str]]:
+    """Refuse a view's CSV whose keypoints differ from the first view's (naming both files).
+
+    Returns the first view's ``(csv, keypoints)``: ``first``, or this CSV's when it is the first.
+    """
+    if first is not None and set(have) != set(first[1]):
+        raise LabelsError(
+            csv,
+            f"has keypoints {list(have)}, but {first[0]} has {list(first[1])}: every view "
+            "labels the same keypoints.",
+            "Rename the bodyparts header rows (and data.keypoint_names) so the views agree.",
+        )
+    return first or (csv, have)
+
+
 def check_frame_counts(session: Mapping[str, Path], counts: Mapping[str, int]) -> None:
     """Refuse a session whose views have different frame counts (``LabelsError`` naming them)."""
     if len(set(counts.values())) > 1:

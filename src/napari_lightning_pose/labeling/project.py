@@ -38,6 +38,7 @@ from napari_lightning_pose.io.lock import hold_lock
 from napari_lightning_pose.io.video import VIDEO_SUFFIXES
 from napari_lightning_pose.io.views import (
     Views,
+    check_same_keypoints,
     check_session_videos,
     check_view_keys,
     project_views,
@@ -291,19 +292,12 @@ def init_project(
 
 def _existing_keypoints(csv_paths: Sequence[Path], names: list[str]) -> list[str]:
     """The keypoints of the labels CSVs already in the folder, which must all agree."""
-    first: tuple[Path, list[str]] | None = None
+    first: tuple[Path, Sequence[str]] | None = None
     for csv_path in csv_paths:
         if not csv_path.exists():
             continue
         have = labels_io.pose_csv.keypoint_names(labels_io.read_labels(csv_path))
-        if first is not None and set(have) != set(first[1]):
-            raise LabelsError(
-                csv_path,
-                f"has keypoints {have}, but {first[0]} has {first[1]}: every view labels the "
-                "same keypoints.",
-                "Rename the bodyparts header rows so the views' CSVs agree.",
-            )
-        first = first or (csv_path, have)
+        first = check_same_keypoints(first, csv_path, have)
         if names:
             labels_io.read_labels(csv_path, names)  # the keypoints given must be the file's
         names = names or have
