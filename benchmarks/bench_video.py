@@ -224,7 +224,7 @@ class ViewerResult:
 
 def _viewer_layers(video: Path, n_memory: int) -> list[tuple[str, Callable[[], tuple]]]:
     """(name, factory of (data, kwargs)) for the layers compared through the viewer."""
-    from napari_lightning_pose.viewer.reader import video_layer_data
+    from napari_lightning_pose.viewer.layers import video_layer_data
 
     def ours(prefetch: bool) -> tuple:
         data, kwargs, _ = video_layer_data(video)

@@ -442,3 +442,21 @@ def _split_known(part: str, names: set[str]) -> tuple[str, str] | None:
         if left in names and right in names:
             return left, right
     return None
+
+
+def project_skeleton(csv_path: Path, keypoints: Sequence[str]) -> list[tuple[str, str]]:
+    """The skeleton of the project the file belongs to (its ``config.yaml`` above
+    ``predictions/``, or ``project/config.yaml`` beside it as the demo writes it:
+    ``ensemble.files.find_project_config``) when its keypoints are the file's, else none."""
+    from napari_lightning_pose.ensemble.files import find_project_config
+
+    config = find_project_config(csv_path)
+    if config is None:
+        return []
+    try:
+        project = Project.open(config)
+    except ConfigError:
+        return []
+    if set(project.keypoint_names) != set(keypoints):
+        return []  # named in a warning where the layers are added (layer_watch)
+    return [(str(a), str(b)) for a, b in project.skeleton]

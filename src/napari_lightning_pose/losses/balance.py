@@ -28,8 +28,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-#: Lightning Pose's weight of the supervised heatmap loss: log_weight 0, i.e. 1 / 2.
-SUPERVISED_LOG_WEIGHT = 0.0
+from napari_lightning_pose.losses.names import SUPERVISED_LOG_WEIGHT
 
 
 def weight_of(log_weight: float) -> float:

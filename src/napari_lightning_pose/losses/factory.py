@@ -16,10 +16,9 @@ from typing import Any
 import numpy as np
 
 from napari_lightning_pose.errors import ConfigError
-from napari_lightning_pose.losses.balance import SUPERVISED_LOG_WEIGHT
 from napari_lightning_pose.losses.base import Loss
 from napari_lightning_pose.losses.heatmap import HeatmapKLLoss, HeatmapMSELoss
-from napari_lightning_pose.losses.names import check_loss_names, pca_columns
+from napari_lightning_pose.losses.names import SUPERVISED_LOG_WEIGHT, check_loss_names, pca_columns
 from napari_lightning_pose.losses.pca import PCAFit, fit_pose_pca
 from napari_lightning_pose.losses.pca_losses import PCAMultiviewLoss, PCASingleviewLoss
 from napari_lightning_pose.losses.temporal import TemporalLoss

@@ -8,6 +8,9 @@ from typing import Any
 
 from napari_lightning_pose.errors import ConfigError
 
+#: Lightning Pose's weight of the supervised heatmap loss: log_weight 0, i.e. 1 / 2.
+SUPERVISED_LOG_WEIGHT = 0.0
+
 # Lightning Pose's unsupervised losses (model.losses_to_use)
 UNSUPERVISED_LOSSES = ("temporal", "pca_singleview", "pca_multiview")
 

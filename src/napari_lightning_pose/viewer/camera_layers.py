@@ -204,7 +204,7 @@ def _project_files(
 
 def project_skeleton(session: CameraSession, keypoints: Sequence[str]) -> list[tuple[str, str]]:
     """The skeleton of the project above the folder when its keypoints are the tables'."""
-    from napari_lightning_pose.viewer.reader import project_skeleton as of_csv
+    from napari_lightning_pose.labeling.project import project_skeleton as of_csv
 
     return of_csv(session.smoothed[session.cameras[0]], keypoints)
 
@@ -225,11 +225,11 @@ def camera_grid_layer_data(
     LabelsError
         Cameras with different keypoints, or a table whose frames are not its video's.
     """
+    from napari_lightning_pose.viewer.layers import video_layer_data
     from napari_lightning_pose.viewer.prediction_layers import (
         prediction_layer_data,
         read_pose_track,
     )
-    from napari_lightning_pose.viewer.reader import video_layer_data
 
     tracks = {c: read_pose_track(session.smoothed[c]) for c in session.cameras}
     first = tracks[session.cameras[0]]

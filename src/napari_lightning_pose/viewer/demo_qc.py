@@ -84,12 +84,12 @@ def build_viewer(
     and the trace panel docked, at ``frame``, the panel showing ``keypoint``."""
     import napari
 
+    from napari_lightning_pose.viewer.layers import video_layer_data
     from napari_lightning_pose.viewer.prediction_layers import (
         member_layer_data,
         prediction_layer_data,
         read_pose_track,
     )
-    from napari_lightning_pose.viewer.reader import video_layer_data
     from napari_lightning_pose.viewer.widgets.legend import UncertaintyLegend
     from napari_lightning_pose.viewer.widgets.traces import TracePanel
 

@@ -282,3 +282,24 @@ def labels_layer_data(
         shapes_kwargs = SkeletonStyle(name=f"{csv_path.stem} skeleton").as_kwargs()
         layers.append((list(lines), {**shapes_kwargs, "ndim": 3}, "shapes"))
     return layers
+
+
+def video_layer_data(path: str | Path) -> LayerData:
+    """The Image layer-data tuple ``(VideoReader, kwargs, "image")`` for one video file."""
+    from napari_lightning_pose.io.video import VideoReader
+
+    reader = VideoReader(path, prefetch=True)  # decodes around the slider in the background
+    metadata = {
+        "fps": reader.fps,
+        "n_frames": reader.n_frames,
+        "video_path": str(reader.path.resolve()),
+    }
+    kwargs = {
+        "name": reader.path.stem,
+        "rgb": True,
+        "multiscale": False,
+        "contrast_limits": (0, 255),
+        "axis_labels": ("frame", "y", "x"),
+        "metadata": metadata,
+    }
+    return reader, kwargs, "image"

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from napari_lightning_pose.viewer.layers import LayerData, labels_layer_data
+from napari_lightning_pose.viewer.layers import LayerData, labels_layer_data, video_layer_data
 
 PathOrPaths = str | Sequence[str]
 ReaderFunction = Callable[[PathOrPaths], list[LayerData]]
@@ -122,6 +122,7 @@ def get_predictions_reader(path: PathOrPaths) -> ReaderFunction | None:
 
 
 def _read_predictions(path: PathOrPaths) -> list[LayerData]:
+    from napari_lightning_pose.labeling.project import project_skeleton
     from napari_lightning_pose.viewer.prediction_layers import (
         prediction_layer_data,
         read_pose_track,
@@ -134,26 +135,6 @@ def _read_predictions(path: PathOrPaths) -> list[LayerData]:
         skeleton = project_skeleton(Path(p), track.keypoints)
         layers.extend(prediction_layer_data(track, skeleton=skeleton))
     return layers
-
-
-def project_skeleton(csv_path: Path, keypoints: Sequence[str]) -> list[tuple[str, str]]:
-    """The skeleton of the project the file belongs to (its ``config.yaml`` above
-    ``predictions/``, or ``project/config.yaml`` beside it as the demo writes it:
-    ``ensemble.files.find_project_config``) when its keypoints are the file's, else none."""
-    from napari_lightning_pose.ensemble.files import find_project_config
-    from napari_lightning_pose.errors import ConfigError
-    from napari_lightning_pose.labeling.project import Project
-
-    config = find_project_config(csv_path)
-    if config is None:
-        return []
-    try:
-        project = Project.open(config)
-    except ConfigError:
-        return []
-    if set(project.keypoint_names) != set(keypoints):
-        return []  # named in a warning where the layers are added (layer_watch)
-    return [(str(a), str(b)) for a, b in project.skeleton]
 
 
 # ---------------------------------------------------------------------------------- videos
@@ -177,27 +158,6 @@ def get_video_reader(path: PathOrPaths) -> ReaderFunction | None:
     if not paths or not all(is_video_path(p) for p in paths):
         return None
     return _read_videos
-
-
-def video_layer_data(path: str | Path) -> LayerData:
-    """The Image layer-data tuple ``(VideoReader, kwargs, "image")`` for one video file."""
-    from napari_lightning_pose.io.video import VideoReader
-
-    reader = VideoReader(path, prefetch=True)  # decodes around the slider in the background
-    metadata = {
-        "fps": reader.fps,
-        "n_frames": reader.n_frames,
-        "video_path": str(reader.path.resolve()),
-    }
-    kwargs = {
-        "name": reader.path.stem,
-        "rgb": True,
-        "multiscale": False,
-        "contrast_limits": (0, 255),
-        "axis_labels": ("frame", "y", "x"),
-        "metadata": metadata,
-    }
-    return reader, kwargs, "image"
 
 
 def _read_videos(path: PathOrPaths) -> list[LayerData]:

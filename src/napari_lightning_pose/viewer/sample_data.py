@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from napari_lightning_pose import SAMPLE_DIR
 from napari_lightning_pose.labeling.project import Project
-from napari_lightning_pose.viewer.layers import LayerData, labels_layer_data
-from napari_lightning_pose.viewer.reader import video_layer_data
+from napari_lightning_pose.viewer.layers import LayerData, labels_layer_data, video_layer_data
 
 
 def mirror_mouse_sample() -> list[LayerData]:

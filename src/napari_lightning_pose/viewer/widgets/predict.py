@@ -62,8 +62,8 @@ def video_layer(video: Path, decode_middle: bool = True) -> Any:
     A viewer whose first layer this is moves to the middle frame; decoding it from the
     keyframe before it took ~0.1 s on the GUI thread.
     """
+    from napari_lightning_pose.viewer.layers import video_layer_data
     from napari_lightning_pose.viewer.prediction_layers import build_layers
-    from napari_lightning_pose.viewer.reader import video_layer_data
 
     data, kwargs, kind = video_layer_data(video)
     if decode_middle:

@@ -40,8 +40,7 @@ from qtpy.QtWidgets import (
 from napari_lightning_pose.errors import LightningPoseInputError
 from napari_lightning_pose.labeling.frames import METHODS, FrameProgress, iter_pick_frames
 from napari_lightning_pose.labeling.project import Project, add_video, init_project, parse_skeleton
-from napari_lightning_pose.viewer.layers import LayerData
-from napari_lightning_pose.viewer.reader import video_layer_data
+from napari_lightning_pose.viewer.layers import LayerData, video_layer_data
 from napari_lightning_pose.viewer.widgets.docking import settle_when_shown
 from napari_lightning_pose.viewer.widgets.layer_watch import watch_layers
 from napari_lightning_pose.viewer.widgets.warmup import warm_first_image_layer

@@ -56,8 +56,8 @@ def queue(make_napari_viewer, qc_project, qtbot):
     from napari_lightning_pose.viewer.widgets.traces import TracePanel
 
     config, smoothed, members = qc_project
+    from napari_lightning_pose.viewer.layers import video_layer_data
     from napari_lightning_pose.viewer.prediction_layers import prediction_layer_data
-    from napari_lightning_pose.viewer.reader import video_layer_data
 
     viewer = make_napari_viewer(show=True)
     data, kwargs, _ = video_layer_data(config.parent / "videos" / "blobs.mp4")
