@@ -294,3 +294,42 @@ def test_loss_plot_has_no_made_up_floor_marks_members_and_keeps_legend_off_curve
     plot = widget.loss_plot.vb.sceneBoundingRect()
     assert not legend.intersects(plot)
     assert sorted(item[1].text for item in widget.legend.items) == ["temporal", "total"]
+
+
+def test_training_keeps_the_collector_off_the_window_and_a_closed_video_is_still_freed(
+    dock, qtbot
+) -> None:
+    """While a run trains, the window's objects are out of the collector's walks (a full
+    collection over them held the GIL, and froze the window, for 0.3-1.1 s after torch's
+    first import); a video layer closed during the run is still collected once it ends."""
+    import gc
+    import weakref
+
+    viewer, widget = dock
+    [layer] = viewer.open(str(BUNDLED / "videos" / "test_vid.mp4"), plugin="napari-lightning-pose")
+    freed = weakref.ref(layer.data)
+    prefetch = layer.data.prefetcher._thread
+    widget.members_spin.setValue(1)
+    widget.steps_spin.setValue(6)
+    frozen: list[int] = []  # per tick of a GUI-thread timer while training: frozen objects
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: widget.running and frozen.append(gc.get_freeze_count()))
+    timer.start()
+    qtbot.mouseClick(widget.train_button, LEFT)
+    qtbot.waitUntil(lambda: widget.progress.value() >= 1, timeout=120_000)
+    viewer.layers.remove(layer)  # the user closes the video while it trains
+    del layer
+    _wait_done(qtbot, widget)
+    timer.stop()
+    assert "Trained 1" in widget.status.text(), widget.status.text()
+    # the window's objects rested from the start of the job until it ended (the dock learns
+    # it ended a few ticks later), then are the collector's again
+    ended = [count == 0 for count in frozen]
+    assert frozen and not ended[0] and ended == sorted(ended), frozen
+    assert gc.get_freeze_count() == 0
+    qtbot.wait(50)
+    gc.collect()
+    assert freed() is None  # the closed video's reader (and frame cache) is gone
+    prefetch.join(10)
+    assert not prefetch.is_alive()
