@@ -86,7 +86,7 @@ def preload_torch() -> None:
         freeze_new_objects()  # inside a job: the collector never walks the imports' objects
 
 
-def _heap_rests(job: Callable[P, Iterator[T]]) -> Callable[P, Iterator[T]]:
+def heap_rests(job: Callable[P, Iterator[T]]) -> Callable[P, Iterator[T]]:
     """Run the generator ``job`` with the window's heap out of the collector's walks.
 
     A full collection while a job runs walked every object of the window (and, after the
@@ -147,7 +147,7 @@ class EnsembleTrainEvent:
         return per_step * left if self.event.total_steps > self.event.step else None
 
 
-@_heap_rests
+@heap_rests
 def train_ensemble(
     cfg: Mapping[str, Any],
     out_dir: str | Path,
@@ -303,7 +303,7 @@ def check_video_size(cfg: Mapping[str, Any], video: str | Path) -> None:
         )
 
 
-@_heap_rests
+@heap_rests
 def predict_and_smooth(
     checkpoints: Sequence[str | Path],
     video: str | Path,

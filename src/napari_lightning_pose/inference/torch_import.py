@@ -89,6 +89,9 @@ def without_gc() -> Iterator[None]:
 
 _rest_lock = threading.Lock()
 _jobs_running = 0
+_thresholds = gc.get_threshold()
+#: Young collections between full ones while a job runs: never.
+NO_FULL_COLLECTION = 2**30
 
 
 @contextmanager
@@ -98,11 +101,16 @@ def heap_rests_during() -> Iterator[None]:
     ``gc.freeze`` moves them out of the generations the collector walks (constant time);
     when the last of the overlapping blocks ends, ``gc.unfreeze`` gives them back to the
     oldest generation without a collection, so cyclic garbage among them is collected at
-    the next full collection, never kept.
+    the next full collection, never kept. No full collection runs inside: one over the few
+    unfrozen objects would reset the collector's count of long-lived objects to them, and
+    after the unfreeze a full collection over the whole heap would follow within seconds.
     """
-    global _jobs_running
+    global _jobs_running, _thresholds
     with _rest_lock:
         gc.freeze()
+        if _jobs_running == 0:
+            _thresholds = gc.get_threshold()
+            gc.set_threshold(_thresholds[0], _thresholds[1], NO_FULL_COLLECTION)
         _jobs_running += 1
     try:
         yield
@@ -110,6 +118,7 @@ def heap_rests_during() -> Iterator[None]:
         with _rest_lock:
             _jobs_running -= 1
             if _jobs_running == 0:
+                gc.set_threshold(*_thresholds)
                 gc.unfreeze()
 
 
