@@ -114,3 +114,53 @@ def test_the_train_dock_imports_its_plot_in_a_worker_and_shows_it(tmp_path: Path
         "curve 2",
         "cuda probe in the worker False",
     ], done.stdout + done.stderr[-2000:]
+
+
+PRELOAD_SCRIPT = """\
+import sys
+import threading
+import time
+
+import napari
+from qtpy.QtWidgets import QApplication
+
+importers = []
+
+
+class Watch:  # records which thread imports pyqtgraph; finds nothing itself
+    def find_spec(self, name, path=None, target=None):
+        if name == "pyqtgraph":
+            importers.append(threading.current_thread().name)
+
+
+sys.meta_path.insert(0, Watch())
+viewer = napari.Viewer(show=True)
+viewer.window.add_plugin_dock_widget("napari-lightning-pose", sys.argv[1])
+deadline = time.monotonic() + 120
+while "pyqtgraph" not in sys.modules and time.monotonic() < deadline:
+    QApplication.processEvents()
+    time.sleep(0.01)
+viewer.window.add_plugin_dock_widget("napari-lightning-pose", "Traces")
+print("importers", importers)
+viewer.close()
+"""
+
+
+@pytest.mark.slow
+def test_a_dock_without_plots_imports_pyqtgraph_in_the_background_for_the_plot_docks() -> None:
+    """The first plot dock of a session (Traces, the Outlier queue) imported pyqtgraph on
+    the GUI thread (~0.3 s at load 6): any dock of the plugin (here the legend) starts that
+    import in a thread, so Traces opened afterwards finds it done."""
+    src = str(Path(__file__).resolve().parents[4] / "src")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(
+        [sys.executable, "-c", PRELOAD_SCRIPT, "Uncertainty legend"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == [
+        "importers ['preload plots']",  # imported once, in the background thread
+    ], done.stdout + done.stderr[-2000:]
