@@ -15,15 +15,19 @@ Layout in the project (``data.data_dir``):
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec, TypeVar
 
 from napari_lightning_pose.errors import LightningPoseInputError, VideoError
 
 MEMBER_PREFIX = "member"
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def models_dir(cfg: Mapping[str, Any]) -> Path:
@@ -58,7 +62,11 @@ def preload_torch() -> None:
     import sys
     from contextlib import nullcontext
 
-    from napari_lightning_pose.inference.torch_import import load_torch_libraries, without_gc
+    from napari_lightning_pose.inference.torch_import import (
+        freeze_new_objects,
+        load_torch_libraries,
+        without_gc,
+    )
 
     first = "torch" not in sys.modules
     if first:
@@ -74,6 +82,26 @@ def preload_torch() -> None:
 
         import napari_lightning_pose.inference.predict
         import napari_lightning_pose.training  # noqa: F401
+
+        freeze_new_objects()  # inside a job: the collector never walks the imports' objects
+
+
+def heap_rests(job: Callable[P, Iterator[T]]) -> Callable[P, Iterator[T]]:
+    """Run the generator ``job`` with the window's heap out of the collector's walks.
+
+    A full collection while a job runs walked every object of the window (and, after the
+    first import, of torch), holding the GIL: a frozen window for 0.3-1.1 s. See
+    ``torch_import.heap_rests_during`` for why nothing is kept from the collector after.
+    """
+
+    @functools.wraps(job)
+    def run(*args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
+        from napari_lightning_pose.inference.torch_import import heap_rests_during
+
+        with heap_rests_during():
+            yield from job(*args, **kwargs)
+
+    return run
 
 
 # ------------------------------------------------------------------------------ training
@@ -119,6 +147,7 @@ class EnsembleTrainEvent:
         return per_step * left if self.event.total_steps > self.event.step else None
 
 
+@heap_rests
 def train_ensemble(
     cfg: Mapping[str, Any],
     out_dir: str | Path,
@@ -276,6 +305,7 @@ def check_video_size(cfg: Mapping[str, Any], video: str | Path) -> None:
         )
 
 
+@heap_rests
 def predict_and_smooth(
     checkpoints: Sequence[str | Path],
     video: str | Path,

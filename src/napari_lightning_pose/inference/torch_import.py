@@ -10,9 +10,13 @@ follows finds them loaded. The imports make half a million objects, and the coll
 full collection every ~100,000 of them, each walking the whole heap (0.25-0.45 s holding the
 GIL, on whichever thread it fell): :func:`without_gc` rests it during the imports.
 
-The imported objects are not frozen out of later collections (``gc.freeze``): that would
-also freeze everything alive at that moment, such as an open video layer, whose reference
-cycles would then never be collected after the user closes it (a leak of its frame cache).
+While a job runs (:func:`heap_rests_during`), the heap that exists is kept out of the
+collector's walks (``gc.freeze``), the imports' objects too (:func:`freeze_new_objects`):
+otherwise the first full collection after the import walks every object of the window and
+of torch (0.3-1.1 s holding the GIL, a frozen window during training). When the last job
+ends everything is unfrozen, so an object that became cyclic garbage meanwhile (a video
+layer the user closed) is collected by the next full collection, as it would have been;
+freezing for good would leak it (and its frame cache) for the life of the process.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import gc
 import importlib.util
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -80,3 +85,49 @@ def without_gc() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+_rest_lock = threading.Lock()
+_jobs_running = 0
+_thresholds = gc.get_threshold()
+#: Young collections between full ones while a job runs: never.
+NO_FULL_COLLECTION = 2**30
+
+
+@contextmanager
+def heap_rests_during() -> Iterator[None]:
+    """Inside the block (a job), the collector leaves the objects alive at its start alone.
+
+    ``gc.freeze`` moves them out of the generations the collector walks (constant time);
+    when the last of the overlapping blocks ends, ``gc.unfreeze`` gives them back to the
+    oldest generation without a collection, so cyclic garbage among them is collected at
+    the next full collection, never kept. No full collection runs inside: one over the few
+    unfrozen objects would reset the collector's count of long-lived objects to them, and
+    after the unfreeze a full collection over the whole heap would follow within seconds.
+    """
+    global _jobs_running, _thresholds
+    with _rest_lock:
+        gc.freeze()
+        if _jobs_running == 0:
+            _thresholds = gc.get_threshold()
+            gc.set_threshold(_thresholds[0], _thresholds[1], NO_FULL_COLLECTION)
+        _jobs_running += 1
+    try:
+        yield
+    finally:
+        with _rest_lock:
+            _jobs_running -= 1
+            if _jobs_running == 0:
+                gc.set_threshold(*_thresholds)
+                gc.unfreeze()
+
+
+def freeze_new_objects() -> bool:
+    """Inside :func:`heap_rests_during`, freeze the objects made since (an import's).
+
+    Returns True when they were frozen, False outside any such block (nothing changes).
+    """
+    with _rest_lock:
+        if _jobs_running:
+            gc.freeze()
+        return _jobs_running > 0

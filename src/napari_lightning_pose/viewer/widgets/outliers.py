@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyqtgraph as pg
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -42,6 +41,7 @@ from napari_lightning_pose.errors import LightningPoseInputError
 from napari_lightning_pose.qc.defaults import DEFAULT_MIN_GAP
 from napari_lightning_pose.qc.scores import OutlierScores, rank_outliers, scores_from_files
 from napari_lightning_pose.viewer.widgets.docking import settle_when_shown
+from napari_lightning_pose.viewer.widgets.plotting import pg
 
 MAX_ROWS = 500
 #: Short names of the scores in the "why" column.

@@ -9,7 +9,7 @@ and the colour legend docked beside them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from napari_lightning_pose.inference.jobs import (
     predictions_dir,
 )
 from napari_lightning_pose.viewer.widgets.job_dock import JobDock, device_choices
+from napari_lightning_pose.viewer.widgets.staging import activate, layer_steps
 
 #: Pause (ms) between adding two result layers. A real timer, not a zero one: a chain of
 #: zero timers ran back to back in one turn of the event loop (two layers in one freeze),
@@ -130,7 +131,7 @@ class PredictWidget(JobDock):
         super().__init__(napari_viewer)
         self.result: PredictSmoothEvent | None = None
         self.prepared: ResultLayers | None = None
-        self._to_add: list[Any] = []  # result layers still to add
+        self._steps: list[Callable[[], None]] = []  # adding the result layers, still to do
         self.project_edit = QLineEdit()
         self.project_edit.setPlaceholderText("project folder or its config.yaml")
         self.project_edit.editingFinished.connect(self._fill_defaults)
@@ -216,24 +217,27 @@ class PredictWidget(JobDock):
         if prepared is None:
             prepared = result_layers(smoothed_csv, member_csvs, self.project.skeleton, n_frames)
         # prepared in the worker: checked there against the frames it predicted (this video)
-        self._to_add = [*to_add, *prepared.members, *prepared.smoothed]
-        if staged:
-            self._add_next()  # one layer per turn of the event loop: no long freeze
-        else:
-            while self._to_add:
-                self._add_next()
+        layers = [*to_add, *prepared.members, *prepared.smoothed]
+        if not staged:
+            self.viewer.layers.extend(layers)
+            self._dock_views()
+            return
+        # one step per turn of the event loop: insert hidden, show, ..., activate the last
+        self._steps = [step for layer in layers for step in layer_steps(self.viewer, layer)]
+        self._steps.append(lambda: activate(self.viewer, layers[-1]))
+        self._add_next()
 
     @property
     def busy(self) -> bool:
         """True while a job runs or its result's layers are still being added."""
-        return self.running or bool(self._to_add)
+        return self.running or bool(self._steps)
 
     def _add_next(self) -> None:
-        """Add the next result layer; the views are docked after the last one."""
-        if not self._to_add:
+        """Take the next step of adding the result; the views are docked after the last."""
+        if not self._steps:
             return
-        self.viewer.layers.append(self._to_add.pop(0))  # built in the worker
-        if self._to_add:
+        self._steps.pop(0)()  # the layers were built in the worker
+        if self._steps:
             from qtpy.QtCore import QTimer
 
             QTimer.singleShot(STAGE_MS, self._add_next)

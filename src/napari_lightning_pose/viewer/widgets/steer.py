@@ -38,6 +38,7 @@ from napari_lightning_pose.viewer.widgets.docking import settle_when_shown
 from napari_lightning_pose.viewer.widgets.ensemble_inputs import smoothed_layers
 from napari_lightning_pose.viewer.widgets.hooks import ViewerHooks, release_when_destroyed
 from napari_lightning_pose.viewer.widgets.predict import STAGE_MS
+from napari_lightning_pose.viewer.widgets.staging import activate, insert_quietly
 from napari_lightning_pose.viewer.widgets.steer_jobs import Smoothed, build_steer, smooth_to_layers
 
 #: Global slider range, log10 of the smoothing parameter (px^2 per frame).
@@ -142,6 +143,7 @@ class SteerWidget(QWidget):
         self._drag_timer.setInterval(150)  # a drag emits a change per mouse move
         self._drag_timer.timeout.connect(self.apply_drag)
         self._stages: list[Any] = []  # what is left to show of the last re-smooth
+        self._to_reveal: dict[str, bool] = {}  # kind -> show once inserted hidden
         self._stage_timer = QTimer(self)
         self._stage_timer.setSingleShot(True)
         self._stage_timer.setInterval(STAGE_MS)  # Qt draws and handles input in between
@@ -386,11 +388,18 @@ class SteerWidget(QWidget):
         self.result, self.track = out.result, out.track
         self.n_smooths += 1
         self._stages = []
+        for kind in list(self._to_reveal):  # a first showing cut short: nothing stays hidden
+            self._reveal(kind)
         if "points" not in self.layers or self.layers["points"] not in self.viewer.layers:
-            # first time: add them one per turn of the event loop, in drawing order
-            self._stages = [
-                lambda item=item: self._show_layers([item], out.built) for item in out.layers
-            ]
+            # first time: one step per turn of the event loop, in drawing order: insert a
+            # layer hidden and not activated, show it, ...; activate the last (staging.py)
+            for item in out.layers:
+                self._stages.append(
+                    lambda item=item: self._show_layers([item], out.built, staged=True)
+                )
+                self._stages.append(lambda kind=item[2]: self._reveal(kind))
+            last = out.layers[-1][2] if out.layers else None
+            self._stages.append(lambda: self._reveal(last, activate_it=True))
             self._stages.append(self._update_traces)
             self._stage_timer.start()
             return
@@ -460,11 +469,25 @@ class SteerWidget(QWidget):
         self.factor_label.setText(f"x{self.factors[name]:.3g}")
         self._schedule()
 
+    def _reveal(self, kind: str | None, activate_it: bool = False) -> None:
+        """Show the steered ``kind`` layer inserted hidden (or make it the active one)."""
+        layer = self.layers.get(kind) if kind else None
+        if layer is None or layer not in self.viewer.layers:
+            return
+        if activate_it:
+            activate(self.viewer, layer)
+        elif self._to_reveal.pop(kind, False):
+            layer.visible = True
+
     def _show_layers(
-        self, prepared: list[Any] | None = None, built: dict[str, Any] | None = None
+        self,
+        prepared: list[Any] | None = None,
+        built: dict[str, Any] | None = None,
+        staged: bool = False,
     ) -> None:
-        """Create the steered layers once (``built`` in the worker, when given), then only
-        swap their data (made in the worker)."""
+        """Create the steered layers once (``built`` in the worker, when given; with
+        ``staged`` inserted hidden and not activated, see :meth:`_reveal`), then only swap
+        their data (made in the worker)."""
         from napari_lightning_pose.viewer.prediction_layers import prediction_layer_data
 
         if self.viewer is None or self.track is None:
@@ -478,7 +501,11 @@ class SteerWidget(QWidget):
                 layer = self.layers.get(kind)
                 if layer is None or layer not in self.viewer.layers:
                     layer = (built or {}).get(kind)
-                    if layer is not None:
+                    if layer is not None and staged:
+                        self._to_reveal[kind] = bool(layer.visible)
+                        layer.visible = False
+                        insert_quietly(self.viewer.layers, layer)
+                    elif layer is not None:
                         self.viewer.layers.append(layer)
                     else:
                         kwargs["metadata"] = {**kwargs.get("metadata", {}), "kind": "steered"}

@@ -18,7 +18,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import pyqtgraph as pg
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (
     QComboBox,
@@ -32,6 +31,7 @@ from qtpy.QtWidgets import (
 
 from napari_lightning_pose.viewer.prediction_layers import PoseTrack, read_pose_track
 from napari_lightning_pose.viewer.widgets.docking import settle_when_shown
+from napari_lightning_pose.viewer.widgets.plotting import pg
 
 SMOOTHED_PEN = pg.mkPen((255, 190, 60), width=2)
 MEMBER_PEN = pg.mkPen((140, 200, 255, 90), width=1)

@@ -14,12 +14,11 @@ the viewer and the other docks stay usable while it trains.
 from __future__ import annotations
 
 import copy
+import math
+import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pyqtgraph as pg
-from qtpy import QtCore
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -35,6 +34,7 @@ from qtpy.QtWidgets import (
     QPushButton,
     QSpinBox,
     QVBoxLayout,
+    QWidget,
 )
 
 from napari_lightning_pose.errors import LightningPoseInputError
@@ -59,12 +59,13 @@ STRENGTH_HELP = (
     "away from it. Written to the config as Lightning Pose's log_weight (weight = "
     "1 / (2 e^log_weight)), which depends on the heatmap loss and the input size."
 )
-LOSS_COLOURS = [(255, 190, 60), (90, 200, 255), (130, 230, 120), (240, 120, 220), (250, 90, 90)]
+#: The plot's module: it imports pyqtgraph, so the dock imports it in a worker.
+LOSS_PLOT = "napari_lightning_pose.viewer.widgets.loss_plot"
 
 
 def format_eta(seconds: float | None) -> str:
     """``"ETA 3 min 20 s"`` (or ``"ETA -"`` before the first step)."""
-    if seconds is None or not np.isfinite(seconds):
+    if seconds is None or not math.isfinite(seconds):
         return "ETA -"
     minutes, secs = divmod(round(seconds), 60)
     return f"ETA {minutes} min {secs:02d} s" if minutes else f"ETA {secs} s"
@@ -88,8 +89,11 @@ class TrainingWidget(JobDock):
         #: (member, loss name) -> [(x, value)]; values <= 0 are not drawn on the log axis
         self.history: dict[tuple[int, str], list[tuple[float, float]]] = {}
         self.val_points: list[tuple[float, float]] = []
-        self.curves: dict[tuple[int, str], pg.PlotDataItem] = {}
+        #: member -> x where its curves start (a dashed line on the plot)
+        self.member_starts: dict[int, float] = {}
+        self.plot: Any = None  # loss_plot.LossPlot once pyqtgraph is imported
         self._build()
+        self._load_plot()
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -159,18 +163,9 @@ class TrainingWidget(JobDock):
         self.progress = QProgressBar()
         self.eta_label = QLabel("ETA -")
         self.status.setText("Pick a project, then Train.")
-        self.plot_widget = pg.GraphicsLayoutWidget()
-        self.plot_widget.setMinimumHeight(260)
-        # the legend has a row of its own above the plots: it never covers a curve
-        self.legend = pg.LegendItem(colCount=4)
-        self.plot_widget.addItem(self.legend, row=0, col=0)
-        self.loss_plot = self.plot_widget.addPlot(row=1, col=0, title="losses (weighted)")
-        self.loss_plot.setLogMode(y=True)
-        self.val_plot = self.plot_widget.addPlot(row=2, col=0, title="validation error (px)")
-        self.val_plot.setLabel("bottom", "step (members one after another)")
-        self.val_plot.setXLink(self.loss_plot)
-        self.boundaries: list[pg.InfiniteLine] = []
-        self.val_curve = self.val_plot.plot([], [], pen=None, symbol="o", symbolSize=6)
+        self.plot_box = QWidget()
+        self.plot_box.setMinimumHeight(260)
+        QVBoxLayout(self.plot_box).setContentsMargins(0, 0, 0, 0)
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -181,7 +176,7 @@ class TrainingWidget(JobDock):
         bar.addWidget(self.eta_label)
         layout.addLayout(bar)
         layout.addWidget(self.status)
-        layout.addWidget(self.plot_widget, 1)
+        layout.addWidget(self.plot_box, 1)
         self._model_changed(self.model_combo.currentText())
         self._set_running(False)
 
@@ -277,11 +272,9 @@ class TrainingWidget(JobDock):
             self._say(str(err), error=True)
             return False
         self.history, self.val_points, self.last_event = {}, [], None
-        for item in [*self.curves.values(), *self.boundaries]:
-            self.loss_plot.removeItem(item)
-        self.curves, self.boundaries = {}, []
-        self.legend.clear()
-        self.val_curve.setData([], [])
+        self.member_starts = {}
+        if self.plot is not None:
+            self.plot.clear()
         self.out_dir = models_dir(cfg)
         device = self.device_combo.currentText()
         warm = self.continue_check.isChecked() and not resume
@@ -317,7 +310,7 @@ class TrainingWidget(JobDock):
         x = float(done)
         if core.kind == "step":
             self.eta_label.setText(format_eta(ev.eta_s()))
-            self._mark_member(ev.member, ev.member * core.total_steps)
+            self.member_starts.setdefault(ev.member, ev.member * core.total_steps)
             for name, value in core.losses.items():
                 # a log axis has no 0: such a value is a gap, not a dip to a made-up floor
                 y = float(value) if value > 0 else float("nan")
@@ -326,8 +319,7 @@ class TrainingWidget(JobDock):
                 self._redraw()
         elif core.kind in ("validation", "done", "stopped") and core.val_pixel_error:
             self.val_points.append((x, core.val_pixel_error))
-            xs, ys = zip(*self.val_points, strict=True)
-            self.val_curve.setData(list(xs), list(ys))
+            self._redraw()
         if core.kind in ("done", "stopped"):
             val = f", validation {core.val_pixel_error:.2f} px" if core.val_pixel_error else ""
             self._say(
@@ -336,32 +328,52 @@ class TrainingWidget(JobDock):
             )
 
     def _redraw(self) -> None:
-        """One curve per member and loss (members are not joined), one colour per loss."""
-        names = list(dict.fromkeys(name for _m, name in self.history))
-        for (member, name), points in self.history.items():
-            if (member, name) not in self.curves:
-                colour = LOSS_COLOURS[names.index(name) % len(LOSS_COLOURS)]
-                pen = pg.mkPen(colour, width=2 if name == "total" else 1)
-                curve = self.loss_plot.plot([], [], pen=pen, connect="finite")
-                self.curves[(member, name)] = curve
-                if name not in {item[1].text for item in self.legend.items}:
-                    self.legend.addItem(curve, name)
-            xs, ys = zip(*points, strict=True)
-            self.curves[(member, name)].setData(np.asarray(xs), np.asarray(ys))
+        """Show the history on the plot (nothing until the plot is there: it then shows it)."""
+        if self.plot is not None:
+            self.plot.show_history(self.history, self.member_starts, self.val_points)
 
-    def _mark_member(self, member: int, x: float) -> None:
-        """A dashed line where member ``member`` (> 0) starts, labelled with its number."""
-        if member == 0 or member <= len(self.boundaries):
+    def _load_plot(self) -> None:
+        """Import the plot's module (pyqtgraph) in a worker, then show the plot.
+
+        Imported on the GUI thread it froze the window for 0.1-0.15 s when the dock opened.
+        """
+        if LOSS_PLOT in sys.modules:
+            self._show_plot()
             return
-        line = pg.InfiniteLine(
-            x,
-            angle=90,
-            pen=pg.mkPen((200, 200, 200), style=QtCore.Qt.PenStyle.DashLine),
-            label=f"member {member + 1}",
-            labelOpts={"position": 0.9, "color": (200, 200, 200)},
-        )
-        self.loss_plot.addItem(line, ignoreBounds=True)
-        self.boundaries.append(line)
+        import importlib
+
+        from napari.qt.threading import create_worker
+
+        worker = create_worker(importlib.import_module, LOSS_PLOT, _start_thread=False)
+        worker.returned.connect(lambda _module: self._show_plot())
+        worker.start()
+
+    def _show_plot(self) -> None:
+        from napari_lightning_pose.viewer.widgets.loss_plot import LossPlot
+
+        try:
+            self.plot = LossPlot()
+            self.plot_box.layout().addWidget(self.plot)
+        except RuntimeError:  # the dock was deleted before the import finished
+            return
+        self._redraw()
+
+    # the plot's parts, for tests and scripts (None until the plot is shown)
+    @property
+    def curves(self) -> dict[tuple[int, str], Any]:
+        return {} if self.plot is None else self.plot.curves
+
+    @property
+    def boundaries(self) -> list[Any]:
+        return [] if self.plot is None else self.plot.boundaries
+
+    @property
+    def legend(self) -> Any:
+        return None if self.plot is None else self.plot.legend
+
+    @property
+    def loss_plot(self) -> Any:
+        return None if self.plot is None else self.plot.loss_plot
 
     def _on_finished(self) -> None:
         self._redraw()

@@ -165,3 +165,45 @@ def test_result_layers_are_built_in_the_worker(dock, qtbot, monkeypatch) -> None
         assert by_id[id(layer)] != main, f"{layer.name} was built on the GUI thread"
     # as viewer.add_image would have made it (File > Open of the video gives the same)
     assert viewer.layers["blobs"].blending == "translucent_no_depth"
+
+
+def test_result_layers_are_inserted_hidden_shown_a_turn_later_and_activated_once(
+    dock, qtbot
+) -> None:
+    """Inserting a layer made it active (its controls rebuilt), created its visual and drew
+    it (vispy compiling its shaders) in one freeze: now each is inserted hidden and not
+    activated, shown in a later turn of the event loop, and one layer is activated at the end."""
+    from qtpy.QtCore import QTimer
+
+    viewer, widget = dock
+    turn = [0]
+    ticker = QTimer()
+    ticker.setInterval(0)  # counts the turns of the event loop
+    ticker.timeout.connect(lambda: turn.__setitem__(0, turn[0] + 1))
+    inserted: dict[str, tuple[int, bool]] = {}  # name -> (turn, visible when inserted)
+    shown: dict[str, int] = {}  # name -> turn it became visible
+    active: list[str] = []
+
+    def on_inserted(event) -> None:
+        layer = event.value
+        inserted[layer.name] = (turn[0], bool(layer.visible))
+        layer.events.visible.connect(
+            lambda _e, layer=layer: layer.visible and shown.setdefault(layer.name, turn[0])
+        )
+
+    viewer.layers.events.inserted.connect(on_inserted)
+    viewer.layers.selection.events.active.connect(
+        lambda e: e.value is not None and active.append(e.value.name)
+    )
+    ticker.start()
+    assert widget.start()
+    _wait(qtbot, widget)
+    ticker.stop()
+    assert {"blobs", "member0 raw", "blobs.eks tails", "blobs.eks"} <= set(inserted)
+    assert not any(visible for _turn, visible in inserted.values())  # inserted hidden
+    visible = {layer.name for layer in viewer.layers if layer.visible}
+    assert {"blobs", "blobs.eks", "blobs.eks tails"} <= visible
+    assert "member0 raw" not in visible and "member0 raw" not in shown
+    for name in visible:
+        assert shown[name] > inserted[name][0], f"{name} drawn in the turn it was inserted"
+    assert active == [viewer.layers[-1].name]  # activated once, the last one, at the end

@@ -275,6 +275,7 @@ def test_loss_plot_has_no_made_up_floor_marks_members_and_keeps_legend_off_curve
     viewer = make_napari_viewer(show=True)
     widget = TrainingWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Train", area="right")
+    qtbot.waitUntil(lambda: widget.plot is not None)
     for member in range(2):
         for step in range(1, 11):
             losses = {"total": 1.0 / step, "temporal": 0.0 if step < 4 else 0.1 * step}
@@ -294,3 +295,55 @@ def test_loss_plot_has_no_made_up_floor_marks_members_and_keeps_legend_off_curve
     plot = widget.loss_plot.vb.sceneBoundingRect()
     assert not legend.intersects(plot)
     assert sorted(item[1].text for item in widget.legend.items) == ["temporal", "total"]
+
+
+def test_training_keeps_the_collector_off_the_window_and_a_closed_video_is_still_freed(
+    dock, qtbot
+) -> None:
+    """While a run trains, the window's objects are out of the collector's walks (a full
+    collection over them held the GIL, and froze the window, for 0.3-1.1 s after torch's
+    first import); a video layer closed during the run is still collected once it ends."""
+    import gc
+    import weakref
+
+    viewer, widget = dock
+    [layer] = viewer.open(str(BUNDLED / "videos" / "test_vid.mp4"), plugin="napari-lightning-pose")
+    freed = weakref.ref(layer.data)
+    prefetch = layer.data.prefetcher._thread
+    widget.members_spin.setValue(1)
+    widget.steps_spin.setValue(6)
+    frozen: list[int] = []  # per tick of a GUI-thread timer while training: frozen objects
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: widget.running and frozen.append(gc.get_freeze_count()))
+    timer.start()
+    # per full collection while it trained (napari runs one when a layer is removed): were
+    # the window's objects left out of it?
+    full: list[bool] = []
+
+    def on_gc(phase: str, info: dict) -> None:
+        if phase == "start" and info["generation"] == 2 and widget.running:
+            full.append(gc.get_freeze_count() > 0)
+
+    gc.callbacks.append(on_gc)
+    try:
+        qtbot.mouseClick(widget.train_button, LEFT)
+        qtbot.waitUntil(lambda: widget.progress.value() >= 1, timeout=120_000)
+        viewer.layers.remove(layer)  # the user closes the video while it trains
+        del layer
+        _wait_done(qtbot, widget)
+    finally:
+        gc.callbacks.remove(on_gc)
+    timer.stop()
+    assert all(full), full
+    assert "Trained 1" in widget.status.text(), widget.status.text()
+    # the window's objects rested from the start of the job until it ended (the dock learns
+    # it ended a few ticks later), then are the collector's again
+    ended = [count == 0 for count in frozen]
+    assert frozen and not ended[0] and ended == sorted(ended), frozen
+    assert gc.get_freeze_count() == 0
+    qtbot.wait(50)
+    gc.collect()
+    assert freed() is None  # the closed video's reader (and frame cache) is gone
+    prefetch.join(10)
+    assert not prefetch.is_alive()
