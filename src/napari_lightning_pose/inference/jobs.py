@@ -46,8 +46,11 @@ def preload_torch() -> None:
     torch imports ``torch._dynamo`` on first use (e.g. in the optimiser's first step), and
     that imports triton when it is installed. Under Xvfb, with napari's OpenGL canvas up
     (Mesa's llvmpipe), loading triton's C extension crashed the process (segmentation
-    fault, torch 2.x, PyQt6), on any thread. Without a GPU triton has no use (it only
-    compiles GPU kernels), so there it is hidden from torch. Each job calls this first, in
+    fault, torch 2.x, PyQt6), on any thread: Mesa loads its own libLLVM with global symbols,
+    and triton's LLVM breaks on them. Without a GPU triton has no use (it only compiles GPU
+    kernels), and with one but Mesa's LLVM loaded (a display on an AMD or Intel GPU, or a
+    software renderer) it would crash; in both cases it is hidden from torch (torch.compile
+    on the GPU then runs without triton's kernels). Each job calls this first, in
     its worker thread; opening a dock imports no torch (seconds of a frozen window).
 
     It also imports what a job would otherwise import on its first run: torchvision (its C
@@ -65,6 +68,7 @@ def preload_torch() -> None:
     from napari_lightning_pose.inference.torch_import import (
         freeze_new_objects,
         load_torch_libraries,
+        system_llvm_loaded,
         without_gc,
     )
 
@@ -75,7 +79,7 @@ def preload_torch() -> None:
     with without_gc() if first else nullcontext():
         import torch
 
-        if not torch.cuda.is_available() and "triton" not in sys.modules:
+        if "triton" not in sys.modules and (not torch.cuda.is_available() or system_llvm_loaded()):
             sys.modules["triton"] = None  # `import triton` raises ImportError: torch skips it
         import torch._dynamo
         import torchvision  # noqa: F401

@@ -45,6 +45,24 @@ def _torch_files() -> tuple[Path, Path] | None:
     return deps, extension[0]
 
 
+def system_llvm_loaded(maps: str | None = None) -> bool:
+    """Whether a system ``libLLVM`` is mapped into this process (Linux ``/proc/self/maps``).
+
+    Mesa's OpenGL drivers (llvmpipe, radeonsi) load it with global symbols; triton's own LLVM
+    then crashes while it loads (segmentation fault), so triton must not be imported after it.
+    """
+    if maps is None:
+        try:
+            maps = Path("/proc/self/maps").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return False
+    return any(
+        Path(line.split()[-1]).name.startswith("libLLVM")
+        for line in maps.splitlines()
+        if "/" in line
+    )
+
+
 def load_torch_libraries() -> bool:
     """``dlopen`` torch's shared libraries with the GIL released (Linux; idempotent).
 
