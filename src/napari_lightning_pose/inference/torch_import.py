@@ -108,8 +108,10 @@ def without_gc() -> Iterator[None]:
 _rest_lock = threading.Lock()
 _jobs_running = 0
 _thresholds = gc.get_threshold()
-#: Young collections between full ones while a job runs: never.
-NO_FULL_COLLECTION = 2**30
+#: Middle-generation collections between full ones while a job runs (Python's default: 10).
+#: A full collection then walks only what the job made and kept, not the frozen window, but
+#: it does run: an hours-long training run must not pile up its cyclic garbage to the end.
+FULL_COLLECTION_EVERY = 100
 
 
 @contextmanager
@@ -119,16 +121,17 @@ def heap_rests_during() -> Iterator[None]:
     ``gc.freeze`` moves them out of the generations the collector walks (constant time);
     when the last of the overlapping blocks ends, ``gc.unfreeze`` gives them back to the
     oldest generation without a collection, so cyclic garbage among them is collected at
-    the next full collection, never kept. No full collection runs inside: one over the few
-    unfrozen objects would reset the collector's count of long-lived objects to them, and
-    after the unfreeze a full collection over the whole heap would follow within seconds.
+    the next full collection, never kept. Full collections inside are rarer
+    (``FULL_COLLECTION_EVERY``) and walk only the unfrozen objects; after one, the
+    collector counts few long-lived objects, so a full collection over the whole heap
+    follows soon after the unfreeze (as it would follow the first job anyway).
     """
     global _jobs_running, _thresholds
     with _rest_lock:
         gc.freeze()
         if _jobs_running == 0:
             _thresholds = gc.get_threshold()
-            gc.set_threshold(_thresholds[0], _thresholds[1], NO_FULL_COLLECTION)
+            gc.set_threshold(_thresholds[0], _thresholds[1], FULL_COLLECTION_EVERY)
         _jobs_running += 1
     try:
         yield
