@@ -11,6 +11,7 @@ and skeleton of ``3d.eks.csv`` in a second viewer shown in 3-D (a 2-D video cann
 from __future__ import annotations
 
 import weakref
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +37,14 @@ from napari_lightning_pose.viewer.camera_layers import (
 from napari_lightning_pose.viewer.widgets.docking import settle_when_shown
 
 
-def load_camera_layers(out_dir: str | Path) -> tuple[CameraSession, list[Any]]:
-    """Find the session in ``out_dir`` and build its grid layers (napari layers, no Qt)."""
+def load_camera_layers(
+    out_dir: str | Path, videos: Mapping[str, str | Path] | None = None
+) -> tuple[CameraSession, list[Any]]:
+    """Find the session in ``out_dir`` and build its grid layers (napari layers, no Qt);
+    ``videos`` (camera -> video) when known, else found by name (``find_camera_session``)."""
     from napari_lightning_pose.viewer.prediction_layers import build_layers
 
-    session = find_camera_session(out_dir)
+    session = find_camera_session(out_dir, videos)
     return session, build_layers(camera_grid_layer_data(session))
 
 

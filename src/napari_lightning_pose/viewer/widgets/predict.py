@@ -4,7 +4,8 @@ show the smoothed keypoints over the video, coloured by their posterior SD in px
 The job is the core generator ``jobs.predict_and_smooth`` in napari's ``thread_worker``;
 Cancel sets its stop event. Results go to the project's ``predictions/<video>/`` (member CSVs
 and ``<video>.eks.csv``) and appear as layers (``prediction_layers``), with the trace panel
-and the colour legend docked beside them.
+and the colour legend docked beside them. On a multi-camera project the dock picks a session
+instead of a video and opens the result in the grid (``predict_session``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ from napari_lightning_pose.inference.jobs import (
     predictions_dir,
 )
 from napari_lightning_pose.viewer.widgets.job_dock import JobDock, device_choices
+from napari_lightning_pose.viewer.widgets.predict_session import (
+    CameraResult,
+    predict_session_to_layers,
+    project_sessions,
+    session_out_dir,
+)
 
 #: Pause (ms) between adding two result layers. A real timer, not a zero one: a chain of
 #: zero timers ran back to back in one turn of the event loop (two layers in one freeze),
@@ -131,17 +138,26 @@ class PredictWidget(JobDock):
         self.result: PredictSmoothEvent | None = None
         self.prepared: ResultLayers | None = None
         self._to_add: list[Any] = []  # result layers still to add
+        #: a multi-camera project's sessions ({session: {view: video}}); {} for one camera
+        self.sessions: dict[str, dict[str, Path]] = {}
+        self.camera_result: CameraResult | None = None
         self.project_edit = QLineEdit()
         self.project_edit.setPlaceholderText("project folder or its config.yaml")
         self.project_edit.editingFinished.connect(self._fill_defaults)
         self.video_edit = QLineEdit()
+        self.session_combo = QComboBox()
+        self.session_combo.setToolTip("a session: every camera's video of it, predicted together")
         self.models_edit = QLineEdit()
         self.models_edit.setPlaceholderText("a member's folder, or a folder of members")
         self.device_combo = QComboBox()
         self.device_combo.addItems(device_choices())
         form = QFormLayout()
         form.addRow("Project", self._with_browse(self.project_edit, dir_=True))
-        form.addRow("Video", self._with_browse(self.video_edit))
+        self.video_row = self._with_browse(self.video_edit)
+        form.addRow("Video", self.video_row)
+        form.addRow("Session", self.session_combo)
+        form.setRowVisible(self.session_combo, False)
+        self.form = form
         form.addRow("Members", self._with_browse(self.models_edit, dir_=True))
         form.addRow("Device", self.device_combo)
         self.run_button = QPushButton("Predict + smooth")
@@ -168,6 +184,8 @@ class PredictWidget(JobDock):
             self._say("A prediction is already running: Cancel it first, or wait.")
             return False
         try:
+            if self.sessions:
+                return self._start_session()
             project, video, members = self._inputs()
         except LightningPoseInputError as err:
             self._say(str(err), error=True)
@@ -223,6 +241,33 @@ class PredictWidget(JobDock):
             while self._to_add:
                 self._add_next()
 
+    def _start_session(self) -> bool:
+        """Predict and smooth the chosen session of a multi-camera project (every view)."""
+        from napari_lightning_pose.labeling.project import Project
+
+        project = Project.open(self.project_edit.text().strip())
+        session = self.session_combo.currentText()
+        if session not in self.sessions:
+            raise LightningPoseInputError(
+                project.video_dir, "no session chosen.", "Add every view's video of one."
+            )
+        members = find_members(self.models_edit.text().strip() or models_dir(project.config))
+        self.project, self.out_dir = project, session_out_dir(project.config, session)
+        self.result = self.camera_result = None
+        device = self.device_combo.currentText()
+        videos = self.sessions[session]
+        self._say(
+            f"Predicting session {session} ({len(videos)} cameras) with {len(members)} members..."
+        )
+        self.run_job(
+            predict_session_to_layers,
+            members,
+            videos,
+            self.out_dir,
+            device=None if device == "auto" else device,
+        )
+        return True
+
     @property
     def busy(self) -> bool:
         """True while a job runs or its result's layers are still being added."""
@@ -270,15 +315,37 @@ class PredictWidget(JobDock):
             project = Project.open(self.project_edit.text().strip())
         except (ConfigError, OSError):
             return
+        self._fill_sessions(project)
         videos = project.video_paths()
         if videos and not self.video_edit.text():
             self.video_edit.setText(str(videos[0]))
         if not self.models_edit.text():
             self.models_edit.setText(str(models_dir(project.config)))
 
-    def _on_event(self, ev: PredictSmoothEvent | ResultLayers) -> None:
+    def _fill_sessions(self, project: Any) -> None:
+        """A multi-camera project: offer its sessions in place of a video."""
+        try:
+            self.sessions = project_sessions(project)
+        except LightningPoseInputError as err:
+            self.sessions = {}
+            self._say(str(err), error=True)
+        multi = project.views is not None
+        self.form.setRowVisible(self.session_combo, multi)
+        self.form.setRowVisible(self.video_row, not multi)
+        self.session_combo.clear()
+        self.session_combo.addItems(list(self.sessions))
+        if multi and self.sessions:
+            self._say(
+                f"{len(self.sessions)} session(s) of cameras {project.views.names}: "
+                "each is predicted in every camera, smoothed jointly, shown in the grid."
+            )
+
+    def _on_event(self, ev: PredictSmoothEvent | ResultLayers | CameraResult) -> None:
         if isinstance(ev, ResultLayers):
             self.prepared = ev
+            return
+        if isinstance(ev, CameraResult):
+            self.camera_result = ev
             return
         done, total = ev.progress()
         self.progress.setMaximum(int(total or 0))
@@ -297,9 +364,30 @@ class PredictWidget(JobDock):
                 f"Stopped; {len(ev.member_csvs)} member CSVs are complete in {self.out_dir}."
             )
             return
+        if self.sessions:
+            self._show_cameras(ev)
+            return
         self.show_results(ev.smoothed_csv, ev.member_csvs, self.prepared, staged=True)
         saved = ev.smoothed_csv or ev.member_csvs[0]
         self._say(f"Saved {saved} (+ {len(ev.member_csvs)} member CSVs).")
+
+    def _show_cameras(self, ev: PredictSmoothEvent) -> None:
+        """Add a session's result to the grid (as the Cameras dock does) with its views."""
+        from napari_lightning_pose.viewer.widgets.cameras import add_camera_layers
+
+        if self.camera_result is None:  # one member: nothing smoothed
+            self._say(
+                f"Saved {len(ev.member_csvs)} member CSVs in {self.out_dir} ({ev.message}:"
+                " smoothing takes two or more members)."
+            )
+            return
+        add_camera_layers(self.viewer, self.camera_result.layers)
+        self._dock_views()
+        cameras = ", ".join(self.camera_result.session.cameras)
+        self._say(
+            f"Saved {len(ev.camera_csvs)} smoothed tables ({cameras}) in {self.out_dir} "
+            f"(+ {len(ev.member_csvs)} member CSVs); {ev.message}."
+        )
 
     def _dock_views(self) -> None:
         """Dock the trace panel and the legend unless they are docked already."""
