@@ -223,8 +223,8 @@ def multicam_screenshots(
     cfg["data"]["image_resize_dims"] = {"height": size, "width": size}
     cfg["training"]["check_val_every_n_epoch"] = 2
     config.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    app = QApplication.instance()
     viewer = _new_viewer()
+    app = QApplication.instance()
     _, train = _dock(viewer, "Train")
     _close_toasts(viewer)
     train.project_edit.setText(str(config))
