@@ -18,8 +18,6 @@ from napari_lightning_pose.viewer.layer_styles import POSTERIOR_SD_LIMITS_PX, he
 
 from .test_view_labeling import _click_in_box
 
-pytestmark = pytest.mark.slow
-
 
 def tiny_split_project(split_sample, root: Path) -> Path:
     """A writable copy of the two-camera sample whose config trains in seconds on a CPU
@@ -38,6 +36,7 @@ def tiny_split_project(split_sample, root: Path) -> Path:
     return config
 
 
+@pytest.mark.slow
 def test_two_cameras_label_train_predict_smooth_and_check_in_the_grid(
     make_napari_viewer, split_sample, tmp_path, qtbot
 ) -> None:
@@ -145,3 +144,34 @@ def test_two_cameras_label_train_predict_smooth_and_check_in_the_grid(
     assert "worst of 2 cameras" in queue.source.text()
     assert queue.table.rowCount() > 0
     assert queue.table.item(0, 4).text().split(":")[0] in views
+    # a rerun replaces the result in the grid (no second copy of each camera's layers)
+    names_before = [layer.name for layer in viewer.layers]
+    predict.run_button.click()
+    qtbot.waitUntil(lambda: not predict.busy, timeout=300_000)
+    assert [layer.name for layer in viewer.layers] == names_before
+
+
+def test_train_dock_says_why_pca_multiview_cannot_train_across_the_cameras(
+    make_napari_viewer, split_sample, tmp_path
+) -> None:
+    """Top labels only frames 0-24, bottom only 25-49: no frame is labeled in both cameras,
+    so the cross-camera PCA has nothing to fit; the dock greys it out and says so."""
+    from napari_lightning_pose.io.labels import write_labels
+
+    config = tiny_split_project(split_sample, tmp_path / "split")
+    for view, rows in (("top", slice(25, 50)), ("bottom", slice(0, 25))):
+        csv = config.parent / f"CollectedData_{view}.csv"
+        labels = read_labels(csv)
+        labels.iloc[rows] = np.nan
+        write_labels(labels, csv, backups=0)
+    viewer = make_napari_viewer()
+    _, train = viewer.window.add_plugin_dock_widget("napari-lightning-pose", "Train")
+    train.model_combo.setCurrentText("semi-supervised")
+    train.project_edit.setText(str(config))
+    assert "top 25, bottom 25 labeled frames; 0 labeled in every camera" in (
+        train.labels_note.text()
+    )
+    assert not train.loss_checks["pca_multiview"].isEnabled()
+    assert not train.loss_checks["pca_multiview"].isChecked()
+    assert "pca_multiview needs" in train.loss_notes["pca_multiview"].text()
+    assert train.loss_checks["temporal"].isEnabled()
