@@ -65,6 +65,7 @@ class PredictWidget(JobDock):
         #: a multi-camera project's sessions ({session: {view: video}}); {} for one camera
         self.sessions: dict[str, dict[str, Path]] = {}
         self.camera_result: CameraResult | None = None
+        self.camera_mode = False  # the last job was a camera session
         self.project_edit = QLineEdit()
         self.project_edit.setPlaceholderText("project folder or its config.yaml")
         self.project_edit.editingFinished.connect(self._fill_defaults)
@@ -108,13 +109,13 @@ class PredictWidget(JobDock):
             self._say("A prediction is already running: Cancel it first, or wait.")
             return False
         try:
-            if self.sessions:
-                return self._start_session()
+            if self._project().views is not None:
+                return self._start_session(self._project())
             project, video, members = self._inputs()
         except LightningPoseInputError as err:
             self._say(str(err), error=True)
             return False
-        self.project = project
+        self.project, self.camera_mode = project, False
         self.video = video
         self.out_dir = predictions_dir(project.config, video)
         self.result = self.prepared = None
@@ -165,21 +166,23 @@ class PredictWidget(JobDock):
             while self._to_add:
                 self._add_next()
 
-    def _start_session(self) -> bool:
+    def _start_session(self, project: Any) -> bool:
         """Predict and smooth the chosen session of a multi-camera project (every view)."""
-        from napari_lightning_pose.labeling.project import Project
-
-        project = Project.open(self.project_edit.text().strip())
+        sessions = project_sessions(project)  # a session missing a view: refused, named
+        if list(sessions) != list(self.sessions):
+            self._fill_sessions(project)
         session = self.session_combo.currentText()
-        if session not in self.sessions:
+        if session not in sessions:
             raise LightningPoseInputError(
-                project.video_dir, "no session chosen.", "Add every view's video of one."
+                project.video_dir,
+                f"holds no session with a video of every camera {project.views.names}.",
+                "Add each camera's video of a session, named <session>_<camera>.mp4.",
             )
         members = find_members(self.models_edit.text().strip() or models_dir(project.config))
         self.project, self.out_dir = project, session_out_dir(project.config, session)
-        self.result = self.camera_result = None
+        self.result, self.camera_result, self.camera_mode = None, None, True
         device = self.device_combo.currentText()
-        videos = self.sessions[session]
+        videos = sessions[session]
         self._say(
             f"Predicting session {session} ({len(videos)} cameras) with {len(members)} members..."
         )
@@ -218,13 +221,16 @@ class PredictWidget(JobDock):
                 return layer
         return None
 
-    def _inputs(self) -> tuple[Any, Path, list[Path]]:
+    def _project(self) -> Any:
         from napari_lightning_pose.labeling.project import Project
 
         text = self.project_edit.text().strip()
         if not text:
             raise LightningPoseInputError(None, "no project chosen.", "Pick its folder.")
-        project = Project.open(text)
+        return Project.open(text)
+
+    def _inputs(self) -> tuple[Any, Path, list[Path]]:
+        project = self._project()
         video = Path(self.video_edit.text().strip() or "")
         if not video.is_file():
             raise LightningPoseInputError(video, "video not found.", "Pick a video file.")
@@ -288,7 +294,7 @@ class PredictWidget(JobDock):
                 f"Stopped; {len(ev.member_csvs)} member CSVs are complete in {self.out_dir}."
             )
             return
-        if self.sessions:
+        if self.camera_mode:
             self._show_cameras(ev)
             return
         self.show_results(ev.smoothed_csv, ev.member_csvs, self.prepared, staged=True)

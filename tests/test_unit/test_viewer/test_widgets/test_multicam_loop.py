@@ -175,3 +175,20 @@ def test_train_dock_says_why_pca_multiview_cannot_train_across_the_cameras(
     assert not train.loss_checks["pca_multiview"].isChecked()
     assert "pca_multiview needs" in train.loss_notes["pca_multiview"].text()
     assert train.loss_checks["temporal"].isEnabled()
+
+
+def test_predict_dock_refuses_a_session_missing_a_camera(
+    make_napari_viewer, split_sample, tmp_path
+) -> None:
+    """A session whose bottom video is missing: refused naming the file, nothing written."""
+    config = tiny_split_project(split_sample, tmp_path / "split")
+    (config.parent / "videos" / "test_vid_bottom.mp4").unlink()
+    viewer = make_napari_viewer()
+    _, predict = viewer.window.add_plugin_dock_widget("napari-lightning-pose", "Predict + smooth")
+    predict.project_edit.setText(str(config))
+    predict.project_edit.editingFinished.emit()
+    assert predict.session_combo.count() == 0
+    assert not predict.start()
+    text = predict.status.text()
+    assert "test_vid_top.mp4" in text and "bottom" in text, text
+    assert not (config.parent / "predictions").exists()
