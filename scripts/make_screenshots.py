@@ -194,7 +194,7 @@ def predict_screenshot(out: Path, demo: Path, work: Path) -> Path:
 
 def _wait_for(widget, app) -> None:
     """Let a dock's worker finish (and its result's layers go in) without a busy loop."""
-    while getattr(widget, "busy", widget.running):
+    while widget.busy if hasattr(widget, "busy") else widget.running:
         app.processEvents()
         time.sleep(0.05)
     _settle(app, 10)
@@ -205,9 +205,10 @@ def multicam_screenshots(
 ) -> list[Path]:
     """The shared mirror-mouse example split into two cameras (``split_mirrored_project``:
     90 labeled frames per view, the video's first ``frames`` frames) through the window's
-    loop: the Train dock after training 2 members with pca_multiview across the cameras
-    (``multicam_train.png``), then the grid after Predict + smooth of the session, with the
-    traces and the outlier queue (``multicam_predict.png``)."""
+    loop: the Train dock after training 2 members with pca_multiview across the cameras, the
+    labeled frames open in Label views' grid (``multicam_train.png``), then the grid after
+    Predict + smooth of the session, with the traces and the outlier queue
+    (``multicam_predict.png``)."""
     import yaml
     from qtpy.QtWidgets import QApplication
 
@@ -225,7 +226,12 @@ def multicam_screenshots(
     config.write_text(yaml.safe_dump(cfg, sort_keys=False))
     viewer = _new_viewer()
     app = QApplication.instance()
-    _, train = _dock(viewer, "Train")
+    _, views = _dock(viewer, "Label views")  # the labeled frames of both cameras in the grid
+    if not views.load_project(config):
+        raise SystemExit(views.status.text())
+    _wait_for(views, app)
+    viewer.dims.set_current_step(0, 7)
+    _, train = _dock(viewer, "Train", tabify=True)
     _close_toasts(viewer)
     train.project_edit.setText(str(config))
     train.model_combo.setCurrentText("semi-supervised")
@@ -239,6 +245,8 @@ def multicam_screenshots(
         raise SystemExit(train.status.text())
     _wait_for(train, app)
     print(f"trained in {time.perf_counter() - started:.0f} s: {train.status.text()}")
+    viewer.reset_view()  # the grid's boxes fit the canvas the docks left
+    _settle(app, 10)
     shots = [_shoot(viewer, out / "multicam_train.png")]
     viewer.close()
     viewer = _new_viewer()
