@@ -13,7 +13,10 @@ legend and traces) plus copies of the demo's
 frame half labeled: keypoints,
 skeleton, the keypoint list with the next keypoint highlighted) and ``docs/project.png`` (the
 project widget after picking frames of the sample video, the labeling widget in the tab
-beside it). Works on a copy of the sample in
+beside it), and ``docs/multicam_train.png`` / ``docs/multicam_predict.png`` (the shared
+mirror-mouse example split into two cameras, trained with pca_multiview across them from the
+Train dock, then a session predicted + smoothed from its dock and shown in the grid; about 4
+CPU-minutes). Works on a copy of the sample in
 a temporary folder; the package's files are never changed.
 """
 
@@ -189,6 +192,101 @@ def predict_screenshot(out: Path, demo: Path, work: Path) -> Path:
     return _save(viewer.screenshot(canvas_only=False, flash=False), out, viewer)
 
 
+def _wait_for(widget, app) -> None:
+    """Let a dock's worker finish (and its result's layers go in) without a busy loop."""
+    while widget.busy if hasattr(widget, "busy") else widget.running:
+        app.processEvents()
+        time.sleep(0.05)
+    _settle(app, 10)
+
+
+def multicam_screenshots(
+    out: Path, work: Path, steps: int = 60, frames: int = 300, size: int = 128
+) -> list[Path]:
+    """The shared mirror-mouse example split into two cameras (``split_mirrored_project``:
+    90 labeled frames per view, the video's first ``frames`` frames) through the window's
+    loop: the Train dock after training 2 members with pca_multiview across the cameras, the
+    labeled frames open in Label views' grid (``multicam_train.png``), then the grid after
+    Predict + smooth of the session, with the traces and the outlier queue
+    (``multicam_predict.png``)."""
+    import yaml
+    from qtpy.QtWidgets import QApplication
+
+    from napari_lightning_pose.interop.mirror_split import split_mirrored_project
+    from napari_lightning_pose.viewer.widgets.outliers import OutlierQueueWidget
+
+    source = Path(shutil.copytree(REPO.parent / "shared" / "data" / "mirror-mouse-example",
+                                  work / "mirror-mouse"))  # fmt: skip
+    shutil.copyfile(SAMPLE / "config.yaml", source / "config.yaml")
+    split = split_mirrored_project(source, work / "mirror-mouse-split", max_video_frames=frames)
+    config = split.config
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"]["image_resize_dims"] = {"height": size, "width": size}
+    cfg["training"]["check_val_every_n_epoch"] = 2
+    config.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    viewer = _new_viewer()
+    app = QApplication.instance()
+    _, views = _dock(viewer, "Label views")  # the labeled frames of both cameras in the grid
+    if not views.load_project(config):
+        raise SystemExit(views.status.text())
+    _wait_for(views, app)
+    viewer.dims.set_current_step(0, 7)
+    _, train = _dock(viewer, "Train", tabify=True)
+    _close_toasts(viewer)
+    train.project_edit.setText(str(config))
+    train.model_combo.setCurrentText("semi-supervised")
+    for name, check in train.loss_checks.items():
+        check.setChecked(name in ("pca_multiview", "temporal"))
+    train.members_spin.setValue(2)
+    train.steps_spin.setValue(steps)
+    train.device_combo.setCurrentText("cpu")
+    started = time.perf_counter()
+    if not train.start():
+        raise SystemExit(train.status.text())
+    _wait_for(train, app)
+    print(f"trained in {time.perf_counter() - started:.0f} s: {train.status.text()}")
+    viewer.reset_view()  # the grid's boxes fit the canvas the docks left
+    _settle(app, 10)
+    shots = [_shoot(viewer, out / "multicam_train.png")]
+    viewer.close()
+    viewer = _new_viewer()
+    queue = OutlierQueueWidget(viewer)
+    viewer.window.add_dock_widget(queue, name="Outlier queue", area="right")
+    _, predict = _dock(viewer, "Predict + smooth", tabify=True)
+    _close_toasts(viewer)
+    predict.project_edit.setText(str(config))
+    predict._fill_defaults()  # the sessions, as when the user picks the project
+    predict.device_combo.setCurrentText("cpu")
+    started = time.perf_counter()
+    if not predict.start():
+        raise SystemExit(predict.status.text())
+    _wait_for(predict, app)
+    while queue.busy or queue.scores is None:
+        app.processEvents()
+        time.sleep(0.05)
+    print(
+        f"predicted + smoothed in {time.perf_counter() - started:.0f} s: {predict.status.text()}"
+    )
+    queue.go_to(0)  # the worst frame, in both cameras
+    for layer in viewer.layers:
+        if layer.name in split.views:
+            viewer.layers.selection.active = layer
+    _settle(app, 10)
+    viewer.reset_view()
+    shots.append(_save(viewer.screenshot(canvas_only=False, flash=False),
+                       out / "multicam_predict.png", viewer))  # fmt: skip
+    return shots
+
+
+def _shoot(viewer, out: Path) -> Path:
+    """Save the window to ``out`` (the viewer stays open)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    image = viewer.screenshot(canvas_only=False, flash=False)
+    Image.fromarray(np.asarray(image)[..., :3]).save(out, optimize=True)
+    print(f"wrote {out} ({image.shape[1]} x {image.shape[0]})")
+    return out
+
+
 def _save(image: np.ndarray, out: Path, viewer) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.asarray(image)[..., :3]).save(out, optimize=True)
@@ -207,12 +305,14 @@ def main(argv: list[str] | None = None) -> int:
         help="output folder of `napari-lightning-pose demo`: adds predict.png and copies its "
         "qc.png and traces.png",
     )
-    parser.add_argument("--only", choices=["labeling", "project", "training", "predict"])
+    parser.add_argument(
+        "--only", choices=["labeling", "project", "training", "predict", "multicam"]
+    )
     args = parser.parse_args(argv)
     if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
         print("No display: run under xvfb-run (see the docstring).", file=sys.stderr)
         return 2
-    want = {args.only} if args.only else {"labeling", "project", "training", "predict"}
+    want = {args.only} if args.only else {"labeling", "project", "training", "predict", "multicam"}
     with tempfile.TemporaryDirectory() as tmp:
         if "labeling" in want:
             labeling_screenshot(args.out / "labeling.png", Path(tmp))
@@ -222,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
             training_screenshot(args.out / "training.png", Path(tmp))
         if "predict" in want and args.demo is not None:
             predict_screenshot(args.out / "predict.png", args.demo, Path(tmp))
+        if "multicam" in want:
+            multicam_screenshots(args.out, Path(tmp))
     if "predict" in want and args.demo is not None:
         for name in ("qc.png", "traces.png"):
             shutil.copyfile(args.demo / name, args.out / name)

@@ -142,3 +142,21 @@ def stacked_poses(
     if not full:
         return np.zeros((0, n_views * k, 2))
     return np.stack([np.concatenate([keypoints[f[v]] for v in range(n_views)]) for f in full])
+
+
+def labeled_frame_counts(found: ViewLabels) -> tuple[dict[str, int], int]:
+    """Labeled frames per view and the frames labeled in every view (what the cross-camera
+    PCA is fitted to), for the Train dock's summary."""
+    names = list(found.views.names)
+    per_view: dict[str, set[str]] = {name: set() for name in names}
+    for key, v in zip(found.frame_keys, found.view_of, strict=True):
+        per_view[names[int(v)]].add(key)
+    every = set.intersection(*per_view.values()) if per_view else set()
+    return {name: len(keys) for name, keys in per_view.items()}, len(every)
+
+
+def describe_view_labels(found: ViewLabels) -> str:
+    """``"2 cameras: top 50, bottom 48 labeled frames; 48 labeled in every camera"``."""
+    counts, every = labeled_frame_counts(found)
+    each = ", ".join(f"{name} {n}" for name, n in counts.items())
+    return f"{len(counts)} cameras: {each} labeled frames; {every} labeled in every camera"

@@ -51,7 +51,9 @@ class CameraSession:
     videos : dict of camera to Path
         Each camera's video (empty when none was found: the layers open without videos).
     members : dict of camera to list of Path
-        The ensemble members' prediction CSVs found beside, per camera (may be empty).
+        The ensemble members' prediction CSVs found beside or in the folder's member
+        folders (``<out_dir>/<member>/``, as the Predict + smooth dock writes), per camera
+        (may be empty).
     table_3d : Path or None
         ``3d.eks.csv`` when the smoothing was calibrated.
     calibration : Path or None
@@ -156,7 +158,8 @@ def find_camera_session(
         if unknown:
             raise LabelsError(out_dir, f"has no table for camera(s) {unknown}; it has {cameras}.")
     members: dict[str, list[Path]] = {c: [] for c in cameras}
-    for folder in (out_dir, out_dir.parent):
+    member_dirs = sorted(p for p in out_dir.iterdir() if p.is_dir())
+    for folder in (out_dir, out_dir.parent, *member_dirs):
         for csv in sorted(folder.glob("*.csv")):
             camera = view_in_name(csv.name.split(".")[0], cameras)
             if ".eks." in csv.name:  # the smoother's own output (``.eks.poses.csv``)

@@ -12,7 +12,12 @@ import pytest
 import torch
 
 from napari_lightning_pose.data.labeled import build_datasets
-from napari_lightning_pose.data.multiview import stacked_poses
+from napari_lightning_pose.data.multiview import (
+    describe_view_labels,
+    labeled_frame_counts,
+    read_view_labels,
+    stacked_poses,
+)
 from napari_lightning_pose.data.transforms import normalize, resize_frames
 from napari_lightning_pose.data.unlabeled_views import SessionClips
 from napari_lightning_pose.errors import LabelsError
@@ -67,6 +72,23 @@ def test_every_views_frame_is_a_sample_and_a_frames_views_share_a_split(split_sa
         assert views.get(0, 0) == views.get(1, 0) == len(dataset) // 2
     item = sets["val"][0]
     assert item["images"].shape == (3, 256, 256) and item["keypoints"].shape == (7, 2)
+
+
+def test_labeled_frames_are_counted_per_camera_and_in_every_camera(split_copy: Path):
+    from napari_lightning_pose.io.labels import read_labels, write_labels
+
+    csv = split_copy / "CollectedData_bottom.csv"
+    labels = read_labels(csv)
+    labels.iloc[:3] = np.nan  # three frames labeled only in the top camera
+    write_labels(labels, csv, backups=0)
+    found = read_view_labels(load_config(split_copy))
+    assert labeled_frame_counts(found) == ({"top": 50, "bottom": 47}, 47)
+    assert describe_view_labels(found) == (
+        "2 cameras: top 50, bottom 47 labeled frames; 47 labeled in every camera"
+    )
+    rows = np.arange(len(found.frame_keys))
+    stacked = stacked_poses(found.keypoints, found.view_of, found.frame_keys, rows, 2)
+    assert len(stacked) == 47  # what the cross-camera PCA is fitted to
 
 
 def test_views_whose_keypoints_differ_are_refused_naming_both(split_copy: Path):

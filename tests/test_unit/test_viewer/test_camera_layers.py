@@ -40,6 +40,24 @@ def test_session_is_found_from_the_output_folder(rig) -> None:
     assert get_camera_folder_reader(str(rig["members"]["top"][0])) is None
 
 
+def test_members_in_the_folders_member_folders_are_found(rig, tmp_path) -> None:
+    """The Predict + smooth dock writes ``<out_dir>/<member>/<session>_<view>.csv``."""
+    out = tmp_path / "predictions" / "s0"
+    out.mkdir(parents=True)
+    for camera in CAMERAS:
+        shutil.copy(rig["out_dir"] / f"{camera}.eks.csv", out)
+    expected = {c: [] for c in CAMERAS}
+    for camera, members in rig["members"].items():
+        for m, csv in enumerate(members):
+            (out / f"member{m}").mkdir(exist_ok=True)
+            expected[camera].append(Path(shutil.copy(csv, out / f"member{m}" / csv.name)))
+    session = find_camera_session(out)
+    assert sorted(session.cameras) == sorted(CAMERAS)
+    assert {c: sorted(v) for c, v in session.members.items()} == {
+        c: sorted(v) for c, v in expected.items()
+    }
+
+
 def test_grid_layers_are_the_single_camera_layers_camera_after_camera(rig) -> None:
     layers = camera_grid_layer_data(find_camera_session(rig["out_dir"]))
     kinds = [kind for _, _, kind in layers]

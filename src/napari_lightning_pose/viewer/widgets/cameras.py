@@ -11,6 +11,7 @@ and skeleton of ``3d.eks.csv`` in a second viewer shown in 3-D (a 2-D video cann
 from __future__ import annotations
 
 import weakref
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,19 +37,25 @@ from napari_lightning_pose.viewer.camera_layers import (
 from napari_lightning_pose.viewer.widgets.docking import settle_when_shown
 
 
-def load_camera_layers(out_dir: str | Path) -> tuple[CameraSession, list[Any]]:
-    """Find the session in ``out_dir`` and build its grid layers (napari layers, no Qt)."""
+def load_camera_layers(
+    out_dir: str | Path, videos: Mapping[str, str | Path] | None = None
+) -> tuple[CameraSession, list[Any]]:
+    """Find the session in ``out_dir`` and build its grid layers (napari layers, no Qt);
+    ``videos`` (camera -> video) when known, else found by name (``find_camera_session``)."""
     from napari_lightning_pose.viewer.prediction_layers import build_layers
 
-    session = find_camera_session(out_dir)
+    session = find_camera_session(out_dir, videos)
     return session, build_layers(camera_grid_layer_data(session))
 
 
 def add_camera_layers(viewer: Any, layers: list[Any]) -> None:
-    """Add a result's camera layers to ``viewer`` and show them in its grid, one camera each."""
+    """Add a result's camera layers to ``viewer`` and show them in its grid, one camera each;
+    an earlier result's camera layers go (one result per grid: a rerun replaces it)."""
     from napari_lightning_pose.viewer.widgets.layer_watch import show_camera_grid, watch_layers
 
     watch_layers(viewer)
+    for old in [layer for layer in viewer.layers if GRID_STRIDE in layer.metadata]:
+        viewer.layers.remove(old)
     for layer in layers:
         viewer.add_layer(layer)
     if layers:

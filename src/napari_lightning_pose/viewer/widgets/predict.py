@@ -4,13 +4,13 @@ show the smoothed keypoints over the video, coloured by their posterior SD in px
 The job is the core generator ``jobs.predict_and_smooth`` in napari's ``thread_worker``;
 Cancel sets its stop event. Results go to the project's ``predictions/<video>/`` (member CSVs
 and ``<video>.eks.csv``) and appear as layers (``prediction_layers``), with the trace panel
-and the colour legend docked beside them.
+and the colour legend docked beside them. On a multi-camera project the dock picks a session
+instead of a video and opens the result in the grid (``predict_session``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,95 +31,27 @@ from napari_lightning_pose.inference.jobs import (
     PredictSmoothEvent,
     find_members,
     models_dir,
-    predict_and_smooth,
     predictions_dir,
 )
 from napari_lightning_pose.viewer.widgets.job_dock import JobDock, device_choices
+from napari_lightning_pose.viewer.widgets.predict_layers import (
+    ResultLayers,
+    predict_smooth_to_layers,
+    result_layers,
+    video_layer,
+)
+from napari_lightning_pose.viewer.widgets.predict_session import (
+    CameraResult,
+    predict_session_to_layers,
+    project_sessions,
+    session_out_dir,
+)
 from napari_lightning_pose.viewer.widgets.staging import activate, layer_steps
 
 #: Pause (ms) between adding two result layers. A real timer, not a zero one: a chain of
 #: zero timers ran back to back in one turn of the event loop (two layers in one freeze),
 #: while a pause lets Qt draw and handle input between them.
 STAGE_MS = 15
-
-
-@dataclass
-class ResultLayers:
-    """The finished result as napari layers, built in the worker: members, then smoothed.
-
-    ``video`` is the video's Image layer when it was not open as the job started (with the
-    frame napari shows first already decoded), else None.
-    """
-
-    members: list[Any]
-    smoothed: list[Any]
-    video: Any = None
-
-
-def video_layer(video: Path, decode_middle: bool = True) -> Any:
-    """The video's Image layer; with ``decode_middle`` the frame napari shows first is
-    decoded already (a worker's job).
-
-    A viewer whose first layer this is moves to the middle frame; decoding it from the
-    keyframe before it took ~0.1 s on the GUI thread.
-    """
-    from napari_lightning_pose.viewer.layers import video_layer_data
-    from napari_lightning_pose.viewer.prediction_layers import build_layers
-
-    data, kwargs, kind = video_layer_data(video)
-    if decode_middle:
-        data[(data.n_frames - 1) // 2]  # kept in the reader's cache for napari's first draw
-    return build_layers([(data, kwargs, kind)])[0]
-
-
-def result_layers(
-    smoothed_csv: Path | None,
-    member_csvs: Sequence[Path],
-    skeleton: Sequence[Sequence[str]],
-    n_frames: int | None = None,
-) -> ResultLayers:
-    """Read the result's CSVs into napari layers (no Qt: the worker does it, not the GUI)."""
-    from napari_lightning_pose.viewer.prediction_layers import (
-        build_layers,
-        member_layer_data,
-        prediction_layer_data,
-        read_pose_track,
-    )
-
-    members = [
-        member_layer_data(read_pose_track(csv), f"{Path(csv).stem} raw") for csv in member_csvs
-    ]
-    main = smoothed_csv or member_csvs[0]
-    smoothed = prediction_layer_data(
-        main, skeleton, n_video_frames=n_frames, member_csvs=member_csvs
-    )
-    return ResultLayers(build_layers(members), build_layers(smoothed))
-
-
-def predict_smooth_to_layers(
-    checkpoints: Sequence[Path],
-    video: Path,
-    out_dir: Path,
-    skeleton: Sequence[Sequence[str]],
-    *,
-    device: str | None = None,
-    stop: Any = None,
-    video_open: bool = True,
-) -> Iterator[PredictSmoothEvent | ResultLayers]:
-    """``jobs.predict_and_smooth``, then the result's layers, made ready in the same worker
-    (with the video's layer too unless ``video_open``)."""
-    last = None
-    for ev in predict_and_smooth(checkpoints, video, out_dir, device=device, stop=stop):
-        last = ev
-        yield ev
-    if last is not None and last.kind == "done":
-        from napari_lightning_pose.viewer.widgets.warmup import warm_first_image_layer
-
-        warm_first_image_layer()  # napari's first Image layer (the video) costs no freeze
-        result = result_layers(last.smoothed_csv, last.member_csvs, skeleton, last.n_frames)
-        if not video_open:
-            result.video = video_layer(video)
-        yield result
 
 
 class PredictWidget(JobDock):
@@ -132,17 +64,27 @@ class PredictWidget(JobDock):
         self.result: PredictSmoothEvent | None = None
         self.prepared: ResultLayers | None = None
         self._steps: list[Callable[[], None]] = []  # adding the result layers, still to do
+        #: a multi-camera project's sessions ({session: {view: video}}); {} for one camera
+        self.sessions: dict[str, dict[str, Path]] = {}
+        self.camera_result: CameraResult | None = None
+        self.camera_mode = False  # the last job was a camera session
         self.project_edit = QLineEdit()
         self.project_edit.setPlaceholderText("project folder or its config.yaml")
         self.project_edit.editingFinished.connect(self._fill_defaults)
         self.video_edit = QLineEdit()
+        self.session_combo = QComboBox()
+        self.session_combo.setToolTip("a session: every camera's video of it, predicted together")
         self.models_edit = QLineEdit()
         self.models_edit.setPlaceholderText("a member's folder, or a folder of members")
         self.device_combo = QComboBox()
         self.device_combo.addItems(device_choices())
         form = QFormLayout()
         form.addRow("Project", self._with_browse(self.project_edit, dir_=True))
-        form.addRow("Video", self._with_browse(self.video_edit))
+        self.video_row = self._with_browse(self.video_edit)
+        form.addRow("Video", self.video_row)
+        form.addRow("Session", self.session_combo)
+        form.setRowVisible(self.session_combo, False)
+        self.form = form
         form.addRow("Members", self._with_browse(self.models_edit, dir_=True))
         form.addRow("Device", self.device_combo)
         self.run_button = QPushButton("Predict + smooth")
@@ -169,11 +111,13 @@ class PredictWidget(JobDock):
             self._say("A prediction is already running: Cancel it first, or wait.")
             return False
         try:
+            if self._project().views is not None:
+                return self._start_session(self._project())
             project, video, members = self._inputs()
         except LightningPoseInputError as err:
             self._say(str(err), error=True)
             return False
-        self.project = project
+        self.project, self.camera_mode = project, False
         self.video = video
         self.out_dir = predictions_dir(project.config, video)
         self.result = self.prepared = None
@@ -227,6 +171,35 @@ class PredictWidget(JobDock):
         self._steps.append(lambda: activate(self.viewer, layers[-1]))
         self._add_next()
 
+    def _start_session(self, project: Any) -> bool:
+        """Predict and smooth the chosen session of a multi-camera project (every view)."""
+        sessions = project_sessions(project)  # a session missing a view: refused, named
+        if list(sessions) != list(self.sessions):
+            self._fill_sessions(project)
+        session = self.session_combo.currentText()
+        if session not in sessions:
+            raise LightningPoseInputError(
+                project.video_dir,
+                f"holds no session with a video of every camera {project.views.names}.",
+                "Add each camera's video of a session, named <session>_<camera>.mp4.",
+            )
+        members = find_members(self.models_edit.text().strip() or models_dir(project.config))
+        self.project, self.out_dir = project, session_out_dir(project.config, session)
+        self.result, self.camera_result, self.camera_mode = None, None, True
+        device = self.device_combo.currentText()
+        videos = sessions[session]
+        self._say(
+            f"Predicting session {session} ({len(videos)} cameras) with {len(members)} members..."
+        )
+        self.run_job(
+            predict_session_to_layers,
+            members,
+            videos,
+            self.out_dir,
+            device=None if device == "auto" else device,
+        )
+        return True
+
     @property
     def busy(self) -> bool:
         """True while a job runs or its result's layers are still being added."""
@@ -253,13 +226,16 @@ class PredictWidget(JobDock):
                 return layer
         return None
 
-    def _inputs(self) -> tuple[Any, Path, list[Path]]:
+    def _project(self) -> Any:
         from napari_lightning_pose.labeling.project import Project
 
         text = self.project_edit.text().strip()
         if not text:
             raise LightningPoseInputError(None, "no project chosen.", "Pick its folder.")
-        project = Project.open(text)
+        return Project.open(text)
+
+    def _inputs(self) -> tuple[Any, Path, list[Path]]:
+        project = self._project()
         video = Path(self.video_edit.text().strip() or "")
         if not video.is_file():
             raise LightningPoseInputError(video, "video not found.", "Pick a video file.")
@@ -274,15 +250,37 @@ class PredictWidget(JobDock):
             project = Project.open(self.project_edit.text().strip())
         except (ConfigError, OSError):
             return
+        self._fill_sessions(project)
         videos = project.video_paths()
         if videos and not self.video_edit.text():
             self.video_edit.setText(str(videos[0]))
         if not self.models_edit.text():
             self.models_edit.setText(str(models_dir(project.config)))
 
-    def _on_event(self, ev: PredictSmoothEvent | ResultLayers) -> None:
+    def _fill_sessions(self, project: Any) -> None:
+        """A multi-camera project: offer its sessions in place of a video."""
+        try:
+            self.sessions = project_sessions(project)
+        except LightningPoseInputError as err:
+            self.sessions = {}
+            self._say(str(err), error=True)
+        multi = project.views is not None
+        self.form.setRowVisible(self.session_combo, multi)
+        self.form.setRowVisible(self.video_row, not multi)
+        self.session_combo.clear()
+        self.session_combo.addItems(list(self.sessions))
+        if multi and self.sessions:
+            self._say(
+                f"{len(self.sessions)} session(s) of cameras {project.views.names}: "
+                "each is predicted in every camera, smoothed jointly, shown in the grid."
+            )
+
+    def _on_event(self, ev: PredictSmoothEvent | ResultLayers | CameraResult) -> None:
         if isinstance(ev, ResultLayers):
             self.prepared = ev
+            return
+        if isinstance(ev, CameraResult):
+            self.camera_result = ev
             return
         done, total = ev.progress()
         self.progress.setMaximum(int(total or 0))
@@ -301,9 +299,30 @@ class PredictWidget(JobDock):
                 f"Stopped; {len(ev.member_csvs)} member CSVs are complete in {self.out_dir}."
             )
             return
+        if self.camera_mode:
+            self._show_cameras(ev)
+            return
         self.show_results(ev.smoothed_csv, ev.member_csvs, self.prepared, staged=True)
         saved = ev.smoothed_csv or ev.member_csvs[0]
         self._say(f"Saved {saved} (+ {len(ev.member_csvs)} member CSVs).")
+
+    def _show_cameras(self, ev: PredictSmoothEvent) -> None:
+        """Add a session's result to the grid (as the Cameras dock does) with its views."""
+        from napari_lightning_pose.viewer.widgets.cameras import add_camera_layers
+
+        if self.camera_result is None:  # one member: nothing smoothed
+            self._say(
+                f"Saved {len(ev.member_csvs)} member CSVs in {self.out_dir} ({ev.message}:"
+                " smoothing takes two or more members)."
+            )
+            return
+        add_camera_layers(self.viewer, self.camera_result.layers)
+        self._dock_views()
+        cameras = ", ".join(self.camera_result.session.cameras)
+        self._say(
+            f"Saved {len(ev.camera_csvs)} smoothed tables ({cameras}) in {self.out_dir} "
+            f"(+ {len(ev.member_csvs)} member CSVs); {ev.message}."
+        )
 
     def _dock_views(self) -> None:
         """Dock the trace panel and the legend unless they are docked already."""

@@ -71,6 +71,31 @@ def format_eta(seconds: float | None) -> str:
     return f"ETA {minutes} min {secs:02d} s" if minutes else f"ETA {secs} s"
 
 
+def labels_summary(cfg: dict[str, Any]) -> str:
+    """What the project's labels give training: labeled frames, per camera for a
+    multi-camera project (and how many are labeled in every camera)."""
+    from napari_lightning_pose.io.labels import drop_unlabeled, read_labels
+
+    names = list(cfg["data"]["keypoint_names"]) or None
+    if cfg["data"].get("view_names"):
+        from napari_lightning_pose.data.multiview import describe_view_labels, read_view_labels
+
+        return describe_view_labels(read_view_labels(cfg, names))
+    csv = Path(cfg["data"]["data_dir"]) / cfg["data"]["csv_file"]
+    n = len(drop_unlabeled(read_labels(csv, keypoint_names=names))) if csv.is_file() else 0
+    return f"{n} labeled frames"
+
+
+def loss_note(name: str, log_weight: float, cfg: dict[str, Any]) -> str:
+    """The note beside an available loss: its log_weight, and for ``pca_multiview`` on a
+    multi-camera project the cameras it compares."""
+    note = f"log_weight {log_weight:.2f}"
+    views = cfg["data"].get("view_names")
+    if name == "pca_multiview" and views:
+        note += f"; across cameras {', '.join(views)}"
+    return note
+
+
 class TrainingWidget(JobDock):
     """Train N ensemble members (different seeds) of a project's model in a worker.
 
@@ -119,6 +144,9 @@ class TrainingWidget(JobDock):
         self.device_combo.addItems(device_choices())
         form = QFormLayout()
         form.addRow("Project", row)
+        self.labels_note = QLabel("")
+        self.labels_note.setWordWrap(True)
+        form.addRow("Labels", self.labels_note)
         form.addRow("Model", self.model_combo)
         form.addRow("Steps per member", self.steps_spin)
         form.addRow("Ensemble size", self.members_spin)
@@ -242,9 +270,11 @@ class TrainingWidget(JobDock):
         try:
             cfg = Project.open(self.project_edit.text().strip()).config
             available = project_availability(cfg)
+            self.labels_note.setText(labels_summary(cfg))
         except (LightningPoseInputError, OSError, ValueError):
             for note in self.loss_notes.values():
                 note.setText("")
+            self.labels_note.setText("")
             return
         for name, check in self.loss_checks.items():
             state = available[name]
@@ -259,7 +289,7 @@ class TrainingWidget(JobDock):
                     strength_of(float(cfg["losses"][name]["log_weight"]), cfg)
                 )
             lw = log_weight_for(float(self.loss_weights[name].value()), cfg)
-            self.loss_notes[name].setText(f"log_weight {lw:.2f}")
+            self.loss_notes[name].setText(loss_note(name, lw, cfg))
 
     def start(self, resume: bool = False) -> bool:
         """Start (or with ``resume`` continue) training; False with a message if it can't."""
