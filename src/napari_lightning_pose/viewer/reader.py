@@ -127,9 +127,7 @@ def _read_predictions(path: PathOrPaths) -> list[LayerData]:
         prediction_layer_data,
         read_pose_track,
     )
-    from napari_lightning_pose.viewer.widgets.warmup import preload_plots
 
-    preload_plots()  # the Traces dock the user opens next finds pyqtgraph imported
     paths = [path] if isinstance(path, str | Path) else list(path)
     layers: list[LayerData] = []
     for p in paths:

@@ -112,12 +112,16 @@ def keypoint_warning(layer: Any) -> str | None:
 
 
 def _dock_legend(viewer: Any, layer: Any) -> None:
-    """Dock the uncertainty legend when the first prediction layer arrives in a window."""
+    """Dock the uncertainty legend when the first prediction layer arrives in a window (and
+    start importing the plots' pyqtgraph in the background: readers stay free of Qt)."""
     meta = getattr(layer, "metadata", None) or {}
     window = getattr(viewer, "window", None)
     if window is None or meta.get("kind") not in CHECKED_KINDS or type(layer).__name__ != "Points":
         return
     from napari_lightning_pose.viewer.widgets.legend import UncertaintyLegend
+    from napari_lightning_pose.viewer.widgets.warmup import preload_plots
+
+    preload_plots()  # the Traces dock the user opens next finds pyqtgraph imported
 
     with warnings.catch_warnings():  # napari's main window: private, the only way to it
         warnings.simplefilter("ignore", FutureWarning)

@@ -7,8 +7,8 @@ layer is added with both already loaded; later calls cost nothing.
 
 The plots' pyqtgraph (0.1-0.3 s on the GUI thread when the first plot dock opened) is
 imported the same way, in a thread of its own, as soon as any of the plugin's docks opens
-or its reader opens predictions (:func:`preload_plots`): a plot dock opened afterwards finds
-it imported.
+or a prediction layer arrives in a window (:func:`preload_plots`): a plot dock opened
+afterwards finds it imported.
 """
 
 from __future__ import annotations
