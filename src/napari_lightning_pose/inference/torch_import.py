@@ -143,6 +143,12 @@ def heap_rests_during() -> Iterator[None]:
                 gc.unfreeze()
 
 
+def heap_resting() -> bool:
+    """Whether a job's :func:`heap_rests_during` block is open (constant time, unlike
+    ``gc.get_freeze_count``, which walks every frozen object)."""
+    return _jobs_running > 0
+
+
 def freeze_new_objects() -> bool:
     """Inside :func:`heap_rests_during`, freeze the objects made since (an import's).
 

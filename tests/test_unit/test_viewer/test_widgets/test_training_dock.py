@@ -312,10 +312,15 @@ def test_training_keeps_the_collector_off_the_window_and_a_closed_video_is_still
     prefetch = layer.data.prefetcher._thread
     widget.members_spin.setValue(1)
     widget.steps_spin.setValue(6)
-    frozen: list[int] = []  # per tick of a GUI-thread timer while training: frozen objects
+    from napari_lightning_pose.inference.torch_import import heap_resting
+
+    # per tick of a GUI-thread timer while training: does the heap rest? (not
+    # gc.get_freeze_count() per tick: it walks every frozen object, seconds of GIL per
+    # second in a big test process, and starved the training thread)
+    frozen: list[int] = []
     timer = QTimer()
     timer.setInterval(10)
-    timer.timeout.connect(lambda: widget.running and frozen.append(gc.get_freeze_count()))
+    timer.timeout.connect(lambda: widget.running and frozen.append(int(heap_resting())))
     timer.start()
     # per full collection while it trained (napari runs one when a layer is removed): were
     # the window's objects left out of it?
@@ -329,6 +334,7 @@ def test_training_keeps_the_collector_off_the_window_and_a_closed_video_is_still
     try:
         qtbot.mouseClick(widget.train_button, LEFT)
         qtbot.waitUntil(lambda: widget.progress.value() >= 1, timeout=120_000)
+        assert gc.get_freeze_count() > 0  # the window's objects rest while it trains
         viewer.layers.remove(layer)  # the user closes the video while it trains
         del layer
         _wait_done(qtbot, widget)
