@@ -340,7 +340,7 @@ def predict_and_smooth(
     video, out_dir = Path(video), Path(out_dir)
     cfg = check_members(checkpoints)
     check_video_size(cfg, video)
-    names = _member_names(checkpoints)
+    names = member_names(checkpoints)
     n = len(checkpoints)
     done: list[Path] = []
     for m, (ckpt, name) in enumerate(zip(checkpoints, names, strict=True)):
@@ -369,7 +369,7 @@ def predict_and_smooth(
     yield PredictSmoothEvent("done", n - 1, n, n_frames, n_frames, done, smoothed)
 
 
-def _member_names(checkpoints: Sequence[Path]) -> list[str]:
+def member_names(checkpoints: Sequence[Path]) -> list[str]:
     """A file name per member: its run folder's name, numbered when two share one."""
     names = [c.parent.name or f"{MEMBER_PREFIX}{i}" for i, c in enumerate(checkpoints)]
     if len(set(names)) < len(names):

@@ -17,8 +17,8 @@ from pathlib import Path
 from napari_lightning_pose.errors import ConfigError
 from napari_lightning_pose.inference.jobs import (
     PredictSmoothEvent,
-    _member_names,
     check_members,
+    member_names,
     preload_torch,
 )
 from napari_lightning_pose.inference.sessions import model_views, session_videos
@@ -76,7 +76,7 @@ def predict_and_smooth_session(
     session, by_view = next(iter(sessions.items()))
     calibration_path = calibration_file(cfg, session)
     calibration = load_calibration(calibration_path, views) if calibration_path else None
-    n, names = len(checkpoints), _member_names(checkpoints)
+    n, names = len(checkpoints), member_names(checkpoints)
     member_csvs: list[Path] = []
     n_frames = 0
     for m, (ckpt, name) in enumerate(zip(checkpoints, names, strict=True)):
