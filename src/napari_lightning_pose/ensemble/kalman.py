@@ -32,8 +32,12 @@ from napari_lightning_pose.ensemble.kalman_passes import (
     forward_scalar,
 )
 
-#: Observation variances are clipped to at least this (the reference package does the same).
-MIN_OBS_VAR = 1e-12
+#: Observation variances (px^2) are clipped to at least this: a thousandth of a pixel's SD,
+#: far below any real ensemble spread. The reference package clips at 1e-12, which let
+#: members that agree exactly somewhere (variance 0: copies, untrained members) give a
+#: precision 1e17 times another frame's and a posterior precision that is not positive
+#: definite in float64.
+MIN_OBS_VAR = 1e-6
 #: Prior variances are clipped to at least this so a constant series stays well-posed.
 MIN_PRIOR_VAR = 1e-12
 

@@ -76,3 +76,18 @@ def test_joint_smoothing_beats_each_camera_alone(eks_tools):
         # the posterior SD is the size of the actual error (within a factor of 2)
         assert 0.5 < np.sqrt(((xy[..., 0] - truth2d[cam][..., 0]) ** 2).mean()) / sd.mean() < 2
     assert set(result.smoothing) == set(names)
+
+
+DEGENERATE = Path(__file__).resolve().parents[2] / "fixtures" / "degenerate_cameras"
+
+
+@pytest.mark.parametrize("smoothing", [10.0, "auto"])
+def test_members_that_agree_exactly_somewhere_still_smooth(smoothing):
+    """Two untrained members of two cameras (tests/fixtures/degenerate_cameras): ensemble
+    variance 0 at some frames beside spreads of 100s of px. The smoother said the posterior
+    precision was not positive definite; now every smoothed value is finite."""
+    members = sorted(DEGENERATE.glob("m*_*.csv"))
+    result = smooth_cameras(load_cameras(assign_cameras(members, ["top", "bottom"])), smoothing)
+    for frame in result.frames.values():
+        assert np.isfinite(frame.to_numpy()).all()
+        assert (frame.xs("x_posterior_var", axis=1, level=2).to_numpy() > 0).all()
