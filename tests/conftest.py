@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# Without a GPU triton has no use, and importing it after a window test drew (Mesa's OpenGL
+# loads its libLLVM with global symbols) segfaults the process: the window's jobs hide it
+# (inference.jobs.preload_torch), and so does the suite, whose torch tests may follow a
+# window test in any order (`pytest tests/test_unit/test_viewer tests/test_unit/test_training`).
+if not Path("/dev/nvidia0").exists():
+    sys.modules.setdefault("triton", None)  # `import triton` raises ImportError: torch skips it
 
 # Idle OpenMP threads sleep instead of spinning: on a busy 2-core machine spinning threads
 # made small training steps ~10x slower. Must be set before torch is imported.

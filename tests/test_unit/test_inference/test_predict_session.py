@@ -17,6 +17,9 @@ from napari_lightning_pose.io.config import load_config
 from napari_lightning_pose.io.pose_csv import read_pose_csv
 from napari_lightning_pose.training import LAST_CKPT, train
 
+# window and training tests of a few seconds each: the fast lane leaves them to CI
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def members(split_sample, module_tmp: Path) -> list[Path]:

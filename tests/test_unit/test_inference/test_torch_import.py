@@ -40,6 +40,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="dlopen preload is Linux's")
 def test_torch_libraries_load_before_the_import_and_torch_still_imports() -> None:
     out = subprocess.run(

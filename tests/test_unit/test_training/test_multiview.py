@@ -144,6 +144,7 @@ def test_session_clips_are_the_same_frames_of_every_view(split_sample):
     assert item["scale"][0, 1] != item["scale"][1, 1]  # heights 168 and 238
 
 
+@pytest.mark.slow
 def test_semi_supervised_run_across_cameras(split_sample, tmp_path: Path):
     cfg = _tiny_cfg(split_sample.config, ["pca_multiview", "temporal", "pca_singleview"])
     events = list(train(cfg, tmp_path / "run", steps=2))
@@ -161,6 +162,7 @@ def test_semi_supervised_run_across_cameras(split_sample, tmp_path: Path):
     assert both.shape == (50, 14, 2)
 
 
+@pytest.mark.slow
 def test_context_model_across_cameras_takes_neighbours_from_the_same_view(split_sample, tmp_path):
     cfg = _tiny_cfg(split_sample.config, ["pca_multiview", "temporal"])
     cfg["model"]["model_type"] = "heatmap_mhcrnn"

@@ -21,6 +21,9 @@ from ..camera_rig import (
     make_rig_session,
 )
 
+# window and training tests of a few seconds each: the fast lane leaves them to CI
+pytestmark = pytest.mark.slow
+
 DOCS = Path(__file__).resolve().parents[4] / "docs"
 
 

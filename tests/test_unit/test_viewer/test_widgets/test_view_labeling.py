@@ -13,6 +13,9 @@ from napari_lightning_pose.io.labels import read_labels
 
 from ...test_labeling.view_project import KEYPOINTS, VIEWS, labels_csv, make_view_project
 
+# window and training tests of a few seconds each: the fast lane leaves them to CI
+pytestmark = pytest.mark.slow
+
 DOCS = Path(__file__).resolve().parents[4] / "docs"
 
 
