@@ -22,6 +22,9 @@ from napari_lightning_pose.viewer.reader import get_camera_folder_reader
 
 from .camera_rig import CAMERAS, HOT_CAMERA, HOT_FRAME, HOT_KEYPOINT, KEYPOINTS, make_rig_session
 
+# window tests of a few seconds each: the fast lane leaves them to CI
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def rig(module_tmp: Path) -> dict:

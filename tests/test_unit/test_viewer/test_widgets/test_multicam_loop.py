@@ -18,6 +18,9 @@ from napari_lightning_pose.viewer.layer_styles import POSTERIOR_SD_LIMITS_PX, he
 
 from .test_view_labeling import _click_in_box
 
+# window tests of a few seconds each: the fast lane leaves them to CI
+pytestmark = pytest.mark.slow
+
 
 def tiny_split_project(split_sample, root: Path) -> Path:
     """A writable copy of the two-camera sample whose config trains in seconds on a CPU
@@ -36,7 +39,6 @@ def tiny_split_project(split_sample, root: Path) -> Path:
     return config
 
 
-@pytest.mark.slow
 def test_two_cameras_label_train_predict_smooth_and_check_in_the_grid(
     make_napari_viewer, split_sample, tmp_path, qtbot
 ) -> None:

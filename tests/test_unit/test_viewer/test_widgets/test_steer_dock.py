@@ -9,6 +9,9 @@ from napari_lightning_pose.io.labels import frame_labels, image_path
 from napari_lightning_pose.io.pose_csv import make_pose_frame, write_pose_csv
 from napari_lightning_pose.labeling.project import Project
 
+# window tests of a few seconds each: the fast lane leaves them to CI
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def steer_dock(make_napari_viewer, blob_project, qtbot):
