@@ -20,6 +20,10 @@ class LightningPoseInputError(ValueError):
             message += f" {fix}"
         super().__init__(message)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled by its parts (a job in a child process sends its errors to the window)."""
+        return (type(self), (self.path, self.problem, self.fix))
+
 
 class VideoError(LightningPoseInputError):
     """A video file is missing, unreadable, or cannot be decoded."""
@@ -31,6 +35,14 @@ class LabelsError(LightningPoseInputError):
 
 class ConfigError(LightningPoseInputError):
     """A project config has unknown keys, wrong types or impossible values."""
+
+
+class CheckpointError(LightningPoseInputError):
+    """A checkpoint file is missing, unreadable, or does not match the project."""
+
+
+class TrainingDivergedError(LightningPoseInputError):
+    """The loss became NaN or infinite; the last good checkpoint was kept."""
 
 
 #: The pip command that installs the import/export packages (pyproject's ``interop`` extra).

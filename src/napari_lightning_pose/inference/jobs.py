@@ -15,19 +15,15 @@ Layout in the project (``data.data_dir``):
 
 from __future__ import annotations
 
-import functools
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, ParamSpec, TypeVar
+from typing import Any, Literal
 
 from napari_lightning_pose.errors import LightningPoseInputError, VideoError
 
 MEMBER_PREFIX = "member"
-
-P = ParamSpec("P")
-T = TypeVar("T")
 
 
 def models_dir(cfg: Mapping[str, Any]) -> Path:
@@ -44,68 +40,27 @@ def preload_torch() -> None:
     """Import the parts of torch that training and prediction load lazily, safely.
 
     torch imports ``torch._dynamo`` on first use (e.g. in the optimiser's first step), and
-    that imports triton when it is installed. Under Xvfb, with napari's OpenGL canvas up
-    (Mesa's llvmpipe), loading triton's C extension crashed the process (segmentation
-    fault, torch 2.x, PyQt6), on any thread: Mesa loads its own libLLVM with global symbols,
-    and triton's LLVM breaks on them. Without a GPU triton has no use (it only compiles GPU
-    kernels), and with one but Mesa's LLVM loaded (a display on an AMD or Intel GPU, or a
-    software renderer) it would crash; in both cases it is hidden from torch (torch.compile
-    on the GPU then runs without triton's kernels). Each job calls this first, in
-    its worker thread; opening a dock imports no torch (seconds of a frozen window).
-
-    It also imports what a job would otherwise import on its first run: torchvision (its C
-    ops load and register themselves, ~0.2 s holding the GIL, which froze the GUI that
-    long at the start of a training run) and the training and prediction modules.
-
-    torch's shared libraries are loaded first with the GIL released and the collector rests
-    during the imports (``inference.torch_import``): loading the libraries and each full
-    collection held the GIL for up to 0.5 s, freezing the window of the dock that started
-    the job.
+    that imports triton when it is installed. With Mesa's OpenGL loaded (napari's canvas
+    under Xvfb, llvmpipe) loading triton's C extension crashed the process (segmentation
+    fault): Mesa loads its own libLLVM with global symbols, and triton's LLVM breaks on
+    them. Without a GPU triton has no use (it only compiles GPU kernels); in both cases it
+    is hidden from torch (torch.compile on the GPU then runs without triton's kernels).
+    Each job calls this first. It also imports torchvision (its C ops register themselves)
+    and the training and prediction modules, so a job's first step pays no import.
     """
     import sys
-    from contextlib import nullcontext
 
-    from napari_lightning_pose.inference.torch_import import (
-        freeze_new_objects,
-        load_torch_libraries,
-        system_llvm_loaded,
-        without_gc,
-    )
+    import torch
 
-    first = "torch" not in sys.modules
-    if first:
-        load_torch_libraries()
-    # a full collection per ~100,000 new objects: 0.4 s each, GIL held
-    with without_gc() if first else nullcontext():
-        import torch
+    from napari_lightning_pose.inference.torch_import import system_llvm_loaded
 
-        if "triton" not in sys.modules and (not torch.cuda.is_available() or system_llvm_loaded()):
-            sys.modules["triton"] = None  # `import triton` raises ImportError: torch skips it
-        import torch._dynamo
-        import torchvision  # noqa: F401
+    if "triton" not in sys.modules and (not torch.cuda.is_available() or system_llvm_loaded()):
+        sys.modules["triton"] = None  # `import triton` raises ImportError: torch skips it
+    import torch._dynamo
+    import torchvision  # noqa: F401
 
-        import napari_lightning_pose.inference.predict
-        import napari_lightning_pose.training  # noqa: F401
-
-        freeze_new_objects()  # inside a job: the collector never walks the imports' objects
-
-
-def heap_rests(job: Callable[P, Iterator[T]]) -> Callable[P, Iterator[T]]:
-    """Run the generator ``job`` with the window's heap out of the collector's walks.
-
-    A full collection while a job runs walked every object of the window (and, after the
-    first import, of torch), holding the GIL: a frozen window for 0.3-1.1 s. See
-    ``torch_import.heap_rests_during`` for why nothing is kept from the collector after.
-    """
-
-    @functools.wraps(job)
-    def run(*args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
-        from napari_lightning_pose.inference.torch_import import heap_rests_during
-
-        with heap_rests_during():
-            yield from job(*args, **kwargs)
-
-    return run
+    import napari_lightning_pose.inference.predict
+    import napari_lightning_pose.training  # noqa: F401
 
 
 # ------------------------------------------------------------------------------ training
@@ -151,7 +106,6 @@ class EnsembleTrainEvent:
         return per_step * left if self.event.total_steps > self.event.step else None
 
 
-@heap_rests
 def train_ensemble(
     cfg: Mapping[str, Any],
     out_dir: str | Path,
@@ -237,7 +191,8 @@ class PredictSmoothEvent:
 def find_members(path: str | Path) -> list[Path]:
     """The checkpoints of an ensemble: ``path`` is a ``.ckpt``, a run folder (its
     ``best.ckpt``, else ``last.ckpt``) or a folder of run folders (each one's)."""
-    from napari_lightning_pose.training import BEST_CKPT, LAST_CKPT, CheckpointError
+    from napari_lightning_pose.errors import CheckpointError
+    from napari_lightning_pose.io.run_layout import BEST_CKPT, LAST_CKPT
 
     path = Path(path)
     if path.is_file():
@@ -309,7 +264,6 @@ def check_video_size(cfg: Mapping[str, Any], video: str | Path) -> None:
         )
 
 
-@heap_rests
 def predict_and_smooth(
     checkpoints: Sequence[str | Path],
     video: str | Path,

@@ -15,7 +15,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from napari_lightning_pose import distributed
 from napari_lightning_pose.errors import ConfigError, LabelsError
 from napari_lightning_pose.io.video_index import probe_video
 from napari_lightning_pose.io.views import check_frame_counts, group_sessions, view_in_name
@@ -65,6 +64,8 @@ def predict_sessions(
     ``predict_one(video, out_csv)`` yields a video's events (``predict._predict_one`` with
     the loaded model bound).
     """
+    from napari_lightning_pose import distributed  # torch: the window imports this module
+
     sessions = session_videos(videos, views)
     rank, world_size, _ = distributed.env_ranks()
     for name in distributed.shard(list(sessions), rank, world_size):

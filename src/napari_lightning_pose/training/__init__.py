@@ -36,19 +36,43 @@ that is unset. Modules:
 - ``sampling``: batch order as a function of (seed, step);
 - ``evaluation``: float32 pixel errors on labeled frames;
 - ``precision``: autocast dtypes.
+
+Importing the package imports no torch: its names are loaded on first use (PEP 562), so
+the window can unpickle a job's :class:`TrainEvent` (``training.events``) and check run
+folders without torch, which only the job's own process imports.
 """
 
-from napari_lightning_pose.training.checkpoints import (
-    BEST_CKPT,
-    CHECKPOINT_FORMAT,
-    LAST_CKPT,
-    METRICS_CSV,
-    CheckpointError,
-    load_checkpoint,
-    read_checkpoint,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from napari_lightning_pose.errors import CheckpointError, TrainingDivergedError
+from napari_lightning_pose.io.run_layout import BEST_CKPT, LAST_CKPT, METRICS_CSV
 from napari_lightning_pose.training.events import StopSignal, TrainEvent
-from napari_lightning_pose.training.loop import TrainingDivergedError, train
+
+if TYPE_CHECKING:
+    from napari_lightning_pose.training.checkpoints import (
+        CHECKPOINT_FORMAT,
+        load_checkpoint,
+        read_checkpoint,
+    )
+    from napari_lightning_pose.training.loop import train
+
+#: name -> the module that defines it (each imports torch)
+_LAZY = {
+    "CHECKPOINT_FORMAT": "checkpoints",
+    "load_checkpoint": "checkpoints",
+    "read_checkpoint": "checkpoints",
+    "train": "loop",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "BEST_CKPT",

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from napari_lightning_pose.errors import ConfigError, LightningPoseInputError
+from napari_lightning_pose.errors import CheckpointError, ConfigError
 from napari_lightning_pose.io.atomic import atomic_path
 from napari_lightning_pose.io.config import validate_config
 from napari_lightning_pose.io.run_layout import BEST_CKPT, LAST_CKPT, METRICS_CSV
@@ -34,10 +34,6 @@ CHECKPOINT_FORMAT = "napari-lightning-pose/checkpoint-1"
 # every key that load_checkpoint reads; resume needs RESUME_KEYS as well
 REQUIRED_KEYS = ("state_dict", "config", "step", "epoch", "total_steps", "keypoint_names")
 RESUME_KEYS = ("optimizer", "rng")
-
-
-class CheckpointError(LightningPoseInputError):
-    """A checkpoint file is missing, unreadable, or does not match the project."""
 
 
 def write_checkpoint(ckpt: Mapping[str, Any], out_dir: Path, best: bool = False) -> Path:

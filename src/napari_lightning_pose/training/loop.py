@@ -14,7 +14,10 @@ import torch
 from torch import nn
 
 from napari_lightning_pose import distributed
-from napari_lightning_pose.errors import ConfigError, LightningPoseInputError
+from napari_lightning_pose.errors import (
+    ConfigError,
+    TrainingDivergedError,
+)
 from napari_lightning_pose.io.config import save_config, validate_config
 from napari_lightning_pose.training import checkpoints as ck
 from napari_lightning_pose.training import step
@@ -33,10 +36,6 @@ from napari_lightning_pose.training.schedules import (
 from napari_lightning_pose.training.semi import SemiSupervised
 from napari_lightning_pose.training.setup import build_parts, labeled_loaders
 from napari_lightning_pose.training.warm_start import warm_start
-
-
-class TrainingDivergedError(LightningPoseInputError):
-    """The loss became NaN or infinite; the last good checkpoint was kept."""
 
 
 def train(

@@ -114,7 +114,12 @@ class LabelQCWidget(JobDock):
                 self._say(str(err), error=True)
                 return False
         self._say("Checking the labels" + (f" with {len(models)} models..." if models else "..."))
-        self.run_job(iter_label_qc, config, models)
+        if models:  # the models predict with torch, in its own process (job_process)
+            from napari_lightning_pose.inference.job_process import run_in_process
+
+            self.run_job(run_in_process, iter_label_qc, config, models)
+        else:
+            self.run_job(iter_label_qc, config, models)
         return True
 
     def go_to(self, row: int) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from napari_lightning_pose.inference.job_process import run_in_process
 from napari_lightning_pose.inference.jobs import PredictSmoothEvent, predict_and_smooth
 
 
@@ -81,7 +82,11 @@ def predict_smooth_to_layers(
     """``jobs.predict_and_smooth``, then the result's layers, made ready in the same worker
     (with the video's layer too unless ``video_open``)."""
     last = None
-    for ev in predict_and_smooth(checkpoints, video, out_dir, device=device, stop=stop):
+    # torch runs in its own process (job_process); the layers are built here, in the worker
+    events = run_in_process(
+        predict_and_smooth, checkpoints, video, out_dir, device=device, stop=stop
+    )
+    for ev in events:
         last = ev
         yield ev
     if last is not None and last.kind == "done":

@@ -53,12 +53,18 @@ def predict_session_to_layers(
 ) -> Iterator[PredictSmoothEvent | CameraResult]:
     """``predict_and_smooth_session``, then its grid layers (when it smoothed), in one
     worker."""
+    from napari_lightning_pose.inference.job_process import run_in_process
     from napari_lightning_pose.inference.session_jobs import predict_and_smooth_session
     from napari_lightning_pose.viewer.widgets.cameras import load_camera_layers
 
     last = None
-    events = predict_and_smooth_session(
-        checkpoints, list(videos.values()), out_dir, device=device, stop=stop
+    events = run_in_process(  # torch in its own process (job_process)
+        predict_and_smooth_session,
+        checkpoints,
+        list(videos.values()),
+        out_dir,
+        device=device,
+        stop=stop,
     )
     for ev in events:
         last = ev

@@ -38,6 +38,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_lightning_pose.errors import LightningPoseInputError
+from napari_lightning_pose.inference.job_process import run_in_process
 from napari_lightning_pose.inference.jobs import EnsembleTrainEvent, models_dir, train_ensemble
 from napari_lightning_pose.io.run_layout import has_checkpoint
 from napari_lightning_pose.losses.balance import DEFAULT_STRENGTHS, log_weight_for, strength_of
@@ -312,6 +313,7 @@ class TrainingWidget(JobDock):
         doing = "Resuming" if resume else "Continuing the current models" if warm else "Training"
         self._say(f"{doing} into {self.out_dir} ...")
         self.run_job(
+            run_in_process,  # torch in its own process: no frozen window (job_process)
             train_ensemble,
             cfg,
             self.out_dir,
