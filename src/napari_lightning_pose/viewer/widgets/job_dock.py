@@ -1,8 +1,9 @@
 """What the Train and Predict + smooth docks share: one core job at a time in a worker.
 
 A job is a core generator (``jobs.train_ensemble``, ``jobs.predict_and_smooth``) that takes
-a ``stop`` event. :class:`JobDock` runs it in napari's ``thread_worker``, never twice at
-once; Cancel sets the event (never ``worker.quit()``), and closing the window the dock sits
+a ``stop`` event. :class:`JobDock` runs it in napari's ``thread_worker`` (the Train, Predict
+and label QC docks pass ``job_process.run_in_process`` and the core job, so torch runs in a
+child process and never in the window's), never twice at once; Cancel sets the event (never ``worker.quit()``), and closing the window the dock sits
 in sets it and waits for the job, so every file the job writes is complete.
 """
 
@@ -85,7 +86,7 @@ class JobDock(QWidget):
         self.stop_event = threading.Event()
         self.status = QLabel()
         self.status.setWordWrap(True)
-        # torch is imported by the job, in its worker thread (jobs.preload_torch), not here
+        # torch is imported by the job, in its own process (inference.job_process), not here
         self._watcher = CloseWatcher(self)
         settle_when_shown(self, napari_viewer)
 

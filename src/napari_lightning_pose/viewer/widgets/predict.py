@@ -1,8 +1,9 @@
 """Predict + smooth dock: predict a video with each ensemble member, fuse them with EKS, and
 show the smoothed keypoints over the video, coloured by their posterior SD in px.
 
-The job is the core generator ``jobs.predict_and_smooth`` in napari's ``thread_worker``;
-Cancel sets its stop event. Results go to the project's ``predictions/<video>/`` (member CSVs
+The job is the core generator ``jobs.predict_and_smooth``, run in its own process
+(``inference.job_process``) and driven by napari's ``thread_worker``; Cancel sets its stop
+event. Results go to the project's ``predictions/<video>/`` (member CSVs
 and ``<video>.eks.csv``) and appear as layers (``prediction_layers``), with the trace panel
 and the colour legend docked beside them. On a multi-camera project the dock picks a session
 instead of a video and opens the result in the grid (``predict_session``).

@@ -1,6 +1,7 @@
 """The Predict + smooth dock's single-video job and its result as napari layers (no Qt).
 
-The worker runs ``jobs.predict_and_smooth`` and then reads the result's CSVs into layers
+The worker runs ``jobs.predict_and_smooth`` in a child process (``inference.job_process``)
+and then reads the result's CSVs into layers
 (``prediction_layers``), the video's too when it was not open, so the GUI thread only adds
 them.
 """

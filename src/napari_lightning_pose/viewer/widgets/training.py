@@ -5,10 +5,11 @@ ensemble) starts each member from its own trained weights (``training.warm_start
 optimiser and schedule, the current labels, new frames included), so a refine round takes a
 fraction of the steps and the members stay diverse.
 
-The job is the core generator ``jobs.train_ensemble`` run by napari's ``thread_worker``; Cancel
-sets the core's stop event (the running member saves ``last.ckpt`` within one step), it is
-never ``worker.quit()``. Only the plot and the progress bar are updated on the GUI thread, so
-the viewer and the other docks stay usable while it trains.
+The job is the core generator ``jobs.train_ensemble``, run in its own process
+(``inference.job_process``: torch never enters the window's process) and driven by napari's
+``thread_worker``; Cancel sets the core's stop event (the running member saves ``last.ckpt``
+within one step), it is never ``worker.quit()``. Only the plot and the progress bar are
+updated on the GUI thread, so the viewer and the other docks stay usable while it trains.
 """
 
 from __future__ import annotations
