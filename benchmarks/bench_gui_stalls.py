@@ -133,6 +133,21 @@ def main(argv: list[str] | None = None) -> int:
     return report(clock, work, rows, (n, steps, bare))
 
 
+def heap_line() -> str:
+    """The window's process at the end: its heap, what one full collection of it costs (the
+    GIL held that long, wherever it falls) and whether torch got into it."""
+    import gc
+    import sys
+    import time
+
+    n = len(gc.get_objects())
+    t0 = time.perf_counter()
+    gc.collect()
+    ms = (time.perf_counter() - t0) * 1e3
+    torch = "torch" in sys.modules
+    return f"window's process: {n} tracked objects, a full collection {ms:.0f} ms, torch: {torch}"
+
+
 def report(
     clock: ViewerClock,
     work: Path,
@@ -141,6 +156,7 @@ def report(
 ) -> int:
     """Close the viewer, remove the scratch copy and print the tables."""
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    heap = heap_line()
     clock.close()
     shutil.rmtree(work, ignore_errors=True)
 
@@ -149,6 +165,7 @@ def report(
         return f"{wall} | CPU {np.percentile(r[:, 1], 50):.0f}"
 
     print(f"load average {load}, {os.cpu_count()} CPUs, window {clock.size}")
+    print(heap)
     print()
     print(
         "| action | total (ms) | longest freeze (ms) | GUI-thread CPU in it / most in one "
