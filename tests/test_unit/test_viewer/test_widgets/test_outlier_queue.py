@@ -222,6 +222,7 @@ def _digits(image: str) -> int:
     return len(match.group(1))
 
 
+@pytest.mark.slow  # a window, a worker writing frames and a labeling dock: ~20 s
 def test_label_these_names_new_frames_like_the_projects_frames(
     demo_named_queue, qtbot, click, errors
 ):
