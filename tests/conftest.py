@@ -158,11 +158,13 @@ def make_blob_project(
     width: int = 96,
     resize: int = 64,
     n_video_frames: int = 30,
+    frame_digits: int = 5,
     **overrides,
 ) -> Path:
     """A tiny project of moving red/green blobs with known positions; returns config.yaml.
 
-    Labeled PNGs (``labeled-data/imgNNNNN.png``, H x W), ``CollectedData.csv``, a video
+    Labeled PNGs (``labeled-data/imgNNNNN.png``, H x W; ``frame_digits=2`` names them as
+    the demo's sample does, ``img07.png``), ``CollectedData.csv``, a video
     ``videos/blobs.mp4`` of ``n_video_frames`` further frames (positions saved next to it as
     ``videos/blobs_positions.npy``, shape (n, 2, 2)) and a config for a small random-init
     ResNet-18 at ``resize`` x ``resize``. ``overrides`` maps "section.key" to a value.
@@ -179,7 +181,7 @@ def make_blob_project(
     xy = blob_positions(n_frames, height, width, seed=0)
     names = []
     for i, frame in enumerate(blob_frames(xy, height, width)):
-        name = f"labeled-data/img{i:05d}.png"
+        name = f"labeled-data/img{i:0{frame_digits}d}.png"
         Image.fromarray(frame).save(root / name)
         names.append(name)
     labels = make_pose_frame(xy, list(BLOB_KEYPOINTS), index=names, scorer="tester")

@@ -143,6 +143,42 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+def _torchrun_train(tmp_path: Path, config: Path) -> tuple[str, list[str]]:
+    """Train ``config`` for 3 steps (seed 4) with torchrun, 2 gloo processes, into
+    ``tmp_path / "ddp"``; assert it finished. Returns rank 0's log (stderr) and the names of
+    the per-rank files of ``torch.save`` calls."""
+    driver = tmp_path / "driver.py"
+    driver.write_text(_DRIVER, encoding="utf-8")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    env = {**os.environ, "SAVE_LOG_DIR": str(logs), "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
+        str(driver), "train", "--config", str(config), "--steps", "3", "--seed", "4",
+        "--out", str(tmp_path / "ddp"),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stderr, sorted(p.name for p in logs.iterdir())
+
+
+def _one_process_matches(
+    tmp_path: Path, cfg: dict, monkeypatch: pytest.MonkeyPatch
+) -> tuple[dict, dict, list, float]:
+    """Train ``cfg`` as ``_torchrun_train`` did, in this one process (and 1 step, for the
+    tolerance), and assert the torchrun checkpoint matches (``_assert_same_training``).
+    Returns the torchrun and the one-process checkpoints, the one-process run's events and
+    the tolerance."""
+    monkeypatch.setattr(torch.optim, "Adam", _sgd)  # as the driver does in torchrun's ranks
+    events = list(train(cfg, tmp_path / "single", steps=3, seed=4))
+    list(train(cfg, tmp_path / "first", steps=1, seed=4))
+    ddp = torch.load(tmp_path / "ddp" / "last.ckpt", weights_only=True)
+    one = torch.load(tmp_path / "single" / "last.ckpt", weights_only=True)
+    first = torch.load(tmp_path / "first" / "last.ckpt", weights_only=True)
+    assert ddp["step"] == one["step"] == 3
+    return ddp, one, events, _assert_same_training(ddp, one, first)
+
+
 @pytest.mark.slow
 def test_ddp_on_two_cpu_processes_matches_one_process(
     tmp_path: Path, blob_tools, monkeypatch: pytest.MonkeyPatch
@@ -176,44 +212,13 @@ def test_ddp_on_two_cpu_processes_matches_one_process(
             "model.heatmap_loss_type": "kl",
         },
     )
-    driver = tmp_path / "driver.py"
-    driver.write_text(_DRIVER, encoding="utf-8")
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    env = {**os.environ, "SAVE_LOG_DIR": str(logs), "OMP_NUM_THREADS": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node=2",
-        "--standalone",
-        str(driver),
-        "train",
-        "--config",
-        str(config),
-        "--steps",
-        "3",
-        "--seed",
-        "4",
-        "--out",
-        str(tmp_path / "ddp"),
-    ]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "2 processes" in proc.stderr  # the start message of rank 0
-    saves = sorted(p.name for p in logs.iterdir())
+    stderr, saves = _torchrun_train(tmp_path, config)
+    assert "2 processes" in stderr  # the start message of rank 0
     assert saves == ["saves_rank0.txt"]  # rank 1 never called torch.save
     assert (tmp_path / "ddp" / "last.ckpt").is_file()
 
     cfg = load_config(config)
-    monkeypatch.setattr(torch.optim, "Adam", _sgd)  # as the driver does in torchrun's ranks
-    list(train(cfg, tmp_path / "single", steps=3, seed=4))
-    list(train(cfg, tmp_path / "first", steps=1, seed=4))
-    ddp = torch.load(tmp_path / "ddp" / "last.ckpt", weights_only=True)
-    one = torch.load(tmp_path / "single" / "last.ckpt", weights_only=True)
-    first = torch.load(tmp_path / "first" / "last.ckpt", weights_only=True)
-    assert ddp["step"] == one["step"] == 3
-    tolerance = _assert_same_training(ddp, one, first)
+    _ddp, one, _events, tolerance = _one_process_matches(tmp_path, cfg, monkeypatch)
     # the tolerance is far below what the last training step changes
     list(train(cfg, tmp_path / "shorter", steps=2, seed=4))
     two = torch.load(tmp_path / "shorter" / "last.ckpt", weights_only=True)
@@ -257,31 +262,13 @@ def test_ddp_with_unlabeled_clips_matches_one_process(
             "model.heatmap_loss_type": "kl",
         },
     )
-    driver = tmp_path / "driver.py"
-    driver.write_text(_DRIVER, encoding="utf-8")
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    env = {**os.environ, "SAVE_LOG_DIR": str(logs), "OMP_NUM_THREADS": "1"}
-    cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
-        str(driver), "train", "--config", str(config), "--steps", "3", "--seed", "4",
-        "--out", str(tmp_path / "ddp"),
-    ]  # fmt: skip
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "2 processes" in proc.stderr and "2 clip(s) of 6 frames" in proc.stderr
-    assert sorted(p.name for p in logs.iterdir()) == ["saves_rank0.txt"]
+    stderr, saves = _torchrun_train(tmp_path, config)
+    assert "2 processes" in stderr and "2 clip(s) of 6 frames" in stderr
+    assert saves == ["saves_rank0.txt"]
 
     cfg = load_config(config)
-    monkeypatch.setattr(torch.optim, "Adam", _sgd)  # as the driver does in torchrun's ranks
-    events = list(train(cfg, tmp_path / "single", steps=3, seed=4))
+    ddp, one, events, tolerance = _one_process_matches(tmp_path, cfg, monkeypatch)
     assert all(e.losses["temporal"] > 0 for e in events if e.kind == "step")
-    list(train(cfg, tmp_path / "first", steps=1, seed=4))
-    ddp = torch.load(tmp_path / "ddp" / "last.ckpt", weights_only=True)
-    one = torch.load(tmp_path / "single" / "last.ckpt", weights_only=True)
-    first = torch.load(tmp_path / "first" / "last.ckpt", weights_only=True)
-    assert ddp["step"] == one["step"] == 3
-    tolerance = _assert_same_training(ddp, one, first)
     for name, fit in one["pca"].items():  # rank 0 saved the same PCA fit
         torch.testing.assert_close(ddp["pca"][name]["components"], fit["components"])
     # the unsupervised losses move the weights by far more than the tolerance
@@ -341,30 +328,13 @@ def test_ddp_across_cameras_matches_one_process(
     cfg["losses"]["temporal"].update(log_weight=-1.0, epsilon=0.5, prob_threshold=0.0)
     cfg["losses"]["pca_multiview"].update(log_weight=-1.0, epsilon=0.0)
     config.write_text(yaml.safe_dump(cfg))
-    driver = tmp_path / "driver.py"
-    driver.write_text(_DRIVER, encoding="utf-8")
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    env = {**os.environ, "SAVE_LOG_DIR": str(logs), "OMP_NUM_THREADS": "1"}
-    cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
-        str(driver), "train", "--config", str(config), "--steps", "3", "--seed", "4",
-        "--out", str(tmp_path / "ddp"),
-    ]  # fmt: skip
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "2 processes" in proc.stderr and "2 clip(s) of 6 frames" in proc.stderr
+    stderr, saves = _torchrun_train(tmp_path, config)
+    assert "2 processes" in stderr and "2 clip(s) of 6 frames" in stderr
+    assert saves == ["saves_rank0.txt"]
 
     cfg = load_config(config)
-    monkeypatch.setattr(torch.optim, "Adam", _sgd)  # as the driver does in torchrun's ranks
-    events = list(train(cfg, tmp_path / "single", steps=3, seed=4))
+    _ddp, one, events, tolerance = _one_process_matches(tmp_path, cfg, monkeypatch)
     assert all(e.losses["pca_multiview"] > 0 for e in events if e.kind == "step")
-    list(train(cfg, tmp_path / "first", steps=1, seed=4))
-    ddp = torch.load(tmp_path / "ddp" / "last.ckpt", weights_only=True)
-    one = torch.load(tmp_path / "single" / "last.ckpt", weights_only=True)
-    first = torch.load(tmp_path / "first" / "last.ckpt", weights_only=True)
-    assert ddp["step"] == one["step"] == 3
-    tolerance = _assert_same_training(ddp, one, first)
     assert tuple(one["pca"]["pca_multiview"]["columns"].shape) == (2, 1)
     # the cross-camera loss moves the weights by far more than the tolerance
     without = {**cfg, "model": {**cfg["model"], "losses_to_use": ["temporal"]}}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,17 +15,7 @@ from napari_lightning_pose.qc.camera_scores import (
 )
 from napari_lightning_pose.qc.scores import OutlierScores, rank_outliers
 
-from ..test_viewer.camera_rig import (
-    CAMERAS,
-    HOT_CAMERA,
-    HOT_FRAME,
-    KEYPOINTS,
-    SHIFT_CAMERA,
-    SHIFT_FRAME,
-    SHIFT_KEYPOINT,
-    SHIFT_PX,
-    make_rig_session,
-)
+from ..test_viewer.camera_rig import CAMERAS, HOT, KEYPOINTS, SHIFT
 
 
 def test_reprojection_error_is_zero_for_consistent_views_and_finds_the_odd_one() -> None:
@@ -64,11 +52,6 @@ def test_each_frame_takes_its_worst_camera() -> None:
         combine_cameras({"top": top, "front": other})
 
 
-@pytest.fixture(scope="module")
-def rig(module_tmp: Path) -> dict:
-    return make_rig_session(module_tmp / "rig")
-
-
 def test_rig_frames_rank_by_worst_camera_and_by_reprojection(rig) -> None:
     from napari_lightning_pose.viewer.camera_layers import find_camera_session
 
@@ -76,16 +59,16 @@ def test_rig_frames_rank_by_worst_camera_and_by_reprojection(rig) -> None:
     plain = camera_scores_from_files(session.smoothed, session.members)
     assert "reprojection_error" not in plain.scores
     top = rank_outliers(plain).iloc[0]
-    assert (top["frame"], top["camera"]) == (HOT_FRAME, HOT_CAMERA)  # the members disagree
+    assert (top["frame"], top["camera"]) == (HOT.frame, HOT.camera)  # the members disagree
     scores = camera_scores_from_files(session.smoothed, session.members, session.calibration)
     repro = scores.scores["reprojection_error"]
     assert repro.shape == (30, len(KEYPOINTS))
     # the shifted camera's medians cannot be the same 3-D point as the others'
-    assert repro.stack().idxmax() == (SHIFT_FRAME, KEYPOINTS[SHIFT_KEYPOINT])
-    assert SHIFT_PX / 3 < repro.iloc[SHIFT_FRAME, SHIFT_KEYPOINT] < SHIFT_PX
+    assert repro.stack().idxmax() == (SHIFT.frame, KEYPOINTS[SHIFT.keypoint])
+    assert SHIFT.px / 3 < repro.iloc[SHIFT.frame, SHIFT.keypoint] < SHIFT.px
     assert np.median(repro.to_numpy()) < 1.0  # elsewhere within the members' noise
     by_repro = rank_outliers(scores, by="reprojection_error").iloc[0]
-    assert (by_repro["frame"], by_repro["camera"]) == (SHIFT_FRAME, SHIFT_CAMERA)
+    assert (by_repro["frame"], by_repro["camera"]) == (SHIFT.frame, SHIFT.camera)
     ranked = rank_outliers(scores)
-    assert {HOT_FRAME, SHIFT_FRAME} == set(ranked["frame"].iloc[:2])
+    assert {HOT.frame, SHIFT.frame} == set(ranked["frame"].iloc[:2])
     assert set(ranked["camera"]) <= set(CAMERAS)

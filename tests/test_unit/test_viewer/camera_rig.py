@@ -10,6 +10,7 @@ smoothed by the real command, ``smooth --cameras ... --calibration``, into
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import yaml
@@ -18,12 +19,23 @@ CAMERAS = ("top", "side", "front")
 KEYPOINTS = ["nose", "ear", "tail"]
 SKELETON = [["nose", "ear"], ["ear", "tail"]]
 SIZE = (160, 128)  # width, height of each camera's video
-#: Frame and keypoint where camera ``HOT_CAMERA``'s members are thrown far off (each its own
-#: way: the ensemble disagrees).
-HOT_FRAME, HOT_KEYPOINT, HOT_CAMERA = 17, 1, "side"
-#: Frame and keypoint where all of ``SHIFT_CAMERA``'s members are off by the same ``SHIFT_PX``
-#: (x): that camera's ensemble agrees with itself but not with the other cameras.
-SHIFT_FRAME, SHIFT_KEYPOINT, SHIFT_CAMERA, SHIFT_PX = 5, 2, "front", 12.0
+
+
+class Planted(NamedTuple):
+    """Where an error is planted: a frame, a keypoint (index) and a camera; ``px`` the shift."""
+
+    frame: int
+    keypoint: int
+    camera: str
+    px: float = 0.0
+
+
+#: Camera ``HOT.camera``'s members are thrown far off at that frame and keypoint, each its
+#: own way: the ensemble disagrees.
+HOT = Planted(17, 1, "side")
+#: All of ``SHIFT.camera``'s members are off by the same ``SHIFT.px`` (x) at that frame and
+#: keypoint: that camera's ensemble agrees with itself but not with the other cameras.
+SHIFT = Planted(5, 2, "front", 12.0)
 
 
 def _blob_video(path: Path, xy: np.ndarray) -> None:
@@ -81,10 +93,10 @@ def make_rig_session(root: Path, n_frames: int = 30, calibrated: bool = True) ->
         members[cam.name] = []
         for m in range(3):
             noisy = xy + rng.normal(0, 0.4, xy.shape)
-            if cam.name == HOT_CAMERA:
-                noisy[HOT_FRAME, HOT_KEYPOINT] += rng.normal(0, 15.0, 2)
-            if cam.name == SHIFT_CAMERA:
-                noisy[SHIFT_FRAME, SHIFT_KEYPOINT, 0] += SHIFT_PX
+            if cam.name == HOT.camera:
+                noisy[HOT.frame, HOT.keypoint] += rng.normal(0, 15.0, 2)
+            if cam.name == SHIFT.camera:
+                noisy[SHIFT.frame, SHIFT.keypoint, 0] += SHIFT.px
             values = np.concatenate([noisy, np.full((*xy.shape[:2], 1), 0.9)], axis=-1)
             df = make_pose_frame(values, KEYPOINTS, ("x", "y", "likelihood"), scorer=f"m{m}")
             members[cam.name].append(write_pose_csv(df, pred / f"seed{m}_{cam.name}.csv"))

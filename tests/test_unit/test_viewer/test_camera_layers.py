@@ -20,15 +20,10 @@ from napari_lightning_pose.viewer.camera_layers import (
 from napari_lightning_pose.viewer.layer_styles import POSTERIOR_SD_LIMITS_PX, heat_rgba
 from napari_lightning_pose.viewer.reader import get_camera_folder_reader
 
-from .camera_rig import CAMERAS, HOT_CAMERA, HOT_FRAME, HOT_KEYPOINT, KEYPOINTS, make_rig_session
+from .camera_rig import CAMERAS, HOT, KEYPOINTS
 
 # window tests of a few seconds each: the fast lane leaves them to CI
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def rig(module_tmp: Path) -> dict:
-    return make_rig_session(module_tmp / "rig")
 
 
 def test_session_is_found_from_the_output_folder(rig) -> None:
@@ -78,10 +73,10 @@ def test_grid_layers_are_the_single_camera_layers_camera_after_camera(rig) -> No
         truth = rig["pixels"][camera][data[:, 0].astype(int), k]
         assert np.median(np.abs(data[:, [2, 1]] - truth)) < 0.5
     # the members thrown off in one camera make it that camera's least certain point
-    data, kwargs = points[CAMERAS.index(HOT_CAMERA)]
+    data, kwargs = points[CAMERAS.index(HOT.camera)]
     hottest = int(np.argmax(kwargs["features"]["posterior_sd"].to_numpy()))
-    assert data[hottest, 0] == HOT_FRAME
-    assert kwargs["features"]["keypoint"].iloc[hottest] == KEYPOINTS[HOT_KEYPOINT]
+    assert data[hottest, 0] == HOT.frame
+    assert kwargs["features"]["keypoint"].iloc[hottest] == KEYPOINTS[HOT.keypoint]
 
 
 def test_cameras_with_different_keypoints_are_refused(rig, tmp_path) -> None:

@@ -153,7 +153,8 @@ class OutlierQueueWidget(QWidget):
             "Send the selected frames (or all above the threshold) to labeling, pre-filled "
             "with the smoothed positions (unconfirmed until you move or accept them)."
         )
-        self.label_button.clicked.connect(self.label_these)
+        # not connected to label_these itself: clicked passes `checked` (False) as its frames
+        self.label_button.clicked.connect(lambda: self.label_these())
         self.suggest_spin = QSpinBox()
         self.suggest_spin.setRange(1, 10_000)
         self.suggest_spin.setValue(20)

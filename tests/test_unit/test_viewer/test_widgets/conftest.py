@@ -115,3 +115,59 @@ def press(qtbot) -> Callable[..., None]:
         qtbot.keyClick(_canvas(viewer).native, key, modifier)
 
     return _press
+
+
+class LayerTurns:
+    """Records, by turn of the event loop, when each layer was inserted (and whether it was
+    visible then), when it was first shown, and which layers were activated, in order."""
+
+    def __init__(self, viewer) -> None:
+        from qtpy.QtCore import QTimer
+
+        self.viewer = viewer
+        self.turn = 0
+        self.inserted: dict[str, tuple[int, bool]] = {}  # name -> (turn, visible when inserted)
+        self.shown: dict[str, int] = {}  # name -> turn it became visible
+        self.active: list[str] = []
+        self._ticker = QTimer()
+        self._ticker.setInterval(0)  # counts the turns of the event loop
+        self._ticker.timeout.connect(self._tick)
+        viewer.layers.events.inserted.connect(self._on_inserted)
+        viewer.layers.selection.events.active.connect(self._on_active)
+        self._ticker.start()
+
+    def _tick(self) -> None:
+        self.turn += 1
+
+    def _on_inserted(self, event) -> None:
+        layer = event.value
+        self.inserted[layer.name] = (self.turn, bool(layer.visible))
+        layer.events.visible.connect(
+            lambda _e, layer=layer: layer.visible and self.shown.setdefault(layer.name, self.turn)
+        )
+
+    def _on_active(self, event) -> None:
+        if event.value is not None:
+            self.active.append(event.value.name)
+
+    def stop(self) -> None:
+        """Stop counting and recording (idempotent)."""
+        if self._ticker.isActive():
+            self._ticker.stop()
+            self.viewer.layers.events.inserted.disconnect(self._on_inserted)
+            self.viewer.layers.selection.events.active.disconnect(self._on_active)
+
+
+@pytest.fixture
+def layer_turns():
+    """``layer_turns(viewer)``: a started ``LayerTurns`` recorder; ``.stop()`` it before
+    checking (stopped at teardown too)."""
+    recorders: list[LayerTurns] = []
+
+    def _start(viewer) -> LayerTurns:
+        recorders.append(LayerTurns(viewer))
+        return recorders[-1]
+
+    yield _start
+    for recorder in recorders:
+        recorder.stop()

@@ -10,16 +10,7 @@ import pytest
 
 from napari_lightning_pose.viewer.layer_styles import POSTERIOR_SD_LIMITS_PX, heat_rgba
 
-from ..camera_rig import (
-    CAMERAS,
-    HOT_CAMERA,
-    HOT_FRAME,
-    KEYPOINTS,
-    SHIFT_CAMERA,
-    SHIFT_FRAME,
-    SHIFT_KEYPOINT,
-    make_rig_session,
-)
+from ..camera_rig import CAMERAS, HOT, KEYPOINTS, SHIFT
 
 # window and training tests of a few seconds each: the fast lane leaves them to CI
 pytestmark = pytest.mark.slow
@@ -33,11 +24,6 @@ def _save_docs_picture(shot: np.ndarray, name: str) -> None:
         from PIL import Image
 
         Image.fromarray(shot).save(DOCS / name)
-
-
-@pytest.fixture(scope="module")
-def rig(module_tmp: Path) -> dict:
-    return make_rig_session(module_tmp / "rig")
 
 
 def test_output_folder_opens_as_a_grid_of_cameras_with_traces_of_each(
@@ -74,10 +60,10 @@ def test_output_folder_opens_as_a_grid_of_cameras_with_traces_of_each(
     assert [n for n in (i.name() for i in panel.plots[0].listDataItems()) if n] == list(CAMERAS)
     assert all(name in panel.status.text() for name in CAMERAS)  # the key to the colours
     # one time slider for all cameras, the cursor following it
-    viewer.dims.set_current_step(0, HOT_FRAME)
-    assert panel.cursor_frame() == HOT_FRAME
+    viewer.dims.set_current_step(0, HOT.frame)
+    assert panel.cursor_frame() == HOT.frame
     for c in range(3):
-        assert layers[4 * c + 3]._slice_input.world_slice.point[0] == HOT_FRAME
+        assert layers[4 * c + 3]._slice_input.world_slice.point[0] == HOT.frame
     viewer.layers.selection.active = points
     qtbot.wait(300)  # the legend dock settles (and gives the window its size back) first
     viewer.window._qt_window.resize(1400, 900)
@@ -115,13 +101,13 @@ def test_cameras_dock_shows_the_3d_skeleton_tied_to_the_time_slider(
     skeleton = viewer3d.layers["3d skeleton"]
     assert skeleton.edge_color.shape == (len(skeleton.data), 4)
     # the two windows' sliders move together, both ways
-    viewer.dims.set_current_step(0, HOT_FRAME)
-    assert viewer3d.dims.current_step[0] == HOT_FRAME
+    viewer.dims.set_current_step(0, HOT.frame)
+    assert viewer3d.dims.current_step[0] == HOT.frame
     viewer3d.dims.set_current_step(0, 5)
     assert viewer.dims.current_step[0] == 5
-    viewer3d.dims.set_current_step(0, HOT_FRAME)
+    viewer3d.dims.set_current_step(0, HOT.frame)
     shown = points._view_indices
-    assert set(points.features["frame"].to_numpy()[shown]) == {HOT_FRAME}
+    assert set(points.features["frame"].to_numpy()[shown]) == {HOT.frame}
     qtbot.wait(300)
     viewer3d.window._qt_window.resize(1100, 800)
     qtbot.wait(300)
@@ -157,15 +143,15 @@ def test_outlier_queue_ranks_the_cameras_frames_by_worst_camera_and_reprojection
         int(queue.table.item(r, 1).text()): queue.table.item(r, 4).text()
         for r in range(min(2, queue.table.rowCount()))
     }
-    assert set(rows) == {HOT_FRAME, SHIFT_FRAME}
-    assert rows[HOT_FRAME].startswith(f"{HOT_CAMERA}:")
-    assert "reprojection" in rows[SHIFT_FRAME]
+    assert set(rows) == {HOT.frame, SHIFT.frame}
+    assert rows[HOT.frame].startswith(f"{HOT.camera}:")
+    assert "reprojection" in rows[SHIFT.frame]
     queue.score_combo.setCurrentText("reprojection_error")
-    assert int(queue.table.item(0, 1).text()) == SHIFT_FRAME
-    assert queue.table.item(0, 4).text().startswith(f"{SHIFT_CAMERA}:")
+    assert int(queue.table.item(0, 1).text()) == SHIFT.frame
+    assert queue.table.item(0, 4).text().startswith(f"{SHIFT.camera}:")
     queue.go_to(0)  # the one slider: every camera's view box moves to the frame
-    assert viewer.dims.current_step[0] == SHIFT_FRAME
-    assert panel.keypoint == KEYPOINTS[SHIFT_KEYPOINT] and panel.cursor_frame() == SHIFT_FRAME
+    assert viewer.dims.current_step[0] == SHIFT.frame
+    assert panel.keypoint == KEYPOINTS[SHIFT.keypoint] and panel.cursor_frame() == SHIFT.frame
     assert not queue.label_these()  # one video's frames only, and it says so
     assert "one video" in queue.status.text()
     qtbot.wait(300)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -26,12 +27,11 @@ def _save_docs_picture(shot: np.ndarray, name: str) -> None:
         Image.fromarray(shot).save(DOCS / name)
 
 
-@pytest.fixture
-def qc_project(blob_project, blob_tools):
-    """The blob project with a 3-member ensemble of its 30-frame video (smooth tracks, a jump
+def _with_ensemble(config: Path, blob_tools) -> tuple[Path, Path, list[Path]]:
+    """A 3-member ensemble of the blob project's 30-frame video (smooth tracks, a jump
     planted at frame 12, members disagreeing at frame 22) smoothed into
     predictions/blobs/blobs.eks.csv."""
-    root = blob_project.parent
+    root = config.parent
     rng = np.random.default_rng(0)
     truth = np.array([[30.0, 20.0], [60.0, 55.0]]) + np.cumsum(rng.normal(0, 0.4, (30, 2, 2)), 0)
     # the video shows the blobs where they truly are (the members' errors are theirs)
@@ -47,17 +47,16 @@ def qc_project(blob_project, blob_tools):
         df = make_pose_frame(values, ["red", "green"], ("x", "y", "likelihood"), scorer="m")
         members.append(write_pose_csv(df, out / f"m{m}.csv"))
     smoothed = write_smoothed_csv(smooth_ensemble(members, smoothing=4.0), out / "blobs.eks.csv")
-    return blob_project, smoothed, members
+    return config, smoothed, members
 
 
-@pytest.fixture
-def queue(make_napari_viewer, qc_project, qtbot):
-    from napari_lightning_pose.viewer.widgets.outliers import OutlierQueueWidget
-    from napari_lightning_pose.viewer.widgets.traces import TracePanel
-
-    config, smoothed, members = qc_project
+def _open_queue(make_napari_viewer, qtbot, config, smoothed, members):
+    """A shown viewer with the video, the Traces panel, the Outlier queue and the smoothed
+    layers (as Predict + smooth adds them), once the queue and the traces have scored."""
     from napari_lightning_pose.viewer.layers import video_layer_data
     from napari_lightning_pose.viewer.prediction_layers import prediction_layer_data
+    from napari_lightning_pose.viewer.widgets.outliers import OutlierQueueWidget
+    from napari_lightning_pose.viewer.widgets.traces import TracePanel
 
     viewer = make_napari_viewer(show=True)
     data, kwargs, _ = video_layer_data(config.parent / "videos" / "blobs.mp4")
@@ -73,6 +72,17 @@ def queue(make_napari_viewer, qc_project, qtbot):
         getattr(viewer, f"add_{kind}")(data, **kwargs)
     qtbot.waitUntil(lambda: not widget.busy and not panel.busy, timeout=20_000)
     return viewer, widget, panel, config
+
+
+@pytest.fixture
+def qc_project(blob_project, blob_tools):
+    """The blob project with its smoothed ensemble (``_with_ensemble``)."""
+    return _with_ensemble(blob_project, blob_tools)
+
+
+@pytest.fixture
+def queue(make_napari_viewer, qc_project, qtbot):
+    return _open_queue(make_napari_viewer, qtbot, *qc_project)
 
 
 def test_threshold_counts_frames_and_rows_jump(queue, qtbot, tmp_path):
@@ -195,3 +205,92 @@ def test_next_missing_after_label_these_goes_to_the_new_frames(queue, qtbot, err
         seen.add(dock.current_frame)
     assert seen == set(todo)
     assert not any("Every frame is labeled" in e for e in errors)
+
+
+@pytest.fixture
+def demo_named_queue(make_napari_viewer, tmp_path, blob_tools, qtbot):
+    """The queue on a blob project whose labeled frames are named as in the demo's sample:
+    ``labeled-data/img00.png`` .. ``img39.png`` (2 digits)."""
+    config = blob_tools.make_project(tmp_path / "blobs", frame_digits=2)
+    return _open_queue(make_napari_viewer, qtbot, *_with_ensemble(config, blob_tools))
+
+
+def _digits(image: str) -> int:
+    """The width of the frame number in an ``img<frame>.png`` name."""
+    match = re.fullmatch(r"img(\d+)\.png", Path(image).name)
+    assert match, image
+    return len(match.group(1))
+
+
+@pytest.mark.slow  # a window, a worker writing frames and a labeling dock: ~20 s
+def test_label_these_names_new_frames_like_the_projects_frames(
+    demo_named_queue, qtbot, click, errors
+):
+    """Issue 24, 9: "New frame names are inconsistent: img00139.png from Label these,
+    img213.png from the demo." On a project named like the demo's (2 digits), the frames
+    Label these adds, their PNGs and context neighbours, the pre-fill and the row a user
+    then labels are all named with 2 digits: one name per frame everywhere."""
+    from qtpy.QtCore import Qt
+
+    from napari_lightning_pose.qc.refine import read_prefill
+    from napari_lightning_pose.viewer.widgets.labeling import LabelingWidget
+    from napari_lightning_pose.viewer.widgets.outliers import find_dock
+
+    viewer, widget, _, config = demo_named_queue
+    project = Project.open(config)
+    before = project.csv_path.read_bytes()
+    existing = list(project.read_labels().index)
+    assert {_digits(im) for im in existing} == {2}
+    # the user clicks the top row of the queue and presses Label these, then the next row
+    # (a click on a row selects that row alone: Ctrl+click does not add to it)
+    table = widget.table
+    left = Qt.MouseButton.LeftButton
+    frames = []
+    for row in (0, 1):
+        rect = table.visualItemRect(table.item(row, 1))
+        qtbot.mouseClick(table.viewport(), left, pos=rect.center())
+        assert len(widget.selected_frames()) == 1
+        frames += widget.selected_frames()
+        qtbot.mouseClick(widget.label_button, left)
+        qtbot.waitUntil(lambda: widget.worker is None, timeout=30_000)
+        assert widget.last_result is not None
+        assert widget.last_result.added == [f"labeled-data/blobs/img{frames[-1]:02d}.png"]
+    assert sorted(frames) == [12, 22]
+    new = [f"labeled-data/blobs/img{f:02d}.png" for f in frames]
+    # the labels file: the old rows untouched, one row per new frame, every name 2 digits
+    labels = project.read_labels()
+    assert project.csv_path.read_bytes().startswith(before)
+    assert list(labels.index) == existing + new
+    assert {_digits(im) for im in labels.index} == {2}
+    # every row's PNG is on disk under that name; the context frames are named alike
+    root = config.parent
+    assert all((root / im).is_file() for im in labels.index)
+    written = sorted(p.name for p in (root / "labeled-data" / "blobs").glob("*.png"))
+    assert written and {_digits(name) for name in written} == {2}, written
+    assert sorted(read_prefill(project).index) == sorted(new)
+    # the labeling dock opens on a new frame; the user clicks the red blob and accepts the
+    # pre-filled green point: the row of that name is the one saved
+    dock = find_dock(widget, LabelingWidget)
+    qtbot.waitUntil(lambda: dock.state is not None and not dock.loading, timeout=30_000)
+    image = dock.current_image
+    assert image in new
+    assert sorted(
+        im for im in dock.state.images if im.startswith("labeled-data/blobs/")
+    ) == sorted(new)
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(root / image).convert("RGB")).astype(int)
+    red_y, red_x = np.unravel_index(np.argmax(pixels[..., 0] - pixels[..., 1]), pixels.shape[:2])
+    click(viewer, float(red_y), float(red_x))
+    qtbot.mouseClick(dock.prefill.button, left)
+    labels = project.read_labels()
+    assert list(labels.index) == existing + new  # no second row under another name
+    row = frame_labels(labels, image)
+    assert np.isfinite(row).all()
+    assert np.allclose(row[0], (red_x, red_y), atol=1.0)  # x, y where the user clicked
+    assert not [e for e in errors if "rror" in e]
+    widget.window().resize(1400, 900)
+    qtbot.wait(100)
+    shot = viewer.screenshot(canvas_only=False, flash=False)
+    assert shot.ndim == 3 and shot[..., :3].std() > 10  # a drawn window, not a blank one
+    _save_docs_picture(shot, "label_these_frame_names.png")

@@ -168,37 +168,17 @@ def test_result_layers_are_built_in_the_worker(dock, qtbot, monkeypatch) -> None
 
 
 def test_result_layers_are_inserted_hidden_shown_a_turn_later_and_activated_once(
-    dock, qtbot
+    dock, qtbot, layer_turns
 ) -> None:
     """Inserting a layer made it active (its controls rebuilt), created its visual and drew
     it (vispy compiling its shaders) in one freeze: now each is inserted hidden and not
     activated, shown in a later turn of the event loop, and one layer is activated at the end."""
-    from qtpy.QtCore import QTimer
-
     viewer, widget = dock
-    turn = [0]
-    ticker = QTimer()
-    ticker.setInterval(0)  # counts the turns of the event loop
-    ticker.timeout.connect(lambda: turn.__setitem__(0, turn[0] + 1))
-    inserted: dict[str, tuple[int, bool]] = {}  # name -> (turn, visible when inserted)
-    shown: dict[str, int] = {}  # name -> turn it became visible
-    active: list[str] = []
-
-    def on_inserted(event) -> None:
-        layer = event.value
-        inserted[layer.name] = (turn[0], bool(layer.visible))
-        layer.events.visible.connect(
-            lambda _e, layer=layer: layer.visible and shown.setdefault(layer.name, turn[0])
-        )
-
-    viewer.layers.events.inserted.connect(on_inserted)
-    viewer.layers.selection.events.active.connect(
-        lambda e: e.value is not None and active.append(e.value.name)
-    )
-    ticker.start()
+    turns = layer_turns(viewer)
     assert widget.start()
     _wait(qtbot, widget)
-    ticker.stop()
+    turns.stop()
+    inserted, shown, active = turns.inserted, turns.shown, turns.active
     assert {"blobs", "member0 raw", "blobs.eks tails", "blobs.eks"} <= set(inserted)
     assert not any(visible for _turn, visible in inserted.values())  # inserted hidden
     visible = {layer.name for layer in viewer.layers if layer.visible}

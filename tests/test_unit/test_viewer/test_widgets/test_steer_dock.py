@@ -142,38 +142,18 @@ def test_steered_layers_are_built_in_the_worker_then_only_updated(steer_dock, qt
     assert widget.layers["points"] is points and len(threads) == built
 
 
-def test_steered_layers_are_inserted_hidden_and_shown_a_turn_later(steer_dock, qtbot):
+def test_steered_layers_are_inserted_hidden_and_shown_a_turn_later(steer_dock, qtbot, layer_turns):
     """As Predict + smooth's: each steered layer is inserted hidden and not activated and
     drawn in a later turn of the event loop (insert, activate and first draw had been one
     freeze); the last one is activated at the end, and none stays hidden."""
-    from qtpy.QtCore import QTimer
-
     viewer, widget, _ = steer_dock
     for layer in list(widget.layers.values()):
         viewer.layers.remove(layer)  # shown anew by the next re-smooth
-    turn = [0]
-    ticker = QTimer()
-    ticker.setInterval(0)
-    ticker.timeout.connect(lambda: turn.__setitem__(0, turn[0] + 1))
-    inserted: dict[str, tuple[int, bool]] = {}
-    shown: dict[str, int] = {}
-    active: list[str] = []
-
-    def on_inserted(event) -> None:
-        layer = event.value
-        inserted[layer.name] = (turn[0], bool(layer.visible))
-        layer.events.visible.connect(
-            lambda _e, layer=layer: layer.visible and shown.setdefault(layer.name, turn[0])
-        )
-
-    viewer.layers.events.inserted.connect(on_inserted)
-    viewer.layers.selection.events.active.connect(
-        lambda e: e.value is not None and active.append(e.value.name)
-    )
-    ticker.start()
+    turns = layer_turns(viewer)
     widget.set_smoothing(0.5)
     qtbot.waitUntil(lambda: "points" in widget.layers and not widget.busy, timeout=10_000)
-    ticker.stop()
+    turns.stop()
+    inserted, shown, active = turns.inserted, turns.shown, turns.active
     names = {layer.name for layer in widget.layers.values()}
     assert names and names <= set(inserted)
     assert not any(inserted[name][1] for name in names)
