@@ -3,8 +3,9 @@
 A job is a core generator (``jobs.train_ensemble``, ``jobs.predict_and_smooth``) that takes
 a ``stop`` event. :class:`JobDock` runs it in napari's ``thread_worker`` (the Train, Predict
 and label QC docks pass ``job_process.run_in_process`` and the core job, so torch runs in a
-child process and never in the window's), never twice at once; Cancel sets the event (never ``worker.quit()``), and closing the window the dock sits
-in sets it and waits for the job, so every file the job writes is complete.
+child process and never in the window's), never twice at once; Cancel sets the event
+(never ``worker.quit()``), and closing the window the dock sits in sets it and waits for
+the job, so every file the job writes is complete.
 """
 
 from __future__ import annotations
