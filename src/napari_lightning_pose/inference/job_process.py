@@ -160,12 +160,19 @@ def _child() -> int:
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # the job's prints and library output go to stderr, not the protocol
     sys.stdout = sys.stderr
-    stdin = sys.stdin.buffer
-    job, args, kwargs = pickle.load(stdin)
+    # the parent's pipe is read through a private file, and stdin becomes /dev/null: a
+    # forked data-loader worker closes sys.stdin first thing, and would wait forever for
+    # the lock of a sys.stdin that the watcher below is blocked reading
+    control = os.fdopen(os.dup(0), "rb")
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    sys.stdin = open(os.devnull, encoding="utf-8")  # for the life of the process
+    job, args, kwargs = pickle.load(control)
     stop = threading.Event()
 
     def watch_stdin() -> None:
-        stdin.readline()  # a line, or end of file: the window wants the job to stop
+        control.readline()  # a line, or end of file: the window wants the job to stop
         stop.set()
 
     threading.Thread(target=watch_stdin, name="job-stdin", daemon=True).start()

@@ -97,3 +97,9 @@ def test_training_in_a_process_keeps_torch_out_of_the_callers(blob_project: Path
     assert result.returncode == 0, result.stderr[-3000:]
     assert "kinds 2 torch False" in result.stdout
     assert (out / "member1" / "last.ckpt").is_file()
+
+
+def test_a_job_that_forks_workers_does_not_hang(jobs) -> None:
+    """A forked data-loader worker closes sys.stdin first thing; the stop watcher reading the
+    parent's pipe must not hold that file's lock (the run hung at its first batch)."""
+    assert list(run_in_process(jobs.forks, stop=threading.Event())) == [0]

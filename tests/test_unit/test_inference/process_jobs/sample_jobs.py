@@ -41,3 +41,17 @@ def until_stopped(done_file: str, stop: threading.Event) -> Iterator[int]:
         time.sleep(0.02)
     Path(done_file).write_text(f"stopped after {i}", encoding="utf-8")
     yield -1
+
+
+def _child_work() -> None:
+    """What a forked data-loader worker does first: multiprocessing closes its stdin."""
+
+
+def forks(stop: threading.Event) -> Iterator[int]:
+    """Starts a forked worker process (as a DataLoader does) and waits for it."""
+    import multiprocessing
+
+    worker = multiprocessing.get_context("fork").Process(target=_child_work)
+    worker.start()
+    worker.join(timeout=60)
+    yield worker.exitcode
