@@ -34,7 +34,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_lightning_pose.errors import LightningPoseInputError
-from napari_lightning_pose.viewer.widgets.docking import settle_when_shown
+from napari_lightning_pose.viewer.widgets.docking import find_dock, settle_when_shown
 from napari_lightning_pose.viewer.widgets.ensemble_inputs import smoothed_layers
 from napari_lightning_pose.viewer.widgets.hooks import ViewerHooks, release_when_destroyed
 from napari_lightning_pose.viewer.widgets.predict import STAGE_MS
@@ -419,7 +419,6 @@ class SteerWidget(QWidget):
             self._stage_timer.start()
 
     def _update_traces(self) -> None:
-        from napari_lightning_pose.viewer.widgets.outliers import find_dock
         from napari_lightning_pose.viewer.widgets.traces import TracePanel
 
         panel = find_dock(self, TracePanel)
