@@ -1,7 +1,9 @@
 """Lazy video reading: a numpy-like ``(frames, height, width, 3)`` uint8 array decoded on demand.
 
 How ``VideoReader`` finds frame ``i`` (one packet scan at opening, then a seek to the keyframe
-before ``i`` and a forward decode) is told in ``io.video_index`` and ``io.video_decoder``.
+before ``i`` and a forward decode) is told in ``io.video_index`` and ``io.video_decoder``;
+which frames a numpy-style index selects, in ``io.frame_keys``; what the cache keeps, in
+``io.frame_cache``.
 
 A small LRU cache keeps recently read frames, a few frames before the target that the decoder
 passed through anyway (so stepping backwards is cheap), and ``read_ahead`` frames after a
@@ -13,19 +15,13 @@ and forth in a viewer rarely waits for a decode.
 
 A frame whose data is present but does not decode raises ``VideoError`` naming the frame;
 for files cut short or that cannot be opened at all, see ``io.video_index``.
-
-Longer than the house's ~400 lines on purpose: ``VideoReader`` is one class whose lock guards
-its decoder, cache and cursor together (the array protocol, random access, sequential
-iteration, fork safety and the prefetcher's entry points all take it); its index and decoder
-already live in their own modules.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -34,9 +30,10 @@ from typing import TYPE_CHECKING, Any
 import av
 import numpy as np
 
-from napari_lightning_pose.cache import LRUCache
 from napari_lightning_pose.errors import VideoError
-from napari_lightning_pose.io.video_decoder import Decoder, to_rgb
+from napari_lightning_pose.io.frame_cache import FrameCache, default_cache_size
+from napari_lightning_pose.io.frame_keys import normalise_index, selected_frames, split_key
+from napari_lightning_pose.io.video_decoder import Decoder, decode_range, to_rgb, undecodable
 from napari_lightning_pose.io.video_index import (
     REENCODE,
     FrameIndex,
@@ -53,7 +50,6 @@ __all__ = ["VIDEO_SUFFIXES", "ReaderStats", "VideoReader"]
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
 """File name endings the napari reader opens as videos (case-insensitive)."""
-_CACHE_BUDGET_BYTES = 256 * 2**20
 
 
 @dataclass
@@ -134,9 +130,7 @@ class VideoReader:
         finally:
             container.close()
         if cache_size is None:
-            frame_bytes = max(height * width * 3, 1)
-            most = 128 if prefetch else 64
-            cache_size = int(np.clip(_CACHE_BUDGET_BYTES // frame_bytes, 8, most))
+            cache_size = default_cache_size(height, width, prefetch)
         if read_ahead is None:  # with prefetch, the frames ahead are decoded in the background
             read_ahead = 0 if prefetch else min(8, cache_size // 4)
         if cache_size < 2 or not 0 <= read_ahead < cache_size // 2:
@@ -147,11 +141,9 @@ class VideoReader:
         self.cache_size = cache_size
         self.read_ahead = read_ahead
         self._look_behind = (cache_size - read_ahead - 1) // 2
-        self._cache: LRUCache[int, av.VideoFrame | np.ndarray] = LRUCache(cache_size)
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._closed = False
-        self._cursor: int | None = None  # the frame read last (eviction keeps its neighbours)
         self.prefetcher: Prefetcher | None = None
         self.stats = ReaderStats()
 
@@ -163,8 +155,9 @@ class VideoReader:
         if not (height and width):  # some containers only say once a frame is decoded
             height, width = first[1].height, first[1].width
         self._shape = (self._index.n_frames, int(height), int(width), 3)
+        self._cache = FrameCache(cache_size, int(height), int(width), keep_near_cursor=prefetch)
         self.stats.frames_decoded += 1
-        self._put(*first)
+        self._cache.put(*first)
         if prefetch:
             from napari_lightning_pose.io.prefetch import Prefetcher
 
@@ -242,22 +235,12 @@ class VideoReader:
         An integer gives one frame (height, width, 3); a slice or a list/array of integers
         gives (k, height, width, 3). Returned arrays are fresh copies the caller may modify.
         """
-        frame_key, rest = _split_key(key, self.ndim)
+        frame_key, rest = split_key(key, self.ndim)
         n = self.n_frames
         if isinstance(frame_key, int | np.integer):
-            frame = self._read(_normalise(int(frame_key), n)).copy()
+            frame = self._read(normalise_index(int(frame_key), n)).copy()
             return frame[rest] if rest else frame
-        if isinstance(frame_key, slice):
-            wanted = np.arange(*frame_key.indices(n), dtype=np.int64)
-        else:
-            wanted = np.asarray(frame_key)
-            if wanted.dtype == bool:
-                if wanted.shape != (n,):
-                    raise IndexError(f"boolean index has shape {wanted.shape}, expected ({n},)")
-                wanted = np.flatnonzero(wanted)
-            if wanted.ndim != 1 or wanted.dtype.kind not in "iu":
-                raise IndexError("frames can be selected by int, slice or 1-D integer array")
-            wanted = np.array([_normalise(int(i), n) for i in wanted], dtype=np.int64)
+        wanted = selected_frames(frame_key, n)
         out = np.empty((len(wanted), *self._shape[1:]), dtype=np.uint8)
         for j in np.argsort(wanted, kind="stable"):  # ascending: the decoder moves forwards
             out[j] = self._read(int(wanted[j]))
@@ -300,25 +283,9 @@ class VideoReader:
         if step < 1:
             raise ValueError(f"step must be >= 1, got {step}")
         self._check_open()
-        wanted = range(*slice(start, stop, step).indices(self.n_frames))
-        if not wanted:
-            return
-        decoder = Decoder(self.path, self._index)
         _, height, width, _ = self._shape
-        try:
-            item = decoder.next() if wanted[0] == 0 else decoder.seek(wanted[0])
-            for expected in wanted:
-                if item is not None and item[0] < self._index.keyframe_before(expected):
-                    item = decoder.seek(expected)  # skip whole keyframe intervals
-                while item is not None and item[0] < expected:
-                    item = decoder.next()
-                if item is None or item[0] != expected:
-                    raise self._undecodable(expected, decoder.errors)
-                rgb = item[1].to_ndarray(format="rgb24", height=height, width=width)
-                yield expected, np.ascontiguousarray(rgb)
-                item = decoder.next()
-        finally:
-            decoder.close()
+        wanted = range(*slice(start, stop, step).indices(self.n_frames))
+        yield from decode_range(self.path, self._index, wanted, height, width)
 
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
@@ -355,10 +322,10 @@ class VideoReader:
             self._after_fork()
         with self._lock:
             self._check_open()
-            self._cursor = i
+            self._cache.cursor = i
             if i in self._cache:
                 self.stats.cache_hits += 1
-                frame = self._cached_rgb(i)
+                frame = self._cache.rgb(i)
             else:
                 frame = self._decode_frame(i)
         if self.prefetcher is not None:
@@ -373,7 +340,8 @@ class VideoReader:
         """
         self._lock = threading.Lock()
         self._pid = os.getpid()
-        self._cache = LRUCache(self.cache_size)
+        _, height, width, _ = self._shape
+        self._cache = FrameCache(self.cache_size, height, width, keep_near_cursor=False)
         self.prefetcher = None  # its thread stayed in the parent
         if not self._closed:
             self._decoder = Decoder(self.path, self._index)
@@ -392,37 +360,22 @@ class VideoReader:
         while item is not None and item[0] < i:
             self.stats.frames_decoded += 1
             if item[0] >= i - self._look_behind:
-                self._put(*item)
+                self._cache.put(*item)
             item = decoder.next()
         if item is None or item[0] != i:
             if not seeking:  # the decoder may hold a broken reference: try once afresh
                 return self._decode_frame(i, force_seek=True)
-            raise self._undecodable(i, decoder.errors)
+            raise undecodable(self.path, i, decoder.errors)
         self.stats.frames_decoded += 1
-        self._put(*item)
+        self._cache.put(*item)
         if seeking:
             for _ in range(self.read_ahead):
                 ahead = decoder.next()
                 if ahead is None:
                     break
                 self.stats.frames_decoded += 1
-                self._put(*ahead)
-        return self._cached_rgb(i)
-
-    def _put(self, k: int, frame: av.VideoFrame | np.ndarray) -> None:
-        """Cache frame ``k`` (decoded but unconverted, or RGB) as the most recent entry."""
-        if isinstance(self._cache.peek(k), np.ndarray):
-            self._cache.touch(k)
-        else:
-            self._cache.put(k, frame, victim=self._farthest_from_cursor)
-
-    def _farthest_from_cursor(self, frames: Sequence[int]) -> int | None:
-        """With a prefetcher, the cached frame farthest from the cursor is evicted first, so
-        the prefetched window stays; None (least recently used) otherwise."""
-        cursor = self._cursor
-        if self.prefetcher is None or cursor is None:
-            return None
-        return max(frames, key=lambda j: abs(j - cursor))
+                self._cache.put(*ahead)
+        return self._cache.rgb(i)
 
     # ------------------------------------------------------------------ for io.prefetch
     @property
@@ -444,57 +397,11 @@ class VideoReader:
         with self._lock:
             if self._closed:
                 return False
-            if self._has_rgb(k):
+            if self._cache.has_rgb(k):
                 return True
         rgb = to_rgb(frame, height, width)
         with self._lock:
             if self._closed:
                 return False
-            self._put(k, rgb)
+            self._cache.put(k, rgb)
         return True
-
-    def _has_rgb(self, k: int) -> bool:
-        """True when frame ``k`` is cached already converted to RGB (call with the lock)."""
-        return isinstance(self._cache.peek(k), np.ndarray)
-
-    def _cached_rgb(self, k: int) -> np.ndarray:
-        entry = self._cache.get(k)
-        if not isinstance(entry, np.ndarray):
-            _, height, width, _ = self._shape
-            entry = to_rgb(entry, height, width)
-            self._cache.put(k, entry)
-        return entry
-
-    def _undecodable(self, i: int, errors: deque[str]) -> VideoError:
-        detail = f": {errors[-1]}" if errors else ""
-        return VideoError(
-            self.path,
-            f"frame {i} cannot be decoded (file truncated or corrupt?){detail}.",
-            "Other frames may still be readable. " + REENCODE,
-        )
-
-
-def _normalise(i: int, n: int) -> int:
-    """A frame index in 0..n-1 from a possibly negative one; ``IndexError`` if out of range."""
-    if not -n <= i < n:
-        raise IndexError(f"frame {i} is out of range for a video of {n} frames")
-    return i + n if i < 0 else i
-
-
-def _split_key(key: Any, ndim: int) -> tuple[Any, tuple]:
-    """Split a numpy index into the frame part and the rest, expanding ``...``."""
-    key = key if isinstance(key, tuple) else (key,)
-    if any(k is None for k in key):
-        raise IndexError("np.newaxis is not supported when indexing a VideoReader")
-    n_ellipsis = sum(k is Ellipsis for k in key)
-    if n_ellipsis > 1:
-        raise IndexError("an index can only have a single ellipsis ('...')")
-    if n_ellipsis:
-        pos = next(j for j, k in enumerate(key) if k is Ellipsis)
-        fill = (slice(None),) * (ndim - len(key) + 1)
-        key = key[:pos] + fill + key[pos + 1 :]
-    if len(key) > ndim:
-        raise IndexError(f"too many indices: a video has {ndim} dimensions")
-    if not key:
-        return slice(None), ()
-    return key[0], tuple(key[1:])

@@ -4,8 +4,9 @@ Reading frame ``i`` seeks to the last keyframe at or before it (from the frame i
 ``io.video_index``) and decodes forward until the frame whose PTS is frame ``i``'s. The
 decoder stays where it stopped, so reading ``i + 1`` next decodes one frame and does not
 seek. A ``VideoReader`` keeps one decoder for random access and opens another for each
-``iter_frames``; the prefetch thread (``io.prefetch``) has its own. A process forked while
-decoders are open keeps its copies of them alive for good (``_keep_inherited_decoders``).
+``iter_frames`` (``decode_range``); the prefetch thread (``io.prefetch``) has its own. A
+process forked while decoders are open keeps its copies of them alive for good
+(``_keep_inherited_decoders``). A frame that does not decode raises ``undecodable``'s error.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from __future__ import annotations
 import os
 import weakref
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import av
 import numpy as np
 
-from napari_lightning_pose.io.video_index import FrameIndex, open_container
+from napari_lightning_pose.errors import VideoError
+from napari_lightning_pose.io.video_index import REENCODE, FrameIndex, open_container
 
 
 def to_rgb(frame: av.VideoFrame, height: int, width: int) -> np.ndarray:
@@ -134,3 +136,41 @@ class Decoder:
     def close(self) -> None:
         self._frames = None
         self.container.close()
+
+
+def undecodable(path: Path, i: int, errors: deque[str]) -> VideoError:
+    """The error for frame ``i`` not decoding, with the decoder's last message if any."""
+    detail = f": {errors[-1]}" if errors else ""
+    return VideoError(
+        path,
+        f"frame {i} cannot be decoded (file truncated or corrupt?){detail}.",
+        "Other frames may still be readable. " + REENCODE,
+    )
+
+
+def decode_range(
+    path: Path, index: FrameIndex, wanted: Sequence[int], height: int, width: int
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(i, frame)`` for the ascending frames ``wanted`` in one forward decode.
+
+    A decoder of its own seeks once to the first frame and afterwards only where ``wanted``
+    jumps over a whole keyframe interval. Frames are writable (height, width, 3) uint8
+    arrays; ``undecodable``'s error is raised at the first frame that does not decode.
+    """
+    if not wanted:
+        return
+    decoder = Decoder(path, index)
+    try:
+        item = decoder.next() if wanted[0] == 0 else decoder.seek(wanted[0])
+        for expected in wanted:
+            if item is not None and item[0] < index.keyframe_before(expected):
+                item = decoder.seek(expected)  # skip whole keyframe intervals
+            while item is not None and item[0] < expected:
+                item = decoder.next()
+            if item is None or item[0] != expected:
+                raise undecodable(path, expected, decoder.errors)
+            rgb = item[1].to_ndarray(format="rgb24", height=height, width=width)
+            yield expected, np.ascontiguousarray(rgb)
+            item = decoder.next()
+    finally:
+        decoder.close()

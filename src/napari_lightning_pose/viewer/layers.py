@@ -11,7 +11,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,9 @@ from napari_lightning_pose.io.labels import (
     read_labels,
 )
 from napari_lightning_pose.viewer.layer_styles import KeypointsStyle, SkeletonStyle
+
+if TYPE_CHECKING:
+    from napari_lightning_pose.labeling.state import LabelState
 
 POINT_FEATURES = ("keypoint", "frame", "image")
 #: Points-layer metadata key of the labels as last read from or written to the CSV, an array
@@ -73,6 +76,47 @@ def labels_to_points(
         }
     )
     return data.reshape(-1, 3), features
+
+
+def points_from_state(state: LabelState) -> tuple[np.ndarray, pd.DataFrame]:
+    """A labeling session's placed keypoints as Points data (N, 3) of (frame, y, x) and
+    their features (as :func:`labels_to_points`)."""
+    table = pose_csv.make_pose_frame(state.xy, state.keypoints, index=state.images)
+    return labels_to_points(table, state.keypoints)
+
+
+def keypoint_indices(keypoint: pd.Series, keypoints: Sequence[str]) -> np.ndarray:
+    """Index in ``keypoints`` of each point's ``keypoint`` feature, -1 where unknown."""
+    index = {name: i for i, name in enumerate(keypoints)}
+    if isinstance(keypoint.dtype, pd.CategoricalDtype):  # fast path: map the categories
+        lut = np.array([index.get(str(c), -1) for c in keypoint.cat.categories] + [-1])
+        return lut[keypoint.cat.codes.to_numpy()]  # code -1 (missing) picks the last entry
+    return np.array([index.get(str(n), -1) for n in keypoint], dtype=int)
+
+
+def placed_points(
+    data: np.ndarray, features: pd.DataFrame, keypoints: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frame index, keypoint index (:func:`keypoint_indices`) and (x, y) of every point of
+    a labels layer: what ``LabelState.set_placed`` takes."""
+    if not len(data):
+        return np.zeros(0, int), np.zeros(0, int), np.zeros((0, 2))
+    frames = np.rint(data[:, 0]).astype(int)
+    return frames, keypoint_indices(features["keypoint"], keypoints), data[:, [2, 1]]
+
+
+def replaced_points(
+    frames: np.ndarray, kps: np.ndarray, new: Sequence[int], n_frames: int
+) -> tuple[list[int], list[int]]:
+    """After points ``new`` were added to a labels layer (point ``i`` on frame ``frames[i]``
+    of keypoint ``kps[i]``): the older points they replace (same frame and keypoint) and
+    the new ones outside the ``n_frames`` frames."""
+    outside = [i for i in new if not 0 <= frames[i] < n_frames]
+    stale = []
+    for i in new:
+        same = np.flatnonzero((frames == frames[i]) & (kps == kps[i]))
+        stale.extend(int(j) for j in same if j != i and j not in new)
+    return stale, outside
 
 
 def points_to_labels(

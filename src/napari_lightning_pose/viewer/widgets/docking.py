@@ -7,7 +7,8 @@ trace panel. So each dock, when first shown, settles itself: the docks with cont
 on the right, the trace panel goes under the canvas (it needs width, not height; the side
 columns keep the window's full height, so the heights do not add up), and the legend (a
 short bar) stays stacked under the tabs. A dock the user has moved or floated
-since is left where it is.
+since is left where it is. ``find_dock`` finds a sibling dock (the trace panel, the labeling
+dock) in the same window.
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ AREAS = {
     "right": Qt.DockWidgetArea.RightDockWidgetArea,
     "bottom": Qt.DockWidgetArea.BottomDockWidgetArea,
 }
+
+
+def find_dock(anchor: QWidget, cls: type) -> Any:
+    """The widget of class ``cls`` docked in the same main window as ``anchor``, or None."""
+    found = anchor.window().findChildren(cls)
+    return found[0] if found else None
 
 
 def dock_of(widget: QWidget) -> QDockWidget | None:

@@ -5,7 +5,8 @@ one open project (``labeling.session.LabelSession``): it places, moves and delet
 marks keypoints not visible, chooses the keypoint the next click places and keeps the
 session's ``LabelState`` and the skeleton in step with the layer. What the user reads (the
 keypoint list, the counts, the status line) belongs to the dock, which the editor tells
-through a :class:`LabelingView`.
+through a :class:`LabelingView`. Undo and redo are ``labeling.edit_history``, the keys
+``label_keys``; the layer's points are read and written with ``viewer.layers``.
 """
 
 from __future__ import annotations
@@ -14,39 +15,30 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
-import pandas as pd
 from napari.layers import Points, Vectors
 from napari.layers.base import ActionType
 from napari.utils.notifications import show_info
 
-from napari_lightning_pose.io.pose_csv import make_pose_frame
+from napari_lightning_pose.labeling.edit_history import EditHistory
 from napari_lightning_pose.labeling.session import LabelSession
 from napari_lightning_pose.labeling.state import LabelState
 from napari_lightning_pose.viewer.layers import (
     LABELS_BASE,
+    keypoint_indices,
     labels_base,
-    labels_to_points,
+    placed_points,
+    points_from_state,
+    replaced_points,
     xy_skeleton_vectors,
 )
 from napari_lightning_pose.viewer.widgets.hooks import ViewerHooks
+from napari_lightning_pose.viewer.widgets.label_keys import bind_label_keys
 
-#: Keyboard shortcuts: key -> (what it does, name of the editor method it calls).
-SHORTCUTS: dict[str, tuple[str, str]] = {
-    "Down": ("next keypoint", "next_keypoint"),
-    "Up": ("previous keypoint", "previous_keypoint"),
-    "M": ("next frame with missing labels", "next_missing_frame"),
-    "Shift-M": ("previous frame with missing labels", "previous_missing_frame"),
-    "N": ("mark the current keypoint not visible", "mark_not_visible"),
-    "Control-Z": ("undo the last labeling action", "undo"),
-    "Control-Shift-Z": ("redo what was undone", "redo"),
-}
 #: Said when a click on a frame whose keypoints are all decided places nothing.
 FRAME_DONE = (
     "frame done: a click places nothing here. To re-place a keypoint, choose it in the list "
     "(or Up / Down) and click; M goes to the next frame with missing labels"
 )
-#: Bound on the labels layer (replacing napari's "delete selected points").
-DELETE_KEYS = ("Delete", "Backspace")
 
 
 class LabelingView(Protocol):
@@ -60,12 +52,6 @@ class LabelingView(Protocol):
 
     def set_status(self, text: str) -> None:
         """Show one line of status ("unsaved changes", "frame done: ...")."""
-
-
-def points_from_state(state: LabelState) -> tuple[np.ndarray, pd.DataFrame]:
-    """Placed keypoints as Points data (N, 3) of (frame, y, x) and their features."""
-    table = make_pose_frame(state.xy, state.keypoints, index=state.images)
-    return labels_to_points(table, state.keypoints)
 
 
 class LabelEditor:
@@ -102,14 +88,13 @@ class LabelEditor:
         #: (frame, keypoint) the user chose (list, Up / Down) on the frame shown: only then
         #: does a click replace a keypoint that is already placed or marked not visible
         self.chosen: tuple[int, int] | None = None
-        self._undo: list[tuple[np.ndarray, np.ndarray]] = []
-        self._redo: list[tuple[np.ndarray, np.ndarray]] = []
-        self._last = self._snapshot()
-        self._dragging = False
+        self.history = EditHistory(session.state)
         self._syncing = False  # the editor itself changes the layer: not a user edit
         self._restore_defaults = False
         self._hooks = ViewerHooks()  # key bindings and layer callbacks, released at close
-        self._bind_keys()
+        bind_label_keys(self._hooks, viewer, points_layer, self)
+        self._hooks.connect(points_layer.events.data, self._on_points_data)
+        self._hooks.connect(points_layer.events.features, self._on_points_features)
         self.update_feature_defaults()
 
     @property
@@ -145,24 +130,6 @@ class LabelEditor:
             self.points_layer.metadata[LABELS_BASE] = labels_base(
                 self.session.base, self.state.images, self.state.keypoints
             )
-
-    # ------------------------------------------------------------------ keys
-    def _bind_keys(self) -> None:
-        """Shortcuts on the viewer, Delete and the edit callbacks on the labels layer."""
-        hooks, layer = self._hooks, self.points_layer
-        assert layer is not None
-        for key, (_, method) in SHORTCUTS.items():
-            hooks.bind_key(self.viewer, key, self._key_handler(method))
-        for key in DELETE_KEYS:
-            hooks.bind_key(layer, key, lambda _layer: self.delete_point())
-        hooks.connect(layer.events.data, self._on_points_data)
-        hooks.connect(layer.events.features, self._on_points_features)
-
-    def _key_handler(self, method: str) -> Callable[[Any], None]:
-        def handler(_viewer: Any) -> None:
-            getattr(self, method)()
-
-        return handler
 
     # ------------------------------------------------------------------ public actions
     @property
@@ -204,47 +171,29 @@ class LabelEditor:
         self.set_current_keypoint(self.current_kp - 1)
 
     # ------------------------------------------------------------------ undo / redo
-    def _snapshot(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.state.xy.copy(), self.state.not_visible.copy()
-
     def _record(self) -> None:
-        """Put the labels as they were before this edit on the undo stack (a drag, many
-        moves of one press of the mouse button, is one step)."""
+        """Note this edit in the history (a drag, many moves of one press of the mouse
+        button, is one step)."""
         from qtpy.QtCore import Qt
         from qtpy.QtWidgets import QApplication
 
-        now = self._snapshot()
-        before = self._last
-        self._last = now
-        if all(np.array_equal(a, b, equal_nan=True) for a, b in zip(before, now, strict=True)):
-            return
         pressed = QApplication.mouseButtons() != Qt.MouseButton.NoButton
-        if pressed and self._dragging:
-            return  # the same drag goes on: its step is on the stack already
-        self._dragging = pressed
-        self._undo.append(before)
-        self._redo.clear()
+        self.history.record(self.state, button_held=pressed)
 
     def undo(self) -> bool:
         """Take back the last labeling action of the session (a click, a drag, a delete, a
         "not visible" mark); False when there is none."""
-        return self._step(self._undo, self._redo, "undone")
+        return self._step(self.history.undo, "undone")
 
     def redo(self) -> bool:
         """Do again what :meth:`undo` took back; False when there is none."""
-        return self._step(self._redo, self._undo, "redone")
+        return self._step(self.history.redo, "redone")
 
-    def _step(self, source: list, target: list, word: str) -> bool:
+    def _step(self, step: Callable[[LabelState], bool], word: str) -> bool:
         self.sync_from_layer()
-        if not source:
+        if not step(self.state):
             self.view.set_status(f"nothing to be {word}")
             return False
-        target.append(self._snapshot())
-        xy, not_visible = source.pop()
-        self.state.xy[:] = xy
-        self.state.not_visible[:] = not_visible
-        self._last = self._snapshot()
-        self._dragging = False
         self.redraw_points()
         self.session.dirty = True
         self.view.set_status(f"{word}: unsaved changes (Ctrl+Z undo, Ctrl+Shift+Z redo)")
@@ -331,11 +280,7 @@ class LabelEditor:
             if state.decided()[frame, k] and self.chosen != (frame, k):
                 # the dock chose this keypoint by itself (a finished frame): a stray click
                 # must not move a label; the user chooses the keypoint to re-place it
-                self._syncing = True
-                try:
-                    layer.remove([i])
-                finally:
-                    self._syncing = False
+                self._remove_quietly([i])
                 self.view.set_status(FRAME_DONE)
                 return
             # A click places the current keypoint whatever napari's feature defaults say:
@@ -347,17 +292,9 @@ class LabelEditor:
             layer.refresh_colors(update_color_mapping=False)
             self._restore_defaults = True  # after add() has selected the point
         kps = self._keypoint_indices()
-        outside = [i for i in new if not 0 <= frames[i] < state.n_frames]
-        stale = []
-        for i in new:
-            same = np.flatnonzero((frames == frames[i]) & (kps == kps[i]))
-            stale.extend(int(j) for j in same if j != i and j not in new)
+        stale, outside = replaced_points(frames, kps, new, state.n_frames)
         if stale or outside:
-            self._syncing = True
-            try:
-                layer.remove(sorted(set(stale) | set(outside)))
-            finally:
-                self._syncing = False
+            self._remove_quietly(sorted(set(stale) | set(outside)))
         if outside:
             show_info("Points can only be placed on the project's frames.")
         self.sync_from_layer()
@@ -401,35 +338,28 @@ class LabelEditor:
         frames = np.rint(layer.data[:, 0]).astype(int)
         hit = np.flatnonzero((frames == frame) & (self._keypoint_indices() == keypoint))
         if len(hit):
-            self._syncing = True
-            try:
-                layer.remove(list(hit))
-            finally:
-                self._syncing = False
+            self._remove_quietly(list(hit))
 
-    def _layer_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Frame index, keypoint index and (x, y) of every point of the layer."""
-        layer = self.points_layer
-        if layer is None or not len(layer.data):
-            return np.zeros(0, int), np.zeros(0, int), np.zeros((0, 2))
-        frames = np.rint(layer.data[:, 0]).astype(int)
-        return frames, self._keypoint_indices(), layer.data[:, [2, 1]]
+    def _remove_quietly(self, indices: list[int]) -> None:
+        """Remove points ``indices`` of the layer: the editor's own change, not a user edit."""
+        assert self.points_layer is not None
+        self._syncing = True
+        try:
+            self.points_layer.remove(indices)
+        finally:
+            self._syncing = False
 
     def _keypoint_indices(self) -> np.ndarray:
         """Shape (points,): index of each point's keypoint in the project, -1 if unknown."""
         assert self.points_layer is not None
-        index = {name: i for i, name in enumerate(self.state.keypoints)}
-        column = self.points_layer.features["keypoint"]
-        if isinstance(column.dtype, pd.CategoricalDtype):  # fast path: map the categories
-            lut = np.array([index.get(str(c), -1) for c in column.cat.categories] + [-1])
-            return lut[column.cat.codes.to_numpy()]  # code -1 (missing) picks the last entry
-        return np.array([index.get(str(n), -1) for n in column], dtype=int)
+        return keypoint_indices(self.points_layer.features["keypoint"], self.state.keypoints)
 
     def sync_from_layer(self) -> None:
         """Copy the layer's point positions into the state (not-visible marks stay)."""
-        if self.points_layer is None:
+        layer = self.points_layer
+        if layer is None:
             return
-        self.state.set_placed(*self._layer_arrays())
+        self.state.set_placed(*placed_points(layer.data, layer.features, self.state.keypoints))
 
     def layer_differs(self) -> bool:
         """True when the layer holds positions the state does not know yet (e.g. a drag)."""

@@ -43,8 +43,9 @@ from napari_lightning_pose.labeling.session import (
 )
 from napari_lightning_pose.labeling.state import LabelState
 from napari_lightning_pose.viewer.layer_styles import KeypointsStyle, PredictionSkeletonStyle
+from napari_lightning_pose.viewer.layers import points_from_state
 from napari_lightning_pose.viewer.widgets.hooks import ViewerHooks, release_when_destroyed
-from napari_lightning_pose.viewer.widgets.label_editing import LabelEditor, points_from_state
+from napari_lightning_pose.viewer.widgets.label_editing import LabelEditor
 from napari_lightning_pose.viewer.widgets.label_files import CloseFilter, LabelSaver
 from napari_lightning_pose.viewer.widgets.label_panel import LabelingPanel
 from napari_lightning_pose.viewer.widgets.layer_watch import watch_layers

@@ -11,7 +11,8 @@ the selected rows (or every frame above the threshold) to labeling, pre-filled w
 smoothed positions and unconfirmed (``qc.refine``), and opens them in the labeling dock; "Suggest"
 adds the least certain, diverse frames of all the project's videos (``qc.suggest_project``).
 Both jobs run in a worker thread. The dock loads the smoothed layer the Predict + smooth
-dock (or the predictions reader) adds, or whatever :meth:`OutlierQueueWidget.load` is given.
+dock (or the predictions reader) adds, or whatever :meth:`OutlierQueueWidget.load` is given;
+it scores it in a worker (``outlier_jobs``). Its parts: ``score_histogram``, ``outlier_table``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from qtpy.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QFormLayout,
@@ -31,8 +31,6 @@ from qtpy.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSpinBox,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -40,58 +38,10 @@ from qtpy.QtWidgets import (
 from napari_lightning_pose.errors import LightningPoseInputError
 from napari_lightning_pose.qc.defaults import DEFAULT_MIN_GAP
 from napari_lightning_pose.qc.scores import OutlierScores, rank_outliers, scores_from_files
-from napari_lightning_pose.viewer.widgets.docking import settle_when_shown
-from napari_lightning_pose.viewer.widgets.plotting import pg
-
-MAX_ROWS = 500
-#: Short names of the scores in the "why" column.
-SHORT = {
-    "posterior_sd": "posterior",
-    "ensemble_sd": "spread",
-    "temporal_norm": "jump",
-    "eks_residual": "residual",
-    "pca_singleview_error": "pose PCA",
-    "pca_multiview_error": "views PCA",
-    "reprojection_error": "reprojection",
-}
-THRESHOLD_PEN = pg.mkPen((235, 40, 40), width=2)
-
-
-def project_of(csv: str | Path) -> Path | None:
-    """The project config of a predictions CSV (``<project>/predictions/<video>/...``, or
-    the demo's ``project/`` beside ``predictions/``; ``ensemble.files``)."""
-    from napari_lightning_pose.ensemble.files import find_project_config
-
-    return find_project_config(csv)
-
-
-def find_dock(anchor: QWidget, cls: type) -> Any:
-    """The widget of class ``cls`` docked in the same main window as ``anchor``, or None."""
-    found = anchor.window().findChildren(cls)
-    return found[0] if found else None
-
-
-def _score_files(csv: str, member_csvs: list[str]) -> tuple[Path, list[Path], OutlierScores]:
-    """Score a smoothed CSV's frames with its members (found beside it when not given:
-    ``ensemble.files``); no Qt, so a worker runs it."""
-    members = [Path(m) for m in member_csvs]
-    if not members:  # a smoothed CSV opened by itself: its members lie beside it
-        from napari_lightning_pose.ensemble.files import find_ensemble_files
-
-        members = find_ensemble_files(csv).members
-    return Path(csv), members, scores_from_files(csv, members)
-
-
-def _score_cameras(out_dir: str) -> tuple[Path, list[Path], OutlierScores]:
-    """Score a multi-camera result by its worst camera and, with the rig's calibration, by
-    reprojection error (``qc.camera_scores``); no Qt, so a worker runs it."""
-    from napari_lightning_pose.qc.camera_scores import camera_scores_from_files
-    from napari_lightning_pose.viewer.camera_layers import find_camera_session
-
-    session = find_camera_session(out_dir)
-    scores = camera_scores_from_files(session.smoothed, session.members, session.calibration)
-    members = [m for found in session.members.values() for m in found]
-    return session.out_dir, members, scores
+from napari_lightning_pose.viewer.widgets.docking import find_dock, settle_when_shown
+from napari_lightning_pose.viewer.widgets.outlier_jobs import score_cameras, score_files
+from napari_lightning_pose.viewer.widgets.outlier_table import OutlierTable
+from napari_lightning_pose.viewer.widgets.score_histogram import ScoreHistogram
 
 
 class OutlierQueueWidget(QWidget):
@@ -126,22 +76,12 @@ class OutlierQueueWidget(QWidget):
             "One keypoint holds at most twice its fair share of any top of the list."
         )
         self.spread_check.toggled.connect(lambda _: self._rerank())
-        self.hist = pg.PlotWidget()
-        self.hist.setMinimumHeight(100)
-        self.hist.setLabel("bottom", "score")
-        self.hist.setLabel("left", "frames")
-        self.line = pg.InfiniteLine(0.0, angle=90, movable=True, pen=THRESHOLD_PEN)
-        self.line.sigPositionChanged.connect(lambda line: self.set_threshold(line.value()))
+        self.hist = ScoreHistogram(on_threshold=self.set_threshold)
+        self.line = self.hist.line
         self.above = QLabel("")
         self.above.setWordWrap(True)  # a long "spread over keypoints" line must not widen the dock
-        self.table = QTableWidget(0, 5)
-        self.table.setHorizontalHeaderLabels(["#", "frame", "keypoint", "score", "why"])
-        self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table = OutlierTable()
         self.table.cellClicked.connect(lambda row, _col: self.go_to(row))
-        self.table.setMinimumHeight(110)
-        self.table.verticalHeader().setVisible(False)
         self.prev_button = QPushButton("Previous [")
         self.prev_button.clicked.connect(self.previous)
         self.next_button = QPushButton("Next ]")
@@ -219,7 +159,9 @@ class OutlierQueueWidget(QWidget):
             f"{len(self.member_csvs)} members. {notes}"
         )
         if not self.project_edit.text():
-            config = project_of(self.smoothed_csv)
+            from napari_lightning_pose.ensemble.files import find_project_config
+
+            config = find_project_config(self.smoothed_csv)
             self.project_edit.setText(str(config) if config else "")
         self._rerank(reset_threshold=True)
 
@@ -239,10 +181,7 @@ class OutlierQueueWidget(QWidget):
     def set_threshold(self, value: float) -> None:
         """Move the threshold: the count and the table follow."""
         self.threshold = float(value)
-        if abs(self.line.value() - self.threshold) > 1e-9:
-            self.line.blockSignals(True)
-            self.line.setValue(self.threshold)
-            self.line.blockSignals(False)
+        self.hist.move_line(self.threshold)
         self._fill_table()
 
     def go_to(self, row: int) -> None:
@@ -250,8 +189,7 @@ class OutlierQueueWidget(QWidget):
         if not 0 <= row < self.table.rowCount():
             return
         self.table.selectRow(row)
-        frame = int(self.table.item(row, 1).text())
-        keypoint = self.table.item(row, 2).text()
+        frame, keypoint = self.table.frame_at(row), self.table.keypoint_at(row)
         from napari_lightning_pose.viewer.widgets.traces import TracePanel
 
         panel = find_dock(self, TracePanel)
@@ -263,18 +201,16 @@ class OutlierQueueWidget(QWidget):
 
     def next(self) -> None:
         """Go to the next row of the queue."""
-        self.go_to(min(self._row() + 1, self.table.rowCount() - 1))
+        self.go_to(min(self.table.current_row() + 1, self.table.rowCount() - 1))
 
     def previous(self) -> None:
         """Go to the previous row of the queue."""
-        self.go_to(max(self._row() - 1, 0))
+        self.go_to(max(self.table.current_row() - 1, 0))
 
     def selected_frames(self) -> list[int]:
         """Frames of the selected rows, or of every row (all above the threshold) if none."""
-        rows = sorted({i.row() for i in self.table.selectedIndexes()}) or range(
-            self.table.rowCount()
-        )
-        return [int(self.table.item(r, 1).text()) for r in rows]
+        rows = self.table.selected_rows() or range(self.table.rowCount())
+        return [self.table.frame_at(r) for r in rows]
 
     def label_these(self, frames: list[int] | None = None) -> bool:
         """Refine ``frames`` (default :meth:`selected_frames`) in a worker; then open them."""
@@ -390,14 +326,7 @@ class OutlierQueueWidget(QWidget):
         )
         values = self.frame_scores().to_numpy()
         values = values[np.isfinite(values)]
-        self.hist.clear()
-        if len(values):
-            counts, edges = np.histogram(values, bins=60)
-            bars = pg.BarGraphItem(
-                x0=edges[:-1], x1=edges[1:], height=counts, brush=(120, 170, 255, 180)
-            )
-            self.hist.addItem(bars)
-        self.hist.addItem(self.line)
+        self.hist.show_values(values)
         if reset_threshold or not len(values):
             top = self.ranked[by if by != "combined" else "combined"].to_numpy()
             self.threshold = float(top[min(19, len(top) - 1)]) if len(top) else 0.0
@@ -405,37 +334,15 @@ class OutlierQueueWidget(QWidget):
 
     def _fill_table(self) -> None:
         by = self.score_combo.currentText() or "combined"
+        parts = self.scores.contributions if self.scores is not None else {}
+        listed = self.table.show_ranked(self.ranked, by, self.threshold, parts)
         if self.ranked.empty:
-            self.table.setRowCount(0)
             return
-        shown = self.ranked[self.ranked[by] >= self.threshold].head(MAX_ROWS)
-        self.table.setRowCount(len(shown))
-        for r, row in enumerate(shown.itertuples(index=False)):
-            cells = [str(r + 1), str(int(row.frame)), str(row.keypoint), f"{getattr(row, by):.2f}"]
-            cells.append(self._why(row))
-            for c, text in enumerate(cells):
-                self.table.setItem(r, c, QTableWidgetItem(text))
         self.above.setText(
             f"{self.n_above} frames at or above {self.threshold:.2f} "
-            f"({len(shown)} listed, {self.gap_spin.value()} frames apart"
+            f"({listed} listed, {self.gap_spin.value()} frames apart"
             + (", spread over keypoints)" if self.spread_check.isChecked() else ")")
         )
-
-    def _why(self, row: Any) -> str:
-        """What each score added to the row's combined score, largest first (0 left out)."""
-        parts = [
-            (getattr(row, f"{name}_part"), name)
-            for name in self.scores.contributions
-            if f"{name}_part" in self.ranked.columns
-        ]
-        parts = sorted((p for p in parts if np.isfinite(p[0]) and p[0] >= 0.5), reverse=True)
-        why = ", ".join(f"{SHORT.get(name, name)} {value:.0f}" for value, name in parts)
-        camera = getattr(row, "camera", None)
-        return f"{camera}: {why}" if camera else why
-
-    def _row(self) -> int:
-        rows = [i.row() for i in self.table.selectedIndexes()]
-        return rows[0] if rows else -1
 
     def _on_layer_added(self, event: Any = None, layer: Any = None) -> None:
         layer = layer if layer is not None else event.value
@@ -446,12 +353,12 @@ class OutlierQueueWidget(QWidget):
             return
         from napari.qt.threading import create_worker
 
-        job: tuple[Any, ...] = (_score_files, meta["csv_path"], meta.get("member_csvs") or [])
+        job: tuple[Any, ...] = (score_files, meta["csv_path"], meta.get("member_csvs") or [])
         if meta.get("camera_csvs"):  # one of several cameras: score them all, once
             out_dir = str(Path(meta["csv_path"]).parent)
             if out_dir in (str(self.smoothed_csv), self._loading):
                 return
-            job = (_score_cameras, out_dir)
+            job = (score_cameras, out_dir)
         self._loading = str(job[1])
         self._load_id += 1
         load_id = self._load_id

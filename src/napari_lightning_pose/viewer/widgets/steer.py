@@ -1,17 +1,17 @@
 """Steer the smoother dock: a smoothing slider, drag-a-point corrections, save, export.
 
 Loads an ensemble into ``ensemble.steer.SteerableSmoother`` and shows the result as its own
-layers (tails, skeleton, keypoints in uncertainty colours, named ``<video> steered``) and in
-the trace panel. The ensemble is found from what is open: a smoothed layer in the viewer (as
-Predict + smooth or the predictions reader adds it; its members, project and video are found
-beside the file, ``viewer.widgets.ensemble_inputs``), a smoothed CSV picked with "Open...", or
-whatever :meth:`SteerWidget.load` is given. Moving the global slider (log scale) or a
-keypoint's factor re-runs EKS in a worker thread, one smooth at a time: requests made while
-one runs are merged into the newest, stale ones are never computed, and the GUI thread only
-swaps the layers' data (``benchmarks/bench_gui_stalls.py``). Dragging a keypoint of the
-steered layer (select mode) enters it as a near-certain observation: the trajectory re-fits
-around it. "Save corrections" writes them as confirmed labels (``qc.refine``); "Export
-video" writes a labeled mp4 in a worker thread (``viewer.video_export``).
+layers (``<video> steered``, kept by ``steer_layers``) and in the trace panel. The ensemble is
+found from what is open: a smoothed layer in the viewer (its members, project and video are
+found beside the file, ``viewer.widgets.ensemble_inputs``), a smoothed CSV picked with
+"Open...", or whatever :meth:`SteerWidget.load` is given. Moving the global slider (log scale,
+``log_slider``) or a keypoint's factor re-runs EKS in a worker thread (``steer_jobs``), one
+smooth at a time (``newest_wins``): requests made while one runs are merged into the newest,
+stale ones are never computed, and the GUI thread only swaps the layers' data
+(``benchmarks/bench_gui_stalls.py``). Dragging a keypoint of the steered layer (select mode)
+enters it as a near-certain observation: the trajectory re-fits around it. "Save corrections"
+writes them as confirmed labels (``qc.refine``); "Export video" writes a labeled mp4 in a
+worker thread (``viewer.video_export``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from qtpy.QtCore import Qt, QTimer
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -28,59 +28,28 @@ from qtpy.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
-    QSlider,
     QVBoxLayout,
     QWidget,
 )
 
 from napari_lightning_pose.errors import LightningPoseInputError
-from napari_lightning_pose.viewer.widgets.docking import settle_when_shown
+from napari_lightning_pose.viewer.widgets.docking import find_dock, settle_when_shown
 from napari_lightning_pose.viewer.widgets.ensemble_inputs import smoothed_layers
 from napari_lightning_pose.viewer.widgets.hooks import ViewerHooks, release_when_destroyed
+from napari_lightning_pose.viewer.widgets.log_slider import LogSlider
+from napari_lightning_pose.viewer.widgets.newest_wins import NewestWins
 from napari_lightning_pose.viewer.widgets.predict import STAGE_MS
-from napari_lightning_pose.viewer.widgets.staging import activate, insert_quietly
 from napari_lightning_pose.viewer.widgets.steer_jobs import Smoothed, build_steer, smooth_to_layers
+from napari_lightning_pose.viewer.widgets.steer_layers import Moves, SteeredLayers
 
 #: Global slider range, log10 of the smoothing parameter (px^2 per frame).
 LOG_S_RANGE = (-2.0, 3.0)
 #: Per-keypoint factor range, log10.
 LOG_FACTOR_RANGE = (-2.0, 2.0)
-TICKS = 100
 NOTHING_OPEN = (
     "No ensemble: open a smoothed CSV (predictions/<video>/<video>.eks.csv, with the "
     "member*.csv beside it) with Open... or File > Open, or run Predict + smooth."
 )
-
-
-def _to_log(tick: int, lo_hi: tuple[float, float]) -> float:
-    lo, hi = lo_hi
-    return lo + (hi - lo) * tick / TICKS
-
-
-def _to_tick(log_value: float, lo_hi: tuple[float, float]) -> int:
-    lo, hi = lo_hi
-    return round(TICKS * (min(max(log_value, lo), hi) - lo) / (hi - lo))
-
-
-def _swap_points(layer: Any, data: Any, features: Any) -> None:
-    """New positions and uncertainty of the same points (same frames and keypoints): the
-    feature values are replaced in place, which spares napari re-formatting every point's
-    text (~0.1 s for 16,000 points); other points: data and features replaced."""
-    import numpy as np
-
-    old = layer.features
-    same = (
-        len(old) == len(features)
-        and np.array_equal(old["frame"].to_numpy(), features["frame"].to_numpy())
-        and np.array_equal(old["keypoint"].to_numpy(), features["keypoint"].to_numpy())
-    )
-    layer.data = data
-    if same:
-        for column in features.columns:
-            old[column] = features[column].to_numpy()
-    else:
-        layer.features = features
-    layer.refresh_colors(update_color_mapping=False)
 
 
 class SteerWidget(QWidget):
@@ -93,17 +62,19 @@ class SteerWidget(QWidget):
         self.result: Any = None
         self.track: Any = None
         self.members: list[Any] = []
-        self.layers: dict[str, Any] = {}
         self.factors: dict[str, float] = {}
         self.video: Path | None = None
         self.project: Path | None = None
         self.smoothed_csv: Path | None = None
         self.skeleton: list[list[str]] = []
         self.worker: Any = None
-        self._updating = False
         self.n_smooths = 0
-        self._smoother: Any = None  # the worker of the smooth in progress
-        self._wanted = False  # a smooth was asked for while one ran
+        self._smoother = NewestWins(
+            smooth_to_layers,
+            self._smooth_arguments,
+            self._on_smoothed,
+            lambda err: self.status.setText(f"Smoothing failed: {err}"),
+        )
         self._loader: Any = None
 
         self.source = QLabel(NOTHING_OPEN)
@@ -114,16 +85,12 @@ class SteerWidget(QWidget):
             "found beside it."
         )
         self.open_button.clicked.connect(lambda: self.open_csv())
-        self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setRange(0, TICKS)
-        self.slider.setValue(_to_tick(1.0, LOG_S_RANGE))
+        self.slider = LogSlider(LOG_S_RANGE, 1.0)
         self.slider.valueChanged.connect(self._schedule)
         self.s_label = QLabel("")
         self.keypoint_combo = QComboBox()
         self.keypoint_combo.currentTextChanged.connect(self._show_factor)
-        self.factor_slider = QSlider(Qt.Orientation.Horizontal)
-        self.factor_slider.setRange(0, TICKS)
-        self.factor_slider.setValue(_to_tick(0.0, LOG_FACTOR_RANGE))
+        self.factor_slider = LogSlider(LOG_FACTOR_RANGE, 0.0)
         self.factor_slider.valueChanged.connect(self._on_factor)
         self.factor_label = QLabel("x1")
         self.save_button = QPushButton("Save corrections as labels")
@@ -137,17 +104,7 @@ class SteerWidget(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(0)  # coalesce slider moves: one request per event-loop turn
         self._timer.timeout.connect(self.resmooth)
-        self._pending: dict[tuple[int, str], tuple[float, float]] = {}
-        self._drag_timer = QTimer(self)
-        self._drag_timer.setSingleShot(True)
-        self._drag_timer.setInterval(150)  # a drag emits a change per mouse move
-        self._drag_timer.timeout.connect(self.apply_drag)
-        self._stages: list[Any] = []  # what is left to show of the last re-smooth
-        self._to_reveal: dict[str, bool] = {}  # kind -> show once inserted hidden
-        self._stage_timer = QTimer(self)
-        self._stage_timer.setSingleShot(True)
-        self._stage_timer.setInterval(STAGE_MS)  # Qt draws and handles input in between
-        self._stage_timer.timeout.connect(self._next_stage)
+        self.steered = SteeredLayers(napari_viewer, self, STAGE_MS, self._on_dragged)
 
         form = QFormLayout()
         row = QHBoxLayout()
@@ -181,15 +138,20 @@ class SteerWidget(QWidget):
 
     # ------------------------------------------------------------------ public
     @property
+    def layers(self) -> dict[str, Any]:
+        """The steered layers by kind (``steer_layers``)."""
+        return self.steered.layers
+
+    @property
     def smoothing(self) -> float:
         """The global smoothing parameter the slider shows."""
-        return 10 ** _to_log(self.slider.value(), LOG_S_RANGE)
+        return 10 ** self.slider.log_value()
 
     @property
     def busy(self) -> bool:
         """True while an ensemble loads or a re-smooth is computed or waiting."""
-        waiting = self._wanted or self._timer.isActive() or bool(self._stages)
-        return self._loader is not None or self._smoother is not None or waiting
+        waiting = self._timer.isActive() or self.steered.staging
+        return self._loader is not None or self._smoother.busy or waiting
 
     def open_csv(self, path: str | Path | None = None, members: Any = ()) -> bool:
         """Load the ensemble of a smoothed CSV (its members, project and video found beside
@@ -253,12 +215,12 @@ class SteerWidget(QWidget):
 
     def set_smoothing(self, s: float) -> None:
         """Move the global slider to ``s`` (re-smooths)."""
-        self.slider.setValue(_to_tick(math.log10(s), LOG_S_RANGE))
+        self.slider.set_log_value(math.log10(s))
 
     def set_factor(self, keypoint: str, factor: float) -> None:
         """Set one keypoint's smoothing factor (re-smooths)."""
         self.keypoint_combo.setCurrentText(keypoint)
-        self.factor_slider.setValue(_to_tick(math.log10(factor), LOG_FACTOR_RANGE))
+        self.factor_slider.set_log_value(math.log10(factor))
 
     def resmooth(self) -> None:
         """Ask for a re-smooth at the current values: it runs in a worker, after the one in
@@ -266,9 +228,7 @@ class SteerWidget(QWidget):
         if self.steer is None:
             return
         self.s_label.setText(f"s = {self.smoothing:.3g}")
-        self._wanted = True
-        if self._smoother is None:
-            self._start_smooth()
+        self._smoother.request()
 
     def correct(self, frame: int, keypoint: str, x: float, y: float) -> bool:
         """Enter a correction and re-smooth; False (message shown) when it is refused."""
@@ -276,7 +236,7 @@ class SteerWidget(QWidget):
             self.steer.correct(frame, keypoint, x, y)
         except LightningPoseInputError as err:
             self.status.setText(str(err))
-            self._show_layers()  # put the dragged point back
+            self._put_back()  # the dragged point
             return False
         self.status.setText(f"{len(self.steer.corrections)} correction(s); not saved yet.")
         self.resmooth()
@@ -330,11 +290,7 @@ class SteerWidget(QWidget):
     # ---------------------------------------------------------------- internals
     def _loaded(self, inputs: Any, steer: Any, members: list[Any]) -> None:
         """Show a loaded ensemble: replace the previous one's steered layers, then smooth."""
-        if self.viewer is not None:
-            for layer in self.layers.values():
-                if layer in self.viewer.layers:
-                    self.viewer.layers.remove(layer)
-        self.layers = {}
+        self.steered.remove_all()
         self.steer, self.members = steer, members
         self.smoothed_csv = inputs.smoothed
         self.video = inputs.video
@@ -356,80 +312,37 @@ class SteerWidget(QWidget):
     def _loader_finished(self) -> None:
         self._loader = None
 
-    def _start_smooth(self) -> None:
-        from napari.qt.threading import create_worker
-
+    def _smooth_arguments(self) -> tuple:
+        """What ``steer_jobs.smooth_to_layers`` needs, at the values shown now."""
         from napari_lightning_pose.ensemble.steer import per_keypoint_smoothing
 
-        self._wanted = False
         stem = self.video.stem if self.video else "ensemble"
-        self._smoother = create_worker(
-            smooth_to_layers,
+        return (
             self.steer,
             per_keypoint_smoothing(self.smoothing, self.factors, self.steer.keypoints),
             list(self.steer.corrections.values()),
             self.skeleton,
             f"{stem} steered",
-            "points" not in self.layers or self.layers["points"] not in self.viewer.layers,
-            _start_thread=False,
-            _ignore_errors=True,
+            not self.steered.shown("points"),
         )
-        self._smoother.returned.connect(self._on_smoothed)
-        self._smoother.errored.connect(lambda err: self.status.setText(f"Smoothing failed: {err}"))
-        self._smoother.finished.connect(self._smooth_finished)
-        self._smoother.start()
 
     def _on_smoothed(self, out: Smoothed) -> None:
-        """Show a re-smooth: the keypoints at once; tails, skeleton and traces each in a
-        later turn of the event loop (each swap costs tens of ms), and only when no newer
-        smooth is on its way (while the slider is dragged only the keypoints follow)."""
+        """Show a re-smooth in steps (``SteeredLayers.present``): while the slider is
+        dragged (a newer smooth on its way) only the keypoints follow."""
         if out.steer is not self.steer:
             return  # another ensemble was loaded meanwhile
         self.result, self.track = out.result, out.track
         self.n_smooths += 1
-        self._stages = []
-        for kind in list(self._to_reveal):  # a first showing cut short: nothing stays hidden
-            self._reveal(kind)
-        if "points" not in self.layers or self.layers["points"] not in self.viewer.layers:
-            # first time: one step per turn of the event loop, in drawing order: insert a
-            # layer hidden and not activated, show it, ...; activate the last (staging.py)
-            for item in out.layers:
-                self._stages.append(
-                    lambda item=item: self._show_layers([item], out.built, staged=True)
-                )
-                self._stages.append(lambda kind=item[2]: self._reveal(kind))
-            last = out.layers[-1][2] if out.layers else None
-            self._stages.append(lambda: self._reveal(last, activate_it=True))
-            self._stages.append(self._update_traces)
-            self._stage_timer.start()
-            return
-        points = [item for item in out.layers if item[2] == "points"]
-        self._show_layers(points)
-        if self._wanted:
-            return
-        rest = [item for item in out.layers if item[2] != "points"]
-        self._stages = [lambda item=item: self._show_layers([item]) for item in rest]
-        self._stages.append(self._update_traces)
-        self._stage_timer.start()
-
-    def _next_stage(self) -> None:
-        if self._stages:
-            self._stages.pop(0)()
-        if self._stages:
-            self._stage_timer.start()
+        self.steered.present(
+            out.layers, out.built, self._update_traces, newer_coming=self._smoother.wanted
+        )
 
     def _update_traces(self) -> None:
-        from napari_lightning_pose.viewer.widgets.outliers import find_dock
         from napari_lightning_pose.viewer.widgets.traces import TracePanel
 
         panel = find_dock(self, TracePanel)
         if panel is not None and self.track is not None:
             panel.set_tracks(self.track, self.members)
-
-    def _smooth_finished(self) -> None:
-        self._smoother = None
-        if self._wanted and self.steer is not None:
-            self._start_smooth()  # only the newest request: the ones between were dropped
 
     def _on_layer_added(self, event: Any) -> None:
         layer = event.value
@@ -456,103 +369,32 @@ class SteerWidget(QWidget):
 
     def _show_factor(self, name: str) -> None:
         factor = self.factors.get(name, 1.0)
-        self.factor_slider.blockSignals(True)
-        self.factor_slider.setValue(_to_tick(math.log10(factor), LOG_FACTOR_RANGE))
-        self.factor_slider.blockSignals(False)
+        self.factor_slider.set_log_value(math.log10(factor), quietly=True)
         self.factor_label.setText(f"x{factor:.3g}")
 
     def _on_factor(self, tick: int) -> None:
         name = self.keypoint_combo.currentText()
         if not name:
             return
-        self.factors[name] = 10 ** _to_log(tick, LOG_FACTOR_RANGE)
+        self.factors[name] = 10 ** self.factor_slider.log_value(tick)
         self.factor_label.setText(f"x{self.factors[name]:.3g}")
         self._schedule()
 
-    def _reveal(self, kind: str | None, activate_it: bool = False) -> None:
-        """Show the steered ``kind`` layer inserted hidden (or make it the active one)."""
-        layer = self.layers.get(kind) if kind else None
-        if layer is None or layer not in self.viewer.layers:
-            return
-        if activate_it:
-            activate(self.viewer, layer)
-        elif self._to_reveal.pop(kind, False):
-            layer.visible = True
-
-    def _show_layers(
-        self,
-        prepared: list[Any] | None = None,
-        built: dict[str, Any] | None = None,
-        staged: bool = False,
-    ) -> None:
-        """Create the steered layers once (``built`` in the worker, when given; with
-        ``staged`` inserted hidden and not activated, see :meth:`_reveal`), then only swap
-        their data (made in the worker)."""
+    def _put_back(self) -> None:
+        """Show the last result's layers again (a refused drag moved a point)."""
         from napari_lightning_pose.viewer.prediction_layers import prediction_layer_data
 
         if self.viewer is None or self.track is None:
             return
-        if prepared is None:  # put a refused drag back: the last result's layers again
-            stem = self.video.stem if self.video else "ensemble"
-            prepared = prediction_layer_data(self.track, self.skeleton, name=f"{stem} steered")
-        self._updating = True
-        try:
-            for data, kwargs, kind in prepared:
-                layer = self.layers.get(kind)
-                if layer is None or layer not in self.viewer.layers:
-                    layer = (built or {}).get(kind)
-                    if layer is not None and staged:
-                        self._to_reveal[kind] = bool(layer.visible)
-                        layer.visible = False
-                        insert_quietly(self.viewer.layers, layer)
-                    elif layer is not None:
-                        self.viewer.layers.append(layer)
-                    else:
-                        kwargs["metadata"] = {**kwargs.get("metadata", {}), "kind": "steered"}
-                        layer = getattr(self.viewer, f"add_{kind}")(data, **kwargs)
-                    self.layers[kind] = layer
-                    if kind == "points":
-                        layer.events.data.connect(self._on_points_data)
-                elif kind == "points":
-                    layer.selected_data = set()
-                    _swap_points(layer, data, kwargs["features"])
-                elif kind == "tracks":
-                    color_by = kwargs.get("color_by", layer.color_by)
-                    layer.color_by = "track_id"  # new data drops the old features first
-                    layer.data = data
-                    layer.features = kwargs["features"]
-                    layer.color_by = color_by
-                else:
-                    layer.data = data
-        finally:
-            self._updating = False
+        stem = self.video.stem if self.video else "ensemble"
+        self.steered.show(prediction_layer_data(self.track, self.skeleton, name=f"{stem} steered"))
 
-    def _on_points_data(self, event: Any) -> None:
-        """Points of the steered layer moved: note them; applied once the drag is over."""
-        from napari.layers.base import ActionType
-
-        if self._updating or getattr(event, "action", None) != ActionType.CHANGED:
-            return
-        layer = self.layers["points"]
-        for i in getattr(event, "data_indices", ()) or ():
-            frame, y, x = (float(v) for v in layer.data[int(i)])
-            keypoint = str(layer.features["keypoint"].iloc[int(i)])
-            # kept now: a re-smooth finishing before the drag ends replaces the layer's data
-            self._pending[(round(frame), keypoint)] = (x, y)
-        self._drag_timer.start()
-
-    def apply_drag(self) -> None:
-        """Enter every point moved since the last call as a correction (after the drag)."""
-        from qtpy.QtWidgets import QApplication
-
-        if QApplication.mouseButtons() != Qt.MouseButton.NoButton:
-            self._drag_timer.start()  # still dragging
-            return
-        pending, self._pending = self._pending, {}
-        if not pending or self.steer is None:
+    def _on_dragged(self, moves: Moves) -> None:
+        """Enter the points a drag moved as corrections, and re-smooth."""
+        if self.steer is None:
             return
         refused = []
-        for (frame, keypoint), (x, y) in pending.items():
+        for (frame, keypoint), (x, y) in moves.items():
             try:
                 self.steer.correct(frame, keypoint, x, y)
             except LightningPoseInputError as err:

@@ -43,8 +43,9 @@ from napari_lightning_pose.labeling.views_session import (
     session_cameras,
 )
 from napari_lightning_pose.viewer.layer_styles import KeypointsStyle, PredictionSkeletonStyle
+from napari_lightning_pose.viewer.layers import points_from_state
 from napari_lightning_pose.viewer.widgets.docking import settle_when_shown
-from napari_lightning_pose.viewer.widgets.label_editing import LabelEditor, points_from_state
+from napari_lightning_pose.viewer.widgets.label_editing import LabelEditor
 from napari_lightning_pose.viewer.widgets.label_files import CloseFilter, LabelSaver
 from napari_lightning_pose.viewer.widgets.prefill import PREFILL_STYLE
 

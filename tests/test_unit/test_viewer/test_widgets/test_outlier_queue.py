@@ -129,8 +129,8 @@ def test_label_these_appends_prefilled_rows_and_opens_labeling(queue, qtbot):
     assert widget.last_result is not None
     assert sorted(widget.last_result.added) == [image_path("blobs", 12), image_path("blobs", 22)]
     assert project.csv_path.read_bytes().startswith(before)
+    from napari_lightning_pose.viewer.widgets.docking import find_dock
     from napari_lightning_pose.viewer.widgets.labeling import LabelingWidget
-    from napari_lightning_pose.viewer.widgets.outliers import find_dock
 
     dock = find_dock(widget, LabelingWidget)
     assert dock is not None and dock.state is not None
@@ -191,8 +191,8 @@ def test_next_missing_after_label_these_goes_to_the_new_frames(queue, qtbot, err
     viewer, widget, _, _config = queue
     assert widget.label_these([12, 22])
     qtbot.waitUntil(lambda: widget.worker is None, timeout=30_000)
+    from napari_lightning_pose.viewer.widgets.docking import find_dock
     from napari_lightning_pose.viewer.widgets.labeling import LabelingWidget
-    from napari_lightning_pose.viewer.widgets.outliers import find_dock
 
     dock = find_dock(widget, LabelingWidget)
     qtbot.waitUntil(lambda: dock.state is not None and not dock.loading, timeout=30_000)
