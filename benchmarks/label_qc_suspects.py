@@ -4,8 +4,9 @@ Runs ``label_qc`` with ``model_distance`` on the mirror-mouse example's labels a
 (members from ``benchmarks/label_qc_members.py``), prints the top ``--top`` frames, and
 draws each: a crop around the suspect keypoint with the frame's labels (yellow, named) and,
 for the suspect, the label (red) and each member's prediction that held the frame out
-(cyan, numbered by member) and their median (magenta). A swap row draws its pair. One PNG
-per frame under ``--out``; ``--figure`` also writes one panel per frame into one picture.
+(cyan, numbered by member) and their median (magenta); a dashed line marks the x of the
+same part's label in the other mirrored view (the views share x). A swap row draws its
+pair. One PNG per frame under ``--out``; ``--figure`` also puts the panels into one picture.
 
     python benchmarks/label_qc_suspects.py --models runs-qc/member*/run --out /tmp/qc22
 """
@@ -53,6 +54,14 @@ def _xy(frame: pd.DataFrame, image: str, name: str) -> np.ndarray:
     return np.array([float(frame.loc[image, (slice(None), name, c)].iloc[0]) for c in ("x", "y")])
 
 
+def _other_view(name: str, names: list[str]) -> str | None:
+    """The same body part in the other mirrored view (``paw2LF_top`` -> ``paw2LF_bot``)."""
+    for a, b in (("_top", "_bot"), ("_bot", "_top")):
+        if name.endswith(a) and name[: -len(a)] + b in names:
+            return name[: -len(a)] + b
+    return None
+
+
 def suspects_of(row: Any, names: list[str], pairs: list[tuple[int, int]]) -> list[str]:
     """The row's keypoint and, where the swap test put it there, its left/right partner."""
     keypoints = [str(row.keypoint)]
@@ -70,8 +79,10 @@ def draw(ax: Any, image: str, keypoints: list[str], labels: pd.DataFrame, result
     """One panel: the crop around ``keypoints`` with labels and held-out predictions."""
     pixels = plt.imread(SHARED / image)
     names = list(dict.fromkeys(labels.columns.get_level_values(1)))
-    centre = np.nanmean([_xy(labels, image, k) for k in keypoints], axis=0)
-    x0, y0 = centre - HALF
+    points = [_xy(f, image, k) for k in keypoints for f in (labels, median)]
+    lo, hi = np.nanmin(points, axis=0), np.nanmax(points, axis=0)
+    half = max(HALF, float(np.max(hi - lo)) / 2 + 35)  # the label and the members in view
+    x0, y0 = (lo + hi) / 2 - half
     ax.imshow(pixels, cmap="gray", vmin=0, vmax=pixels.max())
     for name in names:
         x, y = _xy(labels, image, name)
@@ -91,11 +102,17 @@ def draw(ax: Any, image: str, keypoints: list[str], labels: pd.DataFrame, result
         mx, my = _xy(median, image, name)
         ax.plot(mx, my, "+", ms=10, mew=2, color="magenta")
         x, y = _xy(labels, image, name)
+        other = _other_view(name, names)
+        if other is not None and k == 0:  # the views share x: where the other view has it
+            ox = _xy(labels, image, other)[0]
+            ax.axvline(ox, color=colours[k], ls="--", lw=1)
+            ax.annotate(f"x of {other} label", (ox, y0 + 2 * half), color=colours[k],
+                        fontsize=6, xytext=(2, 4), textcoords="offset points")  # fmt: skip
         ax.plot(x, y, "o", ms=9, mfc="none", mew=2, color=colours[k])
         ax.annotate(f"label {name}", (x, y), color=colours[k], fontsize=7, xytext=(6, 6),
                     textcoords="offset points")  # fmt: skip
-    ax.set_xlim(x0, x0 + 2 * HALF)
-    ax.set_ylim(y0 + 2 * HALF, y0)
+    ax.set_xlim(x0, x0 + 2 * half)
+    ax.set_ylim(y0 + 2 * half, y0)
     ax.set_title(title, fontsize=7)
     ax.axis("off")
 
@@ -137,6 +154,13 @@ def main(argv: list[str] | None = None) -> int:
         fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4), dpi=110)
         for ax, (image, keypoints, title) in zip(np.atleast_1d(axes), panels, strict=True):
             draw(ax, image, keypoints, labels, results, median, title.split(":")[0])
+        fig.suptitle(
+            "red o: the label; cyan x: each member that held the frame out (number = member); "
+            "magenta +: their median; yellow: the frame's other labels; dashed: x of the same "
+            "part's label in the other view",
+            fontsize=7,
+            y=0.02,
+        )
         fig.savefig(args.figure, bbox_inches="tight")
         print(f"wrote {args.figure}")
     return 0
