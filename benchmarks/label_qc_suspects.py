@@ -14,6 +14,7 @@ pair. One PNG per frame under ``--out``; ``--figure`` also puts the panels into 
 from __future__ import annotations
 
 import argparse
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +35,16 @@ HALF = 55  # crop half-width (px)
 
 
 def member_results(models: list[str], cfg: dict[str, Any], cache: Path) -> list[Any]:
-    """``evaluate`` of each member on every labeled frame (predictions cached as pickles)."""
+    """``evaluate`` of each member on every labeled frame (cached as pickles, keyed by the
+    member's path and modification time)."""
     from napari_lightning_pose.inference.evaluate import evaluate
 
     cache.mkdir(parents=True, exist_ok=True)
     results = []
-    for i, model in enumerate(models):
-        path = cache / f"member_eval_{i}.pkl"
+    for model in models:
+        where = Path(model).resolve()
+        key = hashlib.sha1(f"{where}:{where.stat().st_mtime_ns}".encode()).hexdigest()[:16]
+        path = cache / f"eval_{key}.pkl"  # a retrained member is evaluated again
         if path.is_file():
             results.append(pd.read_pickle(path))
             continue
