@@ -14,16 +14,26 @@ with ``model_distance`` from members trained on different splits of its clean la
 labels (a member that trained on a wrong label learns it). The real labels' own mistakes compete
 for the top places, as they would for a user.
 
+``--reviewed K`` models the user's loop: label QC first runs on the labels as they are,
+the user checks its top K frames and confirms them in the dock (or fixes them: either way
+they leave the list), and the errors come later. The top K of each set's unplanted ranking
+are confirmed with the dock's own store (``qc.label_confirmations.confirm_frames``, in a
+temporary folder) and each planting is ranked leaving out what that store still holds
+(``confirmed_now``, as the dock and ``label-qc`` do): a planted error on a reviewed frame
+moved its label, so it is judged again. Each set is then reported without and with review.
+
 Plantings are seeded ``--first-seed`` .. ``--first-seed + --plantings - 1``: settings were
 chosen on seeds 0-19, the README reports seeds 100-139.
 
     python benchmarks/label_qc_recall.py --first-seed 100 --plantings 40
+    python benchmarks/label_qc_recall.py --first-seed 100 --plantings 40 --reviewed 10
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,6 +42,7 @@ import pandas as pd
 
 from napari_lightning_pose.io.config import load_config
 from napari_lightning_pose.io.labels import read_labels
+from napari_lightning_pose.qc.label_confirmations import confirm_frames, confirmed_now
 from napari_lightning_pose.qc.label_qc import flip_pairs_of, label_qc
 from napari_lightning_pose.qc.label_qc_models import held_out_images, median_held_out
 from napari_lightning_pose.qc.planting import plant_label_errors
@@ -72,13 +83,36 @@ def memorised(predictions: pd.DataFrame, held: set[str], labels: pd.DataFrame) -
     return out
 
 
+def review(
+    labels: pd.DataFrame, cfg: dict, models: tuple[pd.DataFrame, set[str]] | None, k: int,
+    folder: Path,
+) -> tuple[Path, list[str]]:  # fmt: skip
+    """Confirm the top ``k`` frames of the unplanted ranking as the dock does; the labels
+    path whose confirmation store now holds them, and the frames."""
+    preds = None if models is None else memorised(models[0], models[1], labels)
+    top = [str(i) for i in label_qc(labels, cfg, preds).ranked(k)["image"]]
+    store = folder / "CollectedData.csv"  # the store sits beside it: confirmations only
+    confirm_frames(store, labels, top)
+    return store, top
+
+
 def run_set(
-    name: str, csv: Path, seeds: range, models: tuple[pd.DataFrame, set[str]] | None = None
+    name: str,
+    csv: Path,
+    seeds: range,
+    models: tuple[pd.DataFrame, set[str]] | None = None,
+    reviewed: int = 0,
 ) -> list[dict]:
     cfg = load_config(SAMPLE / "config.yaml")  # the sample's config fits both label sets
     labels = read_labels(csv, cfg["data"]["keypoint_names"])
     if models is not None:
         name += f" + members ({len(models[1])} frames held out)"
+    folder = tempfile.TemporaryDirectory()
+    store, checked = None, []
+    if reviewed:
+        store, checked = review(labels, cfg, models, reviewed, Path(folder.name))
+        name += f", top {reviewed} reviewed"
+        print(f"{name}: confirmed {', '.join(Path(i).stem for i in checked)}")
     names = list(cfg["data"]["keypoint_names"])
     pairs = flip_pairs_of(cfg, names)
     covered = sorted(
@@ -89,9 +123,13 @@ def run_set(
     for seed in seeds:
         planted, events = plant_label_errors(labels, 3, 3, seed, pairs, movable=covered)
         preds = None if models is None else memorised(models[0], models[1], planted)
-        table = label_qc(planted, cfg, preds).ranked()
+        skip = confirmed_now(store, planted) if store is not None else []
+        table = label_qc(planted, cfg, preds).ranked(None, skip)
         ranked = list(table["image"])
-        ranks = np.array([ranked.index(planted.index[e.frames[0]]) + 1 for e in events])
+        images = [planted.index[e.frames[0]] for e in events]
+        # a frame whose every label is still confirmed is not listed: missed
+        ranks = np.array([ranked.index(i) + 1 if i in ranked else len(labels) for i in images])
+        on_checked = np.array([i in checked for i in images])
         named = np.array(
             [
                 table["keypoint"].iloc[r - 1] in e.keypoints
@@ -110,6 +148,10 @@ def run_set(
                     "all six": float((ranks <= k).all()),
                     "named": named[ranks <= k].mean() if (ranks <= k).any() else np.nan,
                     "worst rank": ranks.max(),
+                    "on reviewed": on_checked.sum(),
+                    "found on reviewed": (ranks[on_checked] <= k).mean()
+                    if on_checked.any()
+                    else np.nan,
                 }
             )
     return rows
@@ -125,16 +167,29 @@ def main(argv: list[str] | None = None) -> int:
         help="members trained on the mirror-mouse example (benchmarks/label_qc_members.py): "
         "adds model_distance from held-out predictions to the example's rows",
     )
+    p.add_argument(
+        "--reviewed",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also report each set after the user confirmed the top K frames of its "
+        "unplanted ranking (the dock's confirmation store)",
+    )
     args = p.parse_args(argv)
     seeds = range(args.first_seed, args.first_seed + args.plantings)
     t0 = time.process_time()
     rows = []
-    if SHARED.is_dir():
-        rows += run_set("mirror-mouse example", SHARED / "CollectedData.csv", seeds)
-        if args.models:
-            members = member_predictions(args.models, SHARED)
-            rows += run_set("mirror-mouse example", SHARED / "CollectedData.csv", seeds, members)
-    rows += run_set("bundled sample", SAMPLE / "CollectedData.csv", seeds)
+    views = (0, args.reviewed) if args.reviewed else (0,)
+    example = SHARED / "CollectedData.csv"
+    for k in views:
+        if SHARED.is_dir():
+            rows += run_set("mirror-mouse example", example, seeds, reviewed=k)
+    if SHARED.is_dir() and args.models:
+        members = member_predictions(args.models, SHARED)
+        for k in views:
+            rows += run_set("mirror-mouse example", example, seeds, members, k)
+    for k in views:
+        rows += run_set("bundled sample", SAMPLE / "CollectedData.csv", seeds, reviewed=k)
     table = (
         pd.DataFrame(rows)
         .groupby(["set", "k"], sort=False)
@@ -146,10 +201,15 @@ def main(argv: list[str] | None = None) -> int:
                 "all six": "mean",
                 "named": "mean",
                 "worst rank": "median",
+                "on reviewed": "sum",
+                "found on reviewed": "mean",
             }
         )
     )
-    print(table.round(2).to_string())
+    if not args.reviewed:
+        table = table.drop(columns=["on reviewed", "found on reviewed"])
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(table.round(2).to_string())
     print(
         f"\n{args.plantings} plantings (seeds {seeds.start}-{seeds.stop - 1}) of 3 swaps + "
         f"3 moved points (40-60 px); worst rank: "

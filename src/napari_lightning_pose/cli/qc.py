@@ -110,10 +110,7 @@ def run_label_qc(args: argparse.Namespace) -> int:
     from napari_lightning_pose.io.atomic import atomic_write
     from napari_lightning_pose.io.labels import read_labels
     from napari_lightning_pose.labeling.project import Project
-    from napari_lightning_pose.qc.label_confirmations import (
-        read_confirmations,
-        still_confirmed,
-    )
+    from napari_lightning_pose.qc.label_confirmations import confirmed_now
     from napari_lightning_pose.qc.label_qc import label_qc
 
     if args.top < 1:
@@ -127,11 +124,7 @@ def run_label_qc(args: argparse.Namespace) -> int:
 
         predictions, notes = held_out_predictions(args.models, project.config, args.device)
     qc = label_qc(labels, project.config, predictions)
-    skip = (
-        []
-        if args.include_confirmed
-        else still_confirmed(read_confirmations(project.csv_path), labels)
-    )
+    skip = [] if args.include_confirmed else confirmed_now(project.csv_path, labels)
     for note in [*qc.notes, *notes]:
         print(f"note: {note}")
     if skip:

@@ -57,6 +57,12 @@ def confirm(labels_csv: str | Path, items: Iterable[tuple[str, str, float, float
     return atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
 
 
+def confirm_frames(labels_csv: str | Path, labels: pd.DataFrame, images: Iterable[str]) -> Path:
+    """Confirm every labeled keypoint of ``images`` as they are in ``labels`` (the dock's
+    "Confirm frame")."""
+    return confirm(labels_csv, [item for image in images for item in frame_items(labels, image)])
+
+
 def frame_items(labels: pd.DataFrame, image: str) -> list[tuple[str, str, float, float]]:
     """(image, keypoint, x, y) of every labeled keypoint of ``image``, to confirm them."""
     row = labels.loc[image]
@@ -82,3 +88,9 @@ def still_confirmed(confirmed: pd.DataFrame, labels: pd.DataFrame) -> list[tuple
         if np.hypot(x - float(row.x), y - float(row.y)) < SAME_PX:
             out.append((str(row.image), str(row.keypoint)))
     return out
+
+
+def confirmed_now(labels_csv: str | Path, labels: pd.DataFrame) -> list[tuple[str, str]]:
+    """The (image, keypoint) pairs of ``labels`` that label QC leaves out: confirmed in the
+    store beside ``labels_csv`` and not moved since (what the dock and ``label-qc`` skip)."""
+    return still_confirmed(read_confirmations(labels_csv), labels)

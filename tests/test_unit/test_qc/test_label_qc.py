@@ -15,6 +15,8 @@ from napari_lightning_pose.io.labels import read_labels
 from napari_lightning_pose.io.pose_csv import make_pose_frame
 from napari_lightning_pose.qc.label_confirmations import (
     confirm,
+    confirm_frames,
+    confirmed_now,
     frame_items,
     read_confirmations,
     still_confirmed,
@@ -163,6 +165,41 @@ def test_label_qc_cli_writes_the_ranked_table(sample_copy, capsys):
     assert list(table.columns[:3]) == ["image", "keypoint", "score"]
     assert {"multiview_pca_error", "swap_gain"} <= set(table.columns)
     assert "wrote" in capsys.readouterr().out
+
+
+def test_label_qc_cli_leaves_out_confirmed_frames_until_a_label_moves(sample_copy, capsys):
+    """``label-qc`` reads the dock's confirmation store: a confirmed frame leaves its list;
+    after a left/right swap on that frame (both labels moved) the frame is judged again."""
+    from napari_lightning_pose.io.labels import write_labels
+    from napari_lightning_pose.labeling.project import Project
+
+    project = Project.open(sample_copy)
+    csv = project.csv_path
+    labels = read_labels(csv, project.config["data"]["keypoint_names"])
+    out = sample_copy / "qc.csv"
+    argv = ["label-qc", "--config", str(sample_copy), "--top", "100", "--out", str(out)]
+    assert main(argv) == 0
+    first = str(pd.read_csv(out)["image"].iloc[0])
+    confirm_frames(csv, labels, [first])
+    assert main(argv) == 0
+    assert first not in set(pd.read_csv(out)["image"])
+    assert "confirmed labels left out" in capsys.readouterr().out
+    assert main([*argv, "--include-confirmed"]) == 0
+    assert str(pd.read_csv(out)["image"].iloc[0]) == first
+    swapped = labels.copy()
+    left = (slice(None), "paw1LH_top", slice(None))
+    right = (slice(None), "paw4RH_top", slice(None))
+    a = labels.loc[first, left].to_numpy()
+    swapped.loc[first, left] = labels.loc[first, right].to_numpy()
+    swapped.loc[first, right] = a
+    write_labels(swapped, csv)
+    skip = confirmed_now(csv, read_labels(csv, project.config["data"]["keypoint_names"]))
+    assert (first, "paw1LH_top") not in skip and (first, "paw4RH_top") not in skip
+    assert (first, "nose_top") in skip
+    assert main(argv) == 0
+    again = pd.read_csv(out)
+    row = again[again["image"] == first]
+    assert len(row) == 1 and row["keypoint"].iloc[0] in ("paw1LH_top", "paw4RH_top")
 
 
 def test_label_qc_cli_refuses_a_bad_top(sample_copy, capsys):

@@ -144,7 +144,7 @@ class LabelQCWidget(JobDock):
         """Remember row ``row``'s frame as checked; the row leaves the list."""
         from napari_lightning_pose.io.labels import read_labels
         from napari_lightning_pose.labeling.project import Project
-        from napari_lightning_pose.qc.label_confirmations import confirm, frame_items
+        from napari_lightning_pose.qc.label_confirmations import confirm_frames
 
         if not 0 <= row < len(self.ranked):
             self._say("Select a row to confirm.")
@@ -155,7 +155,7 @@ class LabelQCWidget(JobDock):
         if dock is not None and dock.state is not None:
             dock.save(only_if_dirty=True)
         labels = read_labels(project.csv_path, project.config["data"]["keypoint_names"] or None)
-        confirm(project.csv_path, frame_items(labels, image))
+        confirm_frames(project.csv_path, labels, [image])
         self.ranked = self.ranked.drop(self.ranked.index[row]).reset_index(drop=True)
         self._fill_table()
         self._say(f"{image} confirmed as checked (its labels are unchanged).")
@@ -166,17 +166,14 @@ class LabelQCWidget(JobDock):
     # ---------------------------------------------------------------- internals
     def _on_event(self, event: Any) -> None:
         from napari_lightning_pose.labeling.project import Project
-        from napari_lightning_pose.qc.label_confirmations import (
-            read_confirmations,
-            still_confirmed,
-        )
+        from napari_lightning_pose.qc.label_confirmations import confirmed_now
 
         if event.kind == "model":
             self._say(f"Predicted the labeled frames with model {event.done}/{event.total}...")
             return
         self.result, self.labels = event.result, event.labels
         csv = Project.open(self.project_edit.text().strip()).csv_path
-        skip = still_confirmed(read_confirmations(csv), event.labels)
+        skip = confirmed_now(csv, event.labels)
         self.ranked = event.result.ranked(MAX_ROWS, skip)
         self._fill_table()
         confirmed = f" {len({s[0] for s in skip})} confirmed frames left out." if skip else ""
