@@ -211,8 +211,8 @@ class LabelQCWidget(JobDock):
         return find_members(models_dir(Project.open(config).config))
 
     def _labeling(self, create: bool = False) -> Any:
+        from napari_lightning_pose.viewer.widgets.docking import find_dock
         from napari_lightning_pose.viewer.widgets.labeling import LabelingWidget
-        from napari_lightning_pose.viewer.widgets.outliers import find_dock
 
         dock = find_dock(self, LabelingWidget) if self.window() is not None else None
         if dock is None and create and self.viewer is not None:

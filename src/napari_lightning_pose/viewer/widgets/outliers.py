@@ -81,7 +81,8 @@ class OutlierQueueWidget(QWidget):
         self.above = QLabel("")
         self.above.setWordWrap(True)  # a long "spread over keypoints" line must not widen the dock
         self.table = OutlierTable()
-        self.table.cellClicked.connect(lambda row, _col: self.go_to(row))
+        # a click selected its row already (Ctrl / Shift add to the selection, for Label these)
+        self.table.cellClicked.connect(lambda row, _col: self.go_to(row, select=False))
         self.prev_button = QPushButton("Previous [")
         self.prev_button.clicked.connect(self.previous)
         self.next_button = QPushButton("Next ]")
@@ -184,11 +185,13 @@ class OutlierQueueWidget(QWidget):
         self.hist.move_line(self.threshold)
         self._fill_table()
 
-    def go_to(self, row: int) -> None:
-        """Move the viewer and the trace panel to row ``row`` of the table."""
+    def go_to(self, row: int, select: bool = True) -> None:
+        """Move the viewer and the trace panel to row ``row`` of the table (selecting that
+        row alone when ``select``)."""
         if not 0 <= row < self.table.rowCount():
             return
-        self.table.selectRow(row)
+        if select:
+            self.table.selectRow(row)
         frame, keypoint = self.table.frame_at(row), self.table.keypoint_at(row)
         from napari_lightning_pose.viewer.widgets.traces import TracePanel
 

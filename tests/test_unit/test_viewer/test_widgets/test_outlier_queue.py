@@ -177,6 +177,14 @@ def test_queue_is_diverse_by_default_and_says_why(queue, qtbot):
     rect = widget.table.visualItemRect(widget.table.item(1, 1))
     qtbot.mouseClick(widget.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert viewer.dims.current_step[0] == int(widget.table.item(1, 1).text())
+    # Ctrl+click adds a row to the selection (what Label these sends), and jumps there too
+    assert widget.table.rowCount() >= 3
+    rect = widget.table.visualItemRect(widget.table.item(2, 1))
+    ctrl = Qt.KeyboardModifier.ControlModifier
+    qtbot.mouseClick(widget.table.viewport(), Qt.MouseButton.LeftButton, ctrl, rect.center())
+    picked = [int(widget.table.item(r, 1).text()) for r in (1, 2)]
+    assert widget.selected_frames() == picked
+    assert viewer.dims.current_step[0] == picked[1]
     # diversity off: neighbouring frames may be listed again
     widget.spread_check.setChecked(False)
     widget.gap_spin.setValue(0)
