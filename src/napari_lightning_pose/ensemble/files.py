@@ -20,7 +20,6 @@ from pathlib import Path
 PROJECT_SEARCH_DEPTH = 4
 #: Suffix of the smoothed CSV Predict + smooth writes (``<video>.eks.csv``).
 SMOOTHED_SUFFIX = ".eks.csv"
-_VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
 
 
 @dataclass(frozen=True)
@@ -131,8 +130,10 @@ def find_video(stem: str, near: Path, project_videos: Sequence[Path] = ()) -> Pa
     if not near.is_dir():
         return None
     folders = [near, *sorted(p for p in near.iterdir() if p.is_dir())]
+    from napari_lightning_pose.io.video import VIDEO_SUFFIXES  # av: imported when needed
+
     for folder in folders:
-        for suffix in _VIDEO_SUFFIXES:
+        for suffix in VIDEO_SUFFIXES:
             candidate = folder / f"{stem}{suffix}"
             if candidate.is_file():
                 return candidate

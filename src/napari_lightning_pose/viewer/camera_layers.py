@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from napari_lightning_pose.ensemble.files import SMOOTHED_SUFFIX
 from napari_lightning_pose.errors import LabelsError
 from napari_lightning_pose.viewer.layer_styles import (
     POSTERIOR_SD_LIMITS_PX,
@@ -32,10 +33,8 @@ from napari_lightning_pose.viewer.layers import LayerData
 
 #: The 3-D table ``smooth --cameras --calibration`` writes beside the cameras' tables.
 TABLE_3D = "3d.eks.csv"
-SMOOTHED_SUFFIX = ".eks.csv"
 #: Metadata key of the camera layers: how many consecutive layers make one camera's view.
 GRID_STRIDE = "camera_grid_stride"
-_VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
 
 
 @dataclass(frozen=True)
@@ -85,10 +84,12 @@ def _camera_tables(folder: Path) -> dict[str, Path]:
 
 def _nearby_videos(out_dir: Path, project_videos: Sequence[Path]) -> list[Path]:
     """Videos in the output folder, the two folders above it and the project's video folder."""
+    from napari_lightning_pose.io.video import VIDEO_SUFFIXES  # av: imported when needed
+
     found = [Path(v) for v in project_videos]
     for folder in (out_dir, out_dir.parent, out_dir.parent.parent):
         if folder.is_dir():
-            found += [p for p in sorted(folder.iterdir()) if p.suffix.lower() in _VIDEO_SUFFIXES]
+            found += [p for p in sorted(folder.iterdir()) if p.suffix.lower() in VIDEO_SUFFIXES]
     return list(dict.fromkeys(p.resolve() for p in found if p.is_file()))
 
 
