@@ -91,6 +91,8 @@ class TracePanel(QWidget):
         for row, label in enumerate(("x (px)", "y (px)", "SD (px)")):
             plot = self.graphics.addPlot(row=row, col=0)
             plot.setLabel("left", label)
+            # px as px: no "(x0.001)" or "k" prefix, which made a row's label too long for it
+            plot.getAxis("left").enableAutoSIPrefix(False)
             plot.showGrid(x=True, y=True, alpha=0.2)
             plot.setMouseEnabled(x=True, y=False)
             # draw only the frames in view (and at most ~2 points per pixel): a repaint then
