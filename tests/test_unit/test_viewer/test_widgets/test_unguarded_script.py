@@ -59,6 +59,7 @@ poll.timeout.connect(close_when_done)
 QTimer.singleShot(1000, poll.start)
 napari.run()
 print("closed", flush=True)
+print("torch in the window's process:", "torch" in sys.modules, flush=True)
 """
 
 
@@ -96,6 +97,9 @@ def test_unguarded_script_trains_from_the_train_dock_once_and_exits(
     assert output.count(MARKER) == 1, output[-4000:]  # no worker ran the script again
     assert proc.returncode == 0, output[-4000:]
     assert "closed" in output
+    # the run trained in its own process: torch never entered the window's (its imports and
+    # its garbage froze the window for up to a second)
+    assert "torch in the window's process: False" in output, output[-4000:]
     last = config.parent / "models" / "blobs" / "member0" / "last.ckpt"
     assert last.is_file(), output[-4000:]
     from napari_lightning_pose.training import read_checkpoint
