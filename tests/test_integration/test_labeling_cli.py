@@ -10,7 +10,7 @@ import yaml
 from PIL import Image
 
 from napari_lightning_pose import cli
-from napari_lightning_pose.io import labels as L
+from napari_lightning_pose.io.image_paths import image_path, parse_image_path
 from napari_lightning_pose.io.video import VideoReader
 from napari_lightning_pose.labeling.project import Project
 from napari_lightning_pose.viewer.reader import get_labels_reader
@@ -33,12 +33,12 @@ def test_init_then_select_frames_twice(
     assert cli.main(["select-frames", "--config", str(folder), "-n", "4", "--context", "1"]) == 0
     first = list(project.read_labels().index)
     assert len(first) == 4
-    assert all(L.parse_image_path(im)[0] == "test_vid" for im in first)
+    assert all(parse_image_path(im)[0] == "test_vid" for im in first)
     with VideoReader(video) as reader:
         for im in first:
-            frame = L.parse_image_path(im)[1]
+            frame = parse_image_path(im)[1]
             np.testing.assert_array_equal(np.asarray(Image.open(folder / im)), reader[frame])
-            assert (folder / L.image_path("test_vid", frame + 1)).is_file()  # context frame
+            assert (folder / image_path("test_vid", frame + 1)).is_file()  # context frame
 
     args = ["select-frames", "--config", str(folder / "config.yaml"), "--video", str(video)]
     assert cli.main([*args, "-n", "3", "--method", "uniform", "--context", "0"]) == 0

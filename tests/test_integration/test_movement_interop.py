@@ -18,6 +18,7 @@ from movement.io import load_poses
 
 from napari_lightning_pose.io import labels as L
 from napari_lightning_pose.io import pose_csv
+from napari_lightning_pose.io.image_paths import image_path
 
 
 def movement_xy(path: Path, source: str) -> tuple[np.ndarray, list[str], list[str]]:
@@ -43,7 +44,7 @@ def test_sample_labels_we_write_load_in_movement(
 
 def test_edited_labels_load_in_movement(tmp_path: Path) -> None:
     names = ["snout", "ear_left", "ear_right", "tail_base"]
-    images = [L.image_path("session1", f) for f in (12, 480, 2001)]
+    images = [image_path("session1", f) for f in (12, 480, 2001)]
     df = L.empty_labels(names, images)  # the middle frame stays unlabeled (all NaN)
     df = L.set_frame_labels(df, images[0], {"snout": (10.25, 20.5), "tail_base": (300, 40)})
     df = L.set_frame_labels(df, images[2], np.arange(8, dtype=float).reshape(4, 2) + 0.125)

@@ -163,7 +163,7 @@ def run_demo(
     from napari_lightning_pose.ensemble.uncertainty import most_uncertain_frames, posterior_std
     from napari_lightning_pose.inference.evaluate import evaluate
     from napari_lightning_pose.inference.jobs import predict_and_smooth, train_ensemble
-    from napari_lightning_pose.io.labels import count_labels
+    from napari_lightning_pose.io.label_checks import count_labels
     from napari_lightning_pose.io.pose_csv import read_pose_csv
     from napari_lightning_pose.labeling.frames import pick_frames
     from napari_lightning_pose.labeling.project import Project

@@ -48,7 +48,8 @@ from napari_lightning_pose.data.transforms import (
     resize_scale,
 )
 from napari_lightning_pose.errors import ConfigError, LabelsError
-from napari_lightning_pose.io.labels import check_labels_in_bounds, drop_unlabeled, read_labels
+from napari_lightning_pose.io.label_checks import check_labels_in_bounds
+from napari_lightning_pose.io.labels import drop_unlabeled, read_labels
 from napari_lightning_pose.io.pose_csv import coords_array, keypoint_names
 from napari_lightning_pose.io.views import project_views
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from napari_lightning_pose.data.context import CONTEXT_OFFSETS, window_indices
 from napari_lightning_pose.errors import LabelsError
-from napari_lightning_pose.io.labels import parse_image_path
+from napari_lightning_pose.io.image_paths import parse_image_path
 from napari_lightning_pose.io.video import VIDEO_SUFFIXES, VideoReader
 
 _NUMBER = re.compile(r"^(.*?)(\d+)(\.[A-Za-z]+)$")

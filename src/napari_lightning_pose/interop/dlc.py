@@ -23,6 +23,7 @@ from napari_lightning_pose.errors import ConfigError, LabelsError, import_option
 from napari_lightning_pose.io import labels as labels_io
 from napari_lightning_pose.io import pose_csv
 from napari_lightning_pose.io.atomic import atomic_path, atomic_write_text
+from napari_lightning_pose.io.image_paths import IMAGE_SUFFIXES, LABELED_DATA_DIR
 from napari_lightning_pose.io.video import VIDEO_SUFFIXES
 from napari_lightning_pose.io.yaml_reading import read_yaml_mapping
 from napari_lightning_pose.labeling.project import Project, init_project
@@ -116,7 +117,7 @@ def read_dlc_table(path: str | Path) -> pd.DataFrame:
 def find_label_tables(dlc_root: Path) -> list[Path]:
     """One labels table per ``labeled-data/<video>/`` folder: the ``.h5``, else the CSV."""
     tables: list[Path] = []
-    labeled = dlc_root / labels_io.LABELED_DATA_DIR
+    labeled = dlc_root / LABELED_DATA_DIR
     for folder in sorted(p for p in labeled.glob("*") if p.is_dir()):
         if folder.name.endswith("_labeled"):  # DeepLabCut's check_labels output
             continue
@@ -219,10 +220,7 @@ def _copy_images(src_root: Path, dst_root: Path, images: Sequence[str], notes: l
         dst = dst_root / folder
         dst.mkdir(parents=True, exist_ok=True)
         for image in sorted((src_root / folder).glob("*")):
-            if (
-                image.suffix.lower() in labels_io.IMAGE_SUFFIXES
-                and not (dst / image.name).exists()
-            ):
+            if image.suffix.lower() in IMAGE_SUFFIXES and not (dst / image.name).exists():
                 shutil.copy2(image, dst / image.name)
     if absent:
         notes.append(
@@ -284,7 +282,7 @@ def export_dlc_labels(
     renamed = labels.set_axis(pd.Index(new_index), axis=0)
     written: list[Path] = []
     for video, images in rows.items():
-        folder = dlc_root / labels_io.LABELED_DATA_DIR / video
+        folder = dlc_root / LABELED_DATA_DIR / video
         folder.mkdir(parents=True, exist_ok=True)
         for image in images:
             src = proj.data_dir / image

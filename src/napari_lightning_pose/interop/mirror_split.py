@@ -33,6 +33,7 @@ from napari_lightning_pose.errors import ConfigError, LabelsError
 from napari_lightning_pose.io import labels as labels_io
 from napari_lightning_pose.io.atomic import atomic_path
 from napari_lightning_pose.io.config import save_config
+from napari_lightning_pose.io.image_paths import IMAGE_SUFFIXES, LABELED_DATA_DIR, parse_image_path
 from napari_lightning_pose.io.pose_csv import make_pose_frame
 from napari_lightning_pose.io.video import VideoReader
 from napari_lightning_pose.io.views import check_view_keys
@@ -197,7 +198,7 @@ def _frame_images(project: Project, df: pd.DataFrame) -> list[str]:
     found = set(df.index)
     for folder in {PurePosixPath(im).parent for im in df.index}:
         for p in (project.data_dir / folder).glob("img*"):
-            if p.suffix.lower() in labels_io.IMAGE_SUFFIXES:
+            if p.suffix.lower() in IMAGE_SUFFIXES:
                 found.add(str(folder / p.name))
     missing = [im for im in df.index if not (project.data_dir / im).is_file()]
     if missing:
@@ -215,12 +216,12 @@ def _size(path: Path) -> tuple[int, int]:
 
 
 def _session_of(image: str, flat_session: str) -> str:
-    video, _ = labels_io.parse_image_path(image)
+    video, _ = parse_image_path(image)
     return video or flat_session
 
 
 def _view_image(image: str, session: str, view: str) -> str:
-    return str(PurePosixPath(labels_io.LABELED_DATA_DIR, f"{session}_{view}", Path(image).name))
+    return str(PurePosixPath(LABELED_DATA_DIR, f"{session}_{view}", Path(image).name))
 
 
 def _write(

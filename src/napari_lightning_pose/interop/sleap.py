@@ -20,8 +20,8 @@ import pandas as pd
 from PIL import Image
 
 from napari_lightning_pose.errors import LabelsError, import_optional
-from napari_lightning_pose.io import labels as labels_io
 from napari_lightning_pose.io.atomic import atomic_write
+from napari_lightning_pose.io.image_paths import image_path
 from napari_lightning_pose.io.pose_csv import PREDICTION_COORDS, make_pose_frame, write_pose_csv
 from napari_lightning_pose.labeling.project import Project, init_project
 
@@ -125,7 +125,7 @@ def import_sleap_labels(
         if instance is None:
             continue
         video = _video_name(lf.video, slp_path.stem)
-        image = labels_io.image_path(video, int(lf.frame_idx))
+        image = image_path(video, int(lf.frame_idx))
         if image in rows:
             raise LabelsError(slp_path, f"frame {lf.frame_idx} of {video} is labeled twice.")
         rows[image] = point_array(instance)

@@ -12,17 +12,14 @@ them before training. (Tools that read the CSV with ``pandas.read_csv(..., index
 Lightning Pose and DeepLabCut do, mistake an all-NaN *first* row for the index name and drop
 it; that row has no labels, so nothing is lost. ``read_pose_csv`` reads it correctly.)
 
-Longer than the house's ~400 lines on purpose: it is the one definition of this file format
-(image paths, reading, writing, row edits, bounds checks and counts), which every reader,
-writer and dock of labels shares.
+Here: reading, writing and editing rows. The image paths of the index are ``io.image_paths``;
+bounds checks and progress counts are ``io.label_checks``.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -38,84 +35,7 @@ from napari_lightning_pose.io.pose_csv import (
     write_pose_csv,
 )
 
-LABELED_DATA_DIR = "labeled-data"
 DEFAULT_SCORER = "napari-lightning-pose"
-FRAME_DIGITS = 5
-#: Suffixes of labeled-frame images (compared lower-case).
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-
-_IMAGE_NAME = re.compile(r"^img(\d+)\.(png|jpg|jpeg)$", re.IGNORECASE)
-
-
-# ------------------------------------------------------------------------------ image paths
-def image_path(video: str | None, frame: int, digits: int = FRAME_DIGITS) -> str:
-    """The CSV index entry for ``frame`` of ``video``: ``labeled-data/<video>/img<frame>.png``.
-
-    Parameters
-    ----------
-    video
-        Video name without extension (the folder under ``labeled-data/``), or None for
-        Lightning Pose's flat layout ``labeled-data/img<frame>.png``.
-    frame
-        Frame index in the video (0-based).
-    digits
-        Zero-padding of the frame number.
-    """
-    if frame < 0:
-        raise ValueError(f"frame must be >= 0, got {frame}")
-    name = f"img{int(frame):0{digits}d}.png"
-    parts = [LABELED_DATA_DIR, name] if video is None else [LABELED_DATA_DIR, video, name]
-    return str(PurePosixPath(*parts))
-
-
-def frame_digits(images: Sequence[str | Path], default: int = FRAME_DIGITS) -> int:
-    """The zero-padding of the ``img<frame>.png`` names in ``images`` (the most common one).
-
-    A DeepLabCut project names frames with 4 digits (``img0108.png``), Lightning Pose's
-    example with 2, we with ``FRAME_DIGITS``: new frames follow what a project already has.
-    Names without leading zeros say nothing about padding and are not counted.
-    """
-    counts: dict[int, int] = {}
-    for image in images:
-        name = PurePosixPath(str(image).replace("\\", "/")).name
-        match = _IMAGE_NAME.match(name)
-        if match and (len(match.group(1)) > 1 and match.group(1).startswith("0")):
-            width = len(match.group(1))
-            counts[width] = counts.get(width, 0) + 1
-    return max(counts, key=counts.__getitem__) if counts else default
-
-
-def parse_image_path(path: str | Path) -> tuple[str | None, int | None]:
-    """Split an image path into (video name, frame index); either is None when absent.
-
-    ``labeled-data/mouse1/img00042.png`` gives ``("mouse1", 42)``, the flat
-    ``labeled-data/img01.png`` gives ``(None, 1)`` and ``labeled-data/mouse1/frame.png``
-    gives ``("mouse1", None)``. Backslashes (Windows-written CSVs) count as separators.
-    """
-    parts = PurePosixPath(str(path).replace("\\", "/")).parts
-    match = _IMAGE_NAME.match(parts[-1]) if parts else None
-    frame = int(match.group(1)) if match else None
-    folder = parts[-2] if len(parts) >= 2 else None
-    video = None if folder in (None, LABELED_DATA_DIR) else folder
-    return video, frame
-
-
-def images_root(csv_path: str | Path, images: Sequence[str]) -> Path:
-    """The folder the CSV's image paths are relative to: the CSV's folder or one above it.
-
-    A project CSV sits beside ``labeled-data/``; DeepLabCut keeps its
-    ``CollectedData_<scorer>.csv`` inside ``labeled-data/<video>/`` with paths relative to
-    the DeepLabCut project folder, two levels up. The first folder (the CSV's, then its
-    parents) in which the first image exists wins; the CSV's folder when none has it.
-    """
-    csv_dir = Path(csv_path).resolve().parent
-    first = next((str(im).replace("\\", "/") for im in images), None)
-    if first is None:
-        return csv_dir
-    for folder in (csv_dir, *csv_dir.parents):
-        if (folder / first).is_file():
-            return folder
-    return csv_dir
 
 
 # ---------------------------------------------------------------------------- read / write
@@ -369,93 +289,3 @@ def update_labels_file(
         merged = merge_labels(existing, new, path)
         write_labels(merged, path, backups=backups)
     return merged
-
-
-# ------------------------------------------------------------------------- checks / counts
-def check_labels_in_bounds(
-    df: pd.DataFrame,
-    image_sizes: Mapping[str, tuple[int, int]] | tuple[int, int],
-    path: str | Path | None = None,
-) -> None:
-    """Raise ``LabelsError`` if a label lies outside its image.
-
-    Parameters
-    ----------
-    df
-        Labels DataFrame.
-    image_sizes
-        (height, width) of every image, either one pair for all rows or a mapping from image
-        path (the index) to its pair. Rows without a size are not checked.
-    path
-        The labels file, named in the error.
-
-    Notes
-    -----
-    Coordinates are pixel coordinates with the centre of the top-left pixel at (0, 0), as in
-    Lightning Pose, DeepLabCut and napari, so the image spans -0.5 .. width - 0.5 in x and
-    -0.5 .. height - 0.5 in y; a label on that border is inside.
-    """
-    values = coords_array(df)
-    names = pose_csv.keypoint_names(df)
-    bad: list[str] = []
-    for row, image in enumerate(df.index):
-        size = image_sizes if isinstance(image_sizes, tuple) else image_sizes.get(image)
-        if size is None:
-            continue
-        height, width = size
-        x, y = values[row, :, 0], values[row, :, 1]
-        outside = (x < -0.5) | (x > width - 0.5) | (y < -0.5) | (y > height - 0.5)
-        bad.extend(
-            f"{image} {names[k]} (x={x[k]:g}, y={y[k]:g}; image {width}x{height})"
-            for k in np.flatnonzero(outside)
-        )
-    if bad:
-        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-        raise LabelsError(
-            path,
-            f"{len(bad)} label(s) lie outside their image: {'; '.join(bad[:5])}{more}.",
-            "Move or delete those points (empty cells mean missing), or check that the CSV "
-            "belongs to these images.",
-        )
-
-
-@dataclass(frozen=True)
-class LabelCounts:
-    """How much of a labels table is done, for a progress display.
-
-    A keypoint counts as labeled when both x and y are numbers; a frame counts as labeled when
-    at least one keypoint is, and as complete when every keypoint is labeled.
-    """
-
-    frames: int
-    labeled_frames: int
-    complete_frames: int
-    keypoints: int
-    labeled_keypoints: int
-    per_keypoint: dict[str, int]
-
-    @property
-    def total_keypoints(self) -> int:
-        """Keypoint slots in the table (frames x keypoints)."""
-        return self.frames * self.keypoints
-
-    def __str__(self) -> str:
-        return (
-            f"{self.labeled_frames}/{self.frames} frames labeled "
-            f"({self.complete_frames} complete), "
-            f"{self.labeled_keypoints}/{self.total_keypoints} keypoints"
-        )
-
-
-def count_labels(df: pd.DataFrame) -> LabelCounts:
-    """Count labeled frames and keypoints of a labels DataFrame (see ``LabelCounts``)."""
-    names = pose_csv.keypoint_names(df)
-    done = np.isfinite(coords_array(df)).all(axis=2)  # (rows, keypoints)
-    return LabelCounts(
-        frames=len(df),
-        labeled_frames=int(done.any(axis=1).sum()),
-        complete_frames=int(done.all(axis=1).sum()) if names else 0,
-        keypoints=len(names),
-        labeled_keypoints=int(done.sum()),
-        per_keypoint={n: int(c) for n, c in zip(names, done.sum(axis=0), strict=True)},
-    )

@@ -24,7 +24,7 @@ from PIL import Image
 
 from napari_lightning_pose.data.context import CONTEXT_RADIUS
 from napari_lightning_pose.io.atomic import atomic_write
-from napari_lightning_pose.io.labels import (
+from napari_lightning_pose.io.image_paths import (
     FRAME_DIGITS,
     frame_digits,
     image_path,

@@ -33,7 +33,9 @@ from napari_lightning_pose.io.config import (
     save_config,
     validate_config,
 )
+from napari_lightning_pose.io.image_paths import LABELED_DATA_DIR
 from napari_lightning_pose.io.images import image_sizes
+from napari_lightning_pose.io.label_checks import check_labels_in_bounds
 from napari_lightning_pose.io.lock import hold_lock
 from napari_lightning_pose.io.video import VIDEO_SUFFIXES
 from napari_lightning_pose.io.views import (
@@ -105,7 +107,7 @@ class Project:
     @property
     def labeled_data_dir(self) -> Path:
         """``labeled-data/`` inside ``data_dir``, parent of one folder of frames per video."""
-        return self.data_dir / labels_io.LABELED_DATA_DIR
+        return self.data_dir / LABELED_DATA_DIR
 
     @property
     def keypoint_names(self) -> list[str]:
@@ -150,7 +152,7 @@ class Project:
                     f"{missing[:3]} (relative to {self.data_dir}).",
                     "Restore them under labeled-data/, or delete their rows.",
                 )
-            labels_io.check_labels_in_bounds(df, sizes, self.csv_path)
+            check_labels_in_bounds(df, sizes, self.csv_path)
         return df
 
     def write_labels(self, df: pd.DataFrame, backups: int = 3) -> Path:
@@ -278,7 +280,7 @@ def init_project(
     if data.get("view_names"):
         check_session_videos(video_paths, data["view_names"])
 
-    (folder / labels_io.LABELED_DATA_DIR).mkdir(parents=True, exist_ok=True)
+    (folder / LABELED_DATA_DIR).mkdir(parents=True, exist_ok=True)
     (folder / "videos").mkdir(exist_ok=True)
     for video in video_paths:
         _place_video(video, folder / "videos", copy_videos)

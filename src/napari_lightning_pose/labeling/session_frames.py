@@ -12,7 +12,7 @@ from collections.abc import Generator, Mapping
 from pathlib import Path
 
 from napari_lightning_pose.data.context import CONTEXT_RADIUS
-from napari_lightning_pose.io.labels import image_path, parse_image_path
+from napari_lightning_pose.io.image_paths import image_path, parse_image_path
 from napari_lightning_pose.io.lock import hold_lock
 from napari_lightning_pose.io.video import VideoReader
 from napari_lightning_pose.labeling.frames import (

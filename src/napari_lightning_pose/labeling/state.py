@@ -24,12 +24,8 @@ import numpy as np
 import pandas as pd
 
 from napari_lightning_pose.data.context import CONTEXT_RADIUS
-from napari_lightning_pose.io.labels import (
-    DEFAULT_SCORER,
-    IMAGE_SUFFIXES,
-    LABELED_DATA_DIR,
-    parse_image_path,
-)
+from napari_lightning_pose.io.image_paths import IMAGE_SUFFIXES, LABELED_DATA_DIR, parse_image_path
+from napari_lightning_pose.io.labels import DEFAULT_SCORER
 from napari_lightning_pose.io.pose_csv import make_pose_frame, scorer_name
 from napari_lightning_pose.labeling.merge import SAME_PX
 

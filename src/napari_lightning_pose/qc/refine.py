@@ -33,7 +33,7 @@ from napari_lightning_pose.data.context import CONTEXT_RADIUS
 from napari_lightning_pose.errors import LabelsError
 from napari_lightning_pose.io import labels as labels_io
 from napari_lightning_pose.io.atomic import atomic_write, rotate_backups
-from napari_lightning_pose.io.labels import image_path
+from napari_lightning_pose.io.image_paths import image_path
 from napari_lightning_pose.io.lock import hold_lock
 from napari_lightning_pose.io.pose_csv import coords_array, keypoint_names, write_pose_csv
 from napari_lightning_pose.labeling.frames import (

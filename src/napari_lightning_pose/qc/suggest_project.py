@@ -24,7 +24,7 @@ from napari_lightning_pose.data.context import CONTEXT_RADIUS
 from napari_lightning_pose.ensemble.uncertainty import posterior_std
 from napari_lightning_pose.errors import ConfigError
 from napari_lightning_pose.io.atomic import atomic_write
-from napari_lightning_pose.io.labels import LABELED_DATA_DIR, image_path, parse_image_path
+from napari_lightning_pose.io.image_paths import LABELED_DATA_DIR, image_path, parse_image_path
 from napari_lightning_pose.io.lock import hold_lock
 from napari_lightning_pose.io.pose_csv import read_pose_csv
 from napari_lightning_pose.io.video import VideoReader

@@ -18,14 +18,10 @@ import pandas as pd
 
 from napari_lightning_pose.errors import LabelsError
 from napari_lightning_pose.io import pose_csv
+from napari_lightning_pose.io.image_paths import images_root
 from napari_lightning_pose.io.images import load_frame_stack
-from napari_lightning_pose.io.labels import (
-    DEFAULT_SCORER,
-    check_labels_in_bounds,
-    empty_labels,
-    images_root,
-    read_labels,
-)
+from napari_lightning_pose.io.label_checks import check_labels_in_bounds
+from napari_lightning_pose.io.labels import DEFAULT_SCORER, empty_labels, read_labels
 from napari_lightning_pose.viewer.layer_styles import KeypointsStyle, SkeletonStyle
 
 if TYPE_CHECKING:

@@ -22,6 +22,7 @@ import pandas as pd
 from napari_lightning_pose.errors import LabelsError
 from napari_lightning_pose.io import labels as labels_io
 from napari_lightning_pose.io.images import image_sizes
+from napari_lightning_pose.io.label_checks import check_labels_in_bounds
 from napari_lightning_pose.io.lock import LockBusyError, hold_lock
 from napari_lightning_pose.io.pose_csv import make_pose_frame
 from napari_lightning_pose.labeling.merge import merge_into_file
@@ -76,7 +77,7 @@ def write_labels(path: str, data: Any, attributes: Mapping[str, Any]) -> list[st
     df = points_to_labels(data, features, images, names, scorer=scorer, path=target)
     if metadata.get("root"):
         sizes = image_sizes(images, metadata["root"])
-        labels_io.check_labels_in_bounds(df, sizes, target)
+        check_labels_in_bounds(df, sizes, target)
     try:
         with hold_lock(target, "saving a keypoints layer", timeout=LOCK_SECONDS):
             _merge_or_write(target, df, names, images, scorer, attributes)

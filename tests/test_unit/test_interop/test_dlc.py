@@ -133,7 +133,7 @@ def test_new_frames_follow_the_projects_digit_count(dlc_project, tmp_path: Path)
 
 
 def test_frame_digits() -> None:
-    from napari_lightning_pose.io.labels import FRAME_DIGITS, frame_digits
+    from napari_lightning_pose.io.image_paths import FRAME_DIGITS, frame_digits
 
     assert frame_digits(["labeled-data/v/img0108.png", "labeled-data/v/img0042.png"]) == 4
     assert frame_digits(["labeled-data/img01.png", "labeled-data/img12.png"]) == 2

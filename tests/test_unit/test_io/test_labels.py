@@ -13,6 +13,8 @@ import pytest
 from napari_lightning_pose.errors import LabelsError
 from napari_lightning_pose.io import labels as L
 from napari_lightning_pose.io import pose_csv
+from napari_lightning_pose.io.image_paths import image_path, parse_image_path
+from napari_lightning_pose.io.label_checks import check_labels_in_bounds, count_labels
 
 KEYPOINTS = ["nose", "ear_l", "ear_r"]
 
@@ -27,7 +29,7 @@ def small_labels() -> pd.DataFrame:
             [[12.0, 22.0], [32.0, 42.0], [52.0, 62.0]],
         ]
     )
-    images = [L.image_path("mouse1", f) for f in (3, 17, 250)]
+    images = [image_path("mouse1", f) for f in (3, 17, 250)]
     return pose_csv.make_pose_frame(values, KEYPOINTS, index=images, scorer="me")
 
 
@@ -206,10 +208,10 @@ def test_predictions_csv_is_not_labels(tmp_path: Path) -> None:
 
 def test_labels_outside_the_image_are_listed(small_labels: pd.DataFrame) -> None:
     sizes = {im: (100, 100) for im in small_labels.index}
-    L.check_labels_in_bounds(small_labels, sizes)  # all inside
+    check_labels_in_bounds(small_labels, sizes)  # all inside
     sizes[small_labels.index[2]] = (50, 45)  # height 50, width 45: ear_r (52, 62) is out
     with pytest.raises(LabelsError) as err:
-        L.check_labels_in_bounds(small_labels, sizes, "CollectedData.csv")
+        check_labels_in_bounds(small_labels, sizes, "CollectedData.csv")
     message = str(err.value)
     assert "CollectedData.csv" in message
     assert "1 label(s)" in message
@@ -219,20 +221,20 @@ def test_labels_outside_the_image_are_listed(small_labels: pd.DataFrame) -> None
 
 def test_bounds_border_is_half_a_pixel() -> None:
     df = pose_csv.make_pose_frame(np.array([[[-0.5, 9.5]]]), ["a"], index=["labeled-data/a.png"])
-    L.check_labels_in_bounds(df, (10, 10))
+    check_labels_in_bounds(df, (10, 10))
     df.iloc[0, 0] = -0.6
     with pytest.raises(LabelsError):
-        L.check_labels_in_bounds(df, (10, 10))
+        check_labels_in_bounds(df, (10, 10))
 
 
 # ------------------------------------------------------------------------------- editing
 def test_image_paths_round_trip_through_parse() -> None:
-    assert L.image_path("mouse1", 42) == "labeled-data/mouse1/img00042.png"
-    assert L.image_path(None, 7, digits=2) == "labeled-data/img07.png"
-    assert L.parse_image_path("labeled-data/mouse1/img00042.png") == ("mouse1", 42)
-    assert L.parse_image_path("labeled-data/img01.png") == (None, 1)
-    assert L.parse_image_path("labeled-data\\cam2\\img123456.png") == ("cam2", 123456)
-    assert L.parse_image_path("labeled-data/cam2/frame.png") == ("cam2", None)
+    assert image_path("mouse1", 42) == "labeled-data/mouse1/img00042.png"
+    assert image_path(None, 7, digits=2) == "labeled-data/img07.png"
+    assert parse_image_path("labeled-data/mouse1/img00042.png") == ("mouse1", 42)
+    assert parse_image_path("labeled-data/img01.png") == (None, 1)
+    assert parse_image_path("labeled-data\\cam2\\img123456.png") == ("cam2", 123456)
+    assert parse_image_path("labeled-data/cam2/frame.png") == ("cam2", None)
 
 
 def test_set_frame_labels_updates_one_frame_and_adds_new_ones(
@@ -244,7 +246,7 @@ def test_set_frame_labels_updates_one_frame_and_adds_new_ones(
         L.frame_labels(out, first), [[np.nan, np.nan], [1.0, 2.0], [50.0, 60.0]]
     )
     np.testing.assert_array_equal(L.frame_labels(small_labels, first)[0], [10.5, 20.25])
-    new = L.image_path("mouse2", 5)
+    new = image_path("mouse2", 5)
     out = L.set_frame_labels(out, new, np.array([[1, 2], [3, 4], [5, 6]]))
     assert list(out.index) == [*small_labels.index, new]
     np.testing.assert_array_equal(L.frame_labels(out, new), [[1, 2], [3, 4], [5, 6]])
@@ -255,7 +257,7 @@ def test_set_frame_labels_updates_one_frame_and_adds_new_ones(
 def test_merge_keeps_every_row_and_replaces_the_new_ones(small_labels: pd.DataFrame) -> None:
     # new labels come in another keypoint order, for one existing and one new frame
     order = ["ear_r", "ear_l", "nose"]
-    changed, added = small_labels.index[1], L.image_path("mouse1", 999)
+    changed, added = small_labels.index[1], image_path("mouse1", 999)
     new = L.empty_labels(order, [changed, added])
     new = L.set_frame_labels(new, changed, {"ear_l": (7.0, 8.0)})
     new = L.set_frame_labels(new, added, {"nose": (1.0, 1.0)})
@@ -304,7 +306,7 @@ def test_add_and_drop_frames(small_labels: pd.DataFrame) -> None:
 
 
 def test_count_labels(small_labels: pd.DataFrame) -> None:
-    counts = L.count_labels(L.add_frames(small_labels, ["labeled-data/x/img00001.png"]))
+    counts = count_labels(L.add_frames(small_labels, ["labeled-data/x/img00001.png"]))
     assert counts.frames == 4
     assert counts.labeled_frames == 3
     assert counts.complete_frames == 2
@@ -326,13 +328,13 @@ def test_empty_labels_write_and_read_back(tmp_path: Path) -> None:
 def test_flat_lightning_pose_layout_reads(bundled_sample: Path, tmp_path: Path) -> None:
     shutil.copy(bundled_sample / "CollectedData.csv", tmp_path / "c.csv")
     df = L.read_labels(tmp_path / "c.csv")
-    assert {L.parse_image_path(p)[0] for p in df.index} == {None}
-    assert [L.parse_image_path(p)[1] for p in df.index] == list(range(1, 51))
+    assert {parse_image_path(p)[0] for p in df.index} == {None}
+    assert [parse_image_path(p)[1] for p in df.index] == list(range(1, 51))
 
 
 def test_all_empty_first_row_survives_a_round_trip(tmp_path: Path) -> None:
     # frames picked for labeling but not labeled yet are all-NaN rows, possibly the first one
-    images = [L.image_path("v", 0), L.image_path("v", 9)]
+    images = [image_path("v", 0), image_path("v", 9)]
     df = L.set_frame_labels(L.empty_labels(KEYPOINTS, images), images[1], {"nose": (1.0, 2.0)})
     back = L.read_labels(L.write_labels(df, tmp_path / "c.csv"), KEYPOINTS)
     assert list(back.index) == images
@@ -354,7 +356,7 @@ def test_deeplabcut_split_index_columns_are_joined(tmp_path: Path) -> None:
     df = L.read_labels(path, ["nose", "ear_l"])
     assert list(df.index) == ["labeled-data/mouse1/img001.png", "labeled-data/mouse1/img002.png"]
     np.testing.assert_array_equal(L.frame_labels(df, df.index[1]), [[1.5, 2.5], [3, 4]])
-    assert L.parse_image_path(df.index[1]) == ("mouse1", 2)
+    assert parse_image_path(df.index[1]) == ("mouse1", 2)
 
 
 def test_multi_animal_deeplabcut_labels_are_refused(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from napari_lightning_pose.io import labels as L
+from napari_lightning_pose.io.image_paths import parse_image_path
 from napari_lightning_pose.io.video import VideoReader
 from napari_lightning_pose.labeling import frames as F
 from napari_lightning_pose.labeling.appearance import thumbnail
@@ -111,7 +112,7 @@ def test_exported_pngs_equal_the_video_frames(scenes_video: Path, tmp_path: Path
     assert written == [f"img{i:05d}.png" for i in (2, 3, 4, 29, 30, 31, 76, 77, 78)]
     with VideoReader(scenes_video) as reader:
         for name in written:
-            index = L.parse_image_path(f"labeled-data/scenes/{name}")[1]
+            index = parse_image_path(f"labeled-data/scenes/{name}")[1]
             png = np.asarray(Image.open(tmp_path / "labeled-data" / "scenes" / name))
             assert png.shape == (64, 80, 3)
             np.testing.assert_array_equal(png, reader[index])

@@ -6,7 +6,8 @@ import numpy as np
 
 from napari_lightning_pose.data.labeled import LabeledFrames
 from napari_lightning_pose.io.config import load_config
-from napari_lightning_pose.io.labels import drop_unlabeled, frame_labels, image_path
+from napari_lightning_pose.io.image_paths import image_path
+from napari_lightning_pose.io.labels import drop_unlabeled, frame_labels
 from napari_lightning_pose.labeling.project import Project
 from napari_lightning_pose.qc.refine import (
     confirm_points,

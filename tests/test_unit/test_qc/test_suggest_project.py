@@ -9,7 +9,7 @@ import pytest
 from napari_lightning_pose.cli import main
 from napari_lightning_pose.ensemble import write_smoothed_csv
 from napari_lightning_pose.errors import ConfigError, LightningPoseInputError
-from napari_lightning_pose.io.labels import image_path
+from napari_lightning_pose.io.image_paths import image_path
 from napari_lightning_pose.labeling.project import Project
 from napari_lightning_pose.qc.suggest_project import find_smoothed, suggest_frames
 

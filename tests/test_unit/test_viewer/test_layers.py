@@ -12,6 +12,7 @@ from PIL import Image
 from napari_lightning_pose.errors import LabelsError
 from napari_lightning_pose.io import labels as L
 from napari_lightning_pose.io import pose_csv
+from napari_lightning_pose.io.image_paths import image_path
 from napari_lightning_pose.viewer import layers
 from napari_lightning_pose.viewer.layer_styles import KeypointsStyle, keypoint_colors
 
@@ -27,7 +28,7 @@ def labels() -> pd.DataFrame:
             [[12.5, 22.5], [32.0, 42.0], [52.0, 62.0]],
         ]
     )
-    images = [L.image_path("m", f) for f in (1, 2, 3)]
+    images = [image_path("m", f) for f in (1, 2, 3)]
     return pose_csv.make_pose_frame(values, KEYPOINTS, index=images, scorer="me")
 
 

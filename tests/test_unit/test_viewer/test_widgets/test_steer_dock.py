@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_lightning_pose.io.labels import frame_labels, image_path
+from napari_lightning_pose.io.image_paths import image_path
+from napari_lightning_pose.io.labels import frame_labels
 from napari_lightning_pose.io.pose_csv import make_pose_frame, write_pose_csv
 from napari_lightning_pose.labeling.project import Project
 
