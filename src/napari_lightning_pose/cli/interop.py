@@ -74,7 +74,7 @@ def run_init_import(args: argparse.Namespace) -> int | None:
         print(f"imported {result.n_frames} labeled frames from {args.from_sleap}")
         notes = result.notes
     if args.video:
-        from napari_lightning_pose.labeling.project import add_video
+        from napari_lightning_pose.labeling.project_setup import add_video
 
         for video in args.video:
             add_video(result.config, video, copy=not args.link_videos)

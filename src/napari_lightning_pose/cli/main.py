@@ -164,9 +164,9 @@ def _add_init(sub: argparse._SubParsersAction) -> None:
 
 
 def _parse_edges(texts: Sequence[str], keypoints: Sequence[str]) -> list[tuple[str, str]]:
-    """``--skeleton`` arguments as edges (``project.parse_skeleton``, which knows the names)."""
+    """``--skeleton`` arguments as edges (``skeleton.parse_skeleton``, which knows the names)."""
     from napari_lightning_pose.errors import ConfigError
-    from napari_lightning_pose.labeling.project import parse_skeleton
+    from napari_lightning_pose.labeling.skeleton import parse_skeleton
 
     edges = []
     for text in texts:
@@ -182,7 +182,7 @@ def _parse_edges(texts: Sequence[str], keypoints: Sequence[str]) -> list[tuple[s
 
 
 def _run_init(args: argparse.Namespace) -> int:
-    from napari_lightning_pose.labeling.project import config_from_file, init_project
+    from napari_lightning_pose.labeling.project_setup import config_from_file, init_project
 
     imported = cli_interop.run_init_import(args)
     if imported is not None:

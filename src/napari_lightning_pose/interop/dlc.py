@@ -26,7 +26,8 @@ from napari_lightning_pose.io.atomic import atomic_path, atomic_write_text
 from napari_lightning_pose.io.image_paths import IMAGE_SUFFIXES, LABELED_DATA_DIR
 from napari_lightning_pose.io.video import VIDEO_SUFFIXES
 from napari_lightning_pose.io.yaml_reading import read_yaml_mapping
-from napari_lightning_pose.labeling.project import Project, init_project
+from napari_lightning_pose.labeling.project import Project
+from napari_lightning_pose.labeling.project_setup import init_project
 
 H5_KEY = "df_with_missing"  # the key DeepLabCut reads and writes
 

@@ -23,7 +23,8 @@ from napari_lightning_pose.errors import LabelsError, import_optional
 from napari_lightning_pose.io.atomic import atomic_write
 from napari_lightning_pose.io.image_paths import image_path
 from napari_lightning_pose.io.pose_csv import PREDICTION_COORDS, make_pose_frame, write_pose_csv
-from napari_lightning_pose.labeling.project import Project, init_project
+from napari_lightning_pose.labeling.project import Project
+from napari_lightning_pose.labeling.project_setup import init_project
 
 SLEAP_SCORER = "sleap"
 

@@ -208,7 +208,7 @@ def _project_files(
 
 def project_skeleton(session: CameraSession, keypoints: Sequence[str]) -> list[tuple[str, str]]:
     """The skeleton of the project above the folder when its keypoints are the tables'."""
-    from napari_lightning_pose.labeling.project import project_skeleton as of_csv
+    from napari_lightning_pose.labeling.skeleton import project_skeleton as of_csv
 
     return of_csv(session.smoothed[session.cameras[0]], keypoints)
 

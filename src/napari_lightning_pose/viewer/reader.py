@@ -122,7 +122,7 @@ def get_predictions_reader(path: PathOrPaths) -> ReaderFunction | None:
 
 
 def _read_predictions(path: PathOrPaths) -> list[LayerData]:
-    from napari_lightning_pose.labeling.project import project_skeleton
+    from napari_lightning_pose.labeling.skeleton import project_skeleton
     from napari_lightning_pose.viewer.prediction_layers import (
         prediction_layer_data,
         read_pose_track,

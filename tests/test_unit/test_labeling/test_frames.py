@@ -13,7 +13,8 @@ from napari_lightning_pose.io.image_paths import parse_image_path
 from napari_lightning_pose.io.video import VideoReader
 from napari_lightning_pose.labeling import frames as F
 from napari_lightning_pose.labeling.appearance import thumbnail
-from napari_lightning_pose.labeling.project import Project, init_project
+from napari_lightning_pose.labeling.project import Project
+from napari_lightning_pose.labeling.project_setup import init_project
 
 SCENE_LENGTH = 25
 N_SCENES = 4

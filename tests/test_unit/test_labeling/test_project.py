@@ -18,13 +18,9 @@ from napari_lightning_pose.errors import (
 from napari_lightning_pose.io import labels as L
 from napari_lightning_pose.io import pose_csv
 from napari_lightning_pose.io.config import load_config
-from napari_lightning_pose.labeling.project import (
-    Project,
-    add_video,
-    config_from_file,
-    init_project,
-    parse_skeleton,
-)
+from napari_lightning_pose.labeling.project import Project
+from napari_lightning_pose.labeling.project_setup import add_video, config_from_file, init_project
+from napari_lightning_pose.labeling.skeleton import parse_skeleton
 
 KEYPOINTS = ["nose", "ear_l", "ear_r"]
 

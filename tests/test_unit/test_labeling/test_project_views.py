@@ -14,7 +14,8 @@ from napari_lightning_pose.errors import ConfigError, LabelsError
 from napari_lightning_pose.io import pose_csv
 from napari_lightning_pose.io.config import load_config
 from napari_lightning_pose.io.labels import empty_labels, read_labels, write_labels
-from napari_lightning_pose.labeling.project import Project, add_video, init_project
+from napari_lightning_pose.labeling.project import Project
+from napari_lightning_pose.labeling.project_setup import add_video, init_project
 
 
 def test_init_views_writes_one_empty_csv_per_view(tmp_path: Path, capsys) -> None:

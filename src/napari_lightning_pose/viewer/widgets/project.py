@@ -1,13 +1,13 @@
 """Create or open a project, add videos and pick the frames to label, then start labeling.
 
-A thin dock widget over the core: ``project.init_project`` / ``add_video`` create the folder
-(``config.yaml``, ``labeled-data/``, ``videos/``) and copy videos in; ``frames.iter_pick_frames``
-selects frames (k-means on thumbnails, or uniform), writes their PNGs (plus context
-neighbours) and adds them to the labels CSV. Nothing slow runs on the GUI thread: adding a
-video (copy, check, packet scan), frame selection and reading the project for the labeling
-dock run in napari workers, one at a time; meanwhile the buttons are disabled and a busy line
-says what runs, and the results are applied on the GUI thread. When frame selection is done
-the labeling widget is docked (or reused) with the project open.
+A thin dock widget over the core: ``project_setup.init_project`` / ``add_video`` create the
+folder (``config.yaml``, ``labeled-data/``, ``videos/``) and copy videos in;
+``frames.iter_pick_frames`` selects frames (k-means on thumbnails, or uniform), writes their
+PNGs (plus context neighbours) and adds them to the labels CSV. Nothing slow runs on the GUI
+thread: adding a video (copy, check, packet scan), frame selection and reading the project
+for the labeling dock run in napari workers, one at a time; meanwhile the buttons are
+disabled and a busy line says what runs, and the results are applied on the GUI thread.
+When frame selection is done the labeling widget is docked (or reused) with the project open.
 
 A little over the house's ~400 lines: one dock whose four jobs (create, open, add video,
 pick frames) share its busy state and one worker at a time; the work itself is in the core.
@@ -39,7 +39,9 @@ from qtpy.QtWidgets import (
 
 from napari_lightning_pose.errors import LightningPoseInputError
 from napari_lightning_pose.labeling.frames import METHODS, FrameProgress, iter_pick_frames
-from napari_lightning_pose.labeling.project import Project, add_video, init_project, parse_skeleton
+from napari_lightning_pose.labeling.project import Project
+from napari_lightning_pose.labeling.project_setup import add_video, init_project
+from napari_lightning_pose.labeling.skeleton import parse_skeleton
 from napari_lightning_pose.viewer.layers import LayerData, video_layer_data
 from napari_lightning_pose.viewer.widgets.docking import settle_when_shown
 from napari_lightning_pose.viewer.widgets.layer_watch import watch_layers

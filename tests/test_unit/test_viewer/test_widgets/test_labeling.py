@@ -335,7 +335,7 @@ def test_a_csv_with_other_keypoints_is_refused_with_the_file_named(
 
 
 def test_a_project_without_frames_says_what_to_do(make_napari_viewer, tmp_path, errors):
-    from napari_lightning_pose.labeling.project import init_project
+    from napari_lightning_pose.labeling.project_setup import init_project
     from napari_lightning_pose.viewer.widgets.labeling import LabelingWidget
 
     config = init_project(tmp_path / "new", ["nose", "tail"])
