@@ -48,20 +48,16 @@ import pandas as pd
 
 from napari_lightning_pose.ensemble import smooth_ensemble
 from napari_lightning_pose.io.pose_csv import read_pose_csv
+from napari_lightning_pose.qc.defaults import DEFAULT_MIN_GAP
 from napari_lightning_pose.qc.members_off import (
     BAR_FACTOR,
     member_xy,
     members_off_events,
     typical_ensemble_sd,
 )
+from napari_lightning_pose.qc.outlier_ranking import rank_outliers
 from napari_lightning_pose.qc.planting import found_at_k, guess_flip_pairs, plant_prediction_errors
-from napari_lightning_pose.qc.scores import (
-    DEFAULT_MIN_GAP,
-    OutlierScores,
-    outlier_scores,
-    rank_outliers,
-    robust_z,
-)
+from napari_lightning_pose.qc.scores import OutlierScores, outlier_scores, robust_z
 
 ROOT = Path(__file__).resolve().parents[1]
 EKS_DIR = ROOT.parent / "shared" / "data" / "eks-example"

@@ -57,7 +57,8 @@ def run_outliers(args: argparse.Namespace) -> int:
     """Run ``outliers``."""
     from napari_lightning_pose.errors import ConfigError
     from napari_lightning_pose.io.atomic import atomic_write
-    from napari_lightning_pose.qc.scores import rank_outliers, scores_from_files
+    from napari_lightning_pose.qc.outlier_ranking import rank_outliers
+    from napari_lightning_pose.qc.scores import scores_from_files
 
     if args.top < 1:
         raise ConfigError(None, f"--top must be at least 1, got {args.top}.")

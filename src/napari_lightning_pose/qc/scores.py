@@ -44,12 +44,8 @@ rather than at the frame that jumps back, and a few frames that are off together
 found at their edges.
 ``benchmarks/outlier_recall.py`` chose this form over a plain sum, a maximum and other caps.
 
-Ranking (:func:`rank_outliers`) lists one row per frame, keeping listed frames at least
-``min_gap`` apart and giving one keypoint at most ``max_share`` of any top of the list
-(``qc.defaults``: 10 frames, twice a keypoint's fair share; the dock and the command use
-them), so one
-uncertain stretch or one hard keypoint cannot fill the queue; each score can also rank on
-its own (``by``).
+Ranking the frames by these scores is ``qc.outlier_ranking``; reading the metric files
+next to predictions is ``qc.metric_files``.
 """
 
 from __future__ import annotations
@@ -63,18 +59,13 @@ import numpy as np
 import pandas as pd
 
 from napari_lightning_pose.errors import LabelsError
-from napari_lightning_pose.qc.defaults import DEFAULT_MIN_GAP, default_max_share
+from napari_lightning_pose.qc.metric_files import metric_paths, read_metric_csv
 
 __all__ = [
-    "DEFAULT_MIN_GAP",
     "SCORE_NAMES",
     "OutlierScores",
     "contribution",
-    "default_max_share",
-    "metric_paths",
     "outlier_scores",
-    "rank_outliers",
-    "read_metric_csv",
     "robust_z",
     "scores_from_files",
 ]
@@ -88,12 +79,6 @@ SCORE_NAMES = (
     "pca_singleview_error",
     "pca_multiview_error",
 )
-#: Metric files (issue 9's video metrics) next to a prediction ``<stem>.csv``.
-METRIC_FILES = {
-    "temporal_norm": "_temporal_norm.csv",
-    "pca_singleview_error": "_pca_singleview_error.csv",
-    "pca_multiview_error": "_pca_multiview_error.csv",
-}
 MAD_SCALE = 1.4826
 #: The robust scale is at least this fraction of the median (see module docstring).
 MAD_FLOOR = 0.05
@@ -160,52 +145,6 @@ def robust_z(values: pd.DataFrame, pixel_floor: float = 0.0) -> pd.DataFrame:
     floor = np.maximum(MAD_FLOOR * np.abs(np.nan_to_num(med)), max(pixel_floor, 1e-9))
     scale = np.maximum(np.nan_to_num(mad), floor)
     return pd.DataFrame((arr - med) / scale, index=values.index, columns=values.columns)
-
-
-def read_metric_csv(path: str | Path, keypoints: Sequence[str]) -> pd.DataFrame:
-    """Read a per-frame, per-keypoint metric file (temporal norm, PCA errors).
-
-    Accepts Lightning Pose's layout (one header row of keypoint names, index = frame, extra
-    columns such as ``mean`` ignored) and the pose-CSV layout (three header rows, one value
-    column per keypoint).
-
-    Raises
-    ------
-    LabelsError
-        Unreadable file, or keypoints missing from it.
-    """
-    path = Path(path)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            first = fh.readline().split(",")[0].strip()
-        if first == "scorer":
-            df = pd.read_csv(path, header=[0, 1, 2], index_col=0)
-            df.columns = list(df.columns.get_level_values(1))
-            df = df.loc[:, ~pd.Index(df.columns).duplicated()]
-        else:
-            df = pd.read_csv(path, index_col=0)
-    except Exception as err:  # pandas raises many types
-        raise LabelsError(path, f"is not a metric CSV: {err}") from err
-    missing = [k for k in keypoints if k not in df.columns]
-    if missing:
-        raise LabelsError(
-            path,
-            f"has no columns for keypoints {missing}.",
-            "Recompute the metrics for these predictions.",
-        )
-    return df.loc[:, list(keypoints)].astype(float)
-
-
-def metric_paths(prediction_csv: str | Path) -> dict[str, Path]:
-    """The metric files that exist next to ``prediction_csv``, by score name."""
-    pred = Path(prediction_csv)
-    stem = pred.name[: -len(".csv")] if pred.name.endswith(".csv") else pred.stem
-    found = {}
-    for name, suffix in METRIC_FILES.items():
-        cand = pred.with_name(stem + suffix)
-        if cand.is_file():
-            found[name] = cand
-    return found
 
 
 def _mean_of(frames: Sequence[pd.DataFrame], index: pd.Index) -> pd.DataFrame:
@@ -325,96 +264,6 @@ def _for_ranking(name: str, score: pd.DataFrame) -> pd.DataFrame:
     ahead = score.shift(-1)
     two_sided = score.where(score < ahead, ahead).where(ahead.notna(), score)
     return (score + two_sided) / 2
-
-
-def rank_outliers(
-    scores: OutlierScores,
-    n: int | None = None,
-    by: str = "combined",
-    min_gap: int = 0,
-    max_share: float | None = 1.0,
-) -> pd.DataFrame:
-    """Frames ranked by their worst keypoint's score, worst first, made diverse.
-
-    Parameters
-    ----------
-    scores : OutlierScores
-    n : int, optional
-        How many frames (default all with a finite score).
-    by : str
-        ``"combined"`` or one of the score names.
-    min_gap : int
-        Skip frames closer than this (rows) to one already listed.
-    max_share : float
-        In every top ``p`` of the list one keypoint holds at most ``ceil(max_share * p)``
-        rows; a frame whose keypoint is over its share waits for the next free place (it
-        is listed anyway once no other keypoint has frames left). 1 turns this off; None
-        means :func:`~napari_lightning_pose.qc.defaults.default_max_share` (twice a
-        keypoint's fair share).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``frame``, ``keypoint`` (the worst by ``by``), ``combined``, every available
-        score at that frame and keypoint, (for ``combined``) what each score added to
-        it, ``<score>_part``, and for several cameras the ``camera`` behind it.
-    """
-    table = scores.combined if by == "combined" else scores.scores.get(by)
-    if table is None:
-        raise LabelsError(None, f"no score {by!r}; available: {['combined', *scores.scores]}.")
-    if max_share is None:
-        max_share = default_max_share(table.shape[1])
-    if not 0 < max_share <= 1:
-        raise LabelsError(None, f"max_share must be in (0, 1], got {max_share}.")
-    values = table.to_numpy()
-    filled = np.where(np.isfinite(values), values, -np.inf)
-    worst, which = filled.max(axis=1), filled.argmax(axis=1)
-    rows = np.asarray(_diverse_order(worst, which, n, min_gap, max_share), dtype=int)
-    cols = which[rows]
-    out = {
-        "frame": table.index[rows],
-        "keypoint": table.columns[cols],
-        "combined": scores.combined.to_numpy()[rows, cols],
-    }
-    for name, s in scores.scores.items():
-        out[name] = s.to_numpy()[rows, cols]
-    for name, part in scores.contributions.items():
-        out[f"{name}_part"] = part.to_numpy()[rows, cols]
-    if scores.views is not None:
-        out["camera"] = scores.views.to_numpy()[rows, cols]
-    return pd.DataFrame(out)
-
-
-def _diverse_order(
-    worst: np.ndarray, which: np.ndarray, n: int | None, min_gap: int, max_share: float
-) -> list[int]:
-    """Row order of :func:`rank_outliers`: best first, ``min_gap`` apart, keypoint shares."""
-    order = np.argsort(-worst, kind="stable")
-    order = order[np.isfinite(worst[order])]
-    queues = {int(k): [int(r) for r in order[which[order] == k]][::-1] for k in set(which)}
-    taken = np.zeros(len(worst), dtype=bool)
-    count = dict.fromkeys(queues, 0)
-    chosen: list[int] = []
-    limit = len(order) if n is None else min(n, len(order))
-
-    def free(row: int) -> bool:
-        return not (min_gap and taken[max(0, row - min_gap + 1) : row + min_gap].any())
-
-    while len(chosen) < limit:
-        for queue in queues.values():  # drop heads too close to a listed frame
-            while queue and not free(queue[-1]):
-                queue.pop()
-        heads = [(worst[q[-1]], -q[-1], k) for k, q in queues.items() if q]
-        if not heads:
-            break
-        cap = np.ceil(max_share * (len(chosen) + 1) - 1e-9)
-        allowed = [h for h in heads if count[h[2]] < cap] or heads
-        _, _, k = max(allowed)
-        row = queues[k].pop()
-        chosen.append(row)
-        taken[row] = True
-        count[k] += 1
-    return chosen
 
 
 def scores_from_files(

@@ -13,7 +13,8 @@ from napari_lightning_pose.qc.camera_scores import (
     combine_cameras,
     reprojection_error,
 )
-from napari_lightning_pose.qc.scores import OutlierScores, rank_outliers
+from napari_lightning_pose.qc.outlier_ranking import rank_outliers
+from napari_lightning_pose.qc.scores import OutlierScores
 
 from ..test_viewer.camera_rig import CAMERAS, HOT, KEYPOINTS, SHIFT
 

@@ -12,17 +12,13 @@ import pytest
 from napari_lightning_pose.ensemble import smooth_ensemble
 from napari_lightning_pose.io.pose_csv import read_pose_csv
 from napari_lightning_pose.qc.defaults import DEFAULT_MIN_GAP, default_max_share
+from napari_lightning_pose.qc.outlier_ranking import rank_outliers
 from napari_lightning_pose.qc.planting import (
     found_at_k,
     guess_flip_pairs,
     plant_prediction_errors,
 )
-from napari_lightning_pose.qc.scores import (
-    Z_CAP,
-    OutlierScores,
-    outlier_scores,
-    rank_outliers,
-)
+from napari_lightning_pose.qc.scores import Z_CAP, OutlierScores, outlier_scores
 
 
 def test_combined_is_bounded_and_made_of_its_parts(planted):

@@ -9,10 +9,10 @@ import pytest
 from napari_lightning_pose.ensemble import smooth_ensemble, write_smoothed_csv
 from napari_lightning_pose.errors import LabelsError
 from napari_lightning_pose.io.pose_csv import write_pose_csv
+from napari_lightning_pose.qc.outlier_ranking import rank_outliers
 from napari_lightning_pose.qc.scores import (
     SCORE_NAMES,
     outlier_scores,
-    rank_outliers,
     robust_z,
     scores_from_files,
 )

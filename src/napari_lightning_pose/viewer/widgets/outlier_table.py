@@ -1,7 +1,7 @@
 """The outlier queue's table: ranked frames above the threshold, each with why it ranks there.
 
 ``why`` (pure) says what each score added to a row's combined score; :class:`OutlierTable`
-lists the rows of ``qc.scores.rank_outliers`` at or above a threshold and reads back the
+lists the rows of ``qc.outlier_ranking.rank_outliers`` at or above a threshold and reads back the
 frame and keypoint of a row.
 """
 

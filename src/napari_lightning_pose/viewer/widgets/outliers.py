@@ -37,7 +37,8 @@ from qtpy.QtWidgets import (
 
 from napari_lightning_pose.errors import LightningPoseInputError
 from napari_lightning_pose.qc.defaults import DEFAULT_MIN_GAP
-from napari_lightning_pose.qc.scores import OutlierScores, rank_outliers, scores_from_files
+from napari_lightning_pose.qc.outlier_ranking import rank_outliers
+from napari_lightning_pose.qc.scores import OutlierScores, scores_from_files
 from napari_lightning_pose.viewer.widgets.docking import find_dock, settle_when_shown
 from napari_lightning_pose.viewer.widgets.outlier_jobs import score_cameras, score_files
 from napari_lightning_pose.viewer.widgets.outlier_table import OutlierTable
