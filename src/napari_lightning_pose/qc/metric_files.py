@@ -12,12 +12,14 @@ from pathlib import Path
 import pandas as pd
 
 from napari_lightning_pose.errors import LabelsError
+from napari_lightning_pose.inference.video_metrics import METRIC_SUFFIXES
 
-#: Metric files (issue 9's video metrics) next to a prediction ``<stem>.csv``.
+#: Metric files (issue 9's video metrics) next to a prediction ``<stem>.csv``, by the name
+#: of the score they give (the writer's suffixes, ``inference.video_metrics``).
 METRIC_FILES = {
-    "temporal_norm": "_temporal_norm.csv",
-    "pca_singleview_error": "_pca_singleview_error.csv",
-    "pca_multiview_error": "_pca_multiview_error.csv",
+    "temporal_norm": METRIC_SUFFIXES["temporal_norm"],
+    "pca_singleview_error": METRIC_SUFFIXES["pca_singleview"],
+    "pca_multiview_error": METRIC_SUFFIXES["pca_multiview"],
 }
 
 
