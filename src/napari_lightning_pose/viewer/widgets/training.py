@@ -10,12 +10,11 @@ The job is the core generator ``jobs.train_ensemble``, run in its own process
 ``thread_worker``; Cancel sets the core's stop event (the running member saves ``last.ckpt``
 within one step), it is never ``worker.quit()``. Only the plot and the progress bar are
 updated on the GUI thread, so the viewer and the other docks stay usable while it trains.
+What the choices mean is in ``train_settings``, the loss box in ``loss_strengths``.
 """
 
 from __future__ import annotations
 
-import copy
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,11 +22,8 @@ from typing import Any
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
-    QGridLayout,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -42,60 +38,17 @@ from napari_lightning_pose.errors import LightningPoseInputError
 from napari_lightning_pose.inference.job_process import run_in_process
 from napari_lightning_pose.inference.jobs import EnsembleTrainEvent, models_dir, train_ensemble
 from napari_lightning_pose.io.run_layout import has_checkpoint
-from napari_lightning_pose.losses.balance import DEFAULT_STRENGTHS, log_weight_for, strength_of
 from napari_lightning_pose.viewer.widgets.job_dock import JobDock, device_choices
-
-#: Dock choice -> (model.model_type, unsupervised losses on?)
-MODEL_TYPES = {
-    "supervised": ("heatmap", False),
-    "semi-supervised": ("heatmap", True),
-    "context": ("heatmap_mhcrnn", False),
-    "semi-supervised + context": ("heatmap_mhcrnn", True),
-}
-#: Lightning Pose's unsupervised losses (model.losses_to_use), shown with their strength
-#: (losses.balance: 1 = one pixel beyond epsilon pulls like a label at a 1-sigma miss).
-UNSUPERVISED_LOSSES = dict(DEFAULT_STRENGTHS)
-STRENGTH_HELP = (
-    "Strength of each loss next to the labels: 1 means one pixel of error beyond the loss's "
-    "epsilon pulls on a keypoint as hard as a label pulls on a prediction one heatmap sigma "
-    "away from it. Written to the config as Lightning Pose's log_weight (weight = "
-    "1 / (2 e^log_weight)), which depends on the heatmap loss and the input size."
+from napari_lightning_pose.viewer.widgets.loss_strengths import LossStrengths
+from napari_lightning_pose.viewer.widgets.train_settings import (
+    MODEL_TYPES,
+    format_eta,
+    labels_summary,
+    run_config,
 )
+
 #: The plot's module: it imports pyqtgraph, so the dock imports it in a worker.
 LOSS_PLOT = "napari_lightning_pose.viewer.widgets.loss_plot"
-
-
-def format_eta(seconds: float | None) -> str:
-    """``"ETA 3 min 20 s"`` (or ``"ETA -"`` before the first step)."""
-    if seconds is None or not math.isfinite(seconds):
-        return "ETA -"
-    minutes, secs = divmod(round(seconds), 60)
-    return f"ETA {minutes} min {secs:02d} s" if minutes else f"ETA {secs} s"
-
-
-def labels_summary(cfg: dict[str, Any]) -> str:
-    """What the project's labels give training: labeled frames, per camera for a
-    multi-camera project (and how many are labeled in every camera)."""
-    from napari_lightning_pose.io.labels import drop_unlabeled, read_labels
-
-    names = list(cfg["data"]["keypoint_names"]) or None
-    if cfg["data"].get("view_names"):
-        from napari_lightning_pose.data.multiview import describe_view_labels, read_view_labels
-
-        return describe_view_labels(read_view_labels(cfg, names))
-    csv = Path(cfg["data"]["data_dir"]) / cfg["data"]["csv_file"]
-    n = len(drop_unlabeled(read_labels(csv, keypoint_names=names))) if csv.is_file() else 0
-    return f"{n} labeled frames"
-
-
-def loss_note(name: str, log_weight: float, cfg: dict[str, Any]) -> str:
-    """The note beside an available loss: its log_weight, and for ``pca_multiview`` on a
-    multi-camera project the cameras it compares."""
-    note = f"log_weight {log_weight:.2f}"
-    views = cfg["data"].get("view_names")
-    if name == "pca_multiview" and views:
-        note += f"; across cameras {', '.join(views)}"
-    return note
 
 
 class TrainingWidget(JobDock):
@@ -161,25 +114,10 @@ class TrainingWidget(JobDock):
         self.continue_check.setEnabled(False)
         form.addRow("", self.continue_check)
 
-        self.loss_group = QGroupBox("Unsupervised losses (strength; 1 = pulls like a label)")
-        self.loss_group.setToolTip(STRENGTH_HELP)
-        grid = QGridLayout(self.loss_group)
-        self.loss_checks: dict[str, QCheckBox] = {}
-        self.loss_weights: dict[str, QDoubleSpinBox] = {}
-        self.loss_notes: dict[str, QLabel] = {}
-        for i, (name, strength) in enumerate(UNSUPERVISED_LOSSES.items()):
-            check, spin, note = QCheckBox(name), QDoubleSpinBox(), QLabel("")
-            check.setChecked(True)
-            spin.setRange(0.01, 100.0)
-            spin.setDecimals(2)
-            spin.setValue(strength)
-            spin.setToolTip(STRENGTH_HELP)
-            note.setWordWrap(True)
-            grid.addWidget(check, i, 0)
-            grid.addWidget(spin, i, 1)
-            grid.addWidget(note, i, 2)
-            self.loss_checks[name], self.loss_weights[name] = check, spin
-            self.loss_notes[name] = note
+        self.loss_group = LossStrengths()
+        self.loss_checks = self.loss_group.checks
+        self.loss_weights = self.loss_group.weights
+        self.loss_notes = self.loss_group.notes
         self.project_edit.textChanged.connect(self._project_changed)
         self.train_button = QPushButton("Train")
         self.resume_button = QPushButton("Resume")
@@ -213,31 +151,11 @@ class TrainingWidget(JobDock):
     # ------------------------------------------------------------------ public
     def config_for_run(self) -> dict[str, Any]:
         """The project's config with the dock's model type and losses filled in."""
-        from napari_lightning_pose.labeling.project import Project
-
-        text = self.project_edit.text().strip()
-        if not text:
-            raise LightningPoseInputError(None, "no project chosen.", "Pick its folder.")
-        cfg = copy.deepcopy(Project.open(text).config)
-        model_type, semi = MODEL_TYPES[self.model_combo.currentText()]
-        cfg["model"]["model_type"] = model_type
-        chosen = [n for n, c in self.loss_checks.items() if c.isChecked()] if semi else []
-        if chosen:
-            from napari_lightning_pose.losses.availability import project_availability
-
-            missing = [a for n, a in project_availability(cfg).items() if n in chosen and not a.ok]
-            if missing:
-                raise LightningPoseInputError(
-                    None, " ".join(a.reason for a in missing),
-                    "Untick it, or label more frames first.",
-                )  # fmt: skip
-        cfg["model"]["losses_to_use"] = chosen
-        for name in chosen:
-            strength = float(self.loss_weights[name].value())
-            cfg.setdefault("losses", {}).setdefault(name, {})["log_weight"] = log_weight_for(
-                strength, cfg
-            )
-        return cfg
+        return run_config(
+            self.project_edit.text().strip(),
+            self.model_combo.currentText(),
+            self.loss_group.chosen(),
+        )
 
     def current_members(self) -> list[Path]:
         """The run folders of the project's trained ensemble (empty when there is none)."""
@@ -274,24 +192,10 @@ class TrainingWidget(JobDock):
             available = project_availability(cfg)
             self.labels_note.setText(labels_summary(cfg))
         except (LightningPoseInputError, OSError, ValueError):
-            for note in self.loss_notes.values():
-                note.setText("")
+            self.loss_group.clear_notes()
             self.labels_note.setText("")
             return
-        for name, check in self.loss_checks.items():
-            state = available[name]
-            check.setEnabled(state.ok)
-            self.loss_weights[name].setEnabled(state.ok)
-            if not state.ok:
-                check.setChecked(False)
-                self.loss_notes[name].setText(state.reason)
-                continue
-            if name in cfg["model"]["losses_to_use"]:  # the project's own weight
-                self.loss_weights[name].setValue(
-                    strength_of(float(cfg["losses"][name]["log_weight"]), cfg)
-                )
-            lw = log_weight_for(float(self.loss_weights[name].value()), cfg)
-            self.loss_notes[name].setText(loss_note(name, lw, cfg))
+        self.loss_group.show_project(cfg, available)
 
     def start(self, resume: bool = False) -> bool:
         """Start (or with ``resume`` continue) training; False with a message if it can't."""

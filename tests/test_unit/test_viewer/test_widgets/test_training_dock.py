@@ -11,7 +11,8 @@ from qtpy.QtCore import Qt, QTimer
 
 from napari_lightning_pose.losses.balance import strength_of
 from napari_lightning_pose.training import read_checkpoint
-from napari_lightning_pose.viewer.widgets.training import TrainingWidget, format_eta
+from napari_lightning_pose.viewer.widgets.train_settings import format_eta
+from napari_lightning_pose.viewer.widgets.training import TrainingWidget
 
 LEFT = Qt.MouseButton.LeftButton
 BUNDLED = (
