@@ -152,7 +152,8 @@ def run_one(variant: str, args: argparse.Namespace) -> dict:
     import torch
 
     from napari_lightning_pose.inference.evaluate import evaluate
-    from napari_lightning_pose.inference.predict import InferenceOptions, predict_video
+    from napari_lightning_pose.inference.predict import predict_video
+    from napari_lightning_pose.inference.predict_options import InferenceOptions
     from napari_lightning_pose.inference.video_metrics import metric_paths, read_video_metric
     from napari_lightning_pose.io.config import load_config, save_config
     from napari_lightning_pose.training import train

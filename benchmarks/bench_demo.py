@@ -44,10 +44,10 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     from napari_lightning_pose.cli import demo
-    from napari_lightning_pose.inference import predict
+    from napari_lightning_pose.inference import predict_options
 
     if args.no_avx512:
-        predict.cpu_has_bf16 = lambda: False
+        predict_options.cpu_has_bf16 = lambda: False
     kwargs = {
         k: v
         for k, v in (

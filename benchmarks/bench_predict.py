@@ -39,7 +39,8 @@ import torch
 
 from napari_lightning_pose import SAMPLE_DIR as SAMPLE
 from napari_lightning_pose.data.transforms import to_model_input
-from napari_lightning_pose.inference.predict import InferenceOptions, predict_video
+from napari_lightning_pose.inference.predict import predict_video
+from napari_lightning_pose.inference.predict_options import InferenceOptions
 from napari_lightning_pose.io.config import load_config
 from napari_lightning_pose.io.video import VideoReader
 from napari_lightning_pose.models.factory import build_model

@@ -129,7 +129,8 @@ def predict_heads(
     ckpt: Path, video: Path, out_dir: Path, context: bool, device: str = "cpu"
 ) -> dict[str, Path]:
     """Predict the video once per head choice (once for a single-frame model)."""
-    from napari_lightning_pose.inference.predict import InferenceOptions, predict_video
+    from napari_lightning_pose.inference.predict import predict_video
+    from napari_lightning_pose.inference.predict_options import InferenceOptions
 
     out = {}
     for head in HEADS if context else ("confident",):

@@ -12,6 +12,7 @@ from torch import nn
 
 from napari_lightning_pose.cli import main
 from napari_lightning_pose.inference import predict
+from napari_lightning_pose.inference.predict_options import InferenceOptions
 from napari_lightning_pose.io.config import load_config
 from napari_lightning_pose.io.pose_csv import read_pose_csv
 
@@ -145,10 +146,8 @@ def test_frame_range_with_a_context_model(tmp_path: Path, blob_tools) -> None:
     video = config.parent / "videos" / "blobs.mp4"
     opts = dict(batch_size=4, device="cpu", amp=False, channels_last=False, metrics=False)
     whole, part = tmp_path / "whole.csv", tmp_path / "part.csv"
-    list(
-        predict.predict_video((model, cfg), video, whole, options=predict.InferenceOptions(**opts))
-    )
-    ranged = predict.InferenceOptions(**opts, start=4, stop=11)
+    list(predict.predict_video((model, cfg), video, whole, options=InferenceOptions(**opts)))
+    ranged = InferenceOptions(**opts, start=4, stop=11)
     list(predict.predict_video((model, cfg), video, part, options=ranged))
     a, b = read_pose_csv(whole, COORDS), read_pose_csv(part, COORDS)
     assert list(b.index) == list(range(4, 11))

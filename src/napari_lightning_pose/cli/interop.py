@@ -264,9 +264,9 @@ def add_predict_options(p: argparse.ArgumentParser) -> None:
 
 
 def predict_options(args: argparse.Namespace) -> Any:
-    """The ``predict.InferenceOptions`` that ``predict``'s arguments ask for."""
+    """The ``predict_options.InferenceOptions`` that ``predict``'s arguments ask for."""
     from napari_lightning_pose.errors import ConfigError
-    from napari_lightning_pose.inference.predict import InferenceOptions
+    from napari_lightning_pose.inference.predict_options import InferenceOptions
     from napari_lightning_pose.models.pose_model import HEAD_CHOICES
 
     if args.start < 0 or (args.end is not None and args.end <= args.start):

@@ -191,7 +191,8 @@ def _evaluate_video(args: argparse.Namespace, video: str, cfg: dict | None) -> N
         predictions_are_current,
         video_predictions_path,
     )
-    from napari_lightning_pose.inference.predict import InferenceOptions, predict_video
+    from napari_lightning_pose.inference.predict import predict_video
+    from napari_lightning_pose.inference.predict_options import InferenceOptions
     from napari_lightning_pose.inference.video_metrics import format_video_summary
     from napari_lightning_pose.progress import run_with_tqdm
 

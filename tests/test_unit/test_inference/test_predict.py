@@ -11,11 +11,11 @@ from torch import nn
 
 from napari_lightning_pose.errors import VideoError
 from napari_lightning_pose.inference.predict import (
-    InferenceOptions,
     partial_path,
     predict_video,
     predict_videos,
 )
+from napari_lightning_pose.inference.predict_options import InferenceOptions
 from napari_lightning_pose.io.config import load_config
 from napari_lightning_pose.io.pose_csv import coords_array, keypoint_names, read_pose_csv
 from napari_lightning_pose.models.factory import build_model

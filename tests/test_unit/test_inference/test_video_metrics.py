@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from napari_lightning_pose.inference.predict import InferenceOptions, predict_video
+from napari_lightning_pose.inference.predict import predict_video
+from napari_lightning_pose.inference.predict_options import InferenceOptions
 from napari_lightning_pose.inference.video_metrics import fits_for_model, read_video_metric
 from napari_lightning_pose.io.config import load_config
 from napari_lightning_pose.io.pose_csv import coords_array, read_pose_csv

@@ -16,7 +16,8 @@ from napari_lightning_pose.data.transforms import (
     to_model_input,
 )
 from napari_lightning_pose.errors import LabelsError
-from napari_lightning_pose.inference.predict import InferenceOptions, predict_video
+from napari_lightning_pose.inference.predict import predict_video
+from napari_lightning_pose.inference.predict_options import InferenceOptions
 from napari_lightning_pose.io.config import load_config
 from napari_lightning_pose.io.pose_csv import coords_array, read_pose_csv
 from napari_lightning_pose.io.video import VideoReader
