@@ -1,4 +1,5 @@
-"""Skeletons: the edges typed as text (``parse_skeleton``) and those of a file's project.
+"""Skeletons: the edges typed as text (``parse_skeleton``) and those of a file's project;
+and the keypoint names typed beside them (``parse_keypoints``).
 
 A skeleton is pairs of keypoint names (``data.skeleton``) that the viewer draws lines between.
 """
@@ -11,6 +12,15 @@ from pathlib import Path
 
 from napari_lightning_pose.errors import ConfigError
 from napari_lightning_pose.labeling.project import Project
+
+
+def parse_keypoints(text: str) -> list[str]:
+    """Keypoint names from free text: separated by commas, semicolons or whitespace.
+
+    ``"nose, paw_left paw_right"`` gives ``["nose", "paw_left", "paw_right"]``. Duplicates are
+    kept (the config check reports them with the config's name).
+    """
+    return [name for name in re.split(r"[,;\s]+", text.strip()) if name]
 
 
 def parse_skeleton(text: str, keypoints: Sequence[str] = ()) -> list[tuple[str, str]]:

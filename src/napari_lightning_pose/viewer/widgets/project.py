@@ -9,13 +9,12 @@ for the labeling dock run in napari workers, one at a time; meanwhile the button
 disabled and a busy line says what runs, and the results are applied on the GUI thread.
 When frame selection is done the labeling widget is docked (or reused) with the project open.
 
-A little over the house's ~400 lines: one dock whose four jobs (create, open, add video,
-pick frames) share its busy state and one worker at a time; the work itself is in the core.
+The frames box is ``frame_picking.FramePickingBox``; the Add video job is
+``video_adding.copy_and_open_video``.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,50 +29,25 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from napari_lightning_pose.errors import LightningPoseInputError
-from napari_lightning_pose.labeling.frames import METHODS, FrameProgress, iter_pick_frames
+from napari_lightning_pose.labeling.frames import FrameProgress, iter_pick_frames
 from napari_lightning_pose.labeling.project import Project
-from napari_lightning_pose.labeling.project_setup import add_video, init_project
-from napari_lightning_pose.labeling.skeleton import parse_skeleton
-from napari_lightning_pose.viewer.layers import LayerData, video_layer_data
+from napari_lightning_pose.labeling.project_setup import init_project
+from napari_lightning_pose.labeling.skeleton import parse_keypoints, parse_skeleton
+from napari_lightning_pose.viewer.layers import LayerData
 from napari_lightning_pose.viewer.widgets.docking import settle_when_shown
+from napari_lightning_pose.viewer.widgets.frame_picking import FramePickingBox
 from napari_lightning_pose.viewer.widgets.layer_watch import watch_layers
-from napari_lightning_pose.viewer.widgets.warmup import warm_first_image_layer
+from napari_lightning_pose.viewer.widgets.video_adding import copy_and_open_video
 
 PLUGIN = "napari-lightning-pose"
 LABELING_WIDGET = "Label keypoints"  # display name in napari.yaml
 CONTEXT_FRAMES = 2  # neighbours exported on each side, for Lightning Pose's context model
-
-
-def copy_and_open_video(
-    project: Project, path: Path, shown: set[str]
-) -> tuple[Path, LayerData | None]:
-    """Put ``path`` into the project (worker side) and open it, unless it is ``shown`` already.
-
-    Returns the video's path in the project and its layer data (None when a layer of it is
-    shown). Raises ``LightningPoseInputError`` naming the file when it is not a video.
-    """
-    dest = add_video(project, path)
-    if str(dest.resolve()) in shown:
-        return dest, None
-    warm_first_image_layer()
-    return dest, video_layer_data(dest)
-
-
-def parse_keypoints(text: str) -> list[str]:
-    """Keypoint names from free text: separated by commas, semicolons or whitespace.
-
-    ``"nose, paw_left paw_right"`` gives ``["nose", "paw_left", "paw_right"]``. Duplicates are
-    kept (the config check reports them with the config's name).
-    """
-    return [name for name in re.split(r"[,;\s]+", text.strip()) if name]
 
 
 class ProjectWidget(QWidget):
@@ -141,38 +115,13 @@ class ProjectWidget(QWidget):
         video_layout.addWidget(self.add_video_button)
         video_layout.addWidget(self.video_combo)
 
-        self.n_frames_spin = QSpinBox()
-        self.n_frames_spin.setRange(1, 10_000)
-        self.n_frames_spin.setValue(20)
-        self.method_combo = QComboBox()
-        self.method_combo.addItems(list(METHODS))
-        self.method_combo.setToolTip(
-            "kmeans: frames that look different from each other (thumbnails clustered); "
-            "uniform: evenly spaced frames."
-        )
-        self.select_button = QPushButton("Select frames")
-        self.select_button.setToolTip(
-            "Pick frames of the video, write them to labeled-data/<video>/ and add them to "
-            "the labels CSV; then open them for labeling."
-        )
+        frames_box = FramePickingBox()
+        self.frames_box = frames_box
+        self.n_frames_spin, self.method_combo = frames_box.n_frames_spin, frames_box.method_combo
+        self.select_button, self.cancel_button = frames_box.select_button, frames_box.cancel_button
+        self.progress, self.progress_label = frames_box.progress, frames_box.progress_label
         self.select_button.clicked.connect(self.select_frames)
-        self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel)
-        self.progress = QProgressBar()
-        self.progress.setFormat("%p%")
-        self.progress_label = QLabel("")
-        frames_form = QFormLayout()
-        frames_form.addRow("Frames", self.n_frames_spin)
-        frames_form.addRow("Method", self.method_combo)
-        run_row = QHBoxLayout()
-        run_row.addWidget(self.select_button)
-        run_row.addWidget(self.cancel_button)
-        frames_box = QGroupBox("3. Frames to label")
-        frames_layout = QVBoxLayout(frames_box)
-        frames_layout.addLayout(frames_form)
-        frames_layout.addLayout(run_row)
-        frames_layout.addWidget(self.progress)
-        frames_layout.addWidget(self.progress_label)
 
         self.label_button = QPushButton("Label frames")
         self.label_button.setToolTip("Open the project in the labeling widget.")
@@ -334,8 +283,7 @@ class ProjectWidget(QWidget):
         )
         worker.yielded.connect(self._on_progress)
         worker.returned.connect(self._on_frames_picked)
-        self.progress.setRange(0, 0)  # busy until the first event says how far
-        self.progress_label.setText(f"reading {Path(video).name}…")
+        self.frames_box.show_reading(Path(video).name)
         self._start(worker, f"picking frames of {Path(video).name}…", cancellable=True)
 
     def cancel(self) -> None:
@@ -374,27 +322,16 @@ class ProjectWidget(QWidget):
     def _on_progress(self, event: FrameProgress) -> None:
         if self._cancelled:  # events still queued from before the cancel
             return
-        done, total = event.progress()
-        stage = {"read": "reading frames", "cluster": "clustering", "export": "writing PNGs"}
-        if total:
-            self.progress.setRange(0, total)
-            self.progress.setValue(done)
-        else:
-            self.progress.setRange(0, 0)
-        self.progress_label.setText(stage.get(event.stage, event.stage))
+        self.frames_box.show_progress(event)
 
     def _on_frames_picked(self, images: list[str]) -> None:
-        self.progress.setRange(0, 1)
-        self.progress.setValue(1)
-        self.progress_label.setText(f"added {len(images)} frames to label")
+        self.frames_box.show_end(f"added {len(images)} frames to label", complete=True)
         show_info(f"Added {len(images)} frames to {self.project.csv_path.name}.")
         self.worker = None  # done: the labeling dock's reading is the next job
         self.open_labeling()
 
     def _on_error(self, err: Exception) -> None:
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.progress_label.setText("failed")
+        self.frames_box.show_end("failed")
         show_error(f"Frame selection failed: {err}")
 
     # ------------------------------------------------------------------ jobs
@@ -421,9 +358,7 @@ class ProjectWidget(QWidget):
                 self.worker = None
                 self._cancellable = False
                 if self._cancelled:
-                    self.progress.setRange(0, 1)
-                    self.progress.setValue(0)
-                    self.progress_label.setText("cancelled")
+                    self.frames_box.show_end("cancelled")
             if self.worker is None:  # also when the follow-up did not start
                 self.busy_label.setText("")
             self._update_enabled()

@@ -11,12 +11,9 @@ import yaml
 from qtpy.QtCore import Qt, QTimer
 
 from napari_lightning_pose.io.labels import read_labels
+from napari_lightning_pose.labeling.skeleton import parse_keypoints, parse_skeleton
 from napari_lightning_pose.viewer.widgets.labeling import LabelingWidget
-from napari_lightning_pose.viewer.widgets.project import (
-    ProjectWidget,
-    parse_keypoints,
-    parse_skeleton,
-)
+from napari_lightning_pose.viewer.widgets.project import ProjectWidget
 
 LEFT = Qt.MouseButton.LeftButton
 
@@ -201,11 +198,11 @@ def _ticking(qtbot, running: threading.Event) -> tuple[QTimer, list[bool]]:
 def test_add_video_copies_in_a_worker_and_the_window_stays_live(
     project_widget, qtbot, tmp_path, bundled_sample, monkeypatch
 ):
-    from napari_lightning_pose.viewer.widgets import project as project_module
+    from napari_lightning_pose.viewer.widgets import video_adding
 
     viewer, widget = project_widget
     _create(widget, qtbot, tmp_path / "mouse")
-    threads, running = _slowed(monkeypatch, project_module, "add_video")  # a slow copy
+    threads, running = _slowed(monkeypatch, video_adding, "add_video")  # a slow copy
     timer, ticks = _ticking(qtbot, running)
     assert widget.add_video(bundled_sample / "videos" / "test_vid.mp4") is not None
     assert not threads or threading.get_ident() not in threads  # the copy is not done here
