@@ -18,8 +18,9 @@ The dock is composed of parts with one owner each: the open project's labels and
 (``labeling.session.LabelSession``, pure: state, merge base, unsaved flag, save), the editor
 bound to the labels layer (``label_editing.LabelEditor``: clicks, keys, point edits), the
 saving schedule (``label_files.LabelSaver``: Save, autosave, on close), the Qt widgets
-(``label_panel.LabelingPanel``: buttons, keypoint list, counts, status) and, here, opening
-and closing projects and the dock's public face, each action handed to its owner.
+(``label_panel.LabelingPanel``: buttons, keypoint list, counts, status), the project's
+layers (``label_layers``) and, here, opening and closing projects and the dock's public
+face, each action handed to its owner.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from napari.layers import Points, Vectors
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
@@ -42,11 +42,15 @@ from napari_lightning_pose.labeling.session import (
     read_project,
 )
 from napari_lightning_pose.labeling.state import LabelState
-from napari_lightning_pose.viewer.layer_styles import KeypointsStyle, PredictionSkeletonStyle
-from napari_lightning_pose.viewer.layers import points_from_state
 from napari_lightning_pose.viewer.widgets.hooks import ViewerHooks, release_when_destroyed
 from napari_lightning_pose.viewer.widgets.label_editing import LabelEditor
 from napari_lightning_pose.viewer.widgets.label_files import CloseFilter, LabelSaver
+from napari_lightning_pose.viewer.widgets.label_layers import (
+    add_project_layers,
+    put_aside_other_stacks,
+    put_back,
+    remove_layers,
+)
 from napari_lightning_pose.viewer.widgets.label_panel import LabelingPanel
 from napari_lightning_pose.viewer.widgets.layer_watch import watch_layers
 from napari_lightning_pose.viewer.widgets.prefill import PrefillOverlay
@@ -169,7 +173,7 @@ class LabelingWidget(LabelingPanel):
         if not self.close_project(save=True):
             return False  # unsaved labels could not be written: keep them on screen
         session = LabelSession(opened)
-        points, skeleton = self._add_layers(session, opened)
+        self.frames_layer, points, skeleton = add_project_layers(self.viewer, session, opened)
         self.session = session
         self.editor = LabelEditor(self.viewer, session, points, skeleton, view=self)
         self.editor.store_base()
@@ -182,9 +186,9 @@ class LabelingWidget(LabelingPanel):
             f"<b>{opened.config_path.parent.name}</b>: {len(opened.images)} frames, "
             f"{len(opened.keypoints)} keypoints<br>labels: {opened.labels_path}"
         )
-        aside = self._put_aside_other_stacks(
-            [self.frames_layer, points, skeleton, self.prefill.layer]
-        )
+        ours = [self.frames_layer, points, skeleton, self.prefill.layer]
+        self._aside = put_aside_other_stacks(self.viewer, ours)
+        aside = [layer.name for _, layer in self._aside]
         self.viewer.dims.axis_labels = ("frame", "y", "x")
         self.viewer.dims.set_current_step(0, 0)
         self._on_frame_changed()
@@ -196,29 +200,6 @@ class LabelingWidget(LabelingPanel):
             else "opened"
         )
         return True
-
-    def _put_aside_other_stacks(self, ours: list[Any]) -> list[str]:
-        """Take the layers with a time axis that are not this project's (a video, its
-        predictions) out of the viewer while it is open: they would share the one frame
-        slider, where "frame 21" is image 21 of the project and frame 21 of the video at
-        once, and stretch it past the project's frames. Their names; :meth:`close_project`
-        puts them back where they were."""
-        layers = self.viewer.layers
-        self._aside = [
-            (i, layer) for i, layer in enumerate(layers) if layer not in ours and layer.ndim >= 3
-        ]
-        with layers.batched_update():
-            for _, layer in self._aside:
-                layers.remove(layer)
-        return [layer.name for _, layer in self._aside]
-
-    def _put_back(self) -> None:
-        """Return the layers :meth:`_put_aside_other_stacks` took out, in their places."""
-        layers = self.viewer.layers
-        for i, layer in self._aside:
-            if layer not in layers:
-                layers.insert(min(i, len(layers)), layer)
-        self._aside = []
 
     def close_project(self, save: bool = True) -> bool:
         """Remove the project's layers (after saving unsaved labels when ``save``).
@@ -236,55 +217,14 @@ class LabelingWidget(LabelingPanel):
             editor.release()
             layers += [editor.points_layer, editor.skeleton_layer]
             editor.points_layer = None  # so that the layer removal does not save again
-        # One batch: napari garbage-collects once per batch, not once per removed layer.
-        with self.viewer.layers.batched_update():
-            for layer in layers[::-1]:
-                if layer is not None and layer in self.viewer.layers:
-                    self.viewer.layers.remove(layer)
-        self._put_back()
+        remove_layers(self.viewer, layers)
+        put_back(self.viewer, self._aside)  # the layers set aside while it was open
+        self._aside = []
         self.frames_layer = None
         self.session = self.editor = None
         self.saver.attach(None, None)
         self.show_no_project()
         return True
-
-    def _add_layers(self, session: LabelSession, opened: OpenedProject) -> tuple[Points, Vectors]:
-        """Add the frames, labels and skeleton layers of ``session``'s project."""
-        state, stack = session.state, opened.stack
-        name = opened.config_path.parent.name
-        self.frames_layer = self.viewer.add_image(
-            stack,
-            name=f"{name} frames",
-            rgb=stack.rgb,
-            contrast_limits=(0, 255),
-            multiscale=False,
-        )
-        self.frames_layer.metadata["images"] = list(state.images)
-        size = max(4.0, max(stack.shape[1:3], default=400) / 60)
-        style = KeypointsStyle(name=f"{name} labels", keypoint_names=state.keypoints)
-        style.size = size
-        data, features = points_from_state(state)
-        points = self.viewer.add_points(data, ndim=3, features=features, **style.as_kwargs())
-        # the same metadata as the labels reader's layer, so File > Save Layers works too
-        points.metadata.update(
-            {
-                "csv_path": str(session.labels_path),
-                "root": str(opened.data_dir),
-                "images": list(state.images),
-                "keypoint_names": list(state.keypoints),
-                "scorer": state.scorer,
-                "skeleton": [list(edge) for edge in session.edges],
-            }
-        )
-        # Vectors of every frame, not one frame's Shapes: napari slices them at no cost when
-        # the frame changes, where rebuilding a Shapes layer took most of a frame step
-        skel = PredictionSkeletonStyle(name=f"{name} skeleton", opacity=0.6)
-        skel.edge_width = max(1.0, size / 4)
-        skeleton = self.viewer.add_vectors(np.empty((0, 2, 3)), ndim=3, **skel.as_kwargs())
-        skeleton.editable = False
-        self.viewer.layers.selection.active = points
-        points.mode = "add"
-        return points, skeleton
 
     # ------------------------------------------------------------------ LabelingView
     def show_progress(self, frame: int) -> None:
