@@ -1,13 +1,16 @@
 """Train the ensemble that label QC's ``model_distance`` needs: members on different splits.
 
-Each member trains on the full mirror-mouse example's clean labels with its own
-``training.rng_seed_data_pt`` (and model seed), so each holds out a different share of the
-labeled frames; ``label_qc --models`` (and ``benchmarks/label_qc_recall.py --models``) then
-judges every label by the members that never saw it. Settings are the paper-claims runs'
+Each member trains on the full mirror-mouse example's clean labels with its own model seed
+and its own held-out frames: ``--split folds`` (default, as the Train dock trains an
+ensemble: ``training.holdout_fold = [m, M]``, so the members together hold out every frame)
+or ``--split seeds`` (its own ``training.rng_seed_data_pt``: random splits, which leave a
+few frames in every member's training split); ``label_qc --models`` (and
+``benchmarks/label_qc_recall.py --models``) then judges every label by the members that
+never saw it. Settings are the paper-claims runs'
 supervised ones (128 px, ``efficientnet_lite0_s16``, KL heatmaps, batch 8), one torch
 thread per member.
 
-    python benchmarks/label_qc_members.py --members 6 --steps 500 --jobs 2 --out runs-qc
+    python benchmarks/label_qc_members.py --members 9 --steps 500 --jobs 2 --out runs-qc
     python benchmarks/label_qc_recall.py --models runs-qc/member*/run --first-seed 100 \
         --plantings 40
 """
@@ -45,9 +48,11 @@ def train_member(member: int, args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     out = Path(args.out) / f"member{member}"
     cfg = make_config("supervised", member, _run_args(args.steps, args.device))
-    cfg["training"].update(
-        rng_seed_data_pt=member, train_prob=args.train_prob, val_prob=args.val_prob
-    )
+    cfg["training"].update(train_prob=args.train_prob, val_prob=args.val_prob)
+    if args.split == "folds":
+        cfg["training"]["holdout_fold"] = [member, args.members]
+    else:
+        cfg["training"]["rng_seed_data_pt"] = member
     cfg["model"]["model_name"] = f"member{member}"
     cpu0 = time.process_time()
     for event in train(cfg, out / "run"):
@@ -67,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--members", type=int, default=6)
     p.add_argument("--member", type=int, help="train this one member only")
     p.add_argument("--steps", type=int, default=500)
+    p.add_argument("--split", choices=("folds", "seeds"), default="folds")
     p.add_argument("--train-prob", type=float, default=0.7)
     p.add_argument("--val-prob", type=float, default=0.1)
     p.add_argument("--jobs", type=int, default=2, help="members trained at once")

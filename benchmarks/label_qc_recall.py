@@ -102,6 +102,7 @@ def run_set(
     seeds: range,
     models: tuple[pd.DataFrame, set[str]] | None = None,
     reviewed: int = 0,
+    min_swap_px: float = 0.0,
 ) -> list[dict]:
     cfg = load_config(SAMPLE / "config.yaml")  # the sample's config fits both label sets
     labels = read_labels(csv, cfg["data"]["keypoint_names"])
@@ -121,7 +122,9 @@ def run_set(
     )
     rows = []
     for seed in seeds:
-        planted, events = plant_label_errors(labels, 3, 3, seed, pairs, movable=covered)
+        planted, events = plant_label_errors(
+            labels, 3, 3, seed, pairs, movable=covered, min_swap_px=min_swap_px
+        )
         preds = None if models is None else memorised(models[0], models[1], planted)
         skip = confirmed_now(store, planted) if store is not None else []
         table = label_qc(planted, cfg, preds).ranked(None, skip)
@@ -175,6 +178,13 @@ def main(argv: list[str] | None = None) -> int:
         help="also report each set after the user confirmed the top K frames of its "
         "unplanted ranking (the dock's confirmation store)",
     )
+    p.add_argument(
+        "--min-swap-px",
+        type=float,
+        default=20.0,
+        help="swap only left/right pairs at least this far apart (a swap moves each label "
+        "by the pair's distance); 0: any pair",
+    )
     args = p.parse_args(argv)
     seeds = range(args.first_seed, args.first_seed + args.plantings)
     t0 = time.process_time()
@@ -183,13 +193,21 @@ def main(argv: list[str] | None = None) -> int:
     example = SHARED / "CollectedData.csv"
     for k in views:
         if SHARED.is_dir():
-            rows += run_set("mirror-mouse example", example, seeds, reviewed=k)
+            rows += run_set(
+                "mirror-mouse example", example, seeds, reviewed=k, min_swap_px=args.min_swap_px
+            )
     if SHARED.is_dir() and args.models:
         members = member_predictions(args.models, SHARED)
         for k in views:
-            rows += run_set("mirror-mouse example", example, seeds, members, k)
+            rows += run_set("mirror-mouse example", example, seeds, members, k, args.min_swap_px)
     for k in views:
-        rows += run_set("bundled sample", SAMPLE / "CollectedData.csv", seeds, reviewed=k)
+        rows += run_set(
+            "bundled sample",
+            SAMPLE / "CollectedData.csv",
+            seeds,
+            reviewed=k,
+            min_swap_px=args.min_swap_px,
+        )
     table = (
         pd.DataFrame(rows)
         .groupby(["set", "k"], sort=False)
@@ -212,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         print(table.round(2).to_string())
     print(
         f"\n{args.plantings} plantings (seeds {seeds.start}-{seeds.stop - 1}) of 3 swaps + "
-        f"3 moved points (40-60 px); worst rank: "
+        f"3 moved points (40-60 px); swaps of pairs >= {args.min_swap_px:g} px apart; worst rank: "
         f"median over plantings; CPU time {time.process_time() - t0:.0f} s; "
         f"python {sys.version.split()[0]}"
     )

@@ -39,7 +39,7 @@ from napari_lightning_pose.data.augment import Augmenter, pipeline_params
 from napari_lightning_pose.data.heatmaps import gaussian_heatmaps
 from napari_lightning_pose.data.multiview import keep_frames, read_view_labels, split_frames
 from napari_lightning_pose.data.neighbours import neighbour_windows
-from napari_lightning_pose.data.splits import split_indices
+from napari_lightning_pose.data.splits import config_split
 from napari_lightning_pose.data.transforms import (
     image_to_heatmap,
     keypoints_to_resized,
@@ -295,13 +295,12 @@ def build_datasets(
     seed = int(train_cfg["rng_seed_data_pt"])
     keep = train_cfg["train_frames"]
     if frames.frame_keys is not None:  # multi-camera: a frame's views share a split
-        probs = train_cfg["train_prob"], train_cfg["val_prob"]
-        splits = split_frames(frames.frame_keys, *probs, seed)
+        splits = split_frames(frames.frame_keys, train_cfg)
         train = keep_frames(splits["train"], frames.frame_keys, keep, seed)
         if len(train) < 1:
             raise ConfigError(None, f"training.train_frames {keep} keeps no training frames.")
         return _datasets(frames, train, splits, cfg)
-    splits = split_indices(len(frames), train_cfg["train_prob"], train_cfg["val_prob"], seed)
+    splits = config_split(len(frames), train_cfg)
     train = splits["train"]
     n_keep = round(keep * len(train)) if keep <= 1 else int(keep)
     if n_keep < 1:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_lightning_pose.data.splits import split_indices
+from napari_lightning_pose.data.splits import config_split
 from napari_lightning_pose.io.labels import drop_unlabeled, match_keypoints, read_labels
 from napari_lightning_pose.io.pose_csv import coords_array, keypoint_names, make_pose_frame
 from napari_lightning_pose.io.views import (
@@ -102,14 +102,13 @@ def read_view_labels(cfg: Mapping[str, Any], names: Sequence[str] | None = None)
     )
 
 
-def split_frames(
-    frame_keys: Sequence[str], train_prob: float, val_prob: float, seed: int
-) -> dict[str, np.ndarray]:
-    """``split_indices`` over frames (all views of a frame together), as row indices."""
+def split_frames(frame_keys: Sequence[str], training: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """The config's split (``config_split``) over frames (all views of a frame together), as
+    row indices."""
     unique = list(dict.fromkeys(frame_keys))
     group = {key: i for i, key in enumerate(unique)}
     of_row = np.asarray([group[k] for k in frame_keys], dtype=np.int64)
-    splits = split_indices(len(unique), train_prob, val_prob, seed)
+    splits = config_split(len(unique), training)
     return {name: np.flatnonzero(np.isin(of_row, idx)) for name, idx in splits.items()}
 
 

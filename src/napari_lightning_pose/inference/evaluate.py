@@ -55,7 +55,7 @@ from napari_lightning_pose.training.checkpoints import (
 from napari_lightning_pose.training.evaluation import batch_errors
 
 VIDEO_PREDS_DIR = "video_preds"  # beside the checkpoint, as Lightning Pose names it
-SPLIT_KEYS = ("train_prob", "val_prob", "rng_seed_data_pt", "train_frames")
+SPLIT_KEYS = ("train_prob", "val_prob", "rng_seed_data_pt", "train_frames", "holdout_fold")
 MODEL_DATA_KEYS = ("image_resize_dims", "downsample_factor")
 STATS = ("mean", "median", "p95", "n")
 
@@ -132,7 +132,7 @@ def evaluate(
     model, trained_cfg, meta = load_checkpoint(checkpoint, dev)
     eval_cfg = copy.deepcopy(dict(cfg)) if cfg is not None else copy.deepcopy(trained_cfg)
     for key in SPLIT_KEYS:
-        eval_cfg["training"][key] = trained_cfg["training"][key]
+        eval_cfg["training"][key] = trained_cfg["training"].get(key)  # older runs: no fold
     # the model sees frames as it was trained to (its input size, heatmap scale, context
     # window), whatever the project's config says now
     for key in MODEL_DATA_KEYS:
@@ -301,7 +301,7 @@ def evaluate_video_predictions(
         )
     fit_cfg = copy.deepcopy(dict(cfg)) if cfg is not None else ckpt["config"]
     for key in SPLIT_KEYS:
-        fit_cfg["training"][key] = ckpt["config"]["training"][key]
+        fit_cfg["training"][key] = ckpt["config"]["training"].get(key)
     fits = fits_for_model(fit_cfg, dict(ckpt.get("pca") or {}))
     xy = coords_array(df, ("x", "y"))
     paths = write_video_metrics(pred_csv, xy, names, fits, np.asarray(df.index))

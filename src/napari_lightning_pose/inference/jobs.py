@@ -117,6 +117,7 @@ def train_ensemble(
     device: str | None = None,
     stop: threading.Event | None = None,
     warm: bool = False,
+    folds: bool = False,
 ) -> Iterator[EnsembleTrainEvent]:
     """Train ``n_members`` models with seeds ``first_seed + m`` into ``out_dir/member<m>``.
 
@@ -124,7 +125,9 @@ def train_ensemble(
     step is just reported done) and starts the others. ``warm`` ("continue from the current
     models") starts each member from its own trained weights in ``out_dir/member<m>``
     (``training.warm_start``: fresh optimiser and schedule, current labels), so the
-    ensemble keeps its diversity; a member without weights starts from scratch. When
+    ensemble keeps its diversity; a member without weights starts from scratch. ``folds``
+    gives member ``m`` its own held-out frames (``training.holdout_fold = [m, n_members]``),
+    so label QC can judge each label by members that never trained on it. When
     ``stop`` is set the running member saves ``last.ckpt`` within one step, reports
     "stopped", and no further member starts; Resume then continues where it stopped.
     """
@@ -139,8 +142,12 @@ def train_ensemble(
         again = resume and (run_dir / LAST_CKPT).is_file()
         has_weights = any((run_dir / n).is_file() for n in (BEST_CKPT, LAST_CKPT))
         init = run_dir if warm and not again and has_weights else None
+        fold = [m, n_members] if folds and n_members > 1 else None
+        if init is not None:  # a continued member keeps the frames it held out
+            fold = _trained_fold(run_dir, fold)
+        member_cfg = {**cfg, "training": {**cfg["training"], "holdout_fold": fold}}
         events = train(
-            cfg,
+            member_cfg,
             run_dir,
             steps=steps,
             seed=first_seed + m,
@@ -155,6 +162,18 @@ def train_ensemble(
             yield EnsembleTrainEvent(m, n_members, event)
         if last is None or last.kind == "stopped" or (stop is not None and stop.is_set()):
             return
+
+
+def _trained_fold(run_dir: Path, default: list[int] | None) -> list[int] | None:
+    """The ``training.holdout_fold`` a run trained with (its ``config.yaml``), else
+    ``default``: weights that saw a frame must not be taken to have held it out."""
+    import yaml
+
+    try:
+        saved = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+        return saved["training"].get("holdout_fold")
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError):
+        return default
 
 
 # --------------------------------------------------------------------- predict + smooth

@@ -157,16 +157,14 @@ def fits_for_model(cfg: Mapping[str, Any], saved: Mapping[str, Any]) -> dict[str
     if not wanted:
         return {}
     from napari_lightning_pose.data.labeled import LabeledFrames
-    from napari_lightning_pose.data.splits import split_indices
+    from napari_lightning_pose.data.splits import config_split
     from napari_lightning_pose.losses.names import pca_columns
     from napari_lightning_pose.losses.pca import fit_pose_pca
 
     try:
         frames = LabeledFrames({**cfg, "model": {**cfg["model"], "model_type": "heatmap"}})
         tcfg = cfg["training"]
-        split = split_indices(
-            len(frames), tcfg["train_prob"], tcfg["val_prob"], int(tcfg["rng_seed_data_pt"])
-        )
+        split = config_split(len(frames), tcfg)
         kp = frames.keypoints[split["train"]]
         fits = {}
         for name in wanted:

@@ -117,8 +117,7 @@ def count_train_frames(cfg: Mapping[str, Any]) -> int:
         found = read_view_labels(cfg, data["keypoint_names"] or None)
         if not found.frame_keys:
             return 0
-        probs = tcfg["train_prob"], tcfg["val_prob"]
-        train = split_frames(found.frame_keys, *probs, int(tcfg["rng_seed_data_pt"]))["train"]
+        train = split_frames(found.frame_keys, tcfg)["train"]
         seed = int(tcfg["rng_seed_data_pt"])
         return len(keep_frames(train, found.frame_keys, tcfg["train_frames"], seed))
     csv_path = Path(data["data_dir"]) / data["csv_file"]

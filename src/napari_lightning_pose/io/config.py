@@ -90,6 +90,9 @@ _SCHEMA: dict[str, Any] = {
         "steps_per_epoch": (None, (int, type(None))),
         "check_val_every_n_epoch": (1, (int,)),
         "rng_seed_data_pt": (0, (int,)),
+        # [m, M]: member m of an ensemble of M holds out its own share of the labeled frames
+        # (data.splits.split_indices), so label QC can judge every label by a held-out member
+        "holdout_fold": (None, _OPT_LIST),
         "rng_seed_model_pt": (0, (int,)),
         "optimizer": ("Adam", (str,)),
         "optimizer_params": {"learning_rate": (1e-3, _NUM)},
@@ -302,6 +305,13 @@ def _check_values(cfg: dict[str, Any], path) -> None:
         raise ConfigError(path, "training.train_prob must be in (0, 1] and val_prob in [0, 1).")
     if train["train_prob"] + train["val_prob"] > 1 + 1e-9:
         raise ConfigError(path, "training.train_prob + training.val_prob must not exceed 1.")
+    fold = train["holdout_fold"]
+    if fold is not None and not (
+        len(fold) == 2 and all(isinstance(v, int) for v in fold) and 0 <= fold[0] < fold[1]
+    ):
+        raise ConfigError(
+            path, f"training.holdout_fold is {fold}; it must be [m, M] with 0 <= m < M, or null."
+        )
 
 
 def validate_config(user: Mapping[str, Any], path: str | Path | None = None) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_lightning_pose.data.splits import split_indices
+from napari_lightning_pose.data.splits import config_split
 from napari_lightning_pose.errors import ConfigError
 from napari_lightning_pose.losses.names import UNSUPERVISED_LOSSES, pca_columns
 from napari_lightning_pose.losses.pca import design_matrix
@@ -72,8 +72,7 @@ def _pca_availability(
     n = len(keypoints)
     train = np.zeros(0, dtype=np.int64)
     if n:
-        probs = float(tcfg["train_prob"]), float(tcfg["val_prob"])
-        train = split_indices(n, *probs, int(tcfg["rng_seed_data_pt"]))["train"]
+        train = config_split(n, tcfg)["train"]
     rows = design_matrix(keypoints[train], name, cols)
     present = np.isfinite(rows).astype(np.float64)
     need = rows.shape[1]

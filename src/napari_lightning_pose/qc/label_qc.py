@@ -25,7 +25,11 @@ keypoint), in pixels except ``conditional_z``:
 ``model_distance``
     With models: distance between the label and the ensemble's prediction (median over
     members) on that frame, from members that did not train on it where there are such
-    (``qc.label_qc_models``), so a model that memorised the mistake does not hide it.
+    (``qc.label_qc_models``), so a model that memorised the mistake does not hide it. Its
+    part in ``score`` is discounted where those members disagree among themselves (their
+    ``spread``, the RMS distance to their median): ``d * t / sqrt(spread**2 + t**2)``, ``t``
+    the keypoint's median spread. A label far from members that agree is a likelier mistake
+    than one far from members that scatter (a lifted paw they all find hard).
 
 Robust fits: each PCA (and the Gaussian of ``conditional_z``) is fitted without the frame
 it judges (leave one out) and without the poses whose error is far above the rest (trimmed:
@@ -197,9 +201,12 @@ def _label_qc(
         criteria["swap_gain"] = _swap_gain(xy, pairs, fits, len(names))
     elif not pairs:
         notes.append("no left/right pairs (data.flip_pairs is empty): no swap test.")
+    discounted = None
     if predictions is not None:
         pred = _poses(predictions.reindex(index), names)
         criteria["model_distance"] = np.linalg.norm(xy - pred, axis=-1)
+        spread = _coord(predictions.reindex(index), names, "spread")
+        discounted = _discounted(criteria["model_distance"], spread)
     if not criteria:
         raise ConfigError(
             None,
@@ -209,6 +216,10 @@ def _label_qc(
     frames = {k: pd.DataFrame(v, index=index, columns=names) for k, v in criteria.items()}
     frames = {k: frames[k] for k in CRITERIA if k in frames}
     parts = {k: contribution(v) for k, v in frames.items()}
+    if discounted is not None:
+        parts["model_distance"] = contribution(
+            pd.DataFrame(discounted, index=index, columns=names)
+        )
     stack = np.stack([p.to_numpy() for p in parts.values()])
     score = np.sqrt(np.nansum(stack**2, axis=0))
     score[~np.isfinite(xy).all(axis=-1)] = np.nan  # unlabeled keypoints are not ranked
@@ -350,12 +361,29 @@ def _swapped(pose: np.ndarray, pair: tuple[int, int]) -> np.ndarray:
 
 def _poses(table: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
     """(rows, keypoints, 2) x, y of a pose table (extra coords such as likelihood ignored)."""
+    return np.stack([_coord(table, names, "x"), _coord(table, names, "y")], axis=-1)
+
+
+def _coord(table: pd.DataFrame, names: Sequence[str], coord: str) -> np.ndarray:
+    """(rows, keypoints) values of one coord of a pose table; NaN where it has none."""
     parts = table.columns.get_level_values(1)
     coords = table.columns.get_level_values(2)
-    out = np.full((len(table), len(names), 2), np.nan)
+    out = np.full((len(table), len(names)), np.nan)
     for j, name in enumerate(names):
-        for c, coord in enumerate("xy"):
-            col = np.flatnonzero((parts == name) & (coords == coord))
-            if len(col):
-                out[:, j, c] = table.iloc[:, col[0]].to_numpy(dtype=float)
+        col = np.flatnonzero((parts == name) & (coords == coord))
+        if len(col):
+            out[:, j] = table.iloc[:, col[0]].to_numpy(dtype=float)
     return out
+
+
+def _discounted(distance: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    """Label-to-model distances discounted where the members disagree (module docstring);
+    an unknown spread (one member, or none given) counts as the keypoint's typical one."""
+    known = np.isfinite(spread)
+    if not known.any():
+        return distance
+    typical = np.nanmedian(np.where(known, spread, np.nan), axis=0)  # per keypoint
+    typical = np.where(np.isfinite(typical), typical, np.nanmedian(spread))
+    typical = np.maximum(typical, 1e-6)[None, :]
+    spread = np.where(known, spread, typical)
+    return distance * typical / np.sqrt(spread**2 + typical**2)

@@ -6,8 +6,9 @@ Each member (a training folder or checkpoint) predicts every labeled frame of th
 checkpoint's own settings which frames the member trained on). For each frame the
 prediction is the median over the members that held it out; where every member trained on
 it, the median over all, and the frame is named in the notes (a member that memorised a
-wrong label agrees with it). Members trained with different ``training.rng_seed_data_pt``
-hold out different frames, so an ensemble covers most of them.
+wrong label agrees with it). Members trained with ``training.holdout_fold`` (the Train
+dock's default, ``jobs.train_ensemble(folds=True)``) hold out different frames, so an
+ensemble covers them all; different ``training.rng_seed_data_pt`` covers most of them.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def held_out_predictions(
     Returns
     -------
     predictions : DataFrame
-        Index = image path, x / y per keypoint (the members' keypoint order).
+        Index = image path, x / y / spread per keypoint (the members' keypoint order).
     notes : list of str
     """
     from napari_lightning_pose.inference.evaluate import evaluate
@@ -46,7 +47,8 @@ def held_out_images(results: Sequence[Any]) -> set[str]:
 
 
 def median_held_out(results: Sequence[Any]) -> tuple[pd.DataFrame, list[str]]:
-    """Per image, the median prediction of the members that held it out (or of all)."""
+    """Per image, the median prediction of the members that held it out (or of all), and
+    their ``spread``: RMS distance to that median (NaN with fewer than two members)."""
     per_member = [(r.predictions, r.errors["split"] != "train") for r in results]
     names = list(dict.fromkeys(per_member[0][0].columns.get_level_values(1)))
     images = sorted(set().union(*(set(p.index) for p, _ in per_member)))
@@ -62,15 +64,21 @@ def median_held_out(results: Sequence[Any]) -> tuple[pd.DataFrame, list[str]]:
     use = np.where(held.any(axis=0)[None, :], held, True)  # no held-out member: all
     masked = np.where(use[:, :, None, None], stack, np.nan)
     median = np.nanmedian(masked, axis=0)
+    sq = np.sum((masked - median[None]) ** 2, axis=-1)  # (members, images, keypoints)
+    n = np.isfinite(sq).sum(axis=0)
+    spread = np.sqrt(np.nansum(sq, axis=0) / np.maximum(n, 1))
+    spread[n < 2] = np.nan
     notes = []
     trained_on = [images[i] for i in np.flatnonzero(~held.any(axis=0))]
     if trained_on:
         notes.append(
             f"{len(trained_on)} of {len(images)} labeled frames were in every member's "
             "training split (their model distance may hide a memorised mistake); train "
-            "members with different training.rng_seed_data_pt to hold them out."
+            "the ensemble with 'Members hold out different frames' (training.holdout_fold) "
+            "and members x (1 - train_prob) >= 1 to hold every frame out."
         )
-    table = make_pose_frame(median, names, ("x", "y"), index=images, scorer="ensemble")
+    values = np.concatenate([median, spread[..., None]], axis=-1)
+    table = make_pose_frame(values, names, ("x", "y", "spread"), index=images, scorer="ensemble")
     return table, notes
 
 

@@ -179,10 +179,13 @@ def plant_label_errors(
     flip_pairs: Sequence[tuple[int, int]],
     moved_px: tuple[float, float] = (40.0, 60.0),
     movable: Sequence[int] | None = None,
+    min_swap_px: float = 0.0,
 ) -> tuple[pd.DataFrame, list[PlantedError]]:
     """A copy of a labels table with ``n_swaps`` left/right swaps and ``n_moved`` moved
     points, each in a different labeled frame (where the points involved are labeled).
-    ``movable``: the keypoint indices a point may be moved at (default all)."""
+    ``movable``: the keypoint indices a point may be moved at (default all).
+    ``min_swap_px``: swap only pairs at least that far apart (a swap moves each label by
+    the pair's distance; one of a few pixels is no error a user could see or fix)."""
     rng = np.random.default_rng(seed)
     names = list(dict.fromkeys(labels.columns.get_level_values(1)))
     xy = _xy(labels, names)  # (N, K, 2)
@@ -197,7 +200,12 @@ def plant_label_errors(
             r = rows[used]
             used += 1
             if kind == "swap":
-                usable = [p for p in flip_pairs if np.isfinite(xy[r, list(p)]).all()]
+                usable = [
+                    p
+                    for p in flip_pairs
+                    if np.isfinite(xy[r, list(p)]).all()
+                    and np.linalg.norm(xy[r, p[0]] - xy[r, p[1]]) >= min_swap_px
+                ]
                 if not usable:
                     continue
                 a, b = usable[int(rng.integers(len(usable)))]

@@ -188,3 +188,35 @@ def test_label_outside_its_image_raises_labels_error(sample_copy: Path) -> None:
     labels.to_csv(sample_copy / "CollectedData.csv")
     with pytest.raises(LabelsError, match="outside"):
         build_datasets(load_config(sample_copy / "config.yaml"))
+
+
+@pytest.mark.parametrize(("n", "members", "train_prob"), [(90, 5, 0.8), (50, 9, 0.7), (7, 3, 0.6)])
+def test_holdout_folds_cover_every_row(n, members, train_prob):
+    """Members of a folds ensemble hold out different rows, every row by at least one when
+    members x (1 - train_prob) >= 1, each with the split sizes of a plain split."""
+    plain = split_indices(n, train_prob, 0.1, seed=4)
+    folds = [split_indices(n, train_prob, 0.1, 4, (m, members)) for m in range(members)]
+    held = set()
+    for split in folds:
+        assert {k: len(v) for k, v in split.items()} == {k: len(v) for k, v in plain.items()}
+        assert sorted(np.concatenate(list(split.values()))) == list(range(n))
+        held |= set(split["val"]) | set(split["test"])
+    assert held == set(range(n))
+    assert len({tuple(s["test"]) for s in folds}) == members
+    assert (
+        split_indices(n, train_prob, 0.1, 4, (1, members))["test"].tolist()
+        == folds[1]["test"].tolist()
+    )
+
+
+def test_a_bad_holdout_fold_is_refused(tmp_path):
+    from napari_lightning_pose.errors import ConfigError
+    from napari_lightning_pose.io.config import validate_config
+
+    for fold in ([3, 3], [0], [-1, 2]):
+        with pytest.raises(ConfigError, match="holdout_fold"):
+            validate_config({"training": {"holdout_fold": fold}})
+    assert validate_config({"training": {"holdout_fold": [2, 3]}})["training"]["holdout_fold"] == [
+        2,
+        3,
+    ]

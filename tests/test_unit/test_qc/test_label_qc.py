@@ -82,6 +82,30 @@ def test_model_distance_from_predictions():
     assert qc.ranked(1)["keypoint"].iloc[0] == "tail"
 
 
+def test_a_label_far_from_members_that_agree_outranks_one_they_scatter_around():
+    """Two labels 30 px from the members' median at the same keypoint: where the members
+    agree (spread 2 px) it is a likelier mistake than where they scatter (40 px, a pose
+    they all find hard); both show their 30 px as model_distance."""
+    labels = _animals()
+    names = list(dict.fromkeys(labels.columns.get_level_values(1)))
+    xy = np.stack([labels.loc[:, (slice(None), n, c)].to_numpy()[:, 0] for n in names
+                   for c in "xy"], axis=1).reshape(len(labels), len(names), 2)  # fmt: skip
+    rng = np.random.default_rng(1)
+    spread = rng.uniform(2.0, 4.0, (len(labels), len(names), 1))
+    pred = xy + rng.normal(0, 1.0, xy.shape)
+    for row, scatter in ((12, 40.0), (30, 2.0)):
+        pred[row, 5] = xy[row, 5] + [30.0, 0.0]
+        spread[row, 5] = scatter
+    preds = make_pose_frame(
+        np.concatenate([pred, spread], axis=-1), names, ("x", "y", "spread"), index=labels.index
+    )
+    qc = label_qc(labels, CFG, predictions=preds)
+    assert qc.criteria["model_distance"].iloc[[12, 30], 5].round(6).tolist() == [30.0, 30.0]
+    order = list(qc.ranked()["image"])
+    assert order.index(labels.index[30]) < order.index(labels.index[12])
+    assert qc.ranked(1)["image"].iloc[0] == labels.index[30]
+
+
 def _two_views(n: int = 60, seed: int = 0, swap_bottom_paws_at: int = 7) -> pd.DataFrame:
     """A mirror rig: a side view (x, height) and a bottom view (x, lateral) of a nose and
     two paws; the paws stagger in x and sit on their own side in the bottom view. One frame
@@ -251,7 +275,12 @@ def test_held_out_predictions_of_members_trained_on_other_splits(tmp_path, blob_
     preds, notes = held_out_predictions(runs, cfg, device="cpu")
     labels = read_labels(Path(cfg["data"]["data_dir"]) / cfg["data"]["csv_file"])
     assert set(preds.index) == set(labels.index)
-    assert np.isfinite(preds.to_numpy()).all()
+    xy = preds.loc[:, preds.columns.get_level_values(2).isin(["x", "y"])]
+    assert np.isfinite(xy.to_numpy()).all()
+    # the members' spread: known where two of them predicted the frame (both held it out,
+    # or neither: then all), NaN where one member alone held it out
+    spread = preds.loc[:, preds.columns.get_level_values(2) == "spread"].to_numpy()
+    assert (spread[np.isfinite(spread)] >= 0).all() and np.isfinite(spread).any()
     assert notes and "every member's training split" in notes[0]
     qc = label_qc(labels, cfg, preds)
     assert "model_distance" in qc.criteria
@@ -260,3 +289,29 @@ def test_held_out_predictions_of_members_trained_on_other_splits(tmp_path, blob_
     held = held_out_images(results)
     assert held <= set(labels.index)
     assert len(held) == len(labels) - int(notes[0].split(" of ")[0])
+
+
+@pytest.mark.slow
+def test_an_ensemble_with_folds_holds_out_every_labeled_frame(tmp_path, blob_tools):
+    """The Train dock's default: members trained with ``folds`` hold out different frames,
+    so label QC judges every label by a member that never trained on it; with one split
+    for all, most labels are judged by memorising members only."""
+    from napari_lightning_pose.inference.evaluate import evaluate
+    from napari_lightning_pose.inference.jobs import train_ensemble
+    from napari_lightning_pose.qc.label_qc_models import held_out_images, median_held_out
+
+    tiny = {"n_frames": 12, "height": 40, "width": 48, "resize": 32, "n_video_frames": 4}
+    cfg = load_config(blob_tools.make_project(tmp_path / "proj", **tiny))
+    cfg["training"].update(train_prob=0.6, val_prob=0.2)  # 3 members x 40 % held out
+    labels = read_labels(Path(cfg["data"]["data_dir"]) / cfg["data"]["csv_file"])
+    held = {}
+    for folds in (True, False):
+        out = tmp_path / f"models-{folds}"
+        list(train_ensemble(cfg, out, 3, steps=1, folds=folds))
+        runs = [out / f"member{m}" for m in range(3)]
+        results = [evaluate(r, cfg, splits=("train", "val", "test"), device="cpu") for r in runs]
+        held[folds] = held_out_images(results)
+        notes = median_held_out(results)[1]
+        assert bool(notes) is not folds
+    assert held[True] == set(labels.index)
+    assert len(held[False]) == round(0.4 * len(labels))

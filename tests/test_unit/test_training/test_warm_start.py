@@ -12,6 +12,7 @@ import torch
 
 from napari_lightning_pose.cli import main
 from napari_lightning_pose.training import BEST_CKPT, LAST_CKPT, CheckpointError, train
+from napari_lightning_pose.training.checkpoints import read_checkpoint
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:
@@ -83,11 +84,15 @@ def test_each_ensemble_member_continues_from_its_own_weights(tiny_cfg, tmp_path)
     assert not _same(old[0], old[1])
     frozen = dict(tiny_cfg, training=dict(tiny_cfg["training"]))
     frozen["training"]["optimizer_params"] = {"learning_rate": 0.0}
-    events = list(train_ensemble(frozen, out, 2, steps=1, warm=True))
+    events = list(train_ensemble(frozen, out, 2, steps=1, warm=True, folds=True))
     starts = [e.event for e in events if e.event.kind == "start"]
     assert all("warm start" in s.message for s in starts)
     for m in range(2):
         assert _same(old[m], _weights(out / f"member{m}" / LAST_CKPT))
+        # trained on the common split: a continued member keeps it (its weights saw those
+        # frames, so label QC must not take them as held out)
+        ckpt, _ = read_checkpoint(out / f"member{m}" / LAST_CKPT)
+        assert ckpt["config"]["training"]["holdout_fold"] is None
 
 
 def test_train_cli_init_from(tiny_cfg, tmp_path, capsys):

@@ -94,7 +94,7 @@ class TrainingWidget(JobDock):
         self.members_spin = QSpinBox()
         self.members_spin.setRange(1, 20)
         self.members_spin.setValue(3)
-        self.members_spin.setToolTip("ensemble members, trained with seeds 0..N-1")
+        self.members_spin.setToolTip("ensemble members, trained with model seeds 0..N-1")
         self.device_combo = QComboBox()
         self.device_combo.addItems(device_choices())
         form = QFormLayout()
@@ -113,6 +113,14 @@ class TrainingWidget(JobDock):
         )
         self.continue_check.setEnabled(False)
         form.addRow("", self.continue_check)
+        self.folds_check = QCheckBox("Members hold out different frames")
+        self.folds_check.setChecked(True)
+        self.folds_check.setToolTip(
+            "Member m holds out its own share of the labeled frames (training.holdout_fold), "
+            "so Label QC judges every label by a model that never trained on it. Off: all "
+            "members hold out the same frames."
+        )
+        form.addRow("", self.folds_check)
 
         self.loss_group = LossStrengths()
         self.loss_checks = self.loss_group.checks
@@ -227,6 +235,7 @@ class TrainingWidget(JobDock):
             resume=resume,
             device=None if device == "auto" else device,
             warm=warm,
+            folds=self.folds_check.isChecked(),
         )
         return True
 

@@ -89,6 +89,8 @@ def test_trains_an_ensemble_with_live_plot_and_keeps_the_gui_responsive(
         ckpt, _ = read_checkpoint(models / f"member{m}" / "last.ckpt")
         assert ckpt["step"] == 8
         assert ckpt["config"]["training"]["rng_seed_model_pt"] == m  # different seeds
+        # and, by default, each its own held-out frames (label QC judges every label)
+        assert ckpt["config"]["training"]["holdout_fold"] == [m, 2]
     assert widget.progress.value() == widget.progress.maximum() == 16
     assert any(name.startswith("heatmap") for _member, name in widget.curves)
     # one curve per member (a member's curve does not run into the next one's)
