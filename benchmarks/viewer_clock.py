@@ -18,6 +18,17 @@ from typing import Any
 PACKAGE = "napari_lightning_pose"
 
 
+def ours_on(frame: Any) -> bool:
+    """True when a frame of our package (``src/napari_lightning_pose``) is on the stack: the
+    GUI thread is in our code or in what our code called (napari's setters, a collection
+    our allocation set off); the event loop drawing on its own is not."""
+    while frame is not None:
+        if PACKAGE in frame.f_code.co_filename and "benchmarks" not in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
+
+
 def where(frame: Any) -> str:
     """Where the GUI thread is: the deepest frame of our package, else the deepest frame."""
     stack = []
@@ -36,19 +47,24 @@ def where(frame: Any) -> str:
 
 
 class StackSampler:
-    """Samples where the GUI thread is every 10 ms, in a thread (to explain a freeze)."""
+    """Samples where the GUI thread is every 5 ms, in a thread (to explain a freeze), and
+    whether it is in our code then (:func:`ours_on`)."""
 
     def __init__(self) -> None:
         self.main = threading.main_thread().ident
         self.samples: list[tuple[float, str]] = []
+        self.ours: list[tuple[float, bool]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             frame = sys._current_frames().get(self.main)
-            self.samples.append((time.perf_counter(), where(frame)))
-            time.sleep(0.01)
+            now = time.perf_counter()
+            self.samples.append((now, where(frame)))
+            self.ours.append((now, ours_on(frame)))
+            del frame
+            time.sleep(0.005)
 
     def __enter__(self) -> StackSampler:
         self._thread.start()
@@ -57,6 +73,11 @@ class StackSampler:
     def __exit__(self, *_exc: Any) -> None:
         self._stop.set()
         self._thread.join()
+
+    def ours_share(self, start: float, end: float) -> float:
+        """The share of the samples in [start, end] that found the GUI thread in our code."""
+        flags = [o for t, o in self.ours if start <= t <= end]
+        return sum(flags) / len(flags) if flags else 0.0
 
     def during(self, start: float, end: float) -> str:
         """The most common place in [start, end], with its share of the samples."""
@@ -95,6 +116,12 @@ class ViewerClock:
         #: a core or the GIL (a loaded machine inflates the wall-clock stall, not these)
         self.last_cpu = 0.0
         self.last_max_cpu = 0.0
+        #: Our code's time (ms) in the longest stall of the last :meth:`stalls`, and the most
+        #: in any one stall: the stall's share of samples with our package on the GUI
+        #: thread's stack (5 ms sampling), plus full collections our code's allocations set
+        #: off on that thread (the sampler cannot run while one holds the GIL)
+        self.last_ours = 0.0
+        self.last_max_ours = 0.0
         #: Full garbage collections during the last :meth:`stalls`: how many, longest (ms).
         #: One holds the GIL however long it takes, on whichever thread it falls.
         self.last_full_gcs = (0, 0.0)
@@ -144,14 +171,16 @@ class ViewerClock:
             cpu.append(now_cpu)
 
         full_gcs: list[float] = []
-        gc_start = [0.0]
+        gc_spans: list[tuple[float, float, bool]] = []  # (start, end, set off by our code)
+        gc_start = [0.0, False]
 
         def on_gc(phase: str, info: dict[str, int]) -> None:
             if info["generation"] == 2:
                 if phase == "start":
-                    gc_start[0] = time.perf_counter()
+                    gc_start[:] = [time.perf_counter(), ours_on(sys._getframe(1))]
                 else:
                     full_gcs.append(time.perf_counter() - gc_start[0])
+                    gc_spans.append((gc_start[0], time.perf_counter(), gc_start[1]))
 
         timer = QTimer()
         timer.timeout.connect(tick)
@@ -173,6 +202,16 @@ class ViewerClock:
         self.last_where = sampler.during(longest[1], longest[2])
         self.last_cpu = longest[3] * 1e3
         self.last_max_cpu = max(g[3] for g in gaps) * 1e3
+
+        def ours_ms(gap: tuple[float, float, float, float]) -> float:
+            _, a, b, _ = gap
+            spans = [(max(s, a), min(e, b), o) for s, e, o in gc_spans if s < b and e > a]
+            in_gc = sum(e - s for s, e, _ in spans)
+            by_us = sum(e - s for s, e, o in spans if o)
+            return ((b - a - in_gc) * sampler.ours_share(a, b) + by_us) * 1e3
+
+        self.last_ours = ours_ms(longest)
+        self.last_max_ours = max(ours_ms(g) for g in gaps)
         return (time.perf_counter() - t0) * 1e3, longest[0] * 1e3
 
     def close(self) -> None:
