@@ -143,7 +143,7 @@ def train_ensemble(
         has_weights = any((run_dir / n).is_file() for n in (BEST_CKPT, LAST_CKPT))
         init = run_dir if warm and not again and has_weights else None
         fold = [m, n_members] if folds and n_members > 1 else None
-        if init is not None:  # a continued member keeps the frames it held out
+        if init is not None or again:  # a continued member keeps the frames it held out
             fold = _trained_fold(run_dir, fold)
         member_cfg = {**cfg, "training": {**cfg["training"], "holdout_fold": fold}}
         events = train(

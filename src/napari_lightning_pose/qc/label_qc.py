@@ -382,7 +382,9 @@ def _discounted(distance: np.ndarray, spread: np.ndarray) -> np.ndarray:
     known = np.isfinite(spread)
     if not known.any():
         return distance
-    typical = np.nanmedian(np.where(known, spread, np.nan), axis=0)  # per keypoint
+    with warnings.catch_warnings():  # a keypoint no two members predicted: all NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        typical = np.nanmedian(spread, axis=0)  # per keypoint
     typical = np.where(np.isfinite(typical), typical, np.nanmedian(spread))
     typical = np.maximum(typical, 1e-6)[None, :]
     spread = np.where(known, spread, typical)
