@@ -164,10 +164,9 @@ def settle_when_shown(
     ``viewer``'s window back the size it had before (adding a dock may grow it)."""
     import warnings
 
-    from napari_lightning_pose.viewer.widgets.warmup import preload_plots, settle_collector
+    from napari_lightning_pose.viewer.widgets.warmup import preload_plots
 
     preload_plots()  # a plot dock opened later finds pyqtgraph imported
-    settle_collector()  # no full collection of napari's heap for each result layer
     widget.tabbed_dock = tabbed
     with warnings.catch_warnings():  # napari's main window: private, and the only way to it
         warnings.simplefilter("ignore", FutureWarning)

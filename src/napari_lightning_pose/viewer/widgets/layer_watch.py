@@ -119,10 +119,9 @@ def _dock_legend(viewer: Any, layer: Any) -> None:
     if window is None or meta.get("kind") not in CHECKED_KINDS or type(layer).__name__ != "Points":
         return
     from napari_lightning_pose.viewer.widgets.legend import UncertaintyLegend
-    from napari_lightning_pose.viewer.widgets.warmup import preload_plots, settle_collector
+    from napari_lightning_pose.viewer.widgets.warmup import preload_plots
 
     preload_plots()  # the Traces dock the user opens next finds pyqtgraph imported
-    settle_collector()
 
     with warnings.catch_warnings():  # napari's main window: private, the only way to it
         warnings.simplefilter("ignore", FutureWarning)

@@ -8,8 +8,7 @@ layer is added with both already loaded; later calls cost nothing.
 The plots' pyqtgraph (0.1-0.3 s on the GUI thread when the first plot dock opened) is
 imported the same way, in a thread of its own, as soon as any of the plugin's docks opens
 or a prediction layer arrives in a window (:func:`preload_plots`): a plot dock opened
-afterwards finds it imported. At the same moments the window's garbage collector is set to
-let short-lived objects die young (:func:`settle_collector`).
+afterwards finds it imported.
 """
 
 from __future__ import annotations
@@ -30,28 +29,6 @@ def warm_first_image_layer() -> None:
     import scipy.ndimage  # noqa: F401
 
     pint.get_application_registry().pixel  # noqa: B018 (the first attribute builds it)
-
-
-#: Allocations between collections of the youngest generation in the window's process
-#: (CPython's default: 700). See :func:`settle_collector`.
-YOUNG_THRESHOLD = 10_000
-
-
-def settle_collector() -> None:
-    """Let short-lived objects die young in the window's process (idempotent).
-
-    CPython collects everything (napari's heap: ~0.2 s with the GIL held, here) once the
-    objects promoted to its oldest generation grow by a quarter. With its default young
-    threshold of 700 allocations, the short-lived objects of adding a result layer are
-    promoted too: two such collections froze Predict + smooth. At 10,000 they die in a
-    young collection (~1 ms) and none falls in it (``benchmarks/bench_gui_stalls.py``).
-    Nothing is frozen or left uncollected; a higher threshold set before is kept.
-    """
-    import gc
-
-    threshold = gc.get_threshold()
-    if threshold[0] < YOUNG_THRESHOLD:
-        gc.set_threshold(YOUNG_THRESHOLD, *threshold[1:])
 
 
 def preload_plots() -> None:

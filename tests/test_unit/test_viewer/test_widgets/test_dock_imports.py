@@ -15,13 +15,11 @@ from pathlib import Path
 import pytest
 
 SCRIPT = """\
-import gc
 import sys
 
 import napari
 
 viewer = napari.Viewer(show=True)
-print("young-threshold-before", gc.get_threshold()[0], flush=True)
 for name in ("Train", "Predict + smooth", "Steer smoothing", "Outlier queue", "Traces"):
     _, widget = viewer.window.add_plugin_dock_widget("napari-lightning-pose", name)
     print(name, "torch" in sys.modules, flush=True)
@@ -30,7 +28,6 @@ for name in ("Train", "Predict + smooth", "Steer smoothing", "Outlier queue", "T
         notes = [note.text() for note in widget.loss_notes.values()]
         assert all(text.startswith("log_weight") for text in notes), notes
         print("Train: project chosen", "torch" in sys.modules, flush=True)
-print("young-threshold-after", gc.get_threshold()[0], flush=True)
 viewer.close()
 """
 
@@ -55,28 +52,7 @@ def test_opening_the_job_docks_imports_no_torch(bundled_sample: Path) -> None:
         "Steer smoothing": "False",
         "Outlier queue": "False",
         "Traces": "False",
-        # the window's collector lets short-lived objects die young (warmup.settle_collector)
-        "young-threshold-before": "700",
-        "young-threshold-after": "10000",
     }
-
-
-def test_settle_collector_raises_only_the_young_threshold() -> None:
-    """Short-lived objects die young in the window; a higher threshold set before stays."""
-    import gc
-
-    from napari_lightning_pose.viewer.widgets.warmup import YOUNG_THRESHOLD, settle_collector
-
-    before = gc.get_threshold()
-    try:
-        gc.set_threshold(700, 10, 10)
-        settle_collector()
-        assert gc.get_threshold() == (YOUNG_THRESHOLD, 10, 10)
-        gc.set_threshold(50_000, 20, 5)
-        settle_collector()
-        assert gc.get_threshold() == (50_000, 20, 5)
-    finally:
-        gc.set_threshold(*before)
 
 
 PLOT_SCRIPT = """\
