@@ -24,10 +24,23 @@ from napari_lightning_pose.errors import VideoError
 from napari_lightning_pose.io.video_index import REENCODE, FrameIndex, open_container
 
 
+def rgb_array(frame: av.VideoFrame, height: int, width: int) -> np.ndarray:
+    """A decoded frame as an RGB array (height, width, 3), uint8, scaled on this thread.
+
+    ``threads=1``: PyAV >= 17 scales with FFmpeg's slice threads by default, and a forked
+    child (a data-loader worker, or ``ffmpeg`` started by napari's own reader through
+    imageio) does not have them: with PyAV 18.1.1 such a child hung for good in
+    ``sws_scale_frame``, or in ``sws_freeContext`` when it freed a frame converter. One
+    thread also keeps the scaling off the other core, which our decoders already use.
+    """
+    return np.ascontiguousarray(
+        frame.to_ndarray(format="rgb24", height=height, width=width, threads=1)
+    )
+
+
 def to_rgb(frame: av.VideoFrame, height: int, width: int) -> np.ndarray:
     """Convert a decoded frame to a read-only RGB array of shape (height, width, 3), uint8."""
-    rgb = frame.to_ndarray(format="rgb24", height=height, width=width)
-    rgb = np.ascontiguousarray(rgb)
+    rgb = rgb_array(frame, height, width)
     rgb.flags.writeable = False
     return rgb
 
@@ -169,8 +182,7 @@ def decode_range(
                 item = decoder.next()
             if item is None or item[0] != expected:
                 raise undecodable(path, expected, decoder.errors)
-            rgb = item[1].to_ndarray(format="rgb24", height=height, width=width)
-            yield expected, np.ascontiguousarray(rgb)
+            yield expected, rgb_array(item[1], height, width)
             item = decoder.next()
     finally:
         decoder.close()
