@@ -18,19 +18,10 @@ from typing import Any
 PACKAGE = "napari_lightning_pose"
 
 
-def ours_on(frame: Any) -> bool:
-    """True when a frame of our package (``src/napari_lightning_pose``) is on the stack: the
-    GUI thread is in our code or in what our code called (napari's setters, a collection
-    our allocation set off); the event loop drawing on its own is not."""
-    while frame is not None:
-        if PACKAGE in frame.f_code.co_filename and "benchmarks" not in frame.f_code.co_filename:
-            return True
-        frame = frame.f_back
-    return False
-
-
 def where(frame: Any) -> str:
-    """Where the GUI thread is: the deepest frame of our package, else the deepest frame."""
+    """Where the GUI thread is: the deepest frame of our package (``"ours: ..."``: our code
+    or what it called, napari's setters and collections it set off included), else the
+    deepest frame."""
     stack = []
     while frame is not None:
         stack.append(frame)
@@ -47,22 +38,18 @@ def where(frame: Any) -> str:
 
 
 class StackSampler:
-    """Samples where the GUI thread is every 5 ms, in a thread (to explain a freeze), and
-    whether it is in our code then (:func:`ours_on`)."""
+    """Samples where the GUI thread is every 5 ms, in a thread (to explain a freeze)."""
 
     def __init__(self) -> None:
         self.main = threading.main_thread().ident
         self.samples: list[tuple[float, str]] = []
-        self.ours: list[tuple[float, bool]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             frame = sys._current_frames().get(self.main)
-            now = time.perf_counter()
-            self.samples.append((now, where(frame)))
-            self.ours.append((now, ours_on(frame)))
+            self.samples.append((time.perf_counter(), where(frame)))
             del frame
             time.sleep(0.005)
 
@@ -76,7 +63,7 @@ class StackSampler:
 
     def ours_share(self, start: float, end: float) -> float:
         """The share of the samples in [start, end] that found the GUI thread in our code."""
-        flags = [o for t, o in self.ours if start <= t <= end]
+        flags = [p.startswith("ours:") for t, p in self.samples if start <= t <= end]
         return sum(flags) / len(flags) if flags else 0.0
 
     def during(self, start: float, end: float) -> str:
@@ -170,16 +157,15 @@ class ViewerClock:
             ticks.append(now)
             cpu.append(now_cpu)
 
-        full_gcs: list[float] = []
-        gc_spans: list[tuple[float, float, bool]] = []  # (start, end, set off by our code)
+        gc_spans: list[tuple[float, float, bool]] = []  # full GCs: start, end, set off by us
         gc_start = [0.0, False]
 
         def on_gc(phase: str, info: dict[str, int]) -> None:
             if info["generation"] == 2:
                 if phase == "start":
-                    gc_start[:] = [time.perf_counter(), ours_on(sys._getframe(1))]
+                    ours = where(sys._getframe(1)).startswith("ours:")
+                    gc_start[:] = [time.perf_counter(), ours]
                 else:
-                    full_gcs.append(time.perf_counter() - gc_start[0])
                     gc_spans.append((gc_start[0], time.perf_counter(), gc_start[1]))
 
         timer = QTimer()
@@ -197,7 +183,10 @@ class ViewerClock:
             tick()
             timer.stop()
         gc.callbacks.remove(on_gc)
-        self.last_full_gcs = (len(full_gcs), max(full_gcs, default=0.0) * 1e3)
+        self.last_full_gcs = (
+            len(gc_spans),
+            max((e - s for s, e, _ in gc_spans), default=0.0) * 1e3,
+        )
         longest = max(gaps)
         self.last_where = sampler.during(longest[1], longest[2])
         self.last_cpu = longest[3] * 1e3
