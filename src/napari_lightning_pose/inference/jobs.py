@@ -167,13 +167,15 @@ def train_ensemble(
 def _trained_fold(run_dir: Path, default: list[int] | None) -> list[int] | None:
     """The ``training.holdout_fold`` a run trained with (its ``config.yaml``), else
     ``default``: weights that saw a frame must not be taken to have held it out."""
-    import yaml
+    from napari_lightning_pose.errors import ConfigError
+    from napari_lightning_pose.io.config import CONFIG_NAME
+    from napari_lightning_pose.io.yaml_reading import read_yaml_mapping
 
     try:
-        saved = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
-        return saved["training"].get("holdout_fold")
-    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError):
+        training = read_yaml_mapping(run_dir / CONFIG_NAME).get("training")
+    except ConfigError:  # no readable config.yaml
         return default
+    return training.get("holdout_fold") if isinstance(training, dict) else default
 
 
 # --------------------------------------------------------------------- predict + smooth

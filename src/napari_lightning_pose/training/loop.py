@@ -18,7 +18,7 @@ from napari_lightning_pose.errors import (
     ConfigError,
     TrainingDivergedError,
 )
-from napari_lightning_pose.io.config import save_config, validate_config
+from napari_lightning_pose.io.config import CONFIG_NAME, save_config, validate_config
 from napari_lightning_pose.training import checkpoints as ck
 from napari_lightning_pose.training import step
 from napari_lightning_pose.training import warm_start as warm_start_module
@@ -188,7 +188,7 @@ class _Run:
         )
         if info.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            save_config(cfg, self.out_dir / "config.yaml")
+            save_config(cfg, self.out_dir / CONFIG_NAME)
         return parts.describe(self.device, info) + warm
 
     def _wrap(self) -> nn.Module:
