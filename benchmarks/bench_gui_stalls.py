@@ -15,10 +15,12 @@ skips the Project and labeling part. For the dock actions it prints the total ti
 the result is shown, the longest freeze of the event loop meanwhile, and the GUI thread's
 own CPU time in that freeze and the most in any one freeze (on a loaded machine a freeze
 also waits for a core or the GIL; the CPU time is what the GUI thread itself did), our
-code's time in that freeze and the most in any one (the GUI thread in our package or in
-what it called, napari's setters included, sampled every 5 ms, plus full collections set off
-there; napari drawing from its own event loop is not ours), and the full garbage
-collections meanwhile (each holds the GIL, whichever thread it falls on); for
+code's time in that freeze and the most in any one (the GUI thread in our package or in a
+library it called for its own work, sampled every 5 ms, plus full collections set off
+there), the most napari's work for our code took in one freeze (a layer we add, a setter we
+call: napari or vispy below our frames; napari drawing from its own event loop is neither),
+the full garbage collections meanwhile (each holds the GIL, whichever thread it falls
+on), and every freeze over 100 ms with both shares; for
 steps, wall p50 / p90 until the canvas drew the frame and the process CPU per step. Run
 from the repository root::
 
@@ -45,11 +47,19 @@ SAMPLE = Path(__file__).resolve().parents[1] / "src/napari_lightning_pose/resour
 
 def row(clock: ViewerClock, total: float, stall: float) -> str:
     """A table row's cells: total ms, longest freeze ms, the GUI thread's CPU ms in it and
-    the most in any one freeze, the full garbage collections, where the GUI thread was."""
+    the most in any one freeze, our code's and napari's work for it (``viewer_clock.where``),
+    the full garbage collections, where the GUI thread was, and every freeze over 100 ms."""
     cpu = f"{clock.last_cpu:.0f} / {clock.last_max_cpu:.0f}"
     ours = f"{clock.last_ours:.0f} / {clock.last_max_ours:.0f}"
     n_gc, gc_ms = clock.last_full_gcs
-    return f"{total:.0f} | {stall:.0f} | {cpu} | {ours} | {n_gc}, {gc_ms:.0f} | {clock.last_where}"
+    freezes = (
+        ", ".join(f"{ms:.0f} ({mine:.0f}, {nap:.0f})" for ms, mine, nap in clock.last_freezes)
+        or "-"
+    )
+    return (
+        f"{total:.0f} | {stall:.0f} | {cpu} | {ours} | {clock.last_max_napari:.0f} | "
+        f"{n_gc}, {gc_ms:.0f} | {clock.last_where} | {freezes}"
+    )
 
 
 def _busy(widget: object) -> bool:
@@ -144,12 +154,15 @@ def heap_line() -> str:
     import sys
     import time
 
-    n = len(gc.get_objects())
+    n, frozen = len(gc.get_objects()), gc.get_freeze_count()
     t0 = time.perf_counter()
     gc.collect()
     ms = (time.perf_counter() - t0) * 1e3
     torch = "torch" in sys.modules
-    return f"window's process: {n} tracked objects, a full collection {ms:.0f} ms, torch: {torch}"
+    return (
+        f"window's process: {n} tracked objects (+ {frozen} frozen), a full collection "
+        f"{ms:.0f} ms, torch: {torch}"
+    )
 
 
 def report(
@@ -173,10 +186,11 @@ def report(
     print()
     print(
         "| action | total (ms) | longest freeze (ms) | GUI-thread CPU in it / most in one "
-        "freeze (ms) | our code in it / most in one freeze (ms) | full GCs: n, longest (ms) "
-        "| GUI thread during it |"
+        "freeze (ms) | our code in it / most in one freeze (ms) | napari's work for our code, "
+        "most in one freeze (ms) | full GCs: n, longest (ms) | GUI thread during it | freezes "
+        "over 100 ms (ms: ours, napari's for us) |"
     )
-    print("|---|---:|---:|---:|---:|---:|---|")
+    print("|---|---:|---:|---:|---:|---:|---:|---|---|")
     for name, value in rows:
         print(f"| {name} | {value} |")
     if frame_steps is None:

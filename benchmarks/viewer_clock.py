@@ -18,18 +18,27 @@ from typing import Any
 PACKAGE = "napari_lightning_pose"
 
 
+#: Where napari's own work lies (its layers, Qt widgets and vispy visuals)
+NAPARI_PATHS = ("site-packages/napari/", "site-packages/vispy/")
+
+
 def where(frame: Any) -> str:
-    """Where the GUI thread is: the deepest frame of our package (``"ours: ..."``: our code
-    or what it called, napari's setters and collections it set off included), else the
-    deepest frame."""
+    """Where the GUI thread is, from the deepest frame of our package on the stack:
+    ``"ours: ..."`` where our code works (libraries it calls included: numpy, pandas, YAML),
+    ``"napari for us: ..."`` where napari or vispy works below it (a layer we add, a setter we
+    call); without our package, the deepest frame."""
     stack = []
     while frame is not None:
         stack.append(frame)
         frame = frame.f_back
+    in_napari = False
     for f in stack:
-        if PACKAGE in f.f_code.co_filename:
-            name = f.f_code.co_filename.split(PACKAGE, 1)[1].lstrip("/")
-            return f"ours: {name}:{f.f_lineno} {f.f_code.co_name}"
+        filename = f.f_code.co_filename
+        if PACKAGE in filename:
+            name = filename.split(PACKAGE, 1)[1].lstrip("/")
+            who = "napari for us" if in_napari else "ours"
+            return f"{who}: {name}:{f.f_lineno} {f.f_code.co_name}"
+        in_napari = in_napari or any(p in filename for p in NAPARI_PATHS)
     if not stack:
         return "?"
     f = stack[0]
@@ -61,9 +70,10 @@ class StackSampler:
         self._stop.set()
         self._thread.join()
 
-    def ours_share(self, start: float, end: float) -> float:
-        """The share of the samples in [start, end] that found the GUI thread in our code."""
-        flags = [p.startswith("ours:") for t, p in self.samples if start <= t <= end]
+    def share(self, start: float, end: float, who: str) -> float:
+        """The share of the samples in [start, end] that found the GUI thread in ``who``'s
+        work (``"ours"``, ``"napari for us"``; see :func:`where`)."""
+        flags = [p.startswith(f"{who}:") for t, p in self.samples if start <= t <= end]
         return sum(flags) / len(flags) if flags else 0.0
 
     def during(self, start: float, end: float) -> str:
@@ -104,14 +114,20 @@ class ViewerClock:
         self.last_cpu = 0.0
         self.last_max_cpu = 0.0
         #: Our code's time (ms) in the longest stall of the last :meth:`stalls`, and the most
-        #: in any one stall: the stall's share of samples with our package on the GUI
-        #: thread's stack (5 ms sampling), plus full collections our code's allocations set
-        #: off on that thread (the sampler cannot run while one holds the GIL)
+        #: in any one stall: the stall's share of samples (5 ms apart) that found the GUI
+        #: thread in our code's own work (:func:`where`), plus full collections set off there
+        #: (the sampler cannot run while one holds the GIL)
         self.last_ours = 0.0
         self.last_max_ours = 0.0
         #: Full garbage collections during the last :meth:`stalls`: how many, longest (ms).
         #: One holds the GIL however long it takes, on whichever thread it falls.
         self.last_full_gcs = (0, 0.0)
+        #: The most napari's work for our code (a layer we add, a setter we call) took in any
+        #: one stall of the last :meth:`stalls`
+        self.last_max_napari = 0.0
+        #: Every freeze over 100 ms in the last :meth:`stalls`: (ms, our code's ms, napari's
+        #: work for our code's ms)
+        self.last_freezes: list[tuple[float, float, float]] = []
         self.viewer.window._qt_viewer.canvas._scene_canvas.events.draw.connect(self._drawn)
 
     def _drawn(self, _event: Any) -> None:
@@ -157,14 +173,13 @@ class ViewerClock:
             ticks.append(now)
             cpu.append(now_cpu)
 
-        gc_spans: list[tuple[float, float, bool]] = []  # full GCs: start, end, set off by us
-        gc_start = [0.0, False]
+        gc_spans: list[tuple[float, float, str]] = []  # full GCs: start, end, where set off
+        gc_start: list[Any] = [0.0, ""]
 
         def on_gc(phase: str, info: dict[str, int]) -> None:
             if info["generation"] == 2:
                 if phase == "start":
-                    ours = where(sys._getframe(1)).startswith("ours:")
-                    gc_start[:] = [time.perf_counter(), ours]
+                    gc_start[:] = [time.perf_counter(), where(sys._getframe(1))]
                 else:
                     gc_spans.append((gc_start[0], time.perf_counter(), gc_start[1]))
 
@@ -192,15 +207,23 @@ class ViewerClock:
         self.last_cpu = longest[3] * 1e3
         self.last_max_cpu = max(g[3] for g in gaps) * 1e3
 
-        def ours_ms(gap: tuple[float, float, float, float]) -> float:
+        def work_ms(gap: tuple[float, float, float, float], who: str) -> float:
+            """``who``'s time in a freeze: its share of the samples outside full collections,
+            plus the collections set off in its work (the sampler cannot run in them)."""
             _, a, b, _ = gap
-            spans = [(max(s, a), min(e, b), o) for s, e, o in gc_spans if s < b and e > a]
+            spans = [(max(s, a), min(e, b), w) for s, e, w in gc_spans if s < b and e > a]
             in_gc = sum(e - s for s, e, _ in spans)
-            by_us = sum(e - s for s, e, o in spans if o)
-            return ((b - a - in_gc) * sampler.ours_share(a, b) + by_us) * 1e3
+            set_off = sum(e - s for s, e, w in spans if w.startswith(f"{who}:"))
+            return ((b - a - in_gc) * sampler.share(a, b, who) + set_off) * 1e3
 
-        self.last_ours = ours_ms(longest)
-        self.last_max_ours = max(ours_ms(g) for g in gaps)
+        self.last_ours = work_ms(longest, "ours")
+        self.last_max_ours = max(work_ms(g, "ours") for g in gaps)
+        self.last_max_napari = max(work_ms(g, "napari for us") for g in gaps)
+        self.last_freezes = [
+            (g[0] * 1e3, work_ms(g, "ours"), work_ms(g, "napari for us"))
+            for g in gaps
+            if g[0] > 0.1
+        ]
         return (time.perf_counter() - t0) * 1e3, longest[0] * 1e3
 
     def close(self) -> None:

@@ -167,8 +167,9 @@ class PredictWidget(JobDock):
             self._dock_views()
             return
         # one step per turn of the event loop: insert hidden, show, ..., activate the last
+        # (the docks that follow the active layer redraw), dock the views
         self._steps = [step for layer in layers for step in layer_steps(self.viewer, layer)]
-        self._steps.append(lambda: activate(self.viewer, layers[-1]))
+        self._steps += [lambda: activate(self.viewer, layers[-1]), self._dock_views]
         self._add_next()
 
     def _start_session(self, project: Any) -> bool:
@@ -206,7 +207,7 @@ class PredictWidget(JobDock):
         return self.running or bool(self._steps)
 
     def _add_next(self) -> None:
-        """Take the next step of adding the result; the views are docked after the last."""
+        """Take the next step of adding the result, the next one a turn later."""
         if not self._steps:
             return
         self._steps.pop(0)()  # the layers were built in the worker
@@ -214,8 +215,6 @@ class PredictWidget(JobDock):
             from qtpy.QtCore import QTimer
 
             QTimer.singleShot(STAGE_MS, self._add_next)
-        else:
-            self._dock_views()
 
     # ---------------------------------------------------------------- internals
     def _open_video(self) -> Any:

@@ -61,11 +61,3 @@ def prefer_our_readers(settings: Any = None, patterns: Sequence[str] = PATTERNS)
         note.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(note, "\n".join(sorted(written | set(patterns))) + "\n")
     return new
-
-
-def activate(_context: Any = None) -> None:
-    """npe2's ``on_activate``: our plugin is used for the first time in this session."""
-    try:
-        prefer_our_readers()
-    except OSError:  # a read-only settings folder: napari keeps asking, nothing breaks
-        pass

@@ -46,3 +46,22 @@ def test_after_first_use_videos_and_csvs_open_with_our_readers_unasked(
     PluginManager.instance().deactivate(PLUGIN)
     viewer.window.add_plugin_dock_widget(PLUGIN, "Traces")
     assert settings.plugins.extension2reader == {}
+
+
+def test_first_use_keeps_full_collections_off_the_windows_objects(fresh_settings, qtbot):
+    """Our plugin's first use freezes the window's objects (``collector``): a full collection
+    then walks only what was made since, and closing the window hands them back, so a
+    closed viewer is still freed."""
+    import gc
+    import weakref
+
+    viewer, _settings = fresh_settings
+    gc.unfreeze()  # as in a new session: nothing frozen yet
+    viewer.window.add_plugin_dock_widget(PLUGIN, "Uncertainty legend")  # first use
+    assert gc.get_freeze_count() > 100_000  # napari's window: its modules, widgets, visuals
+    assert len(gc.get_objects()) < gc.get_freeze_count() / 4  # what a collection walks
+    canvas = weakref.ref(viewer.window._qt_viewer.canvas)
+    viewer.close()
+    qtbot.waitUntil(lambda: gc.get_freeze_count() == 0, timeout=5000)
+    gc.collect()
+    assert canvas() is None  # the closed window was freed
