@@ -48,10 +48,12 @@ def test_after_first_use_videos_and_csvs_open_with_our_readers_unasked(
     assert settings.plugins.extension2reader == {}
 
 
-def test_first_use_keeps_full_collections_off_the_windows_objects(fresh_settings, qtbot):
+def test_first_use_keeps_full_collections_off_the_windows_objects(
+    fresh_settings, blob_project, qtbot
+):
     """Our plugin's first use freezes the window's objects (``collector``): a full collection
-    then walks only what was made since, and closing the window hands them back, so a
-    closed viewer is still freed."""
+    then walks only what was made since, a video opened and closed afterwards is freed, and
+    closing the window hands the frozen objects back, so a closed viewer is freed too."""
     import gc
     import weakref
 
@@ -60,6 +62,14 @@ def test_first_use_keeps_full_collections_off_the_windows_objects(fresh_settings
     viewer.window.add_plugin_dock_widget(PLUGIN, "Uncertainty legend")  # first use
     assert gc.get_freeze_count() > 100_000  # napari's window: its modules, widgets, visuals
     assert len(gc.get_objects()) < gc.get_freeze_count() / 4  # what a collection walks
+    video = str(blob_project.parent / "videos" / "blobs.mp4")
+    [layer] = viewer.open(video, plugin=PLUGIN)
+    reader = weakref.ref(layer.data)
+    viewer.layers.remove(layer)
+    del layer
+    qtbot.wait(50)
+    gc.collect()
+    assert reader() is None  # its reader and frame cache are gone with the window open
     canvas = weakref.ref(viewer.window._qt_viewer.canvas)
     viewer.close()
     qtbot.waitUntil(lambda: gc.get_freeze_count() == 0, timeout=5000)
