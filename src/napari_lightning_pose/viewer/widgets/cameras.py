@@ -52,10 +52,10 @@ def add_camera_layers(viewer: Any, layers: list[Any]) -> None:
     """Add a result's camera layers to ``viewer`` and show them in its grid, one camera each;
     an earlier result's camera layers go (one result per grid: a rerun replaces it)."""
     from napari_lightning_pose.viewer.widgets.layer_watch import show_camera_grid, watch_layers
+    from napari_lightning_pose.viewer.widgets.staging import remove_layers
 
     watch_layers(viewer)
-    for old in [layer for layer in viewer.layers if GRID_STRIDE in layer.metadata]:
-        viewer.layers.remove(old)
+    remove_layers(viewer, [layer for layer in viewer.layers if GRID_STRIDE in layer.metadata])
     for layer in layers:
         viewer.add_layer(layer)
     if layers:

@@ -1,5 +1,5 @@
 """The labeling dock's layers: adding a project's frames, labels and skeleton to the viewer,
-removing them in one batch, and setting other time-axis layers aside while it is open."""
+and setting other time-axis layers aside while it is open."""
 
 from __future__ import annotations
 
@@ -55,15 +55,6 @@ def add_project_layers(
     return frames, points, skeleton
 
 
-def remove_layers(viewer: Any, layers: list[Any]) -> None:
-    """Remove ``layers`` (last first; None or already gone ones skipped) in one batch:
-    napari garbage-collects once per batch, not once per removed layer."""
-    with viewer.layers.batched_update():
-        for layer in layers[::-1]:
-            if layer is not None and layer in viewer.layers:
-                viewer.layers.remove(layer)
-
-
 def put_aside_other_stacks(viewer: Any, ours: list[Any]) -> list[tuple[int, Any]]:
     """Take the layers with a time axis that are not ``ours`` (a video, its predictions)
     out of the viewer: they would share the one frame slider, where "frame 21" is image 21
@@ -71,6 +62,8 @@ def put_aside_other_stacks(viewer: Any, ours: list[Any]) -> list[tuple[int, Any]
     frames. Returns (place, layer) of each, for :func:`put_back`."""
     layers = viewer.layers
     aside = [(i, layer) for i, layer in enumerate(layers) if layer not in ours and layer.ndim >= 3]
+    if not aside:  # napari's batch ends in a full garbage collection, even an empty one
+        return aside
     with layers.batched_update():
         for _, layer in aside:
             layers.remove(layer)

@@ -49,11 +49,11 @@ from napari_lightning_pose.viewer.widgets.label_layers import (
     add_project_layers,
     put_aside_other_stacks,
     put_back,
-    remove_layers,
 )
 from napari_lightning_pose.viewer.widgets.label_panel import LabelingPanel
 from napari_lightning_pose.viewer.widgets.layer_watch import watch_layers
 from napari_lightning_pose.viewer.widgets.prefill import PrefillOverlay
+from napari_lightning_pose.viewer.widgets.staging import remove_layers
 from napari_lightning_pose.viewer.widgets.warmup import warm_first_image_layer
 
 AUTOSAVE_SECONDS = 30.0

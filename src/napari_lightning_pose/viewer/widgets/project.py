@@ -43,6 +43,7 @@ from napari_lightning_pose.viewer.layers import LayerData
 from napari_lightning_pose.viewer.widgets.docking import settle_when_shown
 from napari_lightning_pose.viewer.widgets.frame_picking import FramePickingBox
 from napari_lightning_pose.viewer.widgets.layer_watch import watch_layers
+from napari_lightning_pose.viewer.widgets.staging import remove_layers
 from napari_lightning_pose.viewer.widgets.video_adding import copy_and_open_video
 
 PLUGIN = "napari-lightning-pose"
@@ -304,10 +305,8 @@ class ProjectWidget(QWidget):
         if self.project is None or self.busy:
             return None
         videos = {str(p.resolve()) for p in self.project.video_paths()}
-        with self.viewer.layers.batched_update():  # one garbage collection, not one per layer
-            for layer in list(self.viewer.layers):
-                if layer.metadata.get("video_path") in videos:
-                    self.viewer.layers.remove(layer)
+        shown = [la for la in self.viewer.layers if la.metadata.get("video_path") in videos]
+        remove_layers(self.viewer, shown)  # one garbage collection, not one per layer
         dock, widget = self.viewer.window.add_plugin_dock_widget(
             PLUGIN, LABELING_WIDGET, tabify=True
         )

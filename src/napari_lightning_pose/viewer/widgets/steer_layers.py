@@ -16,7 +16,7 @@ from typing import Any
 
 from qtpy.QtCore import QObject, Qt, QTimer
 
-from napari_lightning_pose.viewer.widgets.staging import activate, insert_quietly
+from napari_lightning_pose.viewer.widgets.staging import activate, insert_quietly, remove_layers
 
 #: A moved point: (frame, keypoint) -> (x, y).
 Moves = dict[tuple[int, str], tuple[float, float]]
@@ -83,9 +83,7 @@ class SteeredLayers:
     def remove_all(self) -> None:
         """Take the layers out of the viewer (another ensemble is loaded)."""
         if self.viewer is not None:
-            for layer in self.layers.values():
-                if layer in self.viewer.layers:
-                    self.viewer.layers.remove(layer)
+            remove_layers(self.viewer, list(self.layers.values()))
         self.layers = {}
 
     def present(
