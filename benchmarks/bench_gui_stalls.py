@@ -111,9 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     def label_frames() -> None:
         found["widget"] = project.open_labeling()
 
-    total, stall = clock.stalls(label_frames, lambda: not _busy(project))
+    def labeling_shown() -> bool:
+        return not _busy(project) and "widget" in found and not _busy(found["widget"])
+
+    # one clock until the labeling dock shows the project (a second call would replace
+    # the attribution of this one's freezes)
+    total, stall = clock.stalls(label_frames, labeling_shown)
     labeling = found["widget"]
-    clock.stalls(lambda: None, lambda: not _busy(labeling))
     assert labeling.state is not None, "project not opened"
     rows.append(
         (
