@@ -11,6 +11,7 @@ from napari.layers import Image, Points, Vectors
 from napari_lightning_pose.labeling.session import LabelSession, OpenedProject
 from napari_lightning_pose.viewer.layer_styles import KeypointsStyle, PredictionSkeletonStyle
 from napari_lightning_pose.viewer.layers import points_from_state
+from napari_lightning_pose.viewer.widgets.staging import remove_layers
 
 
 def add_project_layers(
@@ -62,11 +63,7 @@ def put_aside_other_stacks(viewer: Any, ours: list[Any]) -> list[tuple[int, Any]
     frames. Returns (place, layer) of each, for :func:`put_back`."""
     layers = viewer.layers
     aside = [(i, layer) for i, layer in enumerate(layers) if layer not in ours and layer.ndim >= 3]
-    if not aside:  # napari's batch ends in a full garbage collection, even an empty one
-        return aside
-    with layers.batched_update():
-        for _, layer in aside:
-            layers.remove(layer)
+    remove_layers(viewer, [layer for _, layer in aside])  # one batch, none when empty
     return aside
 
 
