@@ -142,9 +142,13 @@ def require_coords(
     ``source`` prefixes the message when there is no file to name (an in-memory table).
     """
     prefix = f"{source}: " if source else ""
+    columns = df.columns
+    pairs = zip(
+        columns.get_level_values("bodyparts"), columns.get_level_values("coords"), strict=True
+    )
+    have = set(pairs)
     for name in keypoint_names(df):
-        have = set(df.xs(name, axis=1, level="bodyparts").columns.get_level_values("coords"))
-        missing = [c for c in required_coords if c not in have]
+        missing = [c for c in required_coords if (name, c) not in have]
         if missing:
             raise LabelsError(
                 path, f"{prefix}keypoint {name!r} has no {'/'.join(missing)} column."
