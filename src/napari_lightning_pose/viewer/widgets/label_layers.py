@@ -1,9 +1,10 @@
-"""The labeling dock's layers: adding a project's frames, labels and skeleton to the viewer,
-and setting other time-axis layers aside while it is open."""
+"""The labeling dock's layers: a project's frames, labels and skeleton, added to the viewer one
+per turn of the event loop, and other time-axis layers set aside while it is open."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 from napari.layers import Image, Points, Vectors
@@ -11,17 +12,27 @@ from napari.layers import Image, Points, Vectors
 from napari_lightning_pose.labeling.session import LabelSession, OpenedProject
 from napari_lightning_pose.viewer.layer_styles import KeypointsStyle, PredictionSkeletonStyle
 from napari_lightning_pose.viewer.layers import points_from_state
-from napari_lightning_pose.viewer.widgets.staging import remove_layers
+from napari_lightning_pose.viewer.widgets.staging import (
+    activate,
+    insert_quietly,
+    layer_steps,
+    remove_layers,
+)
 
 
-def add_project_layers(
-    viewer: Any, session: LabelSession, opened: OpenedProject
-) -> tuple[Image, Points, Vectors]:
-    """Add the frames, labels and skeleton layers of ``session``'s project; the labels
-    layer is made active, in add mode."""
+class ProjectLayers(NamedTuple):
+    """The labeling dock's layers of one project."""
+
+    frames: Image
+    points: Points
+    skeleton: Vectors
+
+
+def make_project_layers(session: LabelSession, opened: OpenedProject) -> ProjectLayers:
+    """The frames, labels and skeleton layers of ``session``'s project, not yet in a viewer."""
     state, stack = session.state, opened.stack
     name = opened.config_path.parent.name
-    frames = viewer.add_image(
+    frames = Image(
         stack,
         name=f"{name} frames",
         rgb=stack.rgb,
@@ -33,7 +44,7 @@ def add_project_layers(
     style = KeypointsStyle(name=f"{name} labels", keypoint_names=state.keypoints)
     style.size = size
     data, features = points_from_state(state)
-    points = viewer.add_points(data, ndim=3, features=features, **style.as_kwargs())
+    points = Points(data, ndim=3, features=features, **style.as_kwargs())
     # the same metadata as the labels reader's layer, so File > Save Layers works too
     points.metadata.update(
         {
@@ -49,11 +60,26 @@ def add_project_layers(
     # the frame changes, where rebuilding a Shapes layer took most of a frame step
     skel = PredictionSkeletonStyle(name=f"{name} skeleton", opacity=0.6)
     skel.edge_width = max(1.0, size / 4)
-    skeleton = viewer.add_vectors(np.empty((0, 2, 3)), ndim=3, **skel.as_kwargs())
+    skeleton = Vectors(np.empty((0, 2, 3)), ndim=3, **skel.as_kwargs())
     skeleton.editable = False
-    viewer.layers.selection.active = points
-    points.mode = "add"
-    return frames, points, skeleton
+    return ProjectLayers(frames, points, skeleton)
+
+
+def project_layer_steps(viewer: Any, layers: ProjectLayers) -> list[Callable[[], None]]:
+    """Steps that add ``layers`` to ``viewer``, one per turn of the event loop
+    (``staging``): the frames inserted hidden, then shown, the labels, the skeleton; last
+    the labels layer becomes the active one, in add mode."""
+
+    def activate_labels() -> None:
+        activate(viewer, layers.points)
+        layers.points.mode = "add"
+
+    return [
+        *layer_steps(viewer, layers.frames),
+        lambda: insert_quietly(viewer.layers, layers.points),
+        lambda: insert_quietly(viewer.layers, layers.skeleton),
+        activate_labels,
+    ]
 
 
 def put_aside_other_stacks(viewer: Any, ours: list[Any]) -> list[tuple[int, Any]]:

@@ -20,6 +20,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_lightning_pose.labeling.session import OpenedProject
 from napari_lightning_pose.labeling.state import KeypointStatus, LabelState
 from napari_lightning_pose.viewer.layer_styles import keypoint_colors
 
@@ -145,6 +146,25 @@ class LabelingPanel(QWidget):
             self.keypoint_list.addItem(QListWidgetItem(QIcon(pix), name))
         self.keypoint_list.setCurrentRow(current)
         self.keypoint_list.blockSignals(False)
+
+    def show_opened(self, opened: OpenedProject, keypoint: int) -> None:
+        """The opened project's keypoint list (``keypoint`` current), name, size and file."""
+        self.fill_keypoint_list(opened.keypoints, keypoint)
+        self.set_enabled(True)
+        self.project_label.setText(
+            f"<b>{opened.config_path.parent.name}</b>: {len(opened.images)} frames, "
+            f"{len(opened.keypoints)} keypoints<br>labels: {opened.labels_path}"
+        )
+
+    def say_opened(self, opened: OpenedProject, aside: list[str]) -> None:
+        """Status: opened, naming the layers set ``aside`` while it is open."""
+        self.set_status(
+            f"opened; {', '.join(aside)} set aside while labeling: the slider steps through "
+            f"the {len(opened.images)} frames to label (they come back when the project "
+            "closes)"
+            if aside
+            else "opened"
+        )
 
     def show_no_project(self) -> None:
         """Empty list and labels, buttons off: no project is open."""

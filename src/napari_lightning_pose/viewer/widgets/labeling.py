@@ -32,7 +32,7 @@ from typing import Any
 from napari.layers import Points, Vectors
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import QEvent
+from qtpy.QtCore import QEvent, Signal
 from qtpy.QtWidgets import QFileDialog
 
 from napari_lightning_pose.errors import LightningPoseInputError
@@ -46,14 +46,16 @@ from napari_lightning_pose.viewer.widgets.hooks import ViewerHooks, release_when
 from napari_lightning_pose.viewer.widgets.label_editing import LabelEditor
 from napari_lightning_pose.viewer.widgets.label_files import CloseFilter, LabelSaver
 from napari_lightning_pose.viewer.widgets.label_layers import (
-    add_project_layers,
+    ProjectLayers,
+    make_project_layers,
+    project_layer_steps,
     put_aside_other_stacks,
     put_back,
 )
 from napari_lightning_pose.viewer.widgets.label_panel import LabelingPanel
 from napari_lightning_pose.viewer.widgets.layer_watch import watch_layers
 from napari_lightning_pose.viewer.widgets.prefill import PrefillOverlay
-from napari_lightning_pose.viewer.widgets.staging import remove_layers
+from napari_lightning_pose.viewer.widgets.staging import STAGE_MS, Steps, activate, remove_layers
 from napari_lightning_pose.viewer.widgets.warmup import warm_first_image_layer
 
 AUTOSAVE_SECONDS = 30.0
@@ -77,6 +79,9 @@ class LabelingWidget(LabelingPanel):
         Interval of the autosave (only runs while there are unsaved changes).
     """
 
+    #: A load started by ``load_project_in_background`` is over: shown, failed or refused
+    loading_finished = Signal()
+
     def __init__(self, napari_viewer: Any, autosave_seconds: float = AUTOSAVE_SECONDS) -> None:
         super().__init__()
         self.viewer = napari_viewer
@@ -87,6 +92,8 @@ class LabelingWidget(LabelingPanel):
         self._viewer_hooks = ViewerHooks()  # for the widget's life
         self.loading = False  # a project is being read in a worker
         self._aside: list[Any] = []  # (place, layer) taken out while a project is open
+        self._incoming: ProjectLayers | None = None  # the layers of a project coming in
+        self._steps = Steps(self, STAGE_MS)  # adding them, one per turn of the event loop
 
         self.open_button.clicked.connect(self._choose_project)
         self.save_button.clicked.connect(lambda: self.save())
@@ -148,7 +155,7 @@ class LabelingWidget(LabelingPanel):
             _connect={"errored": lambda err: show_error(f"Could not open the project: {err}")},
             _start_thread=False,
         )
-        worker.returned.connect(self._show_project)
+        worker.returned.connect(lambda opened: self._show_project(opened, staged=True))
         worker.finished.connect(self._loading_finished)
         self.loading = True
         self.open_button.setEnabled(False)
@@ -157,74 +164,102 @@ class LabelingWidget(LabelingPanel):
         return worker
 
     def _loading_finished(self) -> None:
+        """The worker is done: the dock is free again, unless the layers are still coming."""
+        if self._steps.pending or not self.loading:
+            return
         self.loading = False
         self.open_button.setEnabled(True)
         if self.status_label.text().startswith("busy:"):
             self.set_status("")
+        self.loading_finished.emit()
 
-    def _show_project(self, opened: OpenedProject) -> bool:
-        """Show a project read by ``read_project`` (GUI thread): layers, list, counts."""
+    def _show_project(self, opened: OpenedProject, staged: bool = False) -> bool:
+        """Show a project read by ``read_project`` (GUI thread): layers, list, counts.
+
+        ``staged`` adds the layers one per turn of the event loop (each a short freeze; the
+        dock stays :attr:`loading` until the last), else all at once.
+        """
         if not opened.images:
             show_info(
                 f"{opened.data_dir / 'labeled-data'} holds no frames to label yet: select "
                 "frames of a video with the Project widget first."
             )
             return False
-        if not self.close_project(save=True):
+        aside = self._take_down(save=True)
+        if aside is None:
             return False  # unsaved labels could not be written: keep them on screen
         session = LabelSession(opened)
-        self.frames_layer, points, skeleton = add_project_layers(self.viewer, session, opened)
+        # before ours come in: "frame 21" would be image 21 of the project and frame 21
+        # of a video at once, on one slider stretched past the project's frames
+        self._aside = aside + put_aside_other_stacks(self.viewer, [])
+        self._incoming = make_project_layers(session, opened)
+        steps = project_layer_steps(self.viewer, self._incoming)
+        steps.append(lambda: self._project_shown(session, opened))
+        if staged:  # from the next turn: the old layers' removal was freeze enough
+            self._steps.start(steps)
+        else:
+            for step in steps:
+                step()
+        return True
+
+    def _project_shown(self, session: LabelSession, opened: OpenedProject) -> None:
+        """The project's layers are in: edit them, fill the list, tell what was set aside."""
+        layers, self._incoming = self._incoming, None
+        activate(self.viewer, layers.points)
+        layers.points.mode = "add"
+        self.frames_layer = layers.frames
         self.session = session
-        self.editor = LabelEditor(self.viewer, session, points, skeleton, view=self)
+        self.editor = LabelEditor(self.viewer, session, layers.points, layers.skeleton, view=self)
         self.editor.store_base()
         self.saver.attach(session, self.editor)
         self.editor.draw_skeleton()
         self.prefill.refresh()  # unconfirmed pre-filled points (qc.refine), if any
-        self.fill_keypoint_list(opened.keypoints, self.editor.current_kp)
-        self.set_enabled(True)
-        self.project_label.setText(
-            f"<b>{opened.config_path.parent.name}</b>: {len(opened.images)} frames, "
-            f"{len(opened.keypoints)} keypoints<br>labels: {opened.labels_path}"
-        )
-        ours = [self.frames_layer, points, skeleton, self.prefill.layer]
-        self._aside = put_aside_other_stacks(self.viewer, ours)
-        aside = [layer.name for _, layer in self._aside]
+        self.show_opened(opened, self.editor.current_kp)
         self.viewer.dims.axis_labels = ("frame", "y", "x")
         self.viewer.dims.set_current_step(0, 0)
         self._on_frame_changed()
-        self.set_status(
-            f"opened; {', '.join(aside)} set aside while labeling: the slider steps through "
-            f"the {len(opened.images)} frames to label (they come back when the project "
-            "closes)"
-            if aside
-            else "opened"
-        )
-        return True
+        self.say_opened(opened, [layer.name for _, layer in self._aside])
+        self._loading_finished()
 
     def close_project(self, save: bool = True) -> bool:
-        """Remove the project's layers (after saving unsaved labels when ``save``).
+        """Remove the project's layers (after saving unsaved labels when ``save``) and put
+        back the layers set aside while it was open.
 
         Returns False, keeping everything, when the save fails.
         """
-        if self.session is None:
-            return True
-        if save and not self.save(only_if_dirty=True):
+        aside = self._take_down(save)
+        if aside is None:
             return False
-        self.prefill.remove()
+        put_back(self.viewer, aside)
+        self.show_no_project()
+        return True
+
+    def _take_down(self, save: bool) -> list[tuple[int, Any]] | None:
+        """Save (when ``save``), then remove the open project's layers, also those still
+        coming in; the layers it had set aside, or None (nothing changed) when the save
+        failed."""
+        if self.session is None and self._incoming is None:
+            return []
+        if save and self.session is not None and not self.save(only_if_dirty=True):
+            return None
+        cut_short = self._steps.pending  # closed while its layers came in
+        self._steps.cancel()
+        layers = [*(self._incoming or []), self.prefill.layer, self.frames_layer]
+        self._incoming = None
         editor = self.editor
-        layers = [self.frames_layer]
         if editor is not None:
             editor.release()
             layers += [editor.points_layer, editor.skeleton_layer]
             editor.points_layer = None  # so that the layer removal does not save again
-        remove_layers(self.viewer, layers)
-        put_back(self.viewer, self._aside)  # the layers set aside while it was open
-        self._aside = []
+        remove_layers(self.viewer, layers)  # one batch: one garbage collection
+        self.prefill.remove()
+        aside, self._aside = self._aside, []
         self.frames_layer = None
         self.session = self.editor = None
         self.saver.attach(None, None)
-        self.show_no_project()
-        return True
+        if cut_short:
+            self._loading_finished()
+        return aside
 
     # ------------------------------------------------------------------ LabelingView
     def show_progress(self, frame: int) -> None:
@@ -370,6 +405,7 @@ class LabelingWidget(LabelingPanel):
         The layers stay in the viewer; nothing the viewer does reaches this widget again.
         """
         self.saver.stop()
+        self._steps.cancel()  # a project's layers still to come stay out
         self._viewer_hooks.release()  # also takes the event filter off the main window
         if self.editor is not None:
             self.editor.release()

@@ -11,7 +11,6 @@ instead of a video and opens the result in the grid (``predict_session``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +45,8 @@ from napari_lightning_pose.viewer.widgets.predict_session import (
     project_sessions,
     session_out_dir,
 )
-from napari_lightning_pose.viewer.widgets.staging import activate, layer_steps
-
-#: Pause (ms) between adding two result layers. A real timer, not a zero one: a chain of
-#: zero timers ran back to back in one turn of the event loop (two layers in one freeze),
-#: while a pause lets Qt draw and handle input between them.
-STAGE_MS = 15
+from napari_lightning_pose.viewer.widgets.staging import STAGE_MS, Steps, activate, layer_steps
+from napari_lightning_pose.viewer.widgets.steer_jobs import warm_up_smoother
 
 
 class PredictWidget(JobDock):
@@ -63,7 +58,7 @@ class PredictWidget(JobDock):
         super().__init__(napari_viewer)
         self.result: PredictSmoothEvent | None = None
         self.prepared: ResultLayers | None = None
-        self._steps: list[Callable[[], None]] = []  # adding the result layers, still to do
+        self._steps = Steps(self, STAGE_MS)  # adding the result layers, one per turn
         #: a multi-camera project's sessions ({session: {view: video}}); {} for one camera
         self.sessions: dict[str, dict[str, Path]] = {}
         self.camera_result: CameraResult | None = None
@@ -123,6 +118,7 @@ class PredictWidget(JobDock):
         self.result = self.prepared = None
         device = self.device_combo.currentText()
         self._say(f"Predicting {video.name} with {len(members)} members...")
+        warm_up_smoother()  # the Steer dock smooths the result: load its kernels meanwhile
         # Cancel stops after the current batch; CSVs already written stay as they are
         self.run_job(
             predict_smooth_to_layers,
@@ -168,9 +164,9 @@ class PredictWidget(JobDock):
             return
         # one step per turn of the event loop: insert hidden, show, ..., activate the last
         # (the docks that follow the active layer redraw), dock the views
-        self._steps = [step for layer in layers for step in layer_steps(self.viewer, layer)]
-        self._steps += [lambda: activate(self.viewer, layers[-1]), self._dock_views]
-        self._add_next()
+        steps = [step for layer in layers for step in layer_steps(self.viewer, layer)]
+        steps += [lambda: activate(self.viewer, layers[-1]), self._dock_views]
+        self._steps.start(steps, now=True)
 
     def _start_session(self, project: Any) -> bool:
         """Predict and smooth the chosen session of a multi-camera project (every view)."""
@@ -204,17 +200,7 @@ class PredictWidget(JobDock):
     @property
     def busy(self) -> bool:
         """True while a job runs or its result's layers are still being added."""
-        return self.running or bool(self._steps)
-
-    def _add_next(self) -> None:
-        """Take the next step of adding the result, the next one a turn later."""
-        if not self._steps:
-            return
-        self._steps.pop(0)()  # the layers were built in the worker
-        if self._steps:
-            from qtpy.QtCore import QTimer
-
-            QTimer.singleShot(STAGE_MS, self._add_next)
+        return self.running or self._steps.pending
 
     # ---------------------------------------------------------------- internals
     def _open_video(self) -> Any:

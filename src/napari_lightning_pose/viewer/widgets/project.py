@@ -44,7 +44,10 @@ from napari_lightning_pose.viewer.widgets.docking import settle_when_shown
 from napari_lightning_pose.viewer.widgets.frame_picking import FramePickingBox
 from napari_lightning_pose.viewer.widgets.layer_watch import watch_layers
 from napari_lightning_pose.viewer.widgets.staging import remove_layers
-from napari_lightning_pose.viewer.widgets.video_adding import copy_and_open_video
+from napari_lightning_pose.viewer.widgets.video_adding import (
+    copy_and_open_video,
+    frame_shown_first,
+)
 
 PLUGIN = "napari-lightning-pose"
 LABELING_WIDGET = "Label keypoints"  # display name in napari.yaml
@@ -241,6 +244,7 @@ class ProjectWidget(QWidget):
             self.project,
             path,
             shown,
+            frame_shown_first(self.viewer),
             _connect={"errored": lambda err: show_error(f"Could not add the video: {err}")},
             _start_thread=False,
         )
@@ -314,7 +318,8 @@ class ProjectWidget(QWidget):
         dock.raise_()  # its tab in front: labeling is the next step
         worker = widget.load_project_in_background(self.project.config_path)
         if worker is not None:  # started by the labeling dock, which reports its errors
-            self._start(worker, "opening the frames to label…", started=True)
+            doing = "opening the frames to label…"
+            self._start(worker, doing, started=True, done=widget.loading_finished)
         return widget
 
     # ------------------------------------------------------------------ worker events
@@ -335,16 +340,31 @@ class ProjectWidget(QWidget):
 
     # ------------------------------------------------------------------ jobs
     def _start(
-        self, worker: Any, doing: str, cancellable: bool = False, started: bool = False
+        self,
+        worker: Any,
+        doing: str,
+        cancellable: bool = False,
+        started: bool = False,
+        done: Any = None,
     ) -> Any:
-        """Run ``worker`` as this dock's job: busy line, buttons off until it has finished.
+        """Run ``worker`` as this dock's job: busy line, buttons off until it has finished
+        (or, when given, until the signal ``done``: its owner's work after the worker).
 
         ``cancellable`` enables Cancel; ``started`` when its owner started it already.
         """
         self.worker = worker
         self._cancelled = False
         self._cancellable = cancellable
-        worker.finished.connect(self._finisher(worker))
+        finished = self._finisher(worker)
+        if done is None:
+            worker.finished.connect(finished)
+        else:
+
+            def once() -> None:  # the owner's signal outlives this job
+                done.disconnect(once)
+                finished()
+
+            done.connect(once)
         self.busy_label.setText(f"busy: {doing}")
         self._update_enabled()
         if not started:

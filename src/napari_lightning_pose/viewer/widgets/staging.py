@@ -1,5 +1,5 @@
 """Add and remove napari layers in short freezes: a ready-made layer in steps, one per turn of
-the event loop; layers removed in one batch.
+the event loop (:class:`Steps`); layers removed in one batch.
 
 Inserting a layer did three things in one freeze: napari made it the active layer (its
 layer controls rebuilt: ~60 ms), created its vispy visual (~45 ms), and the next paint drew
@@ -11,8 +11,52 @@ batch: napari runs a full garbage collection after each removal, and once after 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
+
+from qtpy.QtCore import QObject, QTimer
+
+#: Pause (ms) between two steps. A real timer, not a zero one: a chain of zero timers ran
+#: back to back in one turn of the event loop (two layers in one freeze), while a pause
+#: lets Qt draw and handle input between them.
+STAGE_MS = 15
+
+
+class Steps:
+    """Callables run one per turn of the event loop, ``ms`` apart (:data:`STAGE_MS`), on a
+    timer of ``parent`` (none runs once the parent widget is gone); :attr:`pending` until the
+    last has run."""
+
+    def __init__(self, parent: QObject, ms: int) -> None:
+        self._todo: list[Callable[[], None]] = []
+        self._timer = QTimer(parent)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(ms)
+        self._timer.timeout.connect(self._next)
+
+    @property
+    def pending(self) -> bool:
+        """True while steps are left to run."""
+        return bool(self._todo)
+
+    def start(self, steps: Iterable[Callable[[], None]], now: bool = False) -> None:
+        """Replace what is left by ``steps``: the first now (``now``) or a turn later."""
+        self._todo = list(steps)
+        if now:
+            self._next()
+        elif self._todo:
+            self._timer.start()
+
+    def cancel(self) -> None:
+        """Drop the steps not run yet."""
+        self._todo = []
+        self._timer.stop()
+
+    def _next(self) -> None:
+        if self._todo:
+            self._todo.pop(0)()  # a step may start or cancel steps itself
+        if self._todo:
+            self._timer.start()
 
 
 def insert_quietly(layers: Any, layer: Any) -> None:

@@ -38,8 +38,13 @@ from napari_lightning_pose.viewer.widgets.ensemble_inputs import smoothed_layers
 from napari_lightning_pose.viewer.widgets.hooks import ViewerHooks, release_when_destroyed
 from napari_lightning_pose.viewer.widgets.log_slider import LogSlider
 from napari_lightning_pose.viewer.widgets.newest_wins import NewestWins
-from napari_lightning_pose.viewer.widgets.predict import STAGE_MS
-from napari_lightning_pose.viewer.widgets.steer_jobs import Smoothed, build_steer, smooth_to_layers
+from napari_lightning_pose.viewer.widgets.staging import STAGE_MS
+from napari_lightning_pose.viewer.widgets.steer_jobs import (
+    Smoothed,
+    build_steer,
+    smooth_to_layers,
+    warm_up_smoother,
+)
 from napari_lightning_pose.viewer.widgets.steer_layers import Moves, SteeredLayers
 
 #: Global slider range, log10 of the smoothing parameter (px^2 per frame).
@@ -128,6 +133,7 @@ class SteerWidget(QWidget):
         layout.addStretch(1)
 
         settle_when_shown(self, napari_viewer)
+        warm_up_smoother()  # its kernels load while the dock waits for an ensemble
         self._hooks = ViewerHooks()
         if napari_viewer is not None:
             self._hooks.connect(napari_viewer.layers.events.inserted, self._on_layer_added)

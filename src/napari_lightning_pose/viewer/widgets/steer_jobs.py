@@ -6,6 +6,8 @@ thread then only swaps layer data, so dragging the smoothing slider never freeze
 
 from __future__ import annotations
 
+import functools
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,3 +61,36 @@ def build_steer(member_csvs: list[Path], views: Any, image_size: Any) -> tuple[A
 
     steer = SteerableSmoother(member_csvs, views=views, image_size=image_size)
     return steer, [read_pose_track(m) for m in member_csvs]
+
+
+@functools.cache
+def warm_up_smoother() -> threading.Thread:
+    """Start (once per process) a thread that loads the smoother's imports and compiled
+    kernels; the thread, to join. Run while the window waits (a prediction job in its own
+    process): the first ensemble the Steer dock loads otherwise paid ~0.7 s of numba
+    loading, most of it holding the GIL, in the very turns its result layers were drawn."""
+    thread = threading.Thread(target=_smooth_tiny_ensemble, name="warm up smoother", daemon=True)
+    thread.start()
+    return thread
+
+
+def _smooth_tiny_ensemble() -> None:
+    """Smooth a 2-member, 8-frame ensemble: every kernel ``SteerableSmoother`` calls gets
+    compiled or read from numba's cache for the types a real ensemble has."""
+    import numpy as np
+    import pandas as pd
+
+    from napari_lightning_pose.ensemble.members import EnsembleMembers
+    from napari_lightning_pose.ensemble.steer import SteerableSmoother
+
+    frames = np.arange(8.0)
+    track = np.stack([frames, frames], -1)[:, None, :]  # (T, K=1, 2): one keypoint moving
+    xy = np.stack([track, track + 1.0])  # two members, 1 px apart
+    members = EnsembleMembers(
+        xy=xy,
+        likelihood=np.full(xy.shape[:3], 0.9),
+        keypoints=["warm-up"],
+        index=pd.RangeIndex(len(frames)),
+        sources=["member 0", "member 1"],
+    )
+    SteerableSmoother(members).smooth("auto")

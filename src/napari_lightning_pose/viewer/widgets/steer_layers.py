@@ -16,7 +16,12 @@ from typing import Any
 
 from qtpy.QtCore import QObject, Qt, QTimer
 
-from napari_lightning_pose.viewer.widgets.staging import activate, insert_quietly, remove_layers
+from napari_lightning_pose.viewer.widgets.staging import (
+    Steps,
+    activate,
+    insert_quietly,
+    remove_layers,
+)
 
 #: A moved point: (frame, keypoint) -> (x, y).
 Moves = dict[tuple[int, str], tuple[float, float]]
@@ -64,16 +69,12 @@ class SteeredLayers:
         self._drag_timer.timeout.connect(self._drag_over)
         self._updating = False  # the data is swapped here: not a user's drag
         self._to_reveal: dict[str, bool] = {}  # kind -> show once inserted hidden
-        self._stages: list[Callable[[], None]] = []  # what is left to show of the last smooth
-        self._timer = QTimer(parent)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(stage_ms)
-        self._timer.timeout.connect(self._next_stage)
+        self._stages = Steps(parent, stage_ms)  # what is left to show of the last smooth
 
     @property
     def staging(self) -> bool:
         """True while steps of the last re-smooth are still to be shown."""
-        return bool(self._stages)
+        return self._stages.pending
 
     def shown(self, kind: str) -> bool:
         """True when the ``kind`` layer is made and still in the viewer."""
@@ -96,33 +97,25 @@ class SteeredLayers:
         """Show a re-smooth's layer data ``prepared`` (``built``: the layers, when made in
         the worker) in steps, then call ``then``; with ``newer_coming`` only the keypoints
         move (the first showing goes through whatever comes)."""
-        self._stages = []
+        self._stages.cancel()
         for kind in list(self._to_reveal):  # a first showing cut short: nothing stays hidden
             self.reveal(kind)
         if not self.shown("points"):
             # first time: one step per turn of the event loop, in drawing order: insert a
             # layer hidden and not activated, show it, ...; activate the last (staging.py)
+            stages: list[Callable[[], None]] = []
             for item in prepared:
-                self._stages.append(lambda item=item: self.show([item], built, staged=True))
-                self._stages.append(lambda kind=item[2]: self.reveal(kind))
+                stages.append(lambda item=item: self.show([item], built, staged=True))
+                stages.append(lambda kind=item[2]: self.reveal(kind))
             last = prepared[-1][2] if prepared else None
-            self._stages.append(lambda: self.reveal(last, activate_it=True))
-            self._stages.append(then)
-            self._timer.start()
+            stages += [lambda: self.reveal(last, activate_it=True), then]
+            self._stages.start(stages)
             return
         self.show([item for item in prepared if item[2] == "points"])
         if newer_coming:
             return
         rest = [item for item in prepared if item[2] != "points"]
-        self._stages = [lambda item=item: self.show([item]) for item in rest]
-        self._stages.append(then)
-        self._timer.start()
-
-    def _next_stage(self) -> None:
-        if self._stages:
-            self._stages.pop(0)()
-        if self._stages:
-            self._timer.start()
+        self._stages.start([*(lambda item=item: self.show([item]) for item in rest), then])
 
     def reveal(self, kind: str | None, activate_it: bool = False) -> None:
         """Show the ``kind`` layer inserted hidden (or make it the active one)."""

@@ -259,3 +259,46 @@ def test_a_project_that_cannot_be_read_is_reported_after_the_worker(
     qtbot.waitUntil(lambda: not labeling.loading, timeout=30_000)
     assert any("config.yaml" in m for m in errors)
     assert labeling.state is None and labeling.open_button.isEnabled()
+
+
+def test_the_first_frame_of_an_added_video_is_decoded_in_the_worker(
+    project_widget, qtbot, tmp_path, bundled_sample, monkeypatch
+):
+    """napari draws a new video layer's frame as it is added; the worker decoded that frame
+    beforehand, so the GUI thread decodes none (it took 50-100 ms there)."""
+    from napari_lightning_pose.io.video import VideoReader
+
+    viewer, widget = project_widget
+    _create(widget, qtbot, tmp_path / "mouse")
+    decoded_on: list[tuple[int, int]] = []
+    decode = VideoReader._decode_frame
+
+    def recording(self, i, *args, **kwargs):
+        decoded_on.append((threading.get_ident(), int(i)))
+        return decode(self, i, *args, **kwargs)
+
+    monkeypatch.setattr(VideoReader, "_decode_frame", recording)
+    assert widget.add_video(bundled_sample / "videos" / "test_vid.mp4") is not None
+    qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
+    qtbot.wait(300)  # drawn
+    shown = viewer.dims.current_step[0]
+    assert shown in {i for _, i in decoded_on}  # decoded ...
+    assert all(thread != threading.get_ident() for thread, _ in decoded_on)  # ... not here
+
+
+def test_frame_shown_first_is_where_napari_puts_the_slider(make_napari_viewer) -> None:
+    """The worker decodes the frame this names; napari must draw that one first."""
+    import numpy as np
+
+    from napari_lightning_pose.viewer.widgets.video_adding import frame_shown_first
+
+    viewer = make_napari_viewer()
+    for before in ([], [np.zeros((6, 6))], [np.zeros((400, 6, 6))]):
+        viewer.layers.clear()
+        for data in before:
+            viewer.add_image(data)
+        if before and before[0].ndim == 3:
+            viewer.dims.set_current_step(0, 37)
+        expected = frame_shown_first(viewer)
+        viewer.add_image(np.zeros((300, 6, 6)))
+        assert viewer.dims.current_step[0] == (149 if expected is None else expected)
