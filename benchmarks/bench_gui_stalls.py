@@ -74,6 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-qc", action="store_true", help="skip docks, train, predict, steer")
     parser.add_argument("--train-steps", type=int, default=20, help="steps per member")
     parser.add_argument("--qc-only", action="store_true", help="skip the Project and labeling")
+    parser.add_argument(
+        "--detail",
+        action="store_true",
+        help="also list each freeze over 100 ms: its full collections and the places of the "
+        "GUI thread and of our other threads (workers holding the GIL freeze the window too)",
+    )
     args = parser.parse_args(argv)
 
     from napari_lightning_pose.viewer.widgets.labeling import LabelingWidget
@@ -95,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             viewer.window.remove_dock_widget(viewer.window.dock_widgets[name])
         clock.idle(300)
     if args.qc_only:
-        return report(clock, work, rows, None)
+        return report(clock, work, rows, None, args.detail)
     project = ProjectWidget(viewer)
     viewer.window.add_dock_widget(project, name="Project", area="right")
     clock.idle(500)
@@ -148,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     viewer.add_image(stack, rgb=getattr(stack, "rgb", False), contrast_limits=(0, 255))
     clock.idle(500)
     bare = np.array([clock.step_to(k % n) for k in range(1, args.steps + 1)])
-    return report(clock, work, rows, (n, steps, bare))
+    return report(clock, work, rows, (n, steps, bare), args.detail)
 
 
 def heap_line() -> str:
@@ -174,8 +180,10 @@ def report(
     work: Path,
     rows: list[tuple[str, str]],
     frame_steps: tuple[int, np.ndarray, np.ndarray] | None,
+    detail: bool = False,
 ) -> int:
-    """Close the viewer, remove the scratch copy and print the tables."""
+    """Close the viewer, remove the scratch copy and print the tables (with ``detail``, what
+    each freeze over 100 ms was made of)."""
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     heap = heap_line()
     clock.close()
@@ -197,6 +205,10 @@ def report(
     print("|---|---:|---:|---:|---:|---:|---:|---|---|")
     for name, value in rows:
         print(f"| {name} | {value} |")
+    if detail:  # one clock per row, in order
+        for (name, _), freezes in zip(rows, clock.freeze_log, strict=True):
+            for line in freezes:
+                print(f"- {name}: {line}")
     if frame_steps is None:
         return 0
     n, steps, bare = frame_steps

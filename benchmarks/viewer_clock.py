@@ -47,19 +47,30 @@ def where(frame: Any) -> str:
 
 
 class StackSampler:
-    """Samples where the GUI thread is every 5 ms, in a thread (to explain a freeze)."""
+    """Samples where the GUI thread is every 5 ms, in a thread (to explain a freeze), and
+    where the other threads are in our package (workers holding the GIL freeze it too)."""
 
     def __init__(self) -> None:
         self.main = threading.main_thread().ident
-        self.samples: list[tuple[float, str]] = []
+        #: (time, the GUI thread's place, the places of other threads in our package)
+        self.samples: list[tuple[float, str, tuple[str, ...]]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
+        me = threading.get_ident()
         while not self._stop.is_set():
-            frame = sys._current_frames().get(self.main)
-            self.samples.append((time.perf_counter(), where(frame)))
-            del frame
+            frames = sys._current_frames()
+            gui = where(frames.get(self.main))
+            others = tuple(
+                place
+                for ident, frame in frames.items()
+                if ident not in (self.main, me)
+                for place in [where(frame)]
+                if place.startswith(("ours:", "napari for us:"))
+            )
+            self.samples.append((time.perf_counter(), gui, others))
+            del frames
             time.sleep(0.005)
 
     def __enter__(self) -> StackSampler:
@@ -73,16 +84,29 @@ class StackSampler:
     def share(self, start: float, end: float, who: str) -> float:
         """The share of the samples in [start, end] that found the GUI thread in ``who``'s
         work (``"ours"``, ``"napari for us"``; see :func:`where`)."""
-        flags = [p.startswith(f"{who}:") for t, p in self.samples if start <= t <= end]
+        flags = [p.startswith(f"{who}:") for t, p, _ in self.samples if start <= t <= end]
         return sum(flags) / len(flags) if flags else 0.0
 
     def during(self, start: float, end: float) -> str:
         """The most common place in [start, end], with its share of the samples."""
-        places = Counter(p for t, p in self.samples if start <= t <= end)
+        places = Counter(p for t, p, _ in self.samples if start <= t <= end)
         if not places:
             return "?"
         place, n = places.most_common(1)[0]
         return f"{place} ({100 * n / sum(places.values()):.0f} %)"
+
+    def places(self, start: float, end: float, top: int = 3) -> str:
+        """The GUI thread's and our other threads' most common places in [start, end], with
+        how many samples found them there."""
+        window = [(p, others) for t, p, others in self.samples if start <= t <= end]
+        gui = Counter(p for p, _ in window).most_common(top)
+        workers = Counter(o for _, others in window for o in others).most_common(top)
+        return (
+            f"{len(window)} samples; GUI thread: "
+            + "; ".join(f"{p} ({n})" for p, n in gui)
+            + " | other threads: "
+            + ("; ".join(f"{p} ({n})" for p, n in workers) or "-")
+        )
 
 
 class ViewerClock:
@@ -128,6 +152,11 @@ class ViewerClock:
         #: Every freeze over 100 ms in the last :meth:`stalls`: (ms, our code's ms, napari's
         #: work for our code's ms)
         self.last_freezes: list[tuple[float, float, float]] = []
+        #: The same freezes explained: the full collections in each and where they were set
+        #: off, the GUI thread's and our other threads' most common places
+        self.last_freeze_places: list[str] = []
+        #: ``last_freeze_places`` of every :meth:`stalls` so far, in order
+        self.freeze_log: list[list[str]] = []
         self.viewer.window._qt_viewer.canvas._scene_canvas.events.draw.connect(self._drawn)
 
     def _drawn(self, _event: Any) -> None:
@@ -224,6 +253,15 @@ class ViewerClock:
             for g in gaps
             if g[0] > 0.1
         ]
+
+        def explained(gap: tuple[float, float, float, float]) -> str:
+            ms, a, b, _ = gap
+            spans = [(e - s, w) for s, e, w in gc_spans if s < b and e > a]
+            collections = "".join(f"full GC {d * 1e3:.0f} ms set off at {w}; " for d, w in spans)
+            return f"{ms * 1e3:.0f} ms: {collections}{sampler.places(a, b)}"
+
+        self.last_freeze_places = [explained(g) for g in gaps if g[0] > 0.1]
+        self.freeze_log.append(self.last_freeze_places)
         return (time.perf_counter() - t0) * 1e3, longest[0] * 1e3
 
     def close(self) -> None:
