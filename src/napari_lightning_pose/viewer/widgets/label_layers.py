@@ -12,12 +12,7 @@ from napari.layers import Image, Points, Vectors
 from napari_lightning_pose.labeling.session import LabelSession, OpenedProject
 from napari_lightning_pose.viewer.layer_styles import KeypointsStyle, PredictionSkeletonStyle
 from napari_lightning_pose.viewer.layers import points_from_state
-from napari_lightning_pose.viewer.widgets.staging import (
-    activate,
-    insert_quietly,
-    layer_steps,
-    remove_layers,
-)
+from napari_lightning_pose.viewer.widgets.staging import insert_quietly, layer_steps, remove_layers
 
 
 class ProjectLayers(NamedTuple):
@@ -67,18 +62,12 @@ def make_project_layers(session: LabelSession, opened: OpenedProject) -> Project
 
 def project_layer_steps(viewer: Any, layers: ProjectLayers) -> list[Callable[[], None]]:
     """Steps that add ``layers`` to ``viewer``, one per turn of the event loop
-    (``staging``): the frames inserted hidden, then shown, the labels, the skeleton; last
-    the labels layer becomes the active one, in add mode."""
-
-    def activate_labels() -> None:
-        activate(viewer, layers.points)
-        layers.points.mode = "add"
-
+    (``staging``): the frames inserted hidden, then shown, the labels, the skeleton, none
+    of them made the active layer (the dock activates the labels once it edits them)."""
     return [
         *layer_steps(viewer, layers.frames),
         lambda: insert_quietly(viewer.layers, layers.points),
         lambda: insert_quietly(viewer.layers, layers.skeleton),
-        activate_labels,
     ]
 
 

@@ -205,7 +205,7 @@ class LabelingWidget(LabelingPanel):
     def _project_shown(self, session: LabelSession, opened: OpenedProject) -> None:
         """The project's layers are in: edit them, fill the list, tell what was set aside."""
         layers, self._incoming = self._incoming, None
-        activate(self.viewer, layers.points)
+        activate(self.viewer, layers.points)  # in the turn the editor binds to it
         layers.points.mode = "add"
         self.frames_layer = layers.frames
         self.session = session
