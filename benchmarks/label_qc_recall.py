@@ -96,6 +96,10 @@ def review(
     return store, top
 
 
+#: ``--misses`` lists the planted errors ranked below this (issue 22: all in the top 10)
+MISS_K = 10
+
+
 def run_set(
     name: str,
     csv: Path,
@@ -103,6 +107,7 @@ def run_set(
     models: tuple[pd.DataFrame, set[str]] | None = None,
     reviewed: int = 0,
     min_swap_px: float = 0.0,
+    misses: bool = False,
 ) -> list[dict]:
     cfg = load_config(SAMPLE / "config.yaml")  # the sample's config fits both label sets
     labels = read_labels(csv, cfg["data"]["keypoint_names"])
@@ -140,6 +145,11 @@ def run_set(
             ]
         )
         kinds = np.array([e.kind for e in events])
+        if misses:
+            for rank, event, image in zip(ranks, events, images, strict=True):
+                if rank > MISS_K:
+                    print(f"missed: {name}, seed {seed}: {event.kind} {Path(image).stem} "
+                          f"{'/'.join(event.keypoints)} at rank {rank}")  # fmt: skip
         for k in KS:
             rows.append(
                 {
@@ -185,6 +195,12 @@ def main(argv: list[str] | None = None) -> int:
         help="swap only left/right pairs at least this far apart (a swap moves each label "
         "by the pair's distance); 0: any pair",
     )
+    p.add_argument(
+        "--misses",
+        action="store_true",
+        help=f"also print each planted error ranked below {MISS_K} (set, seed, kind, frame, "
+        "keypoints, rank)",
+    )
     args = p.parse_args(argv)
     seeds = range(args.first_seed, args.first_seed + args.plantings)
     t0 = time.process_time()
@@ -194,12 +210,19 @@ def main(argv: list[str] | None = None) -> int:
     for k in views:
         if SHARED.is_dir():
             rows += run_set(
-                "mirror-mouse example", example, seeds, reviewed=k, min_swap_px=args.min_swap_px
+                "mirror-mouse example",
+                example,
+                seeds,
+                reviewed=k,
+                min_swap_px=args.min_swap_px,
+                misses=args.misses,
             )
     if SHARED.is_dir() and args.models:
         members = member_predictions(args.models, SHARED)
         for k in views:
-            rows += run_set("mirror-mouse example", example, seeds, members, k, args.min_swap_px)
+            rows += run_set(
+                "mirror-mouse example", example, seeds, members, k, args.min_swap_px, args.misses
+            )
     for k in views:
         rows += run_set(
             "bundled sample",
@@ -207,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             seeds,
             reviewed=k,
             min_swap_px=args.min_swap_px,
+            misses=args.misses,
         )
     table = (
         pd.DataFrame(rows)
