@@ -71,13 +71,13 @@ def project_layer_steps(viewer: Any, layers: ProjectLayers) -> list[Callable[[],
     ]
 
 
-def put_aside_other_stacks(viewer: Any, ours: list[Any]) -> list[tuple[int, Any]]:
-    """Take the layers with a time axis that are not ``ours`` (a video, its predictions)
-    out of the viewer: they would share the one frame slider, where "frame 21" is image 21
+def put_aside_other_stacks(viewer: Any) -> list[tuple[int, Any]]:
+    """Take the layers with a time axis (a video, its predictions) out of the viewer before
+    a project's come in: they would share the one frame slider, where "frame 21" is image 21
     of the project and frame 21 of the video at once, and stretch it past the project's
     frames. Returns (place, layer) of each, for :func:`put_back`."""
     layers = viewer.layers
-    aside = [(i, layer) for i, layer in enumerate(layers) if layer not in ours and layer.ndim >= 3]
+    aside = [(i, layer) for i, layer in enumerate(layers) if layer.ndim >= 3]
     remove_layers(viewer, [layer for _, layer in aside])  # one batch, none when empty
     return aside
 

@@ -189,9 +189,7 @@ class LabelingWidget(LabelingPanel):
         if aside is None:
             return False  # unsaved labels could not be written: keep them on screen
         session = LabelSession(opened)
-        # before ours come in: "frame 21" would be image 21 of the project and frame 21
-        # of a video at once, on one slider stretched past the project's frames
-        self._aside = aside + put_aside_other_stacks(self.viewer, [])
+        self._aside = aside + put_aside_other_stacks(self.viewer)  # before ours come in
         self._incoming = make_project_layers(session, opened)
         steps = project_layer_steps(self.viewer, self._incoming)
         steps.append(lambda: self._project_shown(session, opened))

@@ -39,10 +39,11 @@ def video_layer(video: Path, decode_middle: bool = True) -> Any:
     """
     from napari_lightning_pose.viewer.layers import video_layer_data
     from napari_lightning_pose.viewer.prediction_layers import build_layers
+    from napari_lightning_pose.viewer.widgets.warmup import decode_shown_frame
 
     data, kwargs, kind = video_layer_data(video)
     if decode_middle:
-        data[(data.n_frames - 1) // 2]  # kept in the reader's cache for napari's first draw
+        decode_shown_frame(data)  # kept in the reader's cache for napari's first draw
     return build_layers([(data, kwargs, kind)])[0]
 
 

@@ -44,10 +44,8 @@ from napari_lightning_pose.viewer.widgets.docking import settle_when_shown
 from napari_lightning_pose.viewer.widgets.frame_picking import FramePickingBox
 from napari_lightning_pose.viewer.widgets.layer_watch import watch_layers
 from napari_lightning_pose.viewer.widgets.staging import remove_layers
-from napari_lightning_pose.viewer.widgets.video_adding import (
-    copy_and_open_video,
-    frame_shown_first,
-)
+from napari_lightning_pose.viewer.widgets.video_adding import copy_and_open_video
+from napari_lightning_pose.viewer.widgets.warmup import frame_shown_first
 
 PLUGIN = "napari-lightning-pose"
 LABELING_WIDGET = "Label keypoints"  # display name in napari.yaml

@@ -4,12 +4,14 @@ then read what its layer needs (unless it is shown already), off the GUI thread.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from napari_lightning_pose.labeling.project import Project
 from napari_lightning_pose.labeling.project_setup import add_video
 from napari_lightning_pose.viewer.layers import LayerData, video_layer_data
-from napari_lightning_pose.viewer.widgets.warmup import warm_first_image_layer
+from napari_lightning_pose.viewer.widgets.warmup import (
+    decode_shown_frame,
+    warm_first_image_layer,
+)
 
 
 def copy_and_open_video(
@@ -17,8 +19,8 @@ def copy_and_open_video(
 ) -> tuple[Path, LayerData | None]:
     """Put ``path`` into the project (worker side) and open it, unless it is ``shown`` already.
 
-    The frame napari will draw first (``first_frame``, see :func:`frame_shown_first`; None:
-    the middle one) is decoded here, into the reader's cache: decoding it from the keyframe
+    The frame napari will draw first (``first_frame``, see ``warmup.frame_shown_first``;
+    None: the middle one) is decoded here, into the reader's cache: decoding it from the keyframe
     before it took 50-100 ms of the GUI thread when the layer was added.
 
     Returns the video's path in the project and its layer data (None when a layer of it is
@@ -29,17 +31,5 @@ def copy_and_open_video(
         return dest, None
     warm_first_image_layer()
     reader, kwargs, kind = video_layer_data(dest)
-    last = reader.n_frames - 1
-    reader[last // 2 if first_frame is None else min(first_frame, last)]
+    decode_shown_frame(reader, first_frame)
     return dest, (reader, kwargs, kind)
-
-
-def frame_shown_first(viewer: Any) -> int | None:
-    """The frame napari shows of a video layer added to ``viewer`` now: the slider's frame
-    when a layer has a time axis, 0 when only flat layers are open, None (the middle frame)
-    in an empty viewer."""
-    if not len(viewer.layers):
-        return None
-    if any(layer.ndim >= 3 for layer in viewer.layers):
-        return int(viewer.dims.current_step[0])
-    return 0

@@ -290,7 +290,7 @@ def test_frame_shown_first_is_where_napari_puts_the_slider(make_napari_viewer) -
     """The worker decodes the frame this names; napari must draw that one first."""
     import numpy as np
 
-    from napari_lightning_pose.viewer.widgets.video_adding import frame_shown_first
+    from napari_lightning_pose.viewer.widgets.warmup import frame_shown_first
 
     viewer = make_napari_viewer()
     for before in ([], [np.zeros((6, 6))], [np.zeros((400, 6, 6))]):
